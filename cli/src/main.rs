@@ -1,0 +1,48 @@
+//! `tidings`: the command line of the Tidings schema registry.
+//!
+//! Exit codes follow one rule across subcommands: 0 clean, 1 findings
+//! (incompatible, lint errors), 2 usage or I/O error.
+// A command-line program talks to its user on stdout and stderr.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod compat;
+mod new;
+
+/// Tidings: typed, schema-checked domain events on NATS JetStream.
+#[derive(Parser)]
+#[command(name = "tidings", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Lint the registry, check every event type's compatibility and the lock.
+    Check(check::Args),
+    /// Compare two standalone schema files under a compatibility mode.
+    Compat(compat::Args),
+    /// Scaffold the next version of an event type (or its first version).
+    New(new::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Compat(args) => compat::run(args),
+        Command::New(args) => new::run(args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! The Tidings schema registry toolchain: loading and linting `schemas/`, the
+//! compatibility engine, and Rust code generation. It has no runtime
+//! dependencies, so the CLI, the root `build.rs` and the derive macro can all
+//! use it.
+pub mod compat;

@@ -1,0 +1,32 @@
+//! A real nats-server for tests: never a mock.
+//!
+//! [`NatsServer`] starts one JetStream server with file storage on a free
+//! `127.0.0.1` port and a fresh store directory; [`NatsCluster`] starts three
+//! such servers clustered over loopback. Both can be restarted, killed with
+//! SIGKILL and paused (SIGSTOP/SIGCONT), and both stop every process they
+//! started when dropped, also while a test unwinds from a panic.
+//!
+//! The binary is found by [`nats_server_binary`]: `NATS_SERVER_BIN`, then
+//! `nats-server` on `PATH`; it must be version 2.10 or newer.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tidings::testing::NatsServer;
+//!
+//! let server = NatsServer::launch().await?;
+//! let client = server.connect().await?;
+//! let js = async_nats::jetstream::new(client);
+//! # let _ = js;
+//! # Ok(()) }
+//! ```
+mod binary;
+mod cluster;
+mod error;
+mod monitor;
+mod ports;
+mod server;
+
+pub use binary::{nats_server_binary, MIN_SERVER_VERSION};
+pub use cluster::NatsCluster;
+pub use error::HarnessError;
+pub use server::{NatsServer, NatsServerBuilder};
