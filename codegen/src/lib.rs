@@ -2,4 +2,5 @@
 //! compatibility engine, and Rust code generation. It has no runtime
 //! dependencies, so the CLI, the root `build.rs` and the derive macro can all
 //! use it.
+pub mod bundle;
 pub mod compat;
