@@ -4,3 +4,8 @@
 //! write `events::auth::UserCreated`. Until the generator lands the crate only
 //! re-exports the runtime.
 pub use tidings;
+
+/// The README's Rust examples, compiled as doc tests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;

@@ -79,7 +79,41 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_version;
+    use super::{check_version, parse_version};
+    use crate::testing::HarnessError;
+
+    /// A stand-in binary that prints the given `--version` line.
+    fn fake_server(dir: &std::path::Path, version_line: &str) -> std::path::PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("nats-server");
+        std::fs::write(&path, format!("#!/bin/sh\necho '{version_line}'\n")).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        path
+    }
+
+    #[test]
+    fn rejects_an_old_server_and_names_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = fake_server(dir.path(), "nats-server: v2.9.10");
+        match check_version(&path) {
+            Err(HarnessError::BinaryTooOld { version, .. }) => assert_eq!(version, "2.9.10"),
+            other => panic!("expected BinaryTooOld, got {other:?}"),
+        }
+        let ok = fake_server(dir.path(), "nats-server: v2.10.0");
+        assert!(check_version(&ok).is_ok());
+    }
+
+    #[test]
+    fn rejects_a_binary_that_is_not_nats_server() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = fake_server(dir.path(), "hello");
+        let err = check_version(&path).expect_err("not a server");
+        assert!(
+            err.to_string().contains("not a nats-server version"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("NATS_SERVER_BIN"), "{err}");
+    }
 
     #[test]
     fn parses_release_and_prerelease_versions() {

@@ -89,20 +89,19 @@ impl NatsCluster {
         self.nodes.iter().position(|n| n.name() == name)
     }
 
-    /// Every node's client URL, comma-separated, as `async_nats::connect` takes it.
-    pub fn urls(&self) -> String {
-        self.nodes
-            .iter()
-            .map(NatsServer::url)
-            .collect::<Vec<_>>()
-            .join(",")
+    /// Every node's client URL, as `async_nats::connect` takes them.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(NatsServer::url).collect()
     }
 
     /// Connects one client that knows every node and fails over between them.
     pub async fn connect(&self) -> Result<async_nats::Client, HarnessError> {
         let urls = self.urls();
-        async_nats::connect(&urls)
+        async_nats::connect(urls.as_slice())
             .await
-            .map_err(|source| HarnessError::Connect { url: urls, source })
+            .map_err(|source| HarnessError::Connect {
+                url: urls.join(","),
+                source,
+            })
     }
 }

@@ -93,6 +93,16 @@ pub enum HarnessError {
         /// What was wrong.
         detail: String,
     },
+    /// A condition polled with [`eventually`](super::eventually) never held.
+    #[error("timed out after {waited:?} waiting for {what}; last answer: {last}")]
+    TimedOut {
+        /// The condition.
+        what: String,
+        /// How long it was polled.
+        waited: Duration,
+        /// The probe's last error.
+        last: String,
+    },
     /// Connecting a client to the server failed.
     #[error("connecting to {url}: {source}")]
     Connect {

@@ -22,6 +22,7 @@
 mod binary;
 mod cluster;
 mod error;
+mod eventually;
 mod monitor;
 mod ports;
 mod server;
@@ -29,4 +30,5 @@ mod server;
 pub use binary::{nats_server_binary, MIN_SERVER_VERSION};
 pub use cluster::NatsCluster;
 pub use error::HarnessError;
+pub use eventually::eventually;
 pub use server::{NatsServer, NatsServerBuilder};

@@ -34,6 +34,7 @@ pub(crate) struct ClusterConfig {
 pub struct NatsServerBuilder {
     name: Option<String>,
     max_payload: Option<u32>,
+    sync_always: bool,
     extra_config: Vec<String>,
 }
 
@@ -47,6 +48,16 @@ impl NatsServerBuilder {
     /// Sets the server's `max_payload` in bytes (nats-server's default is 1 MiB).
     pub fn max_payload(mut self, bytes: u32) -> Self {
         self.max_payload = Some(bytes);
+        self
+    }
+
+    /// Makes JetStream write and fsync every message before acknowledging it
+    /// (`sync_interval: always`). Off by default, as in nats-server, where a
+    /// PubAck can precede the write by a few milliseconds: a SIGKILL in that
+    /// window loses the message. Turn it on in tests that kill the server and
+    /// count what survived, as production should (see the README).
+    pub fn sync_always(mut self, on: bool) -> Self {
+        self.sync_always = on;
         self
     }
 
@@ -89,6 +100,7 @@ impl NatsServerBuilder {
             client_port: free_port()?,
             http_port: free_port()?,
             max_payload: self.max_payload,
+            sync_always: self.sync_always,
             extra_config: self.extra_config,
             cluster,
             dir,
@@ -111,6 +123,7 @@ pub struct NatsServer {
     client_port: u16,
     http_port: u16,
     max_payload: Option<u32>,
+    sync_always: bool,
     extra_config: Vec<String>,
     cluster: Option<ClusterConfig>,
     dir: TempDir,
@@ -334,11 +347,12 @@ impl NatsServer {
         let store = self.store_dir();
         let mut text = format!(
             "server_name: \"{name}\"\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{http}\"\n\
-             jetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: 8GB\n}}\n",
+             jetstream {{\n  store_dir: \"{store}\"\n  max_memory_store: 256MB\n  max_file_store: 8GB\n{sync}}}\n",
             name = self.name,
             port = self.client_port,
             http = self.http_port,
             store = store.display(),
+            sync = if self.sync_always { "  sync_interval: always\n" } else { "" },
         );
         if let Some(bytes) = self.max_payload {
             text.push_str(&format!("max_payload: {bytes}\n"));
