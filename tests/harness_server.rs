@@ -21,7 +21,8 @@ async fn create_stream(js: &jetstream::Context) -> anyhow::Result<jetstream::str
         .await?)
 }
 
-/// Reads `count` messages from a durable pull consumer and acks each.
+/// Reads `count` messages from a durable pull consumer and acks each, waiting
+/// for the server to confirm every ack.
 async fn consume(
     stream: &jetstream::stream::Stream,
     durable: &str,
@@ -44,7 +45,9 @@ async fn consume(
         .context("no message within 10 s")?
     {
         let message = message.map_err(|e| anyhow::anyhow!(e))?;
-        message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+        // A double ack waits for the server to confirm it, so the consumer's
+        // state below is settled rather than racing a fire-and-forget ack.
+        message.double_ack().await.map_err(|e| anyhow::anyhow!(e))?;
         seen.push((message.subject.to_string(), message.payload.to_vec()));
     }
     Ok(seen)
@@ -146,7 +149,7 @@ async fn a_paused_server_answers_nothing_until_resumed() -> anyhow::Result<()> {
         .build(server.connect().await?);
     create_stream(&js).await?;
 
-    server.pause()?;
+    server.pause().await?;
     let paused = js.publish("auth.user.created", "while paused".into()).await;
     let outcome = match paused {
         Ok(ack) => ack.await.map(|_| ()).map_err(|e| e.to_string()),
@@ -154,7 +157,7 @@ async fn a_paused_server_answers_nothing_until_resumed() -> anyhow::Result<()> {
     };
     assert!(outcome.is_err(), "a paused server must not acknowledge");
 
-    server.resume()?;
+    server.resume().await?;
     let ack =
         tidings::testing::eventually("a PubAck after resume", Duration::from_secs(10), || {
             let js = js.clone();

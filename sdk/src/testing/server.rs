@@ -242,20 +242,42 @@ impl NatsServer {
         }
     }
 
-    /// Freezes the process with SIGSTOP: it keeps its sockets but answers nothing.
-    pub fn pause(&mut self) -> Result<(), HarnessError> {
-        let child = self.running_child()?;
-        self.signal_child(child, Signal::SIGSTOP)?;
+    /// Freezes the process with SIGSTOP: it keeps its sockets but answers
+    /// nothing. Returns once every thread of the process has stopped (a
+    /// signal is delivered asynchronously; a server still running for a few
+    /// more microseconds could answer one more request).
+    pub async fn pause(&mut self) -> Result<(), HarnessError> {
+        let pid = self.running_child()?.id();
+        self.signal_child(self.running_child()?, Signal::SIGSTOP)?;
         self.paused = true;
-        Ok(())
+        self.wait_for_state(pid, true).await
     }
 
-    /// Resumes a paused process with SIGCONT.
-    pub fn resume(&mut self) -> Result<(), HarnessError> {
-        let child = self.running_child()?;
-        self.signal_child(child, Signal::SIGCONT)?;
+    /// Resumes a paused process with SIGCONT and returns once it runs again.
+    pub async fn resume(&mut self) -> Result<(), HarnessError> {
+        let pid = self.running_child()?.id();
+        self.signal_child(self.running_child()?, Signal::SIGCONT)?;
         self.paused = false;
-        Ok(())
+        self.wait_for_state(pid, false).await
+    }
+
+    /// Waits until every thread of `pid` is stopped (or none is).
+    async fn wait_for_state(&self, pid: u32, stopped: bool) -> Result<(), HarnessError> {
+        let what = format!(
+            "nats-server {} (pid {pid}) to {}",
+            self.name,
+            if stopped { "stop" } else { "continue" }
+        );
+        super::eventually(&what, STOP_TIMEOUT, || async move {
+            let states = thread_states(pid)?;
+            let all_match = states.iter().all(|&state| (state == 'T') == stopped);
+            if all_match && !states.is_empty() {
+                Ok(())
+            } else {
+                Err(std::io::Error::other(format!("thread states {states:?}")))
+            }
+        })
+        .await
     }
 
     /// GETs a monitoring endpoint (for example `/jsz?streams=true`) and parses
@@ -439,6 +461,27 @@ fn reap(child: &mut Child, name: &str) -> Result<(), HarnessError> {
         .wait()
         .map(|_| ())
         .map_err(|e| HarnessError::io(format!("reaping {name}"), e))
+}
+
+/// The scheduler state letter (`R`, `S`, `T`, ...) of every thread of `pid`,
+/// read from `/proc/PID/task/*/stat`.
+fn thread_states(pid: u32) -> std::io::Result<Vec<char>> {
+    let mut states = Vec::new();
+    for task in fs::read_dir(format!("/proc/{pid}/task"))? {
+        let stat = match fs::read_to_string(task?.path().join("stat")) {
+            Ok(stat) => stat,
+            // A thread that exited between listing and reading.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        // The command name is in parentheses and may contain spaces.
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .ok_or_else(|| std::io::Error::other(format!("unreadable stat line {stat:?}")))?;
+        states.push(state);
+    }
+    Ok(states)
 }
 
 fn read_tail(path: &Path, max: u64) -> String {
