@@ -25,11 +25,17 @@ fn prints_the_binary_named_by_nats_server_bin() -> anyhow::Result<()> {
 
 #[test]
 fn refuses_a_too_old_server_with_advice() -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir()?;
     let fake = dir.path().join("nats-server");
-    std::fs::write(&fake, "#!/bin/sh\necho 'nats-server: v2.9.10'\n")?;
-    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755))?;
+    // Written by a child shell so that no descriptor open for writing leaks
+    // into a sibling test's fork (executing it would fail with ETXTBSY).
+    let written = Command::new("sh")
+        .arg("-c")
+        .arg(r#"printf '#!/bin/sh\necho "nats-server: v2.9.10"\n' > "$1" && chmod 755 "$1""#)
+        .arg("sh")
+        .arg(&fake)
+        .status()?;
+    assert!(written.success());
     let out = script().env("NATS_SERVER_BIN", &fake).output()?;
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty(), "nothing on stdout when refusing");

@@ -82,12 +82,21 @@ mod tests {
     use super::{check_version, parse_version};
     use crate::testing::HarnessError;
 
-    /// A stand-in binary that prints the given `--version` line.
+    /// A stand-in binary that prints the given `--version` line. A child
+    /// shell writes it, so no thread of this test process ever holds it open
+    /// for writing: a sibling test forking at that moment would inherit the
+    /// descriptor and make executing the file fail with ETXTBSY.
     fn fake_server(dir: &std::path::Path, version_line: &str) -> std::path::PathBuf {
-        use std::os::unix::fs::PermissionsExt;
         let path = dir.join("nats-server");
-        std::fs::write(&path, format!("#!/bin/sh\necho '{version_line}'\n")).expect("write");
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let status = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(r#"printf '#!/bin/sh\necho "%s"\n' "$1" > "$2" && chmod 755 "$2""#)
+            .arg("sh")
+            .arg(version_line)
+            .arg(&path)
+            .status()
+            .expect("sh runs");
+        assert!(status.success());
         path
     }
 
