@@ -1,7 +1,20 @@
 //! Tidings: typed, schema-checked domain events on NATS JetStream.
 //!
-//! This crate is the runtime layer. With the `testing` feature it also offers
-//! [`testing`], the real-nats-server harness this project's own tests use, so
-//! services can test their event handling the same way.
+//! This crate is the runtime layer: the [`DomainEvent`] trait, subject tokens
+//! and subjects, and payload validation. With the `testing` feature it also
+//! offers [`testing`], the real-nats-server harness this project's own tests
+//! use, so services can test their event handling the same way.
+
+// Generated code names `::tidings::...`; this lets the crate use it too.
+extern crate self as tidings;
+
+pub mod event;
+pub mod schema;
+pub mod subject;
+pub mod token;
+
+pub use event::DomainEvent;
+pub use token::{InvalidToken, OrganizationId};
+
 #[cfg(feature = "testing")]
 pub mod testing;
