@@ -1,11 +1,149 @@
-//! `tidings compat` (being built in the schema-registry issue).
+//! `tidings compat OLD.json NEW.json`: compares two standalone schema files
+//! under a compatibility mode and policy.
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+
+use anyhow::Context;
+use serde_json::{json, Value};
+use tidings_codegen::compat::{check_versions, Change, Mode, Policy};
+
+/// Output format of `tidings compat`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// One readable block per breaking change, then a verdict line.
+    Text,
+    /// `{"compatible", "mode", "policy", "changes": [...]}`.
+    Json,
+}
 
 /// Arguments of `tidings compat`.
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Exit status: 0 compatible, 1 incompatible, 2 invalid input (unreadable file, invalid JSON, \
+unresolvable $ref).
+
+Cross-file $refs are bundled first, relative to each file.
+
+`changes` (and the text blocks) list only the changes that break the chosen mode: readers-breaking \
+changes for BACKWARD*, writers-breaking ones for FORWARD*, both for FULL*. Informational changes \
+(e.g. a changed `default`) and changes in a direction the mode does not check are left out. With two \
+files a *_TRANSITIVE mode gives the same verdict as its plain form.")]
+pub struct Args {
+    /// The earlier version of the schema.
+    pub old: PathBuf,
+    /// The later version of the schema.
+    pub new: PathBuf,
+    /// NONE, BACKWARD, BACKWARD_TRANSITIVE, FORWARD, FORWARD_TRANSITIVE, FULL or FULL_TRANSITIVE
+    /// (any case, '-' or '_').
+    #[arg(long, default_value = "backward", value_parser = parse_mode)]
+    pub mode: Mode,
+    /// strict: every possible document counts; lenient: documents carry only the properties
+    /// their own schema declares.
+    #[arg(long, default_value = "strict", value_parser = parse_policy)]
+    pub policy: Policy,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+fn parse_mode(s: &str) -> Result<Mode, String> {
+    s.parse()
+        .map_err(|e: tidings_codegen::compat::UnknownMode| e.to_string())
+}
+
+fn parse_policy(s: &str) -> Result<Policy, String> {
+    s.parse()
+        .map_err(|e: tidings_codegen::compat::UnknownPolicy| e.to_string())
+}
+
+fn load(path: &Path) -> anyhow::Result<Value> {
+    tidings_codegen::bundle::bundle_file(path)
+        .with_context(|| format!("cannot load schema {}", path.display()))
+}
 
 /// Runs `tidings compat`.
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`tidings compat` is not available yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let old = load(&args.old)?;
+    let new = load(&args.new)?;
+    let findings =
+        check_versions(&[(1, &old), (2, &new)], args.mode, args.policy).with_context(|| {
+            format!(
+                "cannot compare {} with {}",
+                args.old.display(),
+                args.new.display()
+            )
+        })?;
+    let changes: Vec<Change> = findings.into_iter().map(|f| f.change).collect();
+    let compatible = changes.is_empty();
+    match args.format {
+        Format::Json => {
+            // Built by hand to keep the documented key order.
+            let changes = serde_json::to_string_pretty(&changes)?.replace('\n', "\n  ");
+            println!(
+                "{{\n  \"compatible\": {compatible},\n  \"mode\": {},\n  \"policy\": {},\n  \"changes\": {changes}\n}}",
+                json!(args.mode.as_str()),
+                json!(args.policy.as_str()),
+            );
+        }
+        Format::Text => print!("{}", text(&args, &changes)),
+    }
+    Ok(if compatible {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn pointer(p: &str) -> &str {
+    if p.is_empty() {
+        "(root)"
+    } else {
+        p
+    }
+}
+
+fn text(args: &Args, changes: &[Change]) -> String {
+    let mut out = String::new();
+    for (i, c) in changes.iter().enumerate() {
+        let breaks = serde_json::to_value(c.breaks)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "[{}] {} (breaks {breaks})\n",
+            i + 1,
+            c.kind.as_str()
+        ));
+        out.push_str(&format!(
+            "    old: {} {}\n",
+            args.old.display(),
+            pointer(&c.old_path)
+        ));
+        out.push_str(&format!(
+            "    new: {} {}\n",
+            args.new.display(),
+            pointer(&c.new_path)
+        ));
+        out.push_str(&format!("    {}\n", c.message));
+        match &c.example {
+            Some(e) => out.push_str(&format!("    example: {e}\n")),
+            None => out.push_str("    example: none could be built\n"),
+        }
+        out.push('\n');
+    }
+    if changes.is_empty() {
+        out.push_str(&format!(
+            "compatible under {} ({})\n",
+            args.mode, args.policy
+        ));
+    } else {
+        out.push_str(&format!(
+            "incompatible under {} ({}): {} breaking change{}\n",
+            args.mode,
+            args.policy,
+            changes.len(),
+            if changes.len() == 1 { "" } else { "s" }
+        ));
+    }
+    out
 }

@@ -188,3 +188,36 @@ pub enum Breaks {
     /// Neither: recorded for information only.
     None,
 }
+
+/// One difference between two schema versions, in one direction.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// What changed, as a stable snake_case name.
+    pub kind: super::ChangeKind,
+    /// JSON pointer of the keyword (or, if the old schema lacks it, of the
+    /// subschema) in the old schema; `""` is the root.
+    pub old_path: String,
+    /// JSON pointer of the keyword (or subschema) in the new schema.
+    pub new_path: String,
+    /// Whom the change breaks.
+    pub breaks: Breaks,
+    /// One line: what changed and why it matters.
+    pub message: String,
+    /// A document one version accepts and the other rejects (the old one
+    /// accepts it for [`Breaks::Readers`], the new one for
+    /// [`Breaks::Writers`]). Every example is checked with a JSON Schema
+    /// validator (formats asserted) before it is reported; `None` when none
+    /// could be built or proven.
+    pub example: Option<serde_json::Value>,
+}
+
+/// A change found between two versions of one history.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The earlier version compared.
+    pub old_version: u32,
+    /// The later version compared.
+    pub new_version: u32,
+    /// What changed between them.
+    pub change: Change,
+}

@@ -1,0 +1,393 @@
+//! `anyOf`/`oneOf` alternatives, `allOf` subschemas that could not be
+//! merged, `not`, and keywords the engine does not model.
+use serde_json::{Map, Value};
+
+use super::error::CompatError;
+use super::example;
+use super::kinds::ChangeKind;
+use super::model::Breaks;
+use super::types;
+use super::walk::{is_annotation, join, ref_to, relocate, Ctx, Node, Pending, Side};
+
+/// The alternatives keyword of a node, if any (`anyOf` wins over `oneOf`).
+fn sum_keyword(node: &Node) -> Option<&'static str> {
+    ["anyOf", "oneOf"]
+        .into_iter()
+        .find(|k| node.get(k).is_some_and(Value::is_array))
+}
+
+/// Alternative `i` of `kw`, conjoined with the node's other keywords.
+pub(crate) fn branch_with_own(
+    ctx: &mut Ctx<'_>,
+    side: Side,
+    node: &Node,
+    kw: &str,
+    i: usize,
+) -> Option<Node> {
+    let own: Map<String, Value> = node
+        .v
+        .as_object()?
+        .iter()
+        .filter(|(k, _)| k.as_str() != kw && !is_annotation(k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let branch_ptr = join(&join(&node.ptr, kw), &i.to_string());
+    let raw = node.get(kw)?.as_array()?.get(i)?.clone();
+    if own.is_empty() {
+        return ctx.normalize(side, &Node::new(branch_ptr, raw)).ok();
+    }
+    let mut m = relocate(&own, &node.ptr);
+    let mut all = match m.remove("allOf") {
+        Some(Value::Array(a)) => a,
+        _ => Vec::new(),
+    };
+    all.insert(0, ref_to(&branch_ptr));
+    m.insert("allOf".into(), Value::Array(all));
+    ctx.normalize(side, &Node::new(branch_ptr, Value::Object(m)))
+        .ok()
+}
+
+fn branches(
+    ctx: &mut Ctx<'_>,
+    side: Side,
+    node: &Node,
+    kw: Option<&str>,
+) -> Result<Vec<Node>, CompatError> {
+    let Some(kw) = kw else {
+        return Ok(vec![node.clone()]);
+    };
+    let count = node.get(kw).and_then(Value::as_array).map_or(0, Vec::len);
+    let mut out = Vec::new();
+    for i in 0..count {
+        let raw = Node::new(
+            join(&join(&node.ptr, kw), &i.to_string()),
+            node.get(kw)
+                .and_then(|a| a.get(i))
+                .cloned()
+                .unwrap_or(Value::Bool(true)),
+        );
+        // Surface ref errors instead of silently dropping the alternative.
+        ctx.resolve(side, &raw)?;
+        if let Some(b) = branch_with_own(ctx, side, node, kw, i) {
+            out.push(b);
+        }
+    }
+    Ok(out)
+}
+
+fn strip(node: &Node, kw: &str) -> Node {
+    let mut v = node.v.clone();
+    if let Some(m) = v.as_object_mut() {
+        m.remove(kw);
+    }
+    Node {
+        ptr: node.ptr.clone(),
+        v,
+        via_ref: node.via_ref,
+    }
+}
+
+/// Compares two nodes, matching `anyOf`/`oneOf` alternatives when present.
+pub(crate) fn compare_sums(
+    ctx: &mut Ctx<'_>,
+    o: &Node,
+    n: &Node,
+) -> Result<Vec<Pending>, CompatError> {
+    let (ok, nk) = (sum_keyword(o), sum_keyword(n));
+    if ok.is_none() && nk.is_none() {
+        return ctx.compare_own(o, n);
+    }
+    let mut out = Vec::new();
+    let (ob, nb) = if ok.is_some() && ok == nk {
+        let kw = ok.unwrap_or("anyOf");
+        out.extend(ctx.compare_own(&strip(o, kw), &strip(n, kw))?);
+        let raw = |node: &Node| -> Vec<Node> {
+            let p = join(&node.ptr, kw);
+            node.get(kw)
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .enumerate()
+                        .map(|(i, v)| Node::new(join(&p, &i.to_string()), v.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        (raw(o), raw(n))
+    } else {
+        (
+            branches(ctx, Side::Old, o, ok)?,
+            branches(ctx, Side::New, n, nk)?,
+        )
+    };
+    let removed_kind = match ok.or(nk) {
+        Some("oneOf") => ChangeKind::OneOfBranchRemoved,
+        _ => ChangeKind::AnyOfBranchRemoved,
+    };
+    let added_kind = match nk.or(ok) {
+        Some("oneOf") => ChangeKind::OneOfBranchAdded,
+        _ => ChangeKind::AnyOfBranchAdded,
+    };
+    if ob.len() == 1 && nb.len() == 1 {
+        out.extend(ctx.compare(&ob[0], &nb[0])?);
+        return Ok(out);
+    }
+    let mut results: Vec<Vec<Vec<Pending>>> = Vec::new();
+    for b in &ob {
+        let mut row = Vec::new();
+        for c in &nb {
+            row.push(ctx.compare(b, c)?);
+        }
+        results.push(row);
+    }
+    let resolved_types = |ctx: &mut Ctx<'_>, side: Side, node: &Node| {
+        ctx.normalize(side, node)
+            .map(|r| types::effective(&r))
+            .unwrap_or(types::TypeSet::ALL)
+    };
+    let otypes: Vec<_> = ob
+        .iter()
+        .map(|b| resolved_types(ctx, Side::Old, b))
+        .collect();
+    let ntypes: Vec<_> = nb
+        .iter()
+        .map(|b| resolved_types(ctx, Side::New, b))
+        .collect();
+    for (i, b) in ob.iter().enumerate() {
+        let count = |j: usize| {
+            results[i][j]
+                .iter()
+                .filter(|p| p.breaks == Breaks::Readers)
+                .count()
+        };
+        if (0..nb.len()).any(|j| count(j) == 0) {
+            continue;
+        }
+        let best = (0..nb.len())
+            .filter(|j| !otypes[i].intersect(ntypes[*j]).is_empty())
+            .min_by_key(|j| count(*j));
+        match best {
+            Some(j) if nb.len() == 1 || count(j) <= 2 => {
+                out.extend(
+                    results[i][j]
+                        .iter()
+                        .filter(|p| p.breaks == Breaks::Readers)
+                        .cloned(),
+                );
+            }
+            _ => {
+                let candidates = example::any_values(ctx, Side::Old, b);
+                out.push(Pending::new(
+                    removed_kind,
+                    b.ptr.clone(),
+                    n.kw_ptr(nk.unwrap_or("anyOf")),
+                    Breaks::Readers,
+                    format!(
+                        "alternative {} has no counterpart in the new schema: old documents matching only it are rejected",
+                        b.ptr
+                    ),
+                    candidates,
+                ));
+            }
+        }
+    }
+    for (j, c) in nb.iter().enumerate() {
+        let count = |i: usize| {
+            results[i][j]
+                .iter()
+                .filter(|p| p.breaks == Breaks::Writers)
+                .count()
+        };
+        if (0..ob.len()).any(|i| count(i) == 0) {
+            continue;
+        }
+        let best = (0..ob.len())
+            .filter(|i| !otypes[*i].intersect(ntypes[j]).is_empty())
+            .min_by_key(|i| count(*i));
+        match best {
+            Some(i) if ob.len() == 1 || count(i) <= 2 => {
+                out.extend(
+                    results[i][j]
+                        .iter()
+                        .filter(|p| p.breaks == Breaks::Writers)
+                        .cloned(),
+                );
+            }
+            _ => {
+                let candidates = example::any_values(ctx, Side::New, c);
+                out.push(Pending::new(
+                    added_kind,
+                    o.kw_ptr(ok.unwrap_or("anyOf")),
+                    c.ptr.clone(),
+                    Breaks::Writers,
+                    format!(
+                        "alternative {} is new: documents matching only it are rejected by old readers",
+                        c.ptr
+                    ),
+                    candidates,
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Compares `not`: a change inside it counts in the other direction.
+pub(crate) fn compare_not(
+    ctx: &mut Ctx<'_>,
+    o: &Node,
+    n: &Node,
+    out: &mut Vec<Pending>,
+) -> Result<(), CompatError> {
+    match (o.child("not"), n.child("not")) {
+        (Some(a), Some(b)) => {
+            ctx.negated = !ctx.negated;
+            let inner = ctx.compare(&a, &b);
+            ctx.negated = !ctx.negated;
+            for mut p in inner? {
+                p.breaks = match p.breaks {
+                    Breaks::Readers => Breaks::Writers,
+                    Breaks::Writers => Breaks::Readers,
+                    Breaks::None => Breaks::None,
+                };
+                p.message = format!("inside `not`, so the effect is reversed: {}", p.message);
+                out.push(p);
+            }
+        }
+        (None, Some(b)) => {
+            let mut candidates: Vec<Value> =
+                example::generate(ctx, Side::New, &b).into_iter().collect();
+            candidates.extend(example::scalar_pool(&b, o));
+            out.push(Pending::new(
+                ChangeKind::NotAdded,
+                o.ptr.clone(),
+                b.ptr.clone(),
+                Breaks::Readers,
+                "`not` added: old documents matching the excluded schema are rejected",
+                candidates,
+            ));
+        }
+        (Some(a), None) => {
+            let mut candidates: Vec<Value> =
+                example::generate(ctx, Side::Old, &a).into_iter().collect();
+            candidates.extend(example::scalar_pool(&a, n));
+            out.push(Pending::new(
+                ChangeKind::NotRemoved,
+                a.ptr.clone(),
+                n.ptr.clone(),
+                Breaks::Writers,
+                "`not` removed: new documents matching the formerly excluded schema are rejected by old readers",
+                candidates,
+            ));
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// Compares `allOf` subschemas that could not be merged, by position.
+pub(crate) fn compare_all_of(
+    ctx: &mut Ctx<'_>,
+    o: &Node,
+    n: &Node,
+    out: &mut Vec<Pending>,
+) -> Result<(), CompatError> {
+    let list = |node: &Node| -> Vec<Node> {
+        let p = join(&node.ptr, "allOf");
+        node.get("allOf")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| Node::new(join(&p, &i.to_string()), v.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (oa, na) = (list(o), list(n));
+    for i in 0..oa.len().max(na.len()) {
+        match (oa.get(i), na.get(i)) {
+            (Some(a), Some(b)) => out.extend(ctx.compare(a, b)?),
+            (None, Some(b)) => {
+                let candidates = example::any_values(ctx, Side::Old, o);
+                let at = ctx
+                    .resolve(Side::New, b)
+                    .map_or_else(|_| b.ptr.clone(), |r| r.ptr);
+                out.push(Pending::new(
+                    ChangeKind::AllOfSubschemaAdded,
+                    o.ptr.clone(),
+                    at,
+                    Breaks::Readers,
+                    "an allOf subschema was added: old documents it rejects are now rejected",
+                    candidates,
+                ));
+            }
+            (Some(a), None) => {
+                let candidates = example::any_values(ctx, Side::New, n);
+                let at = ctx
+                    .resolve(Side::Old, a)
+                    .map_or_else(|_| a.ptr.clone(), |r| r.ptr);
+                out.push(Pending::new(
+                    ChangeKind::AllOfSubschemaRemoved,
+                    at,
+                    n.ptr.clone(),
+                    Breaks::Writers,
+                    "an allOf subschema was removed: new documents it would reject are rejected by old readers",
+                    candidates,
+                ));
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Validation keywords the engine does not model exactly.
+const UNSUPPORTED: &[&str] = &[
+    "if",
+    "then",
+    "else",
+    "contains",
+    "minContains",
+    "maxContains",
+    "propertyNames",
+    "unevaluatedProperties",
+    "unevaluatedItems",
+    "$dynamicRef",
+    "$recursiveRef",
+    "oneOf",
+];
+
+/// Any difference in an unmodelled keyword is judged breaking both ways.
+pub(crate) fn compare_unsupported(
+    ctx: &mut Ctx<'_>,
+    o: &Node,
+    n: &Node,
+    out: &mut Vec<Pending>,
+) -> Result<(), CompatError> {
+    for key in UNSUPPORTED {
+        let (a, b) = (o.get(key), n.get(key));
+        if a == b {
+            continue;
+        }
+        for breaks in [Breaks::Readers, Breaks::Writers] {
+            let (side, node, other) = if breaks == Breaks::Readers {
+                (Side::Old, o, n)
+            } else {
+                (Side::New, n, o)
+            };
+            let mut candidates: Vec<Value> =
+                example::generate(ctx, side, node).into_iter().collect();
+            candidates.extend(example::scalar_pool(node, other));
+            out.push(Pending::new(
+                ChangeKind::UnsupportedKeywordChanged,
+                o.kw_ptr(key),
+                n.kw_ptr(key),
+                breaks,
+                format!("`{key}` changed; the engine cannot compare it exactly, so it is judged breaking in both directions"),
+                candidates,
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The compatibility corpus: data-driven cases under `compat_corpus/`.
+//!
+//! Each pair case (`compat_corpus/pairs/*.json`) gives an old and a new
+//! schema and the expected verdict per policy: `"full"` (both BACKWARD and
+//! FORWARD hold), `"backward"` (only BACKWARD), `"forward"` (only FORWARD)
+//! or `"none"`. From it every mode's verdict is derived and checked through
+//! [`check_versions`]; `kinds` (optional) is the exact set of change kinds
+//! reported under the strict policy. Every example the engine reports is
+//! validated here, independently, against both schemas: the version the
+//! change's direction names must accept it and the other must reject it.
+//! A breaking change without an example fails unless the case says
+//! `"allow_missing_example": true`.
+//!
+//! Histories (`compat_corpus/histories.json`) check the transitive modes
+//! over three versions.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use tidings_codegen::compat::{check_versions, diff, Breaks, Change, Mode, Policy};
+
+fn corpus_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat_corpus")
+}
+
+fn read_json(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn validator(schema: &Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| format!("schema does not compile: {e}"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Verdict {
+    backward: bool,
+    forward: bool,
+}
+
+fn parse_verdict(v: &Value) -> Result<Verdict, String> {
+    match v.as_str() {
+        Some("full") => Ok(Verdict {
+            backward: true,
+            forward: true,
+        }),
+        Some("backward") => Ok(Verdict {
+            backward: true,
+            forward: false,
+        }),
+        Some("forward") => Ok(Verdict {
+            backward: false,
+            forward: true,
+        }),
+        Some("none") => Ok(Verdict {
+            backward: false,
+            forward: false,
+        }),
+        _ => Err(format!("bad verdict {v}")),
+    }
+}
+
+fn expected_for_mode(v: Verdict, mode: Mode) -> bool {
+    (!mode.checks_backward() || v.backward) && (!mode.checks_forward() || v.forward)
+}
+
+fn check_examples(
+    changes: &[Change],
+    old: &Value,
+    new: &Value,
+    allow_missing: bool,
+) -> Vec<String> {
+    let mut errors = Vec::new();
+    let (ov, nv) = match (validator(old), validator(new)) {
+        (Ok(o), Ok(n)) => (o, n),
+        (Err(e), _) | (_, Err(e)) => return vec![e],
+    };
+    for c in changes {
+        match (&c.example, c.breaks) {
+            (Some(ex), Breaks::Readers) if !ov.is_valid(ex) || nv.is_valid(ex) => {
+                errors.push(format!(
+                    "{} example {ex} is not accepted by old and rejected by new",
+                    c.kind.as_str()
+                ))
+            }
+            (Some(ex), Breaks::Writers) if !nv.is_valid(ex) || ov.is_valid(ex) => {
+                errors.push(format!(
+                    "{} example {ex} is not accepted by new and rejected by old",
+                    c.kind.as_str()
+                ))
+            }
+            (Some(ex), Breaks::None) => errors.push(format!(
+                "{} is informational but has example {ex}",
+                c.kind.as_str()
+            )),
+            (None, Breaks::Readers | Breaks::Writers) if !allow_missing => errors.push(format!(
+                "{} ({:?}, {} -> {}) has no example",
+                c.kind.as_str(),
+                c.breaks,
+                c.old_path,
+                c.new_path
+            )),
+            _ => {}
+        }
+        if c.message.contains('\n') || c.message.is_empty() {
+            errors.push(format!("{} message is not one line", c.kind.as_str()));
+        }
+    }
+    errors
+}
+
+fn run_case(case: &Value) -> Result<(), Vec<String>> {
+    let mut errors = Vec::new();
+    let old = &case["old"];
+    let new = &case["new"];
+    let expect = &case["expect"];
+    let allow_missing = case["allow_missing_example"].as_bool().unwrap_or(false);
+    for policy in [Policy::Strict, Policy::Lenient] {
+        let spec = if expect.is_string() {
+            expect
+        } else {
+            &expect[policy.as_str()]
+        };
+        let spec = if spec.is_null() {
+            &expect["strict"]
+        } else {
+            spec
+        };
+        let want = match parse_verdict(spec) {
+            Ok(v) => v,
+            Err(e) => return Err(vec![e]),
+        };
+        let changes = match diff(old, new, policy) {
+            Ok(c) => c,
+            Err(e) => return Err(vec![format!("{policy}: diff failed: {e}")]),
+        };
+        let got = Verdict {
+            backward: !changes.iter().any(|c| c.breaks == Breaks::Readers),
+            forward: !changes.iter().any(|c| c.breaks == Breaks::Writers),
+        };
+        if got != want {
+            let listed: Vec<String> = changes
+                .iter()
+                .map(|c| {
+                    format!(
+                        "{}({:?} {} -> {})",
+                        c.kind.as_str(),
+                        c.breaks,
+                        c.old_path,
+                        c.new_path
+                    )
+                })
+                .collect();
+            errors.push(format!(
+                "{policy}: expected {want:?}, got {got:?}; changes: {listed:?}"
+            ));
+        }
+        for mode in Mode::ALL {
+            let findings = check_versions(&[(1, old), (2, new)], mode, policy);
+            match findings {
+                Ok(f) => {
+                    if f.is_empty() != expected_for_mode(want, mode) {
+                        errors.push(format!(
+                            "{policy} {mode}: expected compatible={}",
+                            expected_for_mode(want, mode)
+                        ));
+                    }
+                    if f.iter().any(|f| f.old_version != 1 || f.new_version != 2) {
+                        errors.push(format!("{policy} {mode}: wrong versions in findings"));
+                    }
+                }
+                Err(e) => errors.push(format!("{policy} {mode}: check_versions failed: {e}")),
+            }
+        }
+        for e in check_examples(&changes, old, new, allow_missing) {
+            errors.push(format!("{policy}: {e}"));
+        }
+        if policy == Policy::Strict {
+            if let Some(kinds) = case["kinds"].as_array() {
+                let want: BTreeSet<&str> = kinds.iter().filter_map(Value::as_str).collect();
+                let got: BTreeSet<&str> = changes.iter().map(|c| c.kind.as_str()).collect();
+                if want != got {
+                    errors.push(format!("strict: expected kinds {want:?}, got {got:?}"));
+                }
+            }
+        }
+        // The engine is symmetric: swapping the versions swaps the directions
+        // (under the strict policy; lenient defaults are one-way).
+        if policy == Policy::Lenient {
+            continue;
+        }
+        if let Ok(swapped) = diff(new, old, policy) {
+            let back = !swapped.iter().any(|c| c.breaks == Breaks::Readers);
+            let fwd = !swapped.iter().any(|c| c.breaks == Breaks::Writers);
+            if (back, fwd) != (got.forward, got.backward) {
+                errors.push(format!(
+                    "{policy}: swapping old and new does not swap the verdict"
+                ));
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+#[test]
+fn corpus_pairs() {
+    let dir = corpus_dir().join("pairs");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    let filter = std::env::var("CORPUS_FILTER").unwrap_or_default();
+    let mut total = 0;
+    let mut names = BTreeSet::new();
+    let mut failures = Vec::new();
+    for file in &files {
+        let cases = read_json(file);
+        let stem = file
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("?")
+            .to_string();
+        for case in cases
+            .as_array()
+            .unwrap_or_else(|| panic!("{}: not an array", file.display()))
+        {
+            let name = format!("{stem}/{}", case["name"].as_str().unwrap_or("<unnamed>"));
+            if !names.insert(name.clone()) {
+                failures.push(format!("{name}: duplicate case name"));
+            }
+            if !name.contains(&filter) {
+                continue;
+            }
+            total += 1;
+            if let Err(errors) = run_case(case) {
+                for e in errors {
+                    failures.push(format!("{name}: {e}"));
+                }
+            }
+        }
+    }
+    let failed: BTreeSet<&str> = failures
+        .iter()
+        .filter_map(|f| f.split(": ").next())
+        .collect();
+    println!(
+        "compat corpus: {total} cases, {} passed",
+        total - failed.len()
+    );
+    if !failures.is_empty() {
+        panic!(
+            "{} corpus failures:\n{}",
+            failures.len(),
+            failures.join("\n")
+        );
+    }
+    if filter.is_empty() {
+        assert!(
+            total >= 200,
+            "the corpus must hold at least 200 cases, found {total}"
+        );
+    }
+}
+
+#[test]
+fn corpus_histories() {
+    let cases = read_json(&corpus_dir().join("histories.json"));
+    let mut failures = Vec::new();
+    let mut total = 0;
+    for case in cases
+        .as_array()
+        .unwrap_or_else(|| panic!("histories.json: not an array"))
+    {
+        total += 1;
+        let name = case["name"].as_str().unwrap_or("<unnamed>");
+        let policy: Policy = case["policy"]
+            .as_str()
+            .unwrap_or("strict")
+            .parse()
+            .unwrap_or_default();
+        let versions: Vec<(u32, &Value)> = case["versions"]
+            .as_array()
+            .map(|a| a.iter().zip(1u32..).map(|(v, i)| (i, v)).collect())
+            .unwrap_or_default();
+        let Some(expect) = case["expect"].as_object() else {
+            failures.push(format!("{name}: no expect"));
+            continue;
+        };
+        for (mode, want) in expect {
+            let Ok(mode) = mode.parse::<Mode>() else {
+                failures.push(format!("{name}: bad mode {mode}"));
+                continue;
+            };
+            match check_versions(&versions, mode, policy) {
+                Ok(f) => {
+                    if Some(f.is_empty()) != want.as_bool() {
+                        let pairs: Vec<String> = f
+                            .iter()
+                            .map(|f| {
+                                format!(
+                                    "v{}->v{} {}",
+                                    f.old_version,
+                                    f.new_version,
+                                    f.change.kind.as_str()
+                                )
+                            })
+                            .collect();
+                        failures.push(format!(
+                            "{name}: {mode}: expected compatible={want}, findings {pairs:?}"
+                        ));
+                    }
+                }
+                Err(e) => failures.push(format!("{name}: {mode}: {e}")),
+            }
+        }
+    }
+    println!("compat histories: {total} cases");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
