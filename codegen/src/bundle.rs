@@ -192,6 +192,11 @@ impl<'a> Bundler<'a> {
         }
     }
 
+    /// Hands the bundler an already parsed file, so it is not read again.
+    pub fn preload(&mut self, path: &Path, value: Arc<Value>) {
+        self.cache.insert(normalize(path), value);
+    }
+
     /// Parses a file (once) and returns it. `from`/`pointer` name the `$ref`
     /// that asked for it, for the error.
     ///

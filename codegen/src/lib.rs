@@ -4,3 +4,4 @@
 //! use it.
 pub mod bundle;
 pub mod compat;
+pub mod registry;

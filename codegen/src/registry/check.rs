@@ -1,0 +1,690 @@
+//! `tidings check`: every rule over a whole registry, and the lock update.
+//!
+//! Order: per-file rules ([`super::load`]), config rules, version sequence
+//! (gaps, duplicates), streams, compatibility of each event type's versions
+//! under its mode, the lock, and with `--against` the comparison with the
+//! registry at a git ref.
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::compat_bridge::{compare, Version};
+use super::config::{Config, CONFIG_FILE};
+use super::event_type::{pattern_covers, patterns_overlap, subject_pattern_problem, EventType};
+use super::finding::{Finding, Report, Severity, Summary};
+use super::load::{load, EventFile, Loaded};
+use super::lock::{Lock, LockedShared, LockedVersion, LOCK_FILE};
+use super::position::line_of;
+use super::source::Source;
+use crate::compat::Mode;
+
+/// A registry at another git ref, for `--against`.
+#[derive(Debug)]
+pub struct Against<'a> {
+    /// The ref as the user wrote it (for messages).
+    pub name: &'a str,
+    /// The registry files at that ref.
+    pub source: &'a Source,
+}
+
+/// Runs every check on `source` (and against `against`, when given).
+pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
+    let loaded = load(source);
+    let mut findings = loaded.findings.clone();
+    check_config(&loaded.config, source, &mut findings);
+    let types = group(&loaded.events);
+    check_sequences(&types, loaded.lock.as_ref(), &mut findings);
+    check_streams(&loaded, &mut findings);
+    check_compat(&loaded.config, &types, &mut findings);
+    check_lock(&loaded, &types, &mut findings);
+    if let Some(a) = against {
+        check_against(&loaded, &types, &a, &mut findings);
+    }
+    finish(source, &loaded, &types, findings)
+}
+
+/// The lock `tidings check --update-lock` writes: new versions and shared
+/// files recorded, deprecations recorded, deprecated versions whose file
+/// was deleted turned into tombstones. Edited or deleted published
+/// versions are left as they were locked, so the check keeps failing on
+/// them: the lock cannot be used to overwrite history.
+pub fn updated_lock(source: &Source) -> Lock {
+    let loaded = load(source);
+    let mut lock = loaded.lock.clone().unwrap_or_default();
+    let present: BTreeMap<(String, u32), &EventFile> = loaded
+        .events
+        .iter()
+        .filter_map(|e| Some(((e.event_type.as_ref()?.to_string(), e.version?), e)))
+        .collect();
+    for entry in &mut lock.events {
+        match present.get(&(entry.event_type.clone(), entry.version)) {
+            Some(e) if e.fingerprint == entry.sha256 && e.deprecated => entry.deprecated = true,
+            Some(_) => {}
+            None if entry.deprecated => entry.removed = true,
+            None => {}
+        }
+    }
+    for ((ty, v), e) in &present {
+        if lock.find(ty, *v).is_none() {
+            lock.events.push(LockedVersion {
+                event_type: ty.clone(),
+                version: *v,
+                file: e.path.clone(),
+                sha256: e.fingerprint.clone(),
+                deprecated: e.deprecated,
+                removed: false,
+            });
+        }
+    }
+    lock.shared = loaded
+        .shared
+        .iter()
+        .map(|s| LockedShared {
+            file: s.path.clone(),
+            sha256: s.fingerprint.clone(),
+        })
+        .collect();
+    lock
+}
+
+/// Versions of one event type: version -> files declaring it (normally one).
+type Types<'a> = BTreeMap<EventType, BTreeMap<u32, Vec<&'a EventFile>>>;
+
+fn group(events: &[EventFile]) -> Types<'_> {
+    let mut types: Types<'_> = BTreeMap::new();
+    for e in events {
+        if let (Some(t), Some(v)) = (&e.event_type, e.version) {
+            types
+                .entry(t.clone())
+                .or_default()
+                .entry(v)
+                .or_default()
+                .push(e);
+        }
+    }
+    types
+}
+
+fn check_config(config: &Config, source: &Source, findings: &mut Vec<Finding>) {
+    let text = source.get(CONFIG_FILE).unwrap_or_default();
+    let line = |needle: &str| {
+        text.lines()
+            .position(|l| l.contains(needle))
+            .map(|i| i + 1)
+            .unwrap_or(1)
+    };
+    let mut all: Vec<(&str, &str)> = Vec::new();
+    for (name, s) in &config.streams {
+        let at = line(&format!("[streams.{name}]"));
+        if !name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            || name.is_empty()
+        {
+            findings.push(
+                Finding::error(
+                    CONFIG_FILE,
+                    "",
+                    "config/stream-name",
+                    format!("stream name {name:?} is not upper-case A-Z, 0-9, _"),
+                    "name streams like AUTH_EVENTS",
+                )
+                .at_line(at),
+            );
+        }
+        if s.subjects.is_empty() {
+            findings.push(
+                Finding::error(
+                    CONFIG_FILE,
+                    "",
+                    "config/stream-subjects",
+                    format!("stream {name} has no subjects"),
+                    "add subjects = [\"service.>\"]",
+                )
+                .at_line(at),
+            );
+        }
+        for subj in &s.subjects {
+            if let Some(p) = subject_pattern_problem(subj) {
+                findings.push(
+                    Finding::error(
+                        CONFIG_FILE,
+                        "",
+                        "config/stream-subjects",
+                        format!("stream {name}: subject {subj:?} is not valid: {p}"),
+                        "use tokens [a-z][a-z0-9_]*, `*` or a final `>`",
+                    )
+                    .at_line(at),
+                );
+            }
+            for (other, osubj) in &all {
+                if patterns_overlap(subj, osubj) {
+                    findings.push(Finding::error(CONFIG_FILE, "", "config/stream-overlap", format!("stream {name} subject {subj:?} overlaps stream {other} subject {osubj:?}; JetStream refuses overlapping streams"), "give each stream its own subject prefix").at_line(at));
+                }
+            }
+        }
+        for subj in &s.subjects {
+            all.push((name.as_str(), subj.as_str()));
+        }
+    }
+    for (name, p) in &config.profiles {
+        if !(1..=5).contains(&p.replicas) {
+            findings.push(
+                Finding::error(
+                    CONFIG_FILE,
+                    "",
+                    "config/replicas",
+                    format!(
+                        "profile {name}: replicas must be 1 to 5, not {}",
+                        p.replicas
+                    ),
+                    "JetStream supports 1 to 5 replicas; use 3 in production",
+                )
+                .at_line(line(&format!("[profiles.{name}]"))),
+            );
+        }
+    }
+}
+
+fn check_sequences(types: &Types<'_>, lock: Option<&Lock>, findings: &mut Vec<Finding>) {
+    for (ty, versions) in types {
+        for (v, files) in versions {
+            for dup in files.iter().skip(1) {
+                findings.push(Finding::error(
+                    dup.path.clone(),
+                    "/x-schema-version",
+                    "registry/version-duplicate",
+                    format!("{ty} v{v} is declared by {} files: {}", files.len(), files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>().join(", ")),
+                    "each version lives in exactly one file; give this one the next free version or fix its x-event-type",
+                ));
+            }
+        }
+        let removed: BTreeSet<u32> = lock
+            .map(|l| {
+                l.events
+                    .iter()
+                    .filter(|e| (e.removed || e.deprecated) && e.event_type == ty.to_string())
+                    .map(|e| e.version)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut expected = 1;
+        for (v, files) in versions {
+            let missing: Vec<u32> = (expected..*v).filter(|m| !removed.contains(m)).collect();
+            if !missing.is_empty() {
+                if let Some(f) = files.first() {
+                    findings.push(Finding::error(
+                        f.path.clone(),
+                        "/x-schema-version",
+                        "registry/version-gap",
+                        format!(
+                            "{ty} jumps to v{v} but v{} {} missing",
+                            missing.iter().map(u32::to_string).collect::<Vec<_>>().join(", v"),
+                            if missing.len() == 1 { "is" } else { "are" }
+                        ),
+                        format!("versions count 1, 2, 3...; renumber this one v{expected} (file and x-schema-version), or restore the missing file"),
+                    ));
+                }
+            }
+            expected = v + 1;
+        }
+    }
+}
+
+fn check_streams(loaded: &Loaded, findings: &mut Vec<Finding>) {
+    if !loaded.config_ok {
+        return;
+    }
+    let streams = &loaded.config.streams;
+    let names = || {
+        streams
+            .iter()
+            .filter(|(_, s)| s.events)
+            .map(|(n, _)| n.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for e in &loaded.events {
+        let (Some(name), Some(ty)) = (&e.stream, &e.event_type) else {
+            continue;
+        };
+        match streams.get(name) {
+            None => findings.push(Finding::error(
+                e.path.clone(),
+                "/x-stream",
+                "stream/undeclared",
+                format!("stream {name:?} is not declared in {CONFIG_FILE}"),
+                format!(
+                    "use one of {}, or declare [streams.{name}] in {CONFIG_FILE}",
+                    names()
+                ),
+            )),
+            Some(s) if !s.events => findings.push(Finding::error(
+                e.path.clone(),
+                "/x-stream",
+                "stream/not-for-events",
+                format!("stream {name} does not carry event types (events = false)"),
+                format!("use one of {}", names()),
+            )),
+            Some(s) if !s.subjects.iter().any(|p| pattern_covers(p, ty)) => {
+                findings.push(Finding::error(
+                    e.path.clone(),
+                    "/x-stream",
+                    "stream/not-covering",
+                    format!("stream {name} captures {:?}, which does not include {ty}", s.subjects),
+                    format!("use the stream whose subjects cover {ty}, or add \"{}.>\" to {name}'s subjects", ty.service),
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+}
+
+/// The mode of an event type: its latest version's `x-compatibility`, else
+/// the registry default.
+fn mode_of(config: &Config, versions: &BTreeMap<u32, Vec<&EventFile>>) -> Mode {
+    versions
+        .values()
+        .next_back()
+        .and_then(|f| f.first())
+        .and_then(|f| f.mode)
+        .unwrap_or(config.compatibility.mode)
+}
+
+/// Compares every event type's versions, spreading event types over a few
+/// threads (the comparisons are independent).
+fn check_compat(config: &Config, types: &Types<'_>, findings: &mut Vec<Finding>) {
+    let work: Vec<(&EventType, &BTreeMap<u32, Vec<&EventFile>>)> =
+        types.iter().filter(|(_, v)| v.len() >= 2).collect();
+    if work.is_empty() {
+        return;
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(work.len());
+    let chunk = work.len().div_ceil(threads).max(1);
+    let results: Vec<Vec<Finding>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    let mut out = Vec::new();
+                    for (ty, versions) in part {
+                        compat_one(config, ty, versions, &mut out);
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![internal_error("comparing versions")])
+            })
+            .collect()
+    });
+    findings.extend(results.into_iter().flatten());
+}
+
+fn compat_one(
+    config: &Config,
+    ty: &EventType,
+    versions: &BTreeMap<u32, Vec<&EventFile>>,
+    findings: &mut Vec<Finding>,
+) {
+    let list: Option<Vec<Version<'_>>> = versions
+        .iter()
+        .map(|(v, files)| {
+            let f = files.first()?;
+            Some(Version {
+                version: *v,
+                bundled: f.bundled.as_deref()?,
+                file: &f.path,
+            })
+        })
+        .collect();
+    // A version that failed to bundle is already a finding.
+    let Some(list) = list else { return };
+    let mode = mode_of(config, versions);
+    findings.extend(compare(
+        &ty.to_string(),
+        &list,
+        mode,
+        config.compatibility.policy,
+        "",
+        &|_, _| true,
+    ));
+}
+
+fn check_lock(loaded: &Loaded, types: &Types<'_>, findings: &mut Vec<Finding>) {
+    let update = "run `tidings check --update-lock` and commit schemas/registry.lock";
+    let Some(lock) = &loaded.lock else {
+        if !loaded.lock_present {
+            findings.push(
+                Finding::error(
+                    LOCK_FILE,
+                    "",
+                    "lock/missing",
+                    format!(
+                        "the registry has no {LOCK_FILE}, so published versions are not protected"
+                    ),
+                    update,
+                )
+                .at_line(1),
+            );
+        }
+        return;
+    };
+    for entry in &lock.events {
+        let Ok(ty) = entry.event_type.parse::<EventType>() else {
+            findings.push(Finding::error(
+                LOCK_FILE,
+                "",
+                "lock/invalid",
+                format!("lock entry {:?} is not an event type", entry.event_type),
+                "restore the lock from version control",
+            ));
+            continue;
+        };
+        let file = types
+            .get(&ty)
+            .and_then(|vs| vs.get(&entry.version))
+            .and_then(|f| f.first());
+        match (file, entry.removed) {
+            (Some(f), true) => findings.push(Finding::error(
+                f.path.clone(),
+                "/x-schema-version",
+                "lock/reused-version",
+                format!("{ty} v{} was deprecated and removed; version numbers are never reused", entry.version),
+                format!("publish this schema as the next free version (`tidings new {ty}`)"),
+            )),
+            (None, true) => {}
+            (Some(f), false) => {
+                if f.fingerprint != entry.sha256 {
+                    findings.push(Finding::error(
+                        f.path.clone(),
+                        "",
+                        "lock/edited-published",
+                        format!("{ty} v{} is published (locked sha256 {}) but the file now hashes to {}; published versions are immutable", entry.version, short(&entry.sha256), short(&f.fingerprint)),
+                        format!("revert the edit and publish the change as a new version (`tidings new {ty}`)"),
+                    ));
+                } else if f.deprecated && !entry.deprecated {
+                    findings.push(Finding::error(f.path.clone(), "/x-deprecated", "lock/outdated", format!("{ty} v{} is marked x-deprecated but the lock does not record it", entry.version), update));
+                } else if !f.deprecated && entry.deprecated {
+                    findings.push(Finding::error(f.path.clone(), "", "lock/undeprecated", format!("{ty} v{} is deprecated in the lock; deprecation cannot be undone", entry.version), "put \"x-deprecated\": true back"));
+                }
+            }
+            (None, false) if entry.deprecated => findings.push(
+                Finding::error(LOCK_FILE, "", "lock/outdated", format!("deprecated {ty} v{} was deleted; the lock still lists it", entry.version), update).at_line(1),
+            ),
+            (None, false) => findings.push(
+                Finding::error(
+                    entry.file.clone(),
+                    "",
+                    "lock/deleted-published",
+                    format!("published {ty} v{} ({}) was deleted; published versions are immutable", entry.version, entry.file),
+                    "restore the file; to retire a version, deprecate it first (\"x-deprecated\": true, `tidings check --update-lock`), then delete it in a later change (docs/registry.md)",
+                )
+                .at_line(1),
+            ),
+        }
+    }
+    for (ty, versions) in types {
+        for (v, files) in versions {
+            if lock.find(&ty.to_string(), *v).is_none() {
+                if let Some(f) = files.first() {
+                    findings.push(Finding::error(
+                        f.path.clone(),
+                        "",
+                        "lock/unlocked",
+                        format!("{ty} v{v} is not recorded in {LOCK_FILE}"),
+                        update,
+                    ));
+                }
+            }
+        }
+    }
+    let locked_shared: BTreeMap<&str, &str> = lock
+        .shared
+        .iter()
+        .map(|s| (s.file.as_str(), s.sha256.as_str()))
+        .collect();
+    for s in &loaded.shared {
+        match locked_shared.get(s.path.as_str()) {
+            None => findings.push(Finding::error(s.path.clone(), "", "lock/unlocked", format!("shared file {} is not recorded in {LOCK_FILE}", s.path), update)),
+            Some(sha) if *sha != s.fingerprint => findings.push(Finding::error(
+                s.path.clone(),
+                "",
+                "lock/shared-changed",
+                format!("shared file {} changed since it was locked; the published versions that use it change with it", s.path),
+                "run `tidings check --against <base branch>` to prove the edit keeps every published version compatible, then `tidings check --update-lock`",
+            )),
+            Some(_) => {}
+        }
+    }
+    let present: BTreeSet<&str> = loaded.shared.iter().map(|s| s.path.as_str()).collect();
+    for s in &lock.shared {
+        if !present.contains(s.file.as_str()) {
+            findings.push(
+                Finding::error(
+                    LOCK_FILE,
+                    "",
+                    "lock/outdated",
+                    format!(
+                        "shared file {} was deleted; the lock still lists it",
+                        s.file
+                    ),
+                    update,
+                )
+                .at_line(1),
+            );
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    sha.get(..12).unwrap_or(sha)
+}
+
+fn check_against(
+    loaded: &Loaded,
+    types: &Types<'_>,
+    against: &Against<'_>,
+    findings: &mut Vec<Finding>,
+) {
+    let base = load(against.source);
+    let base_types = group(&base.events);
+    let r = against.name;
+    for (ty, base_versions) in &base_types {
+        let now = types.get(ty);
+        // Edited or deleted versions.
+        for (v, files) in base_versions {
+            let Some(old) = files.first() else { continue };
+            match now.and_then(|n| n.get(v)).and_then(|f| f.first()) {
+                None if old.deprecated => {}
+                None => findings.push(
+                    Finding::error(
+                        old.path.clone(),
+                        "",
+                        "against/deleted",
+                        format!("{ty} v{v} exists at {r} but was deleted"),
+                        "restore it; published versions are immutable unless deprecated first (docs/registry.md)",
+                    )
+                    .at_line(1),
+                ),
+                Some(cur) if cur.fingerprint != old.fingerprint => {
+                    let pointer = first_difference(&old.value, &cur.value);
+                    findings.push(Finding::error(
+                        cur.path.clone(),
+                        pointer.clone(),
+                        "against/edited",
+                        format!("{ty} v{v} differs from {r} at {}", if pointer.is_empty() { "the root".to_string() } else { pointer }),
+                        format!("revert the edit and publish it as a new version (`tidings new {ty}`)"),
+                    ));
+                }
+                Some(cur) => {
+                    // Same file, different bundle: a shared file changed under it.
+                    if let (Some(ob), Some(nb)) = (&old.bundled, &cur.bundled) {
+                        if ob != nb {
+                            let mode = mode_of(&loaded.config, now.unwrap_or(base_versions));
+                            let pair = [
+                                Version { version: *v, bundled: ob, file: &cur.path },
+                                Version { version: *v, bundled: nb, file: &cur.path },
+                            ];
+                            let prefix = format!("a shared definition changed since {r}: ");
+                            let mode = if mode == Mode::None { Mode::None } else { Mode::Full };
+                            findings.extend(compare(&ty.to_string(), &pair, mode, loaded.config.compatibility.policy, &prefix, &|_, _| true).into_iter().map(|mut f| {
+                                f.rule = f.rule.replacen("compat/", "against/shared-", 1);
+                                f
+                            }));
+                        }
+                    }
+                }
+            }
+        }
+        // Added versions judged against the base's versions.
+        let Some(now) = now else { continue };
+        let added: Vec<(&u32, &EventFile)> = now
+            .iter()
+            .filter(|(v, _)| !base_versions.contains_key(v))
+            .filter_map(|(v, f)| Some((v, *f.first()?)))
+            .collect();
+        if added.is_empty() {
+            continue;
+        }
+        // Only needed when the base's versions differ from today's (else
+        // the plain compatibility check already compared the same schemas).
+        let differs = base_versions.iter().any(|(v, files)| {
+            let b = files.first().and_then(|f| f.bundled.as_ref());
+            let n = now
+                .get(v)
+                .and_then(|f| f.first())
+                .and_then(|f| f.bundled.as_ref());
+            b != n
+        });
+        if !differs {
+            continue;
+        }
+        let mut list: Vec<Version<'_>> = Vec::new();
+        for (v, files) in base_versions {
+            if let Some(b) = files.first().and_then(|f| f.bundled.as_deref()) {
+                list.push(Version {
+                    version: *v,
+                    bundled: b,
+                    file: &files[0].path,
+                });
+            }
+        }
+        for (v, f) in &added {
+            if let Some(b) = f.bundled.as_deref() {
+                list.push(Version {
+                    version: **v,
+                    bundled: b,
+                    file: &f.path,
+                });
+            }
+        }
+        list.sort_by_key(|v| v.version);
+        let base_set: BTreeSet<u32> = base_versions.keys().copied().collect();
+        let mode = mode_of(&loaded.config, now);
+        let prefix = format!("against {r}: ");
+        findings.extend(compare(
+            &ty.to_string(),
+            &list,
+            mode,
+            loaded.config.compatibility.policy,
+            &prefix,
+            &|o, n| base_set.contains(&o) && !base_set.contains(&n),
+        ));
+    }
+}
+
+/// A finding for a bug inside the checker (a panicking thread), so it
+/// fails the check instead of silently dropping results.
+pub(crate) fn internal_error(during: &str) -> Finding {
+    Finding::error(
+        "",
+        "",
+        "internal/error",
+        format!("tidings check failed internally while {during}; the results are incomplete"),
+        "please report this with the registry that triggers it",
+    )
+    .at_line(1)
+}
+
+/// The first JSON pointer where two documents differ.
+fn first_difference(a: &Value, b: &Value) -> String {
+    fn walk(a: &Value, b: &Value, ptr: &mut String) -> bool {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                let keys: BTreeSet<&String> = x.keys().chain(y.keys()).collect();
+                for k in keys {
+                    let len = ptr.len();
+                    ptr.push('/');
+                    crate::bundle::push_token(ptr, k);
+                    match (x.get(k), y.get(k)) {
+                        (Some(p), Some(q)) if walk(p, q, ptr) => return true,
+                        (Some(_), Some(_)) => {}
+                        _ => return true,
+                    }
+                    ptr.truncate(len);
+                }
+                false
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (p, q)) in x.iter().zip(y).enumerate() {
+                    let len = ptr.len();
+                    ptr.push('/');
+                    ptr.push_str(&i.to_string());
+                    if walk(p, q, ptr) {
+                        return true;
+                    }
+                    ptr.truncate(len);
+                }
+                false
+            }
+            (a, b) => a != b,
+        }
+    }
+    let mut ptr = String::new();
+    walk(a, b, &mut ptr);
+    ptr
+}
+
+/// Fills in lines, sorts, dedups and counts.
+fn finish(
+    source: &Source,
+    loaded: &Loaded,
+    types: &Types<'_>,
+    mut findings: Vec<Finding>,
+) -> Report {
+    for f in &mut findings {
+        if f.line == 0 {
+            f.line = source
+                .get(&f.file)
+                .map(|t| line_of(t, &f.pointer))
+                .unwrap_or(1);
+        }
+    }
+    findings.sort_by(|a, b| {
+        (&a.file, a.line, &a.rule, &a.message).cmp(&(&b.file, b.line, &b.rule, &b.message))
+    });
+    findings.dedup();
+    let errors = findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .count();
+    Report {
+        summary: Summary {
+            files: loaded.events.len() + loaded.shared.len(),
+            event_types: types.len(),
+            versions: types.values().map(|v| v.len()).sum(),
+            errors,
+            warnings: findings.len() - errors,
+        },
+        findings,
+    }
+}

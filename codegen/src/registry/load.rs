@@ -1,0 +1,572 @@
+//! Parses a [`Source`] into a [`Loaded`] registry and runs the rules that
+//! look at one file at a time: JSON syntax, metaschema, declared event
+//! type / version / stream / mode, file name, generator keywords, `$ref`
+//! resolution (by bundling) and `examples`.
+//!
+//! Per-file work runs on a few threads; each keeps its own bundler cache.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use super::config::{Config, CONFIG_FILE};
+use super::event_type::{parse_file_name, EventType};
+use super::finding::Finding;
+use super::keywords::find_unsupported;
+use super::lock::{fingerprint, Lock, LOCK_FILE};
+use super::source::Source;
+use crate::bundle::{BundleError, BundleErrorKind, Bundler};
+use crate::compat::Mode;
+
+/// `$schema` values accepted for registry files.
+pub const ACCEPTED_DRAFTS: [&str; 4] = [
+    "https://json-schema.org/draft/2020-12/schema",
+    "https://json-schema.org/draft/2020-12/schema#",
+    "http://json-schema.org/draft-07/schema#",
+    "http://json-schema.org/draft-07/schema",
+];
+
+/// One event schema file.
+#[derive(Debug, Clone)]
+pub struct EventFile {
+    /// Registry-relative path.
+    pub path: String,
+    /// Parsed contents.
+    pub value: Arc<Value>,
+    /// Declared event type (`x-event-type`), when valid.
+    pub event_type: Option<EventType>,
+    /// Declared version (`x-schema-version`), when valid.
+    pub version: Option<u32>,
+    /// Declared stream (`x-stream`).
+    pub stream: Option<String>,
+    /// Declared mode (`x-compatibility`), when valid.
+    pub mode: Option<Mode>,
+    /// `x-deprecated: true`.
+    pub deprecated: bool,
+    /// The bundled document, when bundling succeeded.
+    pub bundled: Option<Arc<Value>>,
+    /// Fingerprint of `value` (see [`super::lock`]).
+    pub fingerprint: String,
+}
+
+/// One shared definitions file.
+#[derive(Debug, Clone)]
+pub struct SharedFile {
+    /// Registry-relative path.
+    pub path: String,
+    /// Fingerprint of its contents.
+    pub fingerprint: String,
+}
+
+/// A parsed registry and the findings of the per-file rules.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// The config (defaults when missing or invalid; see `findings`).
+    pub config: Config,
+    /// Whether `tidings.toml` was present and valid.
+    pub config_ok: bool,
+    /// Event schema files that parsed as JSON, sorted by path.
+    pub events: Vec<EventFile>,
+    /// Shared files that parsed as JSON, sorted by path.
+    pub shared: Vec<SharedFile>,
+    /// The lock, when present and valid.
+    pub lock: Option<Lock>,
+    /// Whether the lock file is present (valid or not).
+    pub lock_present: bool,
+    /// Findings so far.
+    pub findings: Vec<Finding>,
+}
+
+/// Loads and lints every file of `source`.
+pub fn load(source: &Source) -> Loaded {
+    let mut out = Loaded::default();
+    match source.get(CONFIG_FILE) {
+        None => out.findings.push(Finding::error(
+            CONFIG_FILE,
+            "",
+            "config/missing",
+            format!("the registry has no {CONFIG_FILE}"),
+            "create it with the streams, profiles and default compatibility (see docs/registry.md)",
+        ).at_line(1)),
+        Some(text) => match toml::from_str::<Config>(text) {
+            Ok(c) => {
+                out.config = c;
+                out.config_ok = true;
+            }
+            Err(e) => {
+                let line = e
+                    .span()
+                    .map(|s| text.as_bytes().iter().take(s.start).filter(|b| **b == b'\n').count() + 1)
+                    .unwrap_or(1);
+                out.findings.push(
+                    Finding::error(
+                        CONFIG_FILE,
+                        "",
+                        "config/invalid",
+                        format!("invalid {CONFIG_FILE}: {}", e.message()),
+                        "fix the setting; the format is described in docs/registry.md",
+                    )
+                    .at_line(line),
+                );
+            }
+        },
+    }
+    if let Some(text) = source.get(LOCK_FILE) {
+        out.lock_present = true;
+        match Lock::parse(text) {
+            Ok(l) => out.lock = Some(l),
+            Err(e) => out.findings.push(
+                Finding::error(
+                    LOCK_FILE,
+                    "",
+                    "lock/invalid",
+                    format!("{LOCK_FILE} is not a valid lock: {e}"),
+                    "restore it from version control, or delete it and run `tidings check --update-lock`",
+                )
+                .at_line(e.line().max(1)),
+            ),
+        }
+    }
+
+    // Parse every JSON file.
+    let mut parsed: Vec<(String, Arc<Value>)> = Vec::new();
+    for (path, text) in &source.files {
+        if !path.ends_with(".json") {
+            continue;
+        }
+        match serde_json::from_str::<Value>(text) {
+            Ok(v) => parsed.push((path.clone(), Arc::new(v))),
+            Err(e) => out.findings.push(
+                Finding::error(
+                    path.clone(),
+                    "",
+                    "json/invalid",
+                    format!("not valid JSON: {e}"),
+                    format!("fix the syntax at line {}, column {}", e.line(), e.column()),
+                )
+                .at_line(e.line().max(1)),
+            ),
+        }
+    }
+    let cache: HashMap<PathBuf, Arc<Value>> = parsed
+        .iter()
+        .map(|(p, v)| (PathBuf::from(p), v.clone()))
+        .collect();
+
+    // Per-file rules, in parallel.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(parsed.len().max(1));
+    let chunk = parsed.len().div_ceil(threads).max(1);
+    let config = &out.config;
+    let results: Vec<(Vec<Finding>, Vec<FileResult>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = parsed
+            .chunks(chunk)
+            .map(|files| {
+                let cache = &cache;
+                scope.spawn(move || {
+                    let loader = |p: &Path| -> std::io::Result<String> {
+                        source
+                            .get(&p.to_string_lossy())
+                            .map(str::to_string)
+                            .ok_or_else(|| {
+                                std::io::Error::new(
+                                    std::io::ErrorKind::NotFound,
+                                    "no such file in the registry",
+                                )
+                            })
+                    };
+                    let mut bundler = Bundler::new(&loader);
+                    for (p, v) in cache {
+                        bundler.preload(p, v.clone());
+                    }
+                    let mut findings = Vec::new();
+                    let mut results = Vec::new();
+                    for (path, value) in files {
+                        results.push(lint_file(config, path, value, &mut bundler, &mut findings));
+                    }
+                    (findings, results)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    (
+                        vec![super::check::internal_error("checking files")],
+                        Vec::new(),
+                    )
+                })
+            })
+            .collect()
+    });
+    for (findings, files) in results {
+        out.findings.extend(findings);
+        for f in files {
+            match f {
+                FileResult::Event(e) => out.events.push(*e),
+                FileResult::Shared(s) => out.shared.push(s),
+            }
+        }
+    }
+    out.events.sort_by(|a, b| a.path.cmp(&b.path));
+    out.shared.sort_by(|a, b| a.path.cmp(&b.path));
+    out
+}
+
+enum FileResult {
+    Event(Box<EventFile>),
+    Shared(SharedFile),
+}
+
+/// The per-file rules for one parsed file.
+fn lint_file(
+    config: &Config,
+    path: &str,
+    value: &Arc<Value>,
+    bundler: &mut Bundler<'_>,
+    findings: &mut Vec<Finding>,
+) -> FileResult {
+    let shared = config.is_shared(path);
+    let draft_ok = check_draft(path, value, shared, findings);
+    if draft_ok {
+        check_metaschema(path, value, findings);
+    }
+    for u in find_unsupported(value) {
+        let f = Finding::error(
+            path,
+            u.pointer,
+            "schema/unsupported-keyword",
+            u.message,
+            u.help,
+        );
+        findings.push(if u.warning { f.warning() } else { f });
+    }
+    let fp = fingerprint(value);
+    if shared {
+        return FileResult::Shared(SharedFile {
+            path: path.to_string(),
+            fingerprint: fp,
+        });
+    }
+    let obj = value.as_object();
+    let get = |k: &str| obj.and_then(|o| o.get(k));
+
+    // Declared event type.
+    let event_type = match get("x-event-type") {
+        None => {
+            findings.push(Finding::error(
+                path,
+                "",
+                "schema/event-type",
+                "the schema does not declare its event type",
+                format!("add \"x-event-type\": \"service.entity.action\" (files outside {} are event schemas)", config.shared_dirs.join(", ")),
+            ));
+            None
+        }
+        Some(Value::String(s)) => match s.parse::<EventType>() {
+            Ok(t) => Some(t),
+            Err(e) => {
+                findings.push(Finding::error(
+                    path,
+                    "/x-event-type",
+                    "schema/event-type",
+                    e.to_string(),
+                    "use three lower-case tokens separated by dots, e.g. \"auth.user.created\"; tokens allow a-z, 0-9 and _",
+                ));
+                None
+            }
+        },
+        Some(other) => {
+            findings.push(Finding::error(
+                path,
+                "/x-event-type",
+                "schema/event-type",
+                format!("x-event-type must be a string, not {other}"),
+                "write it as \"service.entity.action\"",
+            ));
+            None
+        }
+    };
+    let version = match get("x-schema-version") {
+        Some(Value::Number(n)) => match n.as_u64().and_then(|v| u32::try_from(v).ok()) {
+            Some(v) if v >= 1 => Some(v),
+            _ => {
+                findings.push(Finding::error(
+                    path,
+                    "/x-schema-version",
+                    "schema/version",
+                    format!("x-schema-version must be a positive integer, not {n}"),
+                    "versions count from 1 in steps of 1",
+                ));
+                None
+            }
+        },
+        other => {
+            findings.push(Finding::error(
+                path,
+                if other.is_some() { "/x-schema-version" } else { "" },
+                "schema/version",
+                "the schema does not declare an integer x-schema-version",
+                "add \"x-schema-version\": N matching the file name (service/entity.action.vN.json)",
+            ));
+            None
+        }
+    };
+    // File name.
+    if let (Some(t), Some(v)) = (&event_type, version) {
+        let expected = t.file_name(v);
+        if expected != path {
+            let hint = match parse_file_name(path) {
+                Some((ft, fv)) => format!(
+                    "the file name says {ft} v{fv}; rename the file to {expected}, or fix x-event-type / x-schema-version"
+                ),
+                None => format!("rename the file to {expected}"),
+            };
+            findings.push(Finding::error(
+                path,
+                if parse_file_name(path).is_some_and(|(ft, _)| ft == *t) {
+                    "/x-schema-version"
+                } else {
+                    "/x-event-type"
+                },
+                "schema/file-name",
+                format!("the file declares {t} v{v} but is not named {expected}"),
+                hint,
+            ));
+        }
+    }
+    let stream = match get("x-stream") {
+        Some(Value::String(s)) => Some(s.clone()),
+        other => {
+            findings.push(Finding::error(
+                path,
+                if other.is_some() { "/x-stream" } else { "" },
+                "stream/undeclared",
+                "the schema does not name its stream (x-stream)",
+                format!(
+                    "add \"x-stream\": one of {}",
+                    config
+                        .streams
+                        .iter()
+                        .filter(|(_, s)| s.events)
+                        .map(|(n, _)| n.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+            None
+        }
+    };
+    let mode = match get("x-compatibility") {
+        None => None,
+        Some(Value::String(s)) => match s.parse::<Mode>() {
+            Ok(m) => Some(m),
+            Err(e) => {
+                findings.push(Finding::error(path, "/x-compatibility", "schema/compatibility", e.to_string(), "use one of the seven modes, or remove x-compatibility to use the registry default"));
+                None
+            }
+        },
+        Some(other) => {
+            findings.push(Finding::error(
+                path,
+                "/x-compatibility",
+                "schema/compatibility",
+                format!("x-compatibility must be a string, not {other}"),
+                "e.g. \"x-compatibility\": \"FULL_TRANSITIVE\"",
+            ));
+            None
+        }
+    };
+    let deprecated = get("x-deprecated") == Some(&Value::Bool(true));
+    if get("description")
+        .and_then(Value::as_str)
+        .is_none_or(|d| d.trim().is_empty())
+    {
+        findings.push(
+            Finding::error(
+                path,
+                "",
+                "schema/description",
+                "the schema has no description",
+                "say what happened and when the event is published, in \"description\"",
+            )
+            .warning(),
+        );
+    }
+    if let (Some(Value::String(id)), Some(_)) = (get("$id"), &event_type) {
+        if !id.ends_with(&format!("/{path}")) && id != path {
+            findings.push(
+                Finding::error(
+                    path,
+                    "/$id",
+                    "schema/id",
+                    format!("$id {id:?} does not end with the file's path {path:?}"),
+                    format!("set \"$id\" to <registry base URL>/{path}"),
+                )
+                .warning(),
+            );
+        }
+    }
+
+    // Bundle (resolves every cross-file $ref) and check examples.
+    let bundled = match bundler.bundle(Path::new(path)) {
+        Ok(b) => Some(Arc::new(b)),
+        Err(e) => {
+            findings.push(bundle_finding(e));
+            None
+        }
+    };
+    if let Some(b) = &bundled {
+        if draft_ok {
+            check_examples(path, b, findings);
+        }
+    }
+    FileResult::Event(Box::new(EventFile {
+        path: path.to_string(),
+        value: value.clone(),
+        event_type,
+        version,
+        stream,
+        mode,
+        deprecated,
+        bundled,
+        fingerprint: fp,
+    }))
+}
+
+/// A bundling failure as a finding at the `$ref` that caused it.
+pub fn bundle_finding(e: BundleError) -> Finding {
+    let file = e.file.to_string_lossy().to_string();
+    let (rule, help) = match &e.kind {
+        BundleErrorKind::Read { .. } => ("ref/unresolvable", "fix the path (relative to this file's directory), or add the missing file".to_string()),
+        BundleErrorKind::Json { .. } => ("ref/unresolvable", "fix the referenced file's JSON".to_string()),
+        BundleErrorKind::MissingTarget { .. } => ("ref/unresolvable", "point the fragment at an existing definition, e.g. #/$defs/Name".to_string()),
+        BundleErrorKind::Cycle { .. } => ("ref/cycle", "make one of the definitions in the chain an actual schema instead of another $ref".to_string()),
+        BundleErrorKind::NotRelative { .. } => ("ref/not-relative", "copy the definition into the registry (e.g. schemas/common/) and refer to it with a relative path".to_string()),
+        BundleErrorKind::Malformed { .. } => ("ref/malformed", "write the $ref as \"file.json#/json/pointer\" or \"#/json/pointer\"".to_string()),
+    };
+    let pointer = if e.pointer.is_empty() {
+        String::new()
+    } else {
+        format!("{}/$ref", e.pointer)
+    };
+    Finding::error(file, pointer, rule, e.kind.to_string(), help)
+}
+
+/// `$schema` must be draft 2020-12 or draft-07 (absent means 2020-12 for
+/// shared files, and a warning for event files). Returns whether the
+/// metaschema and validator can be used.
+fn check_draft(path: &str, value: &Value, shared: bool, findings: &mut Vec<Finding>) -> bool {
+    match value.get("$schema") {
+        None if !value.is_object() => {
+            findings.push(Finding::error(
+                path,
+                "",
+                "schema/metaschema",
+                "a schema file must hold a JSON object",
+                "wrap the schema in { ... }",
+            ));
+            false
+        }
+        None => {
+            if !shared {
+                findings.push(
+                    Finding::error(
+                        path,
+                        "",
+                        "schema/draft",
+                        "the schema does not say its draft ($schema)",
+                        "add \"$schema\": \"https://json-schema.org/draft/2020-12/schema\"",
+                    )
+                    .warning(),
+                );
+            }
+            true
+        }
+        Some(Value::String(s)) if ACCEPTED_DRAFTS.contains(&s.as_str()) => true,
+        Some(other) => {
+            findings.push(Finding::error(
+                path,
+                "/$schema",
+                "schema/draft",
+                format!("unsupported $schema {other}; the registry accepts draft 2020-12 and draft-07"),
+                "use \"https://json-schema.org/draft/2020-12/schema\" (or \"http://json-schema.org/draft-07/schema#\")",
+            ));
+            false
+        }
+    }
+}
+
+fn check_metaschema(path: &str, value: &Value, findings: &mut Vec<Finding>) {
+    let validator = match jsonschema::meta::validator_for(value) {
+        Ok(v) => v,
+        Err(e) => {
+            findings.push(Finding::error(
+                path,
+                "/$schema",
+                "schema/metaschema",
+                format!("cannot load the metaschema: {e}"),
+                "use a draft 2020-12 or draft-07 $schema",
+            ));
+            return;
+        }
+    };
+    for e in validator.iter_errors(value).take(20) {
+        let pointer = e.instance_path().to_string();
+        findings.push(Finding::error(
+            path,
+            pointer.clone(),
+            "schema/metaschema",
+            format!("not a valid JSON Schema: {e}"),
+            format!(
+                "fix the keyword at {} so it matches the JSON Schema metaschema",
+                if pointer.is_empty() {
+                    "the root"
+                } else {
+                    &pointer
+                }
+            ),
+        ));
+    }
+}
+
+fn check_examples(path: &str, bundled: &Value, findings: &mut Vec<Finding>) {
+    let Some(examples) = bundled.get("examples").and_then(Value::as_array) else {
+        return;
+    };
+    if examples.is_empty() {
+        return;
+    }
+    let validator = match jsonschema::options()
+        .should_validate_formats(true)
+        .build(bundled)
+    {
+        Ok(v) => v,
+        // An invalid schema is reported by the metaschema rule.
+        Err(_) => return,
+    };
+    for (i, ex) in examples.iter().enumerate() {
+        for e in validator.iter_errors(ex).take(5) {
+            let at = e.instance_path().to_string();
+            findings.push(Finding::error(
+                path,
+                format!("/examples/{i}"),
+                "schema/example-invalid",
+                format!(
+                    "example {i} does not validate against its own schema at {}: {e}",
+                    if at.is_empty() {
+                        "the root".to_string()
+                    } else {
+                        at
+                    }
+                ),
+                "fix the example, or the schema if the example shows what producers really send",
+            ));
+        }
+    }
+}

@@ -1,0 +1,386 @@
+//! One test (or more) per lint rule of `tidings check`.
+#![allow(clippy::unwrap_used)]
+
+mod registry_support;
+
+use registry_support::{check, event, registry, rules};
+use serde_json::json;
+
+#[test]
+fn a_clean_registry_has_no_findings() {
+    let s = registry(&[
+        (
+            "auth/user.created.v1.json",
+            event("auth.user.created", 1, json!({})),
+        ),
+        (
+            "auth/user.created.v2.json",
+            event(
+                "auth.user.created",
+                2,
+                json!({"locale": {"type": "string"}}),
+            ),
+        ),
+    ]);
+    let r = check(&s);
+    assert!(r.findings.is_empty(), "{:#?}", r.findings);
+    assert_eq!(r.summary.event_types, 1);
+    assert_eq!(r.summary.versions, 2);
+}
+
+#[test]
+fn invalid_json_has_line() {
+    let mut s = registry(&[]);
+    s.files.insert(
+        "auth/user.created.v1.json".into(),
+        "{\n  \"a\": 1,\n  \"b\" 2\n}".into(),
+    );
+    let r = check(&s);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "json/invalid")
+        .unwrap();
+    assert_eq!(f.line, 3);
+    assert!(f.help.contains("line 3"), "{}", f.help);
+}
+
+#[test]
+fn metaschema_violation_points_at_the_keyword() {
+    let mut e = event("auth.user.created", 1, json!({"age": {"type": "integr"}}));
+    e["examples"] = json!([]);
+    let s = registry(&[("auth/user.created.v1.json", e)]);
+    let r = check(&s);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "schema/metaschema")
+        .unwrap();
+    assert!(
+        f.pointer.starts_with("/properties/age/type"),
+        "{}",
+        f.pointer
+    );
+    assert!(f.line > 1);
+}
+
+#[test]
+fn unsupported_draft_is_refused() {
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["$schema"] = json!("http://json-schema.org/draft-04/schema#");
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    assert!(
+        rules(&r).contains(&"schema/draft".to_string()),
+        "{:?}",
+        rules(&r)
+    );
+}
+
+#[test]
+fn draft07_is_accepted() {
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["$schema"] = json!("http://json-schema.org/draft-07/schema#");
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    assert!(rules(&r).is_empty(), "{:?}", r.findings);
+}
+
+#[test]
+fn event_type_token_rules() {
+    for bad in [
+        "auth.User.created",
+        "auth.user",
+        "auth.user-x.created",
+        "auth.user.created.now",
+        "9auth.user.created",
+    ] {
+        let mut e = event("auth.user.created", 1, json!({}));
+        e["x-event-type"] = json!(bad);
+        let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.rule == "schema/event-type")
+            .unwrap_or_else(|| panic!("{bad}: {:?}", r.findings));
+        assert_eq!(f.pointer, "/x-event-type");
+    }
+    let mut e = event("auth.user.created", 1, json!({}));
+    e.as_object_mut().unwrap().remove("x-event-type");
+    assert!(
+        rules(&check(&registry(&[("auth/user.created.v1.json", e)])))
+            .contains(&"schema/event-type".to_string())
+    );
+}
+
+#[test]
+fn underscores_are_legal_tokens() {
+    let mut s = registry(&[]);
+    s.files.insert(
+        "tidings.toml".into(),
+        format!(
+            "{}\n[streams.AI_AGENT_EVENTS]\nsubjects = [\"ai_agent.>\"]\n",
+            registry_support::CONFIG
+        ),
+    );
+    s.files.insert(
+        "ai_agent/recommendation.zone_changed.v1.json".into(),
+        event("ai_agent.recommendation.zone_changed", 1, json!({})).to_string(),
+    );
+    s.files.insert(
+        "registry.lock".into(),
+        tidings_codegen::registry::updated_lock(&s).to_text(),
+    );
+    let r = check(&s);
+    assert!(rules(&r).is_empty(), "{:?}", r.findings);
+}
+
+#[test]
+fn file_name_must_match_type_and_version() {
+    let s = registry(&[(
+        "auth/user.created.v1.json",
+        event("auth.user.created", 2, json!({})),
+    )]);
+    let r = check(&s);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "schema/file-name")
+        .unwrap();
+    assert!(
+        f.message.contains("auth/user.created.v2.json"),
+        "{}",
+        f.message
+    );
+    let s = registry(&[(
+        "auth/user.deleted.v1.json",
+        event("auth.user.created", 1, json!({})),
+    )]);
+    assert!(rules(&check(&s)).contains(&"schema/file-name".to_string()));
+}
+
+#[test]
+fn version_gaps_and_duplicates() {
+    let s = registry(&[
+        (
+            "auth/user.created.v1.json",
+            event("auth.user.created", 1, json!({})),
+        ),
+        (
+            "auth/user.created.v3.json",
+            event("auth.user.created", 3, json!({})),
+        ),
+    ]);
+    let r = check(&s);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "registry/version-gap")
+        .unwrap();
+    assert!(f.message.contains("v2 is missing"), "{}", f.message);
+    assert_eq!(f.file, "auth/user.created.v3.json");
+
+    let mut dup = event("auth.user.created", 1, json!({}));
+    dup["description"] = json!("a copy");
+    let s = registry(&[
+        (
+            "auth/user.created.v1.json",
+            event("auth.user.created", 1, json!({})),
+        ),
+        ("auth/user.created.copy.json", dup),
+    ]);
+    assert!(rules(&check(&s)).contains(&"registry/version-duplicate".to_string()));
+}
+
+#[test]
+fn unresolvable_ref() {
+    let s = registry(&[(
+        "auth/user.created.v1.json",
+        event(
+            "auth.user.created",
+            1,
+            json!({"x": {"$ref": "../common/nope.json#/$defs/X"}}),
+        ),
+    )]);
+    let r = check(&s);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "ref/unresolvable")
+        .unwrap();
+    assert_eq!(f.pointer, "/properties/x/$ref");
+    assert!(f.line > 1);
+    let s = registry(&[(
+        "auth/user.created.v1.json",
+        event(
+            "auth.user.created",
+            1,
+            json!({"x": {"$ref": "../common/ids.json#/$defs/Nope"}}),
+        ),
+    )]);
+    assert!(rules(&check(&s)).contains(&"ref/unresolvable".to_string()));
+}
+
+#[test]
+fn cyclic_ref() {
+    let mut s = registry(&[(
+        "auth/user.created.v1.json",
+        event(
+            "auth.user.created",
+            1,
+            json!({"x": {"$ref": "../common/a.json#/$defs/A"}}),
+        ),
+    )]);
+    s.files.insert(
+        "common/a.json".into(),
+        json!({"$defs": {"A": {"$ref": "b.json#/$defs/B"}}}).to_string(),
+    );
+    s.files.insert(
+        "common/b.json".into(),
+        json!({"$defs": {"B": {"$ref": "a.json#/$defs/A"}}}).to_string(),
+    );
+    s.files.insert(
+        "registry.lock".into(),
+        tidings_codegen::registry::updated_lock(&s).to_text(),
+    );
+    assert!(
+        rules(&check(&s)).contains(&"ref/cycle".to_string()),
+        "{:?}",
+        check(&s).findings
+    );
+}
+
+#[test]
+fn remote_ref_is_refused() {
+    let s = registry(&[(
+        "auth/user.created.v1.json",
+        event(
+            "auth.user.created",
+            1,
+            json!({"x": {"$ref": "https://example.com/x.json"}}),
+        ),
+    )]);
+    assert!(rules(&check(&s)).contains(&"ref/not-relative".to_string()));
+}
+
+#[test]
+fn generator_keywords() {
+    let s = registry(&[(
+        "auth/user.created.v1.json",
+        event(
+            "auth.user.created",
+            1,
+            json!({
+                "x": {"type": "object", "if": {"required": ["a"]}, "then": {"required": ["b"]}},
+                "t": {"type": "array", "prefixItems": [{"type": "string"}]}
+            }),
+        ),
+    )]);
+    let r = check(&s);
+    let found: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "schema/unsupported-keyword")
+        .map(|f| f.pointer.as_str())
+        .collect();
+    assert!(found.contains(&"/properties/x/if"), "{found:?}");
+    assert!(found.contains(&"/properties/t/prefixItems"), "{found:?}");
+}
+
+#[test]
+fn undeclared_and_uncovering_streams() {
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["x-stream"] = json!("USERS");
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "stream/undeclared")
+        .unwrap();
+    assert!(f.help.contains("AUTH_EVENTS"), "{}", f.help);
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["x-stream"] = json!("CATALOG_EVENTS");
+    assert!(
+        rules(&check(&registry(&[("auth/user.created.v1.json", e)])))
+            .contains(&"stream/not-covering".to_string())
+    );
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["x-stream"] = json!("DLQ_EVENTS");
+    assert!(
+        rules(&check(&registry(&[("auth/user.created.v1.json", e)])))
+            .contains(&"stream/not-for-events".to_string())
+    );
+}
+
+#[test]
+fn examples_must_validate_against_the_bundled_schema() {
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["examples"] = json!([{"user_id": "not-a-uuid"}, {"name": "no id"}]);
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    let found: Vec<&str> = r
+        .findings
+        .iter()
+        .filter(|f| f.rule == "schema/example-invalid")
+        .map(|f| f.pointer.as_str())
+        .collect();
+    assert_eq!(
+        found,
+        vec!["/examples/0", "/examples/1"],
+        "{:?}",
+        r.findings
+    );
+}
+
+#[test]
+fn invalid_compatibility_mode() {
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["x-compatibility"] = json!("SIDEWAYS");
+    assert!(
+        rules(&check(&registry(&[("auth/user.created.v1.json", e)])))
+            .contains(&"schema/compatibility".to_string())
+    );
+}
+
+#[test]
+fn config_problems() {
+    let mut s = registry(&[]);
+    s.files.insert("tidings.toml".into(), "[streams.A]\nsubjects = [\"a.>\"]\n[streams.B]\nsubjects = [\"a.b\"]\n[profiles.p]\nreplicas = 9\n".into());
+    let r = rules(&check(&s));
+    assert!(r.contains(&"config/stream-overlap".to_string()), "{r:?}");
+    assert!(r.contains(&"config/replicas".to_string()), "{r:?}");
+    s.files.insert(
+        "tidings.toml".into(),
+        "[compatibility]\nmode = \"SIDEWAYS\"\npolicy = \"strict\"\n".into(),
+    );
+    let r = check(&s);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "config/invalid")
+        .unwrap();
+    assert_eq!(f.line, 2, "{f:?}");
+    s.files.remove("tidings.toml");
+    assert!(rules(&check(&s)).contains(&"config/missing".to_string()));
+}
+
+#[test]
+fn findings_are_sorted_and_carry_lines() {
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["x-stream"] = json!("NOPE");
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "stream/undeclared")
+        .unwrap();
+    let text = serde_json::to_string_pretty(&{
+        let mut e = event("auth.user.created", 1, json!({}));
+        e["x-stream"] = json!("NOPE");
+        e
+    })
+    .unwrap();
+    let expected = text
+        .lines()
+        .position(|l| l.contains("\"x-stream\""))
+        .unwrap()
+        + 1;
+    assert_eq!(f.line, expected);
+}
