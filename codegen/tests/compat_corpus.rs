@@ -328,3 +328,123 @@ fn corpus_histories() {
     println!("compat histories: {total} cases");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+#[test]
+fn unresolvable_and_non_local_refs_are_errors() {
+    use tidings_codegen::compat::CompatError;
+    let ok = serde_json::json!({"type": "string"});
+    let missing = serde_json::json!({"properties": {"a": {"$ref": "#/$defs/nope"}}});
+    match diff(&ok, &missing, Policy::Strict) {
+        Err(CompatError::UnresolvableRef {
+            side,
+            at,
+            reference,
+        }) => {
+            assert_eq!(
+                (side, at.as_str(), reference.as_str()),
+                ("new", "/properties/a", "#/$defs/nope")
+            );
+        }
+        other => panic!("expected UnresolvableRef, got {other:?}"),
+    }
+    let remote = serde_json::json!({"$ref": "common.json#/$defs/Id"});
+    assert!(matches!(
+        diff(&remote, &ok, Policy::Strict),
+        Err(CompatError::NonLocalRef { side: "old", .. })
+    ));
+    let looping = serde_json::json!({"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "$ref": "#/$defs/a"});
+    assert!(matches!(
+        diff(&looping, &ok, Policy::Strict),
+        Err(CompatError::RefLoop { .. })
+    ));
+    assert!(matches!(
+        diff(&serde_json::json!(3), &ok, Policy::Strict),
+        Err(CompatError::InvalidSchema { .. })
+    ));
+}
+
+#[test]
+fn malformed_keywords_never_panic() {
+    let weird = [
+        serde_json::json!({"type": 5, "maxLength": "x", "minimum": [], "multipleOf": 0}),
+        serde_json::json!({"required": "a", "properties": [], "additionalProperties": 3}),
+        serde_json::json!({"items": 3, "prefixItems": {}, "minItems": -1, "uniqueItems": "yes"}),
+        serde_json::json!({"enum": "x", "const": null, "anyOf": {}, "oneOf": [3], "allOf": [null]}),
+        serde_json::json!({"not": 1, "dependentRequired": {"a": "b"}, "dependencies": [1]}),
+        serde_json::json!({"patternProperties": {"([": {"type": "string"}}, "pattern": "(["}),
+        serde_json::json!({"$ref": 5}),
+        serde_json::json!({"$ref": "#/%zz"}),
+        serde_json::json!({"maxLength": 1e300, "maximum": -1e308, "multipleOf": 1e-300}),
+        serde_json::json!({"anyOf": [], "allOf": [], "minProperties": 18446744073709551615u64}),
+        serde_json::json!(false),
+        serde_json::json!({}),
+    ];
+    for a in &weird {
+        for b in &weird {
+            for policy in [Policy::Strict, Policy::Lenient] {
+                // Either result is fine; reaching here without a panic is the point.
+                let _ = diff(a, b, policy);
+            }
+        }
+    }
+}
+
+#[test]
+fn deep_and_wide_schemas_terminate() {
+    // A chain of 200 nested objects, and a schema whose every definition
+    // refers to every other one.
+    let mut deep = serde_json::json!({"type": "string"});
+    for _ in 0..200 {
+        deep = serde_json::json!({"type": "object", "properties": {"x": deep}});
+    }
+    let changes = diff(&deep, &deep, Policy::Strict).unwrap_or_else(|e| panic!("{e}"));
+    assert!(changes.is_empty());
+    let mut defs = serde_json::Map::new();
+    for i in 0..8 {
+        let props: serde_json::Map<String, Value> = (0..8)
+            .map(|j| {
+                (
+                    format!("p{j}"),
+                    serde_json::json!({"$ref": format!("#/$defs/d{j}")}),
+                )
+            })
+            .collect();
+        defs.insert(
+            format!("d{i}"),
+            serde_json::json!({"type": "object", "properties": props}),
+        );
+    }
+    let web = serde_json::json!({"$defs": defs, "$ref": "#/$defs/d0"});
+    let mut changed = web.clone();
+    changed["$defs"]["d7"]["required"] = serde_json::json!(["p0"]);
+    let changes = diff(&web, &changed, Policy::Strict).unwrap_or_else(|e| panic!("{e}"));
+    assert!(changes
+        .iter()
+        .any(|c| c.kind.as_str() == "required_property_added"));
+}
+
+#[test]
+fn findings_name_the_versions_compared() {
+    let v1 = serde_json::json!({"type": "string", "maxLength": 10});
+    let v2 = serde_json::json!({"type": "string", "maxLength": 10});
+    let v3 = serde_json::json!({"type": "string", "maxLength": 5});
+    let versions = [(1, &v1), (2, &v2), (3, &v3)];
+    let plain =
+        check_versions(&versions, Mode::Backward, Policy::Strict).unwrap_or_else(|e| panic!("{e}"));
+    let pairs: Vec<(u32, u32)> = plain
+        .iter()
+        .map(|f| (f.old_version, f.new_version))
+        .collect();
+    assert_eq!(pairs, vec![(2, 3)]);
+    let transitive = check_versions(&versions, Mode::BackwardTransitive, Policy::Strict)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let pairs: Vec<(u32, u32)> = transitive
+        .iter()
+        .map(|f| (f.old_version, f.new_version))
+        .collect();
+    assert_eq!(pairs, vec![(1, 3), (2, 3)]);
+    let json = serde_json::to_value(&transitive[0]).unwrap_or_default();
+    assert_eq!(json["change"]["kind"], "max_length_decreased");
+    assert_eq!(json["change"]["breaks"], "readers");
+    assert_eq!(json["change"]["example"], serde_json::json!("aaaaaaaaa"));
+}

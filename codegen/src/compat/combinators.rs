@@ -84,6 +84,7 @@ fn strip(node: &Node, kw: &str) -> Node {
         ptr: node.ptr.clone(),
         v,
         via_ref: node.via_ref,
+        pure: false,
     }
 }
 
@@ -163,11 +164,18 @@ pub(crate) fn compare_sums(
         if (0..nb.len()).any(|j| count(j) == 0) {
             continue;
         }
-        let best = (0..nb.len())
-            .filter(|j| !otypes[i].intersect(ntypes[*j]).is_empty())
-            .min_by_key(|j| count(*j));
+        if covered_by_type(ctx, Side::Old, b, &otypes[i], &nb, &ntypes, Breaks::Readers)? {
+            continue;
+        }
+        let best = partner(
+            i,
+            (ob.len(), ok.is_some()),
+            (nb.len(), nk.is_some()),
+            count,
+            |j| !otypes[i].intersect(ntypes[j]).is_empty(),
+        );
         match best {
-            Some(j) if nb.len() == 1 || count(j) <= 2 => {
+            Some(j) => {
                 out.extend(
                     results[i][j]
                         .iter()
@@ -201,11 +209,18 @@ pub(crate) fn compare_sums(
         if (0..ob.len()).any(|i| count(i) == 0) {
             continue;
         }
-        let best = (0..ob.len())
-            .filter(|i| !otypes[*i].intersect(ntypes[j]).is_empty())
-            .min_by_key(|i| count(*i));
+        if covered_by_type(ctx, Side::New, c, &ntypes[j], &ob, &otypes, Breaks::Writers)? {
+            continue;
+        }
+        let best = partner(
+            j,
+            (nb.len(), nk.is_some()),
+            (ob.len(), ok.is_some()),
+            count,
+            |i| !otypes[i].intersect(ntypes[j]).is_empty(),
+        );
         match best {
-            Some(i) if ob.len() == 1 || count(i) <= 2 => {
+            Some(i) => {
                 out.extend(
                     results[i][j]
                         .iter()
@@ -230,6 +245,81 @@ pub(crate) fn compare_sums(
         }
     }
     Ok(out)
+}
+
+/// The alternative on the other side whose detailed changes explain why
+/// alternative `i` is not covered: the closest one when either side is a
+/// plain schema, or the one at the same position when both sides have as
+/// many alternatives; `None` when the alternative
+/// is better reported as added or removed as a whole.
+fn partner(
+    i: usize,
+    (mine, mine_is_sum): (usize, bool),
+    (theirs, theirs_is_sum): (usize, bool),
+    count: impl Fn(usize) -> usize,
+    overlaps: impl Fn(usize) -> bool,
+) -> Option<usize> {
+    if !mine_is_sum || !theirs_is_sum {
+        return (0..theirs)
+            .filter(|j| overlaps(*j))
+            .min_by_key(|j| count(*j));
+    }
+    (mine == theirs && overlaps(i)).then_some(i)
+}
+
+/// Whether an alternative is covered by the union of the other side's
+/// alternatives, one JSON type at a time (`type: [string, integer]` is
+/// covered by `anyOf: [string, integer]`).
+fn covered_by_type(
+    ctx: &mut Ctx<'_>,
+    side: Side,
+    branch: &Node,
+    types: &types::TypeSet,
+    others: &[Node],
+    other_types: &[types::TypeSet],
+    direction: Breaks,
+) -> Result<bool, CompatError> {
+    let names = types.names();
+    if names.len() < 2 || names.contains(&"non-integer number") {
+        return Ok(false);
+    }
+    let Ok(resolved) = ctx.normalize(side, branch) else {
+        return Ok(false);
+    };
+    let Some(m) = resolved.v.as_object() else {
+        return Ok(false);
+    };
+    for name in names {
+        let mut restricted = m.clone();
+        restricted.insert("type".into(), Value::String(name.to_string()));
+        let restricted = Node {
+            ptr: resolved.ptr.clone(),
+            v: Value::Object(restricted),
+            via_ref: resolved.via_ref,
+            pure: false,
+        };
+        let mut covered = false;
+        for (k, other) in others.iter().enumerate() {
+            if other_types[k]
+                .intersect(types::effective(&restricted))
+                .is_empty()
+            {
+                continue;
+            }
+            let changes = match side {
+                Side::Old => ctx.compare(&restricted, other)?,
+                Side::New => ctx.compare(other, &restricted)?,
+            };
+            if !changes.iter().any(|p| p.breaks == direction) {
+                covered = true;
+                break;
+            }
+        }
+        if !covered {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Compares `not`: a change inside it counts in the other direction.

@@ -134,7 +134,27 @@ pub(crate) fn scalar_witnesses(
 pub(crate) fn any_values(ctx: &mut Ctx<'_>, side: Side, node: &Node) -> Vec<Value> {
     let mut out = Vec::new();
     if let Some(g) = generate(ctx, side, node) {
-        out.push(g);
+        if g.is_object() {
+            // The generated object with each declared property set to odd values.
+            let names: Vec<String> = ctx
+                .normalize(side, node)
+                .ok()
+                .and_then(|n| {
+                    n.get("properties")
+                        .and_then(Value::as_object)
+                        .map(|m| m.keys().cloned().collect())
+                })
+                .unwrap_or_default();
+            out.push(g.clone());
+            let base = Some(g);
+            for name in names.iter().take(8) {
+                for v in generic_values().into_iter().take(9) {
+                    out.push(with_property(&base, name, v));
+                }
+            }
+        } else {
+            out.push(g);
+        }
     }
     out.extend(generic_values());
     out
@@ -265,6 +285,24 @@ fn numbers(node: &Node, out: &mut Vec<f64>) {
     }
 }
 
+/// Strings built from a pattern's leading literal (`^usr_[a-z]+$` gives
+/// `usr_a`, `usr_0`, ...).
+pub(crate) fn pattern_strings(node: &Node) -> Vec<String> {
+    let Some(p) = node.get("pattern").and_then(Value::as_str) else {
+        return Vec::new();
+    };
+    let body = p.strip_prefix('^').unwrap_or(p);
+    let prefix: String = body
+        .chars()
+        .take_while(|c| !"[(\\.*+?{|$^)".contains(*c))
+        .collect();
+    let mut out = vec![prefix.clone()];
+    for s in ["a", "0", "a0", "A", "abc", "123", "aaa", "x1"] {
+        out.push(format!("{prefix}{s}"));
+    }
+    out
+}
+
 /// Scalars chosen around the bounds, lengths, formats and values of two nodes.
 pub(crate) fn scalar_pool(a: &Node, b: &Node) -> Vec<Value> {
     let mut out: Vec<Value> = Vec::new();
@@ -309,6 +347,9 @@ pub(crate) fn scalar_pool(a: &Node, b: &Node) -> Vec<Value> {
         {
             out.push(json!(f));
         }
+    }
+    for node in [a, b] {
+        out.extend(pattern_strings(node).into_iter().map(Value::String));
     }
     out.extend(STRING_SAMPLES.iter().map(|s| json!(s)));
     for (_, s) in FORMAT_SAMPLES {
@@ -509,6 +550,7 @@ fn generate_string(ctx: &mut Ctx<'_>, node: &Node) -> Value {
     {
         candidates.push(f.to_string());
     }
+    candidates.extend(pattern_strings(node));
     candidates.extend(STRING_SAMPLES.iter().map(|s| (*s).to_string()));
     candidates.push("a".repeat(usize::try_from(min.min(10_000)).unwrap_or(0)));
     let pattern = node

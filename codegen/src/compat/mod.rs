@@ -49,7 +49,7 @@ pub use versions::check_versions;
 use walk::{Ctx, Node, Pending};
 
 /// Most candidate examples validated per change.
-const MAX_PROVED: usize = 48;
+const MAX_PROVED: usize = 160;
 
 /// Every change between `old` and `new`, in both directions.
 ///
@@ -68,6 +68,8 @@ pub fn diff(old: &Value, new: &Value, policy: Policy) -> Result<Vec<Change>, Com
         }
     }
     let mut ctx = Ctx::new(old, new, policy);
+    ctx.check_refs(walk::Side::Old)?;
+    ctx.check_refs(walk::Side::New)?;
     let pending = ctx.compare(&Node::new("", old.clone()), &Node::new("", new.clone()))?;
     let mut prover = Prover::new(old, new);
     let mut out: Vec<Change> = Vec::new();

@@ -1,6 +1,6 @@
 //! The traversal: schema nodes, `$ref` resolution, `allOf` flattening, the
 //! cycle guard and the dispatch of one comparison to the keyword modules.
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -62,6 +62,9 @@ pub(crate) struct Node {
     pub v: Value,
     /// Whether a `$ref` was followed to reach it.
     pub via_ref: bool,
+    /// Whether `v` is exactly what `ptr` names in the document (so results
+    /// for it can be remembered by pointer).
+    pub pure: bool,
 }
 
 impl Node {
@@ -70,6 +73,7 @@ impl Node {
             ptr: ptr.into(),
             v,
             via_ref: false,
+            pure: false,
         }
     }
 
@@ -221,6 +225,7 @@ pub(crate) struct Ctx<'a> {
     /// Inside an odd number of `not`s.
     pub negated: bool,
     stack: HashSet<(String, String, bool)>,
+    memo: HashMap<(String, String, bool), Vec<Pending>>,
     work: usize,
     pub patterns: example::PatternCache,
 }
@@ -235,6 +240,7 @@ impl<'a> Ctx<'a> {
             policy,
             negated: false,
             stack: HashSet::new(),
+            memo: HashMap::new(),
             work: 0,
             patterns: example::PatternCache::default(),
         }
@@ -297,6 +303,35 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Checks that every `$ref` in a document (outside data keywords) is a
+    /// local pointer that resolves.
+    pub(crate) fn check_refs(&self, side: Side) -> Result<(), CompatError> {
+        let mut stack: Vec<(String, &Value)> = vec![(String::new(), self.root(side))];
+        while let Some((ptr, v)) = stack.pop() {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        self.lookup(side, &ptr, r)?;
+                    }
+                    for (k, child) in m {
+                        let data = matches!(k.as_str(), "enum" | "const" | "default" | "examples")
+                            || k.starts_with("x-");
+                        if !data {
+                            stack.push((join(&ptr, k), child));
+                        }
+                    }
+                }
+                Value::Array(a) => {
+                    for (i, child) in a.iter().enumerate() {
+                        stack.push((join(&ptr, &i.to_string()), child));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
     /// Follows `$ref`s. In drafts 4-7 a `$ref`'s siblings are ignored; later
     /// they are kept and the target is conjoined through `allOf`.
     pub(crate) fn resolve(&self, side: Side, node: &Node) -> Result<Node, CompatError> {
@@ -333,6 +368,7 @@ impl<'a> Ctx<'a> {
                     ptr,
                     v: target,
                     via_ref: true,
+                    pure: true,
                 };
             } else {
                 let mut m = siblings;
@@ -346,6 +382,7 @@ impl<'a> Ctx<'a> {
                     ptr: cur.ptr,
                     v: Value::Object(m),
                     via_ref: true,
+                    pure: false,
                 };
                 break;
             }
@@ -418,12 +455,23 @@ impl<'a> Ctx<'a> {
         let n = self.normalize(Side::New, new)?;
         let guard = o.via_ref || n.via_ref || old.via_ref || new.via_ref;
         let key = (o.ptr.clone(), n.ptr.clone(), self.negated);
+        let memoize = o.pure && n.pure;
+        if memoize {
+            if let Some(done) = self.memo.get(&key) {
+                return Ok(done.clone());
+            }
+        }
         if guard && !self.stack.insert(key.clone()) {
             return Ok(Vec::new());
         }
         let result = self.compare_resolved(&o, &n);
         if guard {
             self.stack.remove(&key);
+        }
+        if memoize {
+            if let Ok(done) = &result {
+                self.memo.insert(key, done.clone());
+            }
         }
         result
     }
@@ -511,6 +559,7 @@ pub(crate) fn as_object_node(node: &Node) -> Node {
             ptr: node.ptr.clone(),
             v: Value::Object(Map::new()),
             via_ref: node.via_ref,
+            pure: node.pure,
         },
         _ => node.clone(),
     }
