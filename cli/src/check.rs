@@ -64,7 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut source = Source::from_dir(&args.schemas)
         .with_context(|| format!("cannot read {}", args.schemas.display()))?;
     if args.update_lock {
-        let lock = registry::updated_lock(&source).to_text();
+        let lock = registry::updated_lock(&source)?.to_text();
         if source.get(LOCK_FILE) != Some(lock.as_str()) {
             let path = args.schemas.join(LOCK_FILE);
             std::fs::write(&path, &lock)

@@ -67,7 +67,7 @@ fn against(dir: &Path, rev: &str) -> Report {
 }
 
 fn relock(s: &mut Source) {
-    let lock = registry::updated_lock(s).to_text();
+    let lock = registry::updated_lock(s).unwrap().to_text();
     s.files.insert("registry.lock".into(), lock);
 }
 
@@ -243,4 +243,38 @@ fn shared_edit_that_changes_published_meaning_is_judged() {
         "{:?}",
         r.findings
     );
+}
+
+#[test]
+fn a_rebuilt_lock_is_caught() {
+    let base = registry(&[(
+        "auth/user.created.v1.json",
+        event("auth.user.created", 1, json!({})),
+    )]);
+    let mut head = base.clone();
+    // Edit v1, delete the lock and rebuild it from the edited files.
+    head.files.insert(
+        "auth/user.created.v1.json".into(),
+        event("auth.user.created", 1, json!({"age": {"type": "integer"}})).to_string(),
+    );
+    head.files.remove("registry.lock");
+    relock(&mut head);
+    let dir = repo(&base, &head);
+    let r = against(dir.path(), "main");
+    let found = rules(&r);
+    assert!(
+        found.contains(&"against/lock-rewritten".to_string()),
+        "{found:?}"
+    );
+    assert!(found.contains(&"against/edited".to_string()), "{found:?}");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "against/lock-rewritten")
+        .unwrap();
+    assert_eq!(
+        (f.file.as_str(), f.pointer.as_str()),
+        ("registry.lock", "/events/0")
+    );
+    assert!(f.line > 1);
 }

@@ -127,7 +127,9 @@ fn underscores_are_legal_tokens() {
     );
     s.files.insert(
         "registry.lock".into(),
-        tidings_codegen::registry::updated_lock(&s).to_text(),
+        tidings_codegen::registry::updated_lock(&s)
+            .unwrap()
+            .to_text(),
     );
     let r = check(&s);
     assert!(rules(&r).is_empty(), "{:?}", r.findings);
@@ -239,7 +241,9 @@ fn cyclic_ref() {
     );
     s.files.insert(
         "registry.lock".into(),
-        tidings_codegen::registry::updated_lock(&s).to_text(),
+        tidings_codegen::registry::updated_lock(&s)
+            .unwrap()
+            .to_text(),
     );
     assert!(
         rules(&check(&s)).contains(&"ref/cycle".to_string()),

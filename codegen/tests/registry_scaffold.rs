@@ -25,7 +25,7 @@ fn next_version_copies_the_latest() {
     // The scaffold passes the check once locked.
     s.files.insert(new.path.clone(), new.text);
     s.files
-        .insert("registry.lock".into(), updated_lock(&s).to_text());
+        .insert("registry.lock".into(), updated_lock(&s).unwrap().to_text());
     assert!(rules(&check(&s)).is_empty(), "{:?}", check(&s).findings);
 }
 
@@ -49,7 +49,7 @@ fn first_version_template_passes_the_check() {
     assert_eq!(v["x-stream"], "CATALOG_EVENTS");
     s.files.insert(new.path, new.text);
     s.files
-        .insert("registry.lock".into(), updated_lock(&s).to_text());
+        .insert("registry.lock".into(), updated_lock(&s).unwrap().to_text());
     assert!(rules(&check(&s)).is_empty(), "{:?}", check(&s).findings);
 }
 

@@ -48,8 +48,16 @@ pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
 /// was deleted turned into tombstones. Edited or deleted published
 /// versions are left as they were locked, so the check keeps failing on
 /// them: the lock cannot be used to overwrite history.
-pub fn updated_lock(source: &Source) -> Lock {
+///
+/// # Errors
+/// The lock file exists but is not a valid lock: rebuilding it from the
+/// current files would silently accept edits to published versions, so it
+/// must be repaired (restored from version control) first.
+pub fn updated_lock(source: &Source) -> Result<Lock, InvalidLock> {
     let loaded = load(source);
+    if loaded.lock_present && loaded.lock.is_none() {
+        return Err(InvalidLock);
+    }
     let mut lock = loaded.lock.clone().unwrap_or_default();
     let present: BTreeMap<(String, u32), &EventFile> = loaded
         .events
@@ -84,8 +92,13 @@ pub fn updated_lock(source: &Source) -> Lock {
             sha256: s.fingerprint.clone(),
         })
         .collect();
-    lock
+    Ok(lock)
 }
+
+/// `--update-lock` refused: the existing lock is not valid.
+#[derive(Debug, thiserror::Error)]
+#[error("{LOCK_FILE} exists but is not a valid lock; restore it from version control before updating it (rebuilding it from the current files would accept edits to published versions)")]
+pub struct InvalidLock;
 
 /// Versions of one event type: version -> files declaring it (normally one).
 type Types<'a> = BTreeMap<EventType, BTreeMap<u32, Vec<&'a EventFile>>>;
@@ -498,6 +511,9 @@ fn check_against(
     let base = load(against.source);
     let base_types = group(&base.events);
     let r = against.name;
+    if let (Some(old_lock), Some(new_lock)) = (&base.lock, &loaded.lock) {
+        check_lock_history(old_lock, new_lock, r, findings);
+    }
     for (ty, base_versions) in &base_types {
         let now = types.get(ty);
         // Edited or deleted versions.
@@ -613,6 +629,46 @@ pub(crate) fn internal_error(during: &str) -> Finding {
         "please report this with the registry that triggers it",
     )
     .at_line(1)
+}
+
+/// Every entry of the base's lock must survive in today's lock with the
+/// same fingerprint; `deprecated` and `removed` may only go from false to
+/// true. Catches a lock rebuilt or hand-edited to hide an edit.
+fn check_lock_history(old: &Lock, new: &Lock, r: &str, findings: &mut Vec<Finding>) {
+    let help = "restore the entry from the base branch: published versions are immutable (docs/registry.md)";
+    for e in &old.events {
+        let pos = new
+            .events
+            .iter()
+            .position(|n| n.event_type == e.event_type && n.version == e.version);
+        let problem = match pos.map(|i| (i, &new.events[i])) {
+            None => Some((None, "is missing".to_string())),
+            Some((i, n)) if n.sha256 != e.sha256 => Some((
+                Some(i),
+                format!(
+                    "changed its fingerprint from {} to {}",
+                    short(&e.sha256),
+                    short(&n.sha256)
+                ),
+            )),
+            Some((i, n)) if (e.deprecated && !n.deprecated) || (e.removed && !n.removed) => {
+                Some((Some(i), "lost its deprecated/removed mark".to_string()))
+            }
+            Some(_) => None,
+        };
+        if let Some((i, what)) = problem {
+            findings.push(Finding::error(
+                LOCK_FILE,
+                i.map(|i| format!("/events/{i}")).unwrap_or_default(),
+                "against/lock-rewritten",
+                format!(
+                    "the lock entry for {} v{} at {r} {what} in today's {LOCK_FILE}",
+                    e.event_type, e.version
+                ),
+                help,
+            ));
+        }
+    }
 }
 
 /// The first JSON pointer where two documents differ.

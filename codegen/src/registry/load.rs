@@ -248,6 +248,10 @@ fn lint_file(
     }
     let fp = fingerprint(value);
     if shared {
+        // Shared files' own refs must resolve even if no event uses them yet.
+        if let Err(e) = bundler.bundle(Path::new(path)) {
+            findings.push(bundle_finding(e));
+        }
         return FileResult::Shared(SharedFile {
             path: path.to_string(),
             fingerprint: fp,

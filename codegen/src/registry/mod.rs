@@ -27,7 +27,7 @@ pub mod position;
 pub mod scaffold;
 pub mod source;
 
-pub use check::{check, updated_lock, Against};
+pub use check::{check, updated_lock, Against, InvalidLock};
 pub use config::{Config, ResolvedStream};
 pub use event_type::EventType;
 pub use finding::{Finding, Report, Severity, Summary};

@@ -54,7 +54,7 @@ pub fn ids() -> Value {
 /// lock recording all of them.
 pub fn registry(files: &[(&str, Value)]) -> Source {
     let mut s = unlocked(files);
-    let lock = registry::updated_lock(&s).to_text();
+    let lock = registry::updated_lock(&s).unwrap().to_text();
     s.files.insert("registry.lock".into(), lock);
     s
 }
