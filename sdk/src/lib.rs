@@ -8,12 +8,16 @@
 // Generated code names `::tidings::...`; this lets the crate use it too.
 extern crate self as tidings;
 
+pub mod envelope;
 pub mod event;
+pub mod publish;
 pub mod schema;
+pub mod streams;
 pub mod subject;
 pub mod token;
 
 pub use event::DomainEvent;
+pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
 pub use token::{InvalidToken, OrganizationId};
 
 #[cfg(feature = "testing")]

@@ -1,0 +1,255 @@
+//! The Tidings benchmark: the SDK beside raw async-nats, in one run, against
+//! one server, printing JSON on stdout.
+//!
+//! Run it with `scripts/bench` (release build, a local nats-server it starts
+//! itself; set `TIDINGS_NATS_URL` to use another). Options:
+//! `--sequential N` (default 3000), `--pipelined N` (default 30000),
+//! `--in-flight N` (default 256), `--rounds N` (default 3).
+//!
+//! Both sides publish the same bytes: raw async-nats sends the body and the
+//! headers the SDK produces (a fresh `Nats-Msg-Id` each), so the difference
+//! is what the SDK adds: schema validation, envelope encoding, subject
+//! checks, and its retry bookkeeping.
+// A benchmark reports on stdout.
+#![allow(clippy::print_stdout)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream::{self, message::PublishMessage};
+use futures_util::stream::{self, StreamExt};
+use serde_json::json;
+use support::{provision, UserCreated};
+use tidings::testing::NatsServer;
+use tidings::{PublishContext, Publisher, PublisherConfig};
+
+struct Options {
+    sequential: usize,
+    pipelined: usize,
+    in_flight: usize,
+    rounds: usize,
+}
+
+fn parse_options() -> anyhow::Result<Options> {
+    let mut options = Options {
+        sequential: 3000,
+        pipelined: 30_000,
+        in_flight: 256,
+        rounds: 3,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a number"))?;
+        let number: usize = value
+            .parse()
+            .with_context(|| format!("{flag} {value}: not a whole number"))?;
+        anyhow::ensure!(number > 0, "{flag} must be at least 1");
+        match flag.as_str() {
+            "--sequential" => options.sequential = number,
+            "--pipelined" => options.pipelined = number,
+            "--in-flight" => options.in_flight = number,
+            "--rounds" => options.rounds = number,
+            other => anyhow::bail!(
+                "unknown option {other}; use --sequential N, --pipelined N, --in-flight N, --rounds N"
+            ),
+        }
+    }
+    Ok(options)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
+}
+
+fn latency_summary(mut samples: Vec<Duration>, elapsed: Duration) -> serde_json::Value {
+    samples.sort();
+    json!({
+        "n": samples.len(),
+        "p50_us": percentile(&samples, 50.0),
+        "p95_us": percentile(&samples, 95.0),
+        "p99_us": percentile(&samples, 99.0),
+        "rate_per_s": samples.len() as f64 / elapsed.as_secs_f64(),
+    })
+}
+
+/// One raw message: the SDK's bytes for event `n`, with a fresh message id.
+/// Built before the clock starts: the raw side is timed on publishing only.
+fn raw_message(
+    publisher: &Publisher,
+    ctx: &PublishContext,
+    n: usize,
+) -> anyhow::Result<(String, PublishMessage)> {
+    let prepared = publisher.prepare(ctx, &UserCreated::numbered(n))?;
+    let mut headers = prepared.headers().clone();
+    headers.insert("Nats-Msg-Id", uuid::Uuid::now_v7().to_string().as_str());
+    Ok((
+        prepared.subject().to_string(),
+        PublishMessage::build()
+            .payload(prepared.body().clone())
+            .headers(headers),
+    ))
+}
+
+async fn purge(js: &jetstream::Context) -> anyhow::Result<()> {
+    js.get_stream("AUTH_EVENTS")
+        .await?
+        .purge()
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let options = parse_options()?;
+    let mut _local = None;
+    let url = match std::env::var("TIDINGS_NATS_URL") {
+        Ok(url) => url,
+        Err(_) => {
+            let server = NatsServer::builder().name("tidings-bench").launch().await?;
+            let url = server.url();
+            _local = Some(server);
+            url
+        }
+    };
+    let client = async_nats::connect(&url).await?;
+    let server_version = client.server_info().version;
+    let js = jetstream::ContextBuilder::new()
+        .max_ack_inflight(options.in_flight)
+        .backpressure_on_inflight(true)
+        .build(client.clone());
+    provision(&js, "dev").await?;
+    let publisher = Publisher::new(
+        client.clone(),
+        PublisherConfig {
+            max_in_flight: options.in_flight,
+            ..PublisherConfig::default()
+        },
+    )?;
+    let ctx = PublishContext::new("org-bench")?;
+    let payload_bytes = publisher
+        .prepare(&ctx, &UserCreated::numbered(0))?
+        .body()
+        .len();
+
+    // Warm up both paths (connections, JIT-free but caches and allocators).
+    for n in 0..500 {
+        let (subject, message) = raw_message(&publisher, &ctx, n)?;
+        js.send_publish(subject, message).await?.await?;
+        publisher.publish(&ctx, &UserCreated::numbered(n)).await?;
+    }
+    purge(&js).await?;
+
+    let mut raw_seq = Vec::new();
+    let mut sdk_seq = Vec::new();
+    let mut raw_seq_time = Duration::ZERO;
+    let mut sdk_seq_time = Duration::ZERO;
+    let mut raw_pipe_time = Duration::ZERO;
+    let mut sdk_pipe_time = Duration::ZERO;
+    let mut failures = 0usize;
+    // Rounds alternate which side goes first, so neither always runs warmer.
+    for round in 0..options.rounds {
+        for side in if round % 2 == 0 {
+            ["raw", "sdk"]
+        } else {
+            ["sdk", "raw"]
+        } {
+            if side == "raw" {
+                let messages = (0..options.sequential)
+                    .map(|n| raw_message(&publisher, &ctx, n))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let started = Instant::now();
+                for (subject, message) in messages {
+                    let t = Instant::now();
+                    js.send_publish(subject, message).await?.await?;
+                    raw_seq.push(t.elapsed());
+                }
+                raw_seq_time += started.elapsed();
+            } else {
+                let started = Instant::now();
+                for n in 0..options.sequential {
+                    let t = Instant::now();
+                    publisher.publish(&ctx, &UserCreated::numbered(n)).await?;
+                    sdk_seq.push(t.elapsed());
+                }
+                sdk_seq_time += started.elapsed();
+            }
+            purge(&js).await?;
+
+            let events: Vec<UserCreated> =
+                (0..options.pipelined).map(UserCreated::numbered).collect();
+            if side == "raw" {
+                let messages = (0..events.len())
+                    .map(|n| raw_message(&publisher, &ctx, n))
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let started = Instant::now();
+                let results: Vec<_> = stream::iter(messages)
+                    .map(|(subject, message)| {
+                        let js = js.clone();
+                        async move { js.send_publish(subject, message).await?.await }
+                    })
+                    .buffered(options.in_flight)
+                    .collect()
+                    .await;
+                raw_pipe_time += started.elapsed();
+                failures += results.iter().filter(|r| r.is_err()).count();
+            } else {
+                let started = Instant::now();
+                let results = publisher.publish_batch(&ctx, &events).await;
+                sdk_pipe_time += started.elapsed();
+                failures += results.iter().filter(|r| r.is_err()).count();
+            }
+            purge(&js).await?;
+        }
+    }
+    anyhow::ensure!(
+        failures == 0,
+        "{failures} publishes failed during the benchmark"
+    );
+
+    let raw_sequential = latency_summary(raw_seq, raw_seq_time);
+    let sdk_sequential = latency_summary(sdk_seq, sdk_seq_time);
+    let total_pipelined = (options.pipelined * options.rounds) as f64;
+    let raw_rate = total_pipelined / raw_pipe_time.as_secs_f64();
+    let sdk_rate = total_pipelined / sdk_pipe_time.as_secs_f64();
+    let p95_ratio = sdk_sequential["p95_us"].as_f64().unwrap_or(0.0)
+        / raw_sequential["p95_us"]
+            .as_f64()
+            .unwrap_or(1.0)
+            .max(f64::MIN_POSITIVE);
+    let rate_ratio = sdk_rate / raw_rate;
+    let report = json!({
+        "benchmark": "publish",
+        "server_version": server_version,
+        "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "payload_bytes": payload_bytes,
+        "rounds": options.rounds,
+        "sequential": {
+            "raw": raw_sequential,
+            "sdk": sdk_sequential,
+            "sdk_p95_over_raw": p95_ratio,
+            "goal_max": 1.25,
+            "met": p95_ratio <= 1.25,
+        },
+        "pipelined": {
+            "n_per_round": options.pipelined,
+            "in_flight": options.in_flight,
+            "raw_rate_per_s": raw_rate,
+            "sdk_rate_per_s": sdk_rate,
+            "sdk_over_raw": rate_ratio,
+            "goal_min": 0.8,
+            "met": rate_ratio >= 0.8,
+        },
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

@@ -1,0 +1,528 @@
+use std::collections::BTreeMap;
+use std::fmt;
+
+use async_nats::HeaderMap;
+use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{
+    is_legal_attribute_name, Envelope, DATA_CONTENT_TYPE, ORGANIZATION_ATTRIBUTE,
+    SCHEMA_VERSION_ATTRIBUTE, SPEC_VERSION,
+};
+use crate::event::DomainEvent;
+use crate::schema::{self, SchemaError, Violation};
+use crate::token::{InvalidToken, OrganizationId};
+
+/// Why bytes are not a Tidings event. Decoding never panics: every input
+/// gives an [`Envelope`] or one of these.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    /// The body is not JSON.
+    #[error("the body is not JSON (line {line}, column {column}): {message}")]
+    NotJson {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// The parser's message.
+        message: String,
+    },
+    /// The body is JSON but not an object.
+    #[error("the body is a JSON {found}, not a CloudEvents object")]
+    NotAnObject {
+        /// The JSON kind found.
+        found: &'static str,
+    },
+    /// A required attribute is missing.
+    #[error("required CloudEvents attribute {attribute:?} is missing")]
+    Missing {
+        /// The attribute.
+        attribute: &'static str,
+    },
+    /// An attribute has the wrong JSON type.
+    #[error("attribute {attribute:?} must be {expected}, found {found}")]
+    WrongType {
+        /// The attribute.
+        attribute: String,
+        /// What it must be.
+        expected: &'static str,
+        /// The JSON kind found.
+        found: &'static str,
+    },
+    /// An attribute has a value that is not allowed.
+    #[error("attribute {attribute:?} has the invalid value {value:?}: {reason}")]
+    InvalidValue {
+        /// The attribute.
+        attribute: &'static str,
+        /// The value, as text.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The organization id is not a valid subject token.
+    #[error("attribute \"organizationid\": {0}")]
+    Organization(#[from] InvalidToken),
+    /// An attribute name breaks the CloudEvents naming rule.
+    #[error("attribute name {0:?} is not legal in CloudEvents (only a-z and 0-9)")]
+    AttributeName(String),
+    /// A `ce-` header disagrees with the body.
+    #[error("header {header} is {header_value:?} but the body says {body_value:?}")]
+    HeaderMismatch {
+        /// The header.
+        header: String,
+        /// The header's value.
+        header_value: String,
+        /// The body's value.
+        body_value: String,
+    },
+    /// The event is of another type than the one asked for.
+    #[error("the event is a {found}, not a {expected}")]
+    UnexpectedType {
+        /// The type asked for.
+        expected: &'static str,
+        /// The type found.
+        found: String,
+    },
+    /// The payload was written with a schema version this reader cannot read.
+    #[error("{event_type} v{found} cannot be read as v{reader}")]
+    UnsupportedVersion {
+        /// The event type.
+        event_type: String,
+        /// The version of the event.
+        found: u32,
+        /// The version of the reader.
+        reader: u32,
+    },
+    /// The payload breaks its schema.
+    #[error("the {event_type} v{version} payload breaks its schema: {}", join(.violations))]
+    InvalidPayload {
+        /// The event type.
+        event_type: &'static str,
+        /// The version.
+        version: u32,
+        /// Every violation.
+        violations: Vec<Violation>,
+    },
+    /// The reader's schema is unusable.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// The payload is valid but does not deserialize into the Rust type.
+    #[error("the {event_type} payload does not fit the Rust type: {message}")]
+    Deserialize {
+        /// The event type.
+        event_type: &'static str,
+        /// serde's message.
+        message: String,
+    },
+}
+
+fn join(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// The top level of a body: an object whose member names are unique, or
+/// the kind of JSON it is instead.
+enum TopLevel {
+    Object(Map<String, Value>),
+    Other(&'static str),
+}
+
+struct TopLevelVisitor;
+
+impl<'de> Visitor<'de> for TopLevelVisitor {
+    type Value = TopLevel;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
+        let mut object = Map::new();
+        while let Some(name) = access.next_key::<String>()? {
+            if object.contains_key(&name) {
+                return Err(de::Error::custom(format_args!(
+                    "attribute {name:?} appears twice"
+                )));
+            }
+            let value = access.next_value::<Value>()?;
+            object.insert(name, value);
+        }
+        Ok(TopLevel::Object(object))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
+        while access.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(TopLevel::Other("array"))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("null"))
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("boolean"))
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("number"))
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("number"))
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("number"))
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<TopLevel, E> {
+        Ok(TopLevel::Other("string"))
+    }
+}
+
+/// Parses the body; a member name that appears twice is refused, as readers
+/// disagree on which of the two counts.
+fn parse_top_level(body: &[u8]) -> Result<TopLevel, serde_json::Error> {
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    let top = (&mut deserializer).deserialize_any(TopLevelVisitor)?;
+    deserializer.end()?;
+    Ok(top)
+}
+
+/// Undoes the CloudEvents NATS binding's header value encoding (3.1.3.2): a
+/// double-quoted value is unquoted first, then one round of
+/// percent-decoding; bytes that are not UTF-8 (overlong forms included) are
+/// refused with `None`.
+fn percent_decode(value: &str) -> Option<String> {
+    let unquoted;
+    let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+        Some(inner) => {
+            let mut out = String::with_capacity(inner.len());
+            let mut chars = inner.chars();
+            while let Some(c) = chars.next() {
+                out.push(if c == '\\' { chars.next()? } else { c });
+            }
+            unquoted = out;
+            unquoted.as_str()
+        }
+        None => value,
+    };
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let hex = std::str::from_utf8(hex).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The canonical string of an extension value (string, boolean, integer).
+fn canonical_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Takes a required, non-empty string attribute out of the object.
+fn take_string(
+    object: &mut Map<String, Value>,
+    attribute: &'static str,
+) -> Result<String, DecodeError> {
+    match object.remove(attribute) {
+        None => Err(DecodeError::Missing { attribute }),
+        Some(Value::String(s)) if s.is_empty() => Err(DecodeError::InvalidValue {
+            attribute,
+            value: s,
+            reason: "it must not be empty".into(),
+        }),
+        Some(Value::String(s)) => Ok(s),
+        Some(other) => Err(DecodeError::WrongType {
+            attribute: attribute.into(),
+            expected: "a string",
+            found: kind(&other),
+        }),
+    }
+}
+
+/// Takes an optional, non-empty string attribute.
+fn take_optional_string(
+    object: &mut Map<String, Value>,
+    attribute: &'static str,
+) -> Result<Option<String>, DecodeError> {
+    if object.contains_key(attribute) {
+        take_string(object, attribute).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+impl Envelope {
+    /// Decodes a structured-mode body.
+    pub fn decode(body: &[u8]) -> Result<Envelope, DecodeError> {
+        let top = parse_top_level(body).map_err(|e| DecodeError::NotJson {
+            line: e.line(),
+            column: e.column(),
+            message: e.to_string(),
+        })?;
+        let mut object = match top {
+            TopLevel::Object(object) => object,
+            TopLevel::Other(found) => return Err(DecodeError::NotAnObject { found }),
+        };
+        // JSON event format 2.2: an attribute whose value is null is unset.
+        // `data: null` is different: an explicit null payload (3.1.1).
+        object.retain(|name, value| name == "data" || !value.is_null());
+
+        let spec = take_string(&mut object, "specversion")?;
+        if spec != SPEC_VERSION {
+            return Err(DecodeError::InvalidValue {
+                attribute: "specversion",
+                value: spec,
+                reason: format!("only CloudEvents {SPEC_VERSION} is supported"),
+            });
+        }
+        let id_text = take_string(&mut object, "id")?;
+        let id = Uuid::try_parse(&id_text)
+            .map_err(|e| e.to_string())
+            .and_then(|id| {
+                // Only the hyphenated form: the id is also `Nats-Msg-Id`,
+                // and the braced, urn and simple forms would not match it.
+                if id_text.len() == 36 {
+                    Ok(id)
+                } else {
+                    Err("not in the hyphenated 8-4-4-4-12 form".to_string())
+                }
+            })
+            .map_err(|e| DecodeError::InvalidValue {
+                attribute: "id",
+                value: id_text.clone(),
+                reason: format!("Tidings event ids are UUIDs: {e}"),
+            })?;
+        let source = take_string(&mut object, "source")?;
+        let event_type = take_string(&mut object, "type")?;
+        if let Err(e) = event_type.parse::<tidings_codegen::registry::event_type::EventType>() {
+            return Err(DecodeError::InvalidValue {
+                attribute: "type",
+                value: event_type,
+                reason: e.reason,
+            });
+        }
+        let time_text = take_string(&mut object, "time")?;
+        let time =
+            OffsetDateTime::parse(&time_text, &Rfc3339).map_err(|e| DecodeError::InvalidValue {
+                attribute: "time",
+                value: time_text.clone(),
+                reason: format!("not an RFC 3339 timestamp: {e}"),
+            })?;
+        let content_type = take_string(&mut object, "datacontenttype")?;
+        if content_type != DATA_CONTENT_TYPE {
+            return Err(DecodeError::InvalidValue {
+                attribute: "datacontenttype",
+                value: content_type,
+                reason: format!("Tidings events carry {DATA_CONTENT_TYPE}"),
+            });
+        }
+        let dataschema = take_optional_string(&mut object, "dataschema")?;
+        let subject = take_optional_string(&mut object, "subject")?;
+        let organization = take_string(&mut object, ORGANIZATION_ATTRIBUTE)?;
+        let organization_id = OrganizationId::new(organization)?;
+        let schema_version = match object.remove(SCHEMA_VERSION_ATTRIBUTE) {
+            None => {
+                return Err(DecodeError::Missing {
+                    attribute: SCHEMA_VERSION_ATTRIBUTE,
+                })
+            }
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .and_then(|v| i32::try_from(v).ok())
+                .and_then(|v| u32::try_from(v).ok())
+                .filter(|v| *v > 0)
+                .ok_or_else(|| DecodeError::InvalidValue {
+                    attribute: SCHEMA_VERSION_ATTRIBUTE,
+                    value: n.to_string(),
+                    reason:
+                        "it must be a whole number from 1 to 2147483647 (a CloudEvents Integer)"
+                            .into(),
+                })?,
+            Some(other) => {
+                return Err(DecodeError::WrongType {
+                    attribute: SCHEMA_VERSION_ATTRIBUTE.into(),
+                    expected: "an integer",
+                    found: kind(&other),
+                })
+            }
+        };
+        if object.contains_key("data_base64") {
+            return Err(DecodeError::InvalidValue {
+                attribute: "data_base64",
+                value: "…".into(),
+                reason: format!("Tidings events carry {DATA_CONTENT_TYPE} in \"data\""),
+            });
+        }
+        let data = object
+            .remove("data")
+            .ok_or(DecodeError::Missing { attribute: "data" })?;
+        let mut extensions = BTreeMap::new();
+        for (name, value) in object {
+            if !is_legal_attribute_name(&name) {
+                return Err(DecodeError::AttributeName(name));
+            }
+            let integer = |v: &Value| v.as_i64().is_some_and(|i| i32::try_from(i).is_ok());
+            if !(value.is_string() || value.is_boolean() || integer(&value)) {
+                return Err(DecodeError::WrongType {
+                    attribute: name,
+                    expected: "a string, a boolean or an integer from -2147483648 to 2147483647",
+                    found: kind(&value),
+                });
+            }
+            extensions.insert(name, value);
+        }
+        Ok(Envelope {
+            id,
+            source,
+            event_type,
+            time,
+            dataschema,
+            subject,
+            organization_id,
+            schema_version,
+            extensions,
+            data,
+        })
+    }
+
+    /// Decodes a NATS message: the body, then a check that every `ce-` header
+    /// and `Nats-Msg-Id` present agrees with it. Header names are matched
+    /// without regard to case, every value of a repeated header is checked,
+    /// `ce-` values are percent-decoded (CloudEvents NATS binding 3.1.3.2),
+    /// and `ce-time` is compared as an instant.
+    pub fn decode_message(
+        headers: Option<&HeaderMap>,
+        body: &[u8],
+    ) -> Result<Envelope, DecodeError> {
+        let envelope = Self::decode(body)?;
+        let Some(headers) = headers else {
+            return Ok(envelope);
+        };
+        let id = envelope.id.to_string();
+        let mut found: Vec<(&str, &async_nats::HeaderValue)> = headers
+            .iter()
+            .flat_map(|(name, values)| {
+                let name: &str = name.as_ref();
+                values.iter().map(move |value| (name, value))
+            })
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
+        for (header, value) in found {
+            let raw = value.as_str();
+            let mismatch = |body_value: Option<String>| DecodeError::HeaderMismatch {
+                header: header.to_string(),
+                header_value: raw.to_string(),
+                body_value: body_value.unwrap_or_else(|| "(absent)".to_string()),
+            };
+            if header.eq_ignore_ascii_case(super::MSG_ID_HEADER) {
+                if !raw.eq_ignore_ascii_case(&id) {
+                    return Err(mismatch(Some(id)));
+                }
+                continue;
+            }
+            let Some(attribute) = header
+                .get(..3)
+                .filter(|p| p.eq_ignore_ascii_case("ce-"))
+                .map(|_| header[3..].to_ascii_lowercase())
+            else {
+                continue;
+            };
+            let body_value = envelope.attribute_text(&attribute);
+            let decoded = percent_decode(raw);
+            let agrees = match (&decoded, &body_value) {
+                (Some(text), _) if attribute == "time" => {
+                    OffsetDateTime::parse(text, &Rfc3339).is_ok_and(|t| t == envelope.time)
+                }
+                (Some(text), Some(expected)) if attribute == "id" => {
+                    text.eq_ignore_ascii_case(expected)
+                }
+                (Some(text), Some(expected)) => text == expected,
+                _ => false,
+            };
+            if !agrees {
+                return Err(mismatch(body_value));
+            }
+        }
+        Ok(envelope)
+    }
+
+    /// The canonical string of a context attribute or extension, as a `ce-`
+    /// header carries it (before percent-encoding); `None` when unset.
+    fn attribute_text(&self, attribute: &str) -> Option<String> {
+        Some(match attribute {
+            "specversion" => SPEC_VERSION.to_string(),
+            "id" => self.id.to_string(),
+            "source" => self.source.clone(),
+            "type" => self.event_type.clone(),
+            "time" => self.time_rfc3339().ok()?,
+            "datacontenttype" => DATA_CONTENT_TYPE.to_string(),
+            "dataschema" => self.dataschema.clone()?,
+            "subject" => self.subject.clone()?,
+            ORGANIZATION_ATTRIBUTE => self.organization_id.as_str().to_string(),
+            SCHEMA_VERSION_ATTRIBUTE => self.schema_version.to_string(),
+            other => canonical_text(self.extensions.get(other)?),
+        })
+    }
+
+    /// The payload as `E`: the type must match, the version must be `E`'s,
+    /// the payload must satisfy `E`'s schema and deserialize into `E`.
+    pub fn data_as<E: DomainEvent>(&self) -> Result<E, DecodeError> {
+        if self.event_type != E::EVENT_TYPE {
+            return Err(DecodeError::UnexpectedType {
+                expected: E::EVENT_TYPE,
+                found: self.event_type.clone(),
+            });
+        }
+        if self.schema_version != E::SCHEMA_VERSION {
+            return Err(DecodeError::UnsupportedVersion {
+                event_type: self.event_type.clone(),
+                found: self.schema_version,
+                reader: E::SCHEMA_VERSION,
+            });
+        }
+        let violations = schema::violations::<E>(&self.data)?;
+        if !violations.is_empty() {
+            return Err(DecodeError::InvalidPayload {
+                event_type: E::EVENT_TYPE,
+                version: self.schema_version,
+                violations,
+            });
+        }
+        E::deserialize(&self.data).map_err(|e| DecodeError::Deserialize {
+            event_type: E::EVENT_TYPE,
+            message: e.to_string(),
+        })
+    }
+}

@@ -1,0 +1,229 @@
+use async_nats::HeaderMap;
+use serde::Serialize;
+use time::format_description::well_known::Rfc3339;
+use time::UtcOffset;
+
+use super::{
+    is_legal_attribute_name, Envelope, DATA_CONTENT_TYPE, MSG_ID_HEADER, ORGANIZATION_ATTRIBUTE,
+    OWN_ATTRIBUTES, SCHEMA_VERSION_ATTRIBUTE, SPEC_VERSION, STRUCTURED_CONTENT_TYPE,
+};
+
+/// Why an envelope could not be encoded.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    /// A value cannot travel in a NATS header (it holds CR or LF).
+    #[error("attribute {attribute} cannot be a NATS header value: {value:?} holds CR or LF")]
+    HeaderValue {
+        /// The attribute.
+        attribute: String,
+        /// The value.
+        value: String,
+    },
+    /// An extension attribute name is not legal in CloudEvents, or is one
+    /// of the attributes Tidings sets itself.
+    #[error(
+        "extension attribute name {0:?} is not usable: CloudEvents names use only a-z and 0-9 \
+         (at most 20 characters), and the core attributes and organizationid / schemaversion \
+         are set by Tidings"
+    )]
+    AttributeName(String),
+    /// An extension value is not of a CloudEvents type: extensions (and
+    /// `schemaversion`) must be a string, a boolean or an integer from
+    /// -2147483648 to 2147483647.
+    #[error("extension attribute {attribute:?} cannot be {value}: {reason}")]
+    ExtensionValue {
+        /// The attribute.
+        attribute: String,
+        /// The value, as JSON.
+        value: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The timestamp cannot be formatted as RFC 3339.
+    #[error("time {0} cannot be formatted as RFC 3339")]
+    Time(String),
+    /// The payload could not be serialized.
+    #[error("the payload could not be serialized to JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+#[derive(Serialize)]
+struct Structured<'a> {
+    specversion: &'static str,
+    id: String,
+    source: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    time: &'a str,
+    datacontenttype: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dataschema: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    organizationid: &'a str,
+    schemaversion: u32,
+    #[serde(flatten)]
+    extensions: &'a std::collections::BTreeMap<String, serde_json::Value>,
+    data: &'a serde_json::Value,
+}
+
+fn check_extension_name(name: &str) -> Result<(), EncodeError> {
+    if is_legal_attribute_name(name) && !OWN_ATTRIBUTES.contains(&name) {
+        Ok(())
+    } else {
+        Err(EncodeError::AttributeName(name.to_string()))
+    }
+}
+
+/// Checks that an extension value has a CloudEvents type (String, Boolean,
+/// Integer: a signed 32-bit number). JSON null means "unset" to a reader, so
+/// it is refused too: leave the extension out instead.
+fn check_extension_value(name: &str, value: &serde_json::Value) -> Result<(), EncodeError> {
+    let reason = match value {
+        serde_json::Value::String(_) | serde_json::Value::Bool(_) => return Ok(()),
+        serde_json::Value::Number(n) => match n.as_i64().map(i32::try_from) {
+            Some(Ok(_)) => return Ok(()),
+            Some(Err(_)) => "a CloudEvents Integer is from -2147483648 to 2147483647",
+            None => "a CloudEvents Integer is a whole number",
+        },
+        serde_json::Value::Null => "null means unset in CloudEvents; leave the extension out",
+        serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+            "CloudEvents extensions are strings, booleans or integers"
+        }
+    };
+    Err(EncodeError::ExtensionValue {
+        attribute: name.to_string(),
+        value: value.to_string(),
+        reason,
+    })
+}
+
+/// Checks every extension's name and value, and that the schema version is
+/// a CloudEvents Integer.
+fn check_extensions(envelope: &Envelope) -> Result<(), EncodeError> {
+    for (name, value) in &envelope.extensions {
+        check_extension_name(name)?;
+        check_extension_value(name, value)?;
+    }
+    if i32::try_from(envelope.schema_version).is_err() {
+        return Err(EncodeError::ExtensionValue {
+            attribute: SCHEMA_VERSION_ATTRIBUTE.to_string(),
+            value: envelope.schema_version.to_string(),
+            reason: "a CloudEvents Integer is at most 2147483647",
+        });
+    }
+    Ok(())
+}
+
+/// Percent-encodes a header value as the CloudEvents NATS binding requires
+/// (3.1.3.2): space, `"`, `%` and every character outside the printable
+/// ASCII range U+0021..U+007E, byte by byte of its UTF-8, upper-case hex.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        if matches!(c, '!'..='~') && c != '"' && c != '%' {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        }
+    }
+    out
+}
+
+impl Envelope {
+    /// The time attribute as RFC 3339 text, in UTC (`Z`), with as many
+    /// fraction digits as the nanoseconds need.
+    pub fn time_rfc3339(&self) -> Result<String, EncodeError> {
+        self.time
+            .checked_to_offset(UtcOffset::UTC)
+            .ok_or_else(|| EncodeError::Time(format!("{} is out of range in UTC", self.time)))?
+            .format(&Rfc3339)
+            .map_err(|e| EncodeError::Time(format!("{}: {e}", self.time)))
+    }
+
+    /// The structured-mode JSON body.
+    pub fn to_json(&self) -> Result<Vec<u8>, EncodeError> {
+        check_extensions(self)?;
+        let time = self.time_rfc3339()?;
+        let body = Structured {
+            specversion: SPEC_VERSION,
+            id: self.id.to_string(),
+            source: &self.source,
+            event_type: &self.event_type,
+            time: &time,
+            datacontenttype: DATA_CONTENT_TYPE,
+            dataschema: self.dataschema.as_deref(),
+            subject: self.subject.as_deref(),
+            organizationid: self.organization_id.as_str(),
+            schemaversion: self.schema_version,
+            extensions: &self.extensions,
+            data: &self.data,
+        };
+        Ok(serde_json::to_vec(&body)?)
+    }
+
+    /// The NATS headers: `Nats-Msg-Id` (the event id), `content-type`, and the
+    /// CloudEvents binary-mode `ce-` headers of every attribute but `data`,
+    /// their values percent-encoded as the CloudEvents NATS binding requires.
+    pub fn headers(&self) -> Result<HeaderMap, EncodeError> {
+        check_extensions(self)?;
+        let mut headers = HeaderMap::new();
+        let id = self.id.to_string();
+        let time = self.time_rfc3339()?;
+        let version = self.schema_version.to_string();
+        let mut pairs: Vec<(String, &str)> = vec![
+            (MSG_ID_HEADER.to_string(), &id),
+            ("content-type".to_string(), STRUCTURED_CONTENT_TYPE),
+            ("ce-specversion".to_string(), SPEC_VERSION),
+            ("ce-id".to_string(), &id),
+            ("ce-source".to_string(), &self.source),
+            ("ce-type".to_string(), &self.event_type),
+            ("ce-time".to_string(), &time),
+            ("ce-datacontenttype".to_string(), DATA_CONTENT_TYPE),
+            (
+                format!("ce-{ORGANIZATION_ATTRIBUTE}"),
+                self.organization_id.as_str(),
+            ),
+            (format!("ce-{SCHEMA_VERSION_ATTRIBUTE}"), &version),
+        ];
+        if let Some(schema) = &self.dataschema {
+            pairs.push(("ce-dataschema".to_string(), schema));
+        }
+        if let Some(subject) = &self.subject {
+            pairs.push(("ce-subject".to_string(), subject));
+        }
+        let mut extension_texts = Vec::with_capacity(self.extensions.len());
+        for (name, value) in &self.extensions {
+            let text = match value {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            extension_texts.push((format!("ce-{name}"), text));
+        }
+        for (name, text) in &extension_texts {
+            pairs.push((name.clone(), text));
+        }
+        for (name, value) in pairs {
+            let value = if name.starts_with("ce-") {
+                percent_encode(value)
+            } else {
+                value.to_string()
+            };
+            let header_value =
+                value
+                    .parse::<async_nats::HeaderValue>()
+                    .map_err(|_| EncodeError::HeaderValue {
+                        attribute: name.clone(),
+                        value: value.clone(),
+                    })?;
+            let header_name = name
+                .parse::<async_nats::HeaderName>()
+                .map_err(|_| EncodeError::AttributeName(name.clone()))?;
+            headers.insert(header_name, header_value);
+        }
+        Ok(headers)
+    }
+}

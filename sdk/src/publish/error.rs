@@ -1,0 +1,158 @@
+use std::fmt;
+use std::time::Duration;
+
+use crate::envelope::EncodeError;
+use crate::schema::{SchemaError, Violation};
+use crate::token::InvalidToken;
+
+/// One failed attempt to get a PubAck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptFailure {
+    /// 1-based attempt number.
+    pub attempt: u32,
+    /// What went wrong.
+    pub kind: AttemptFailureKind,
+    /// The client's or server's message.
+    pub detail: String,
+}
+
+/// The class of a failed attempt, which decides whether it is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptFailureKind {
+    /// No PubAck in time: the event may or may not be stored.
+    TimedOut,
+    /// No stream answered (503 no responders): no stream for the subject, or
+    /// one without a leader during an election.
+    NoResponders,
+    /// The connection broke while sending.
+    Disconnected,
+    /// The server refused the message (not retried).
+    Rejected,
+}
+
+impl AttemptFailureKind {
+    /// Whether a failure of this kind is worth another attempt.
+    pub fn is_retryable(self) -> bool {
+        !matches!(self, AttemptFailureKind::Rejected)
+    }
+}
+
+impl fmt::Display for AttemptFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            AttemptFailureKind::TimedOut => "no PubAck in time",
+            AttemptFailureKind::NoResponders => "no responders",
+            AttemptFailureKind::Disconnected => "disconnected",
+            AttemptFailureKind::Rejected => "rejected",
+        };
+        write!(f, "attempt {}: {kind} ({})", self.attempt, self.detail)
+    }
+}
+
+/// What is known of an event's fate after a failed publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing was stored: every attempt was refused before reaching a stream.
+    NotStored,
+    /// At least one attempt timed out after the message was sent: the event
+    /// may be stored. Publishing it again with the same event id is safe
+    /// within the duplicate window.
+    Unknown,
+}
+
+/// Why a publish failed. Nothing fails silently: each variant says what,
+/// where, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The payload breaks its schema.
+    #[error(
+        "{event_type} v{version} payload is invalid: {}",
+        violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    InvalidPayload {
+        /// The event type.
+        event_type: &'static str,
+        /// The schema version.
+        version: u32,
+        /// Every violation, with its JSON pointer and the schema's message.
+        violations: Vec<Violation>,
+    },
+    /// The payload could not be serialized.
+    #[error("{event_type} payload could not be serialized: {source}")]
+    Serialize {
+        /// The event type.
+        event_type: &'static str,
+        /// serde's error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The type's embedded schema is unusable.
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    /// The organization id or entity key cannot be a subject token.
+    #[error(transparent)]
+    InvalidToken(#[from] InvalidToken),
+    /// The envelope could not be encoded.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    /// The message is larger than the server accepts.
+    #[error(
+        "{event_type} event {event_id} is {size} bytes with headers, over the server's \
+         max_payload of {max} bytes; make the payload smaller (store large data elsewhere and \
+         send a reference) or raise max_payload on the server"
+    )]
+    TooLarge {
+        /// The event type.
+        event_type: &'static str,
+        /// The event id.
+        event_id: uuid::Uuid,
+        /// The message size: body plus headers.
+        size: usize,
+        /// The server's limit.
+        max: usize,
+    },
+    /// No stream captures the subject.
+    #[error(
+        "no stream stores {subject} ({event_type} belongs in {stream}); provision the streams \
+         (see tidings::streams) before publishing"
+    )]
+    StreamMissing {
+        /// The event type.
+        event_type: &'static str,
+        /// The stream the type declares.
+        stream: &'static str,
+        /// The subject.
+        subject: String,
+    },
+    /// The server refused the message.
+    #[error("the server refused {event_type} event {event_id}: {detail}")]
+    Rejected {
+        /// The event type.
+        event_type: &'static str,
+        /// The event id.
+        event_id: uuid::Uuid,
+        /// The server's message.
+        detail: String,
+    },
+    /// Every attempt failed.
+    #[error(
+        "{event_type} event {event_id} on {subject}: {} attempts in {elapsed:?} failed, outcome {}: {}",
+        attempts.len(),
+        match outcome { Outcome::Unknown => "unknown (it may be stored; retrying with the same event id is safe within the duplicate window)", Outcome::NotStored => "not stored" },
+        attempts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    RetriesExhausted {
+        /// The event type.
+        event_type: &'static str,
+        /// The event id, to retry with.
+        event_id: uuid::Uuid,
+        /// The subject.
+        subject: String,
+        /// What is known of the event's fate.
+        outcome: Outcome,
+        /// Every attempt's failure, in order.
+        attempts: Vec<AttemptFailure>,
+        /// Time from the first attempt to giving up.
+        elapsed: Duration,
+    },
+}

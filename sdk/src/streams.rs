@@ -1,0 +1,335 @@
+//! Stream provisioning from the registry's `tidings.toml` (FR-001 to FR-005).
+//!
+//! [`plan`] compares each configured stream with the server; [`apply`]
+//! creates missing streams and updates drifted ones, idempotently. A change
+//! that could delete stored events (a shorter `max_age`, a smaller
+//! `max_bytes`, a removed subject, fewer replicas) is never applied unless
+//! [`ApplyOptions::allow_data_loss`] says so; a storage change cannot be
+//! applied at all (JetStream does not allow it) and is reported.
+use std::path::Path;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use tidings_codegen::registry::config::{
+    Config, ConfigError as RegistryConfigError, Discard, ResolvedStream, Storage, CONFIG_FILE,
+};
+
+/// Why provisioning failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    /// The registry configuration could not be read.
+    #[error("reading {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The registry configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] RegistryConfigError),
+    /// The server answered a stream request with an error.
+    #[error("stream {stream}: {action} failed: {detail}")]
+    Server {
+        /// The stream.
+        stream: String,
+        /// What was being done.
+        action: &'static str,
+        /// The server's or client's message.
+        detail: String,
+    },
+    /// Changes that would delete data, or cannot be made, were not applied.
+    #[error(
+        "not applied, to keep stored events: {}. Re-run with allow_data_loss (CLI: --allow-data-loss) if that is intended",
+        .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    Blocked(Vec<StreamPlan>),
+}
+
+/// One setting on which server and configuration differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drift {
+    /// The setting (`max_age`, `subjects`, ...).
+    pub field: &'static str,
+    /// The server's value.
+    pub server: String,
+    /// The configured value.
+    pub config: String,
+    /// Whether applying it can delete stored events.
+    pub loses_data: bool,
+    /// Whether JetStream can change it in place at all.
+    pub updatable: bool,
+}
+
+impl std::fmt::Display for Drift {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: server {} -> config {}",
+            self.field, self.server, self.config
+        )?;
+        if !self.updatable {
+            f.write_str(" (cannot be changed in place)")?;
+        } else if self.loses_data {
+            f.write_str(" (may delete stored events)")?;
+        }
+        Ok(())
+    }
+}
+
+/// What provisioning does, or did, with one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// The stream does not exist and is created.
+    Create,
+    /// The stream matches its configuration.
+    Unchanged,
+    /// The stream differs in settings that are safe to change.
+    Update(Vec<Drift>),
+    /// The stream differs in settings that are not applied without consent
+    /// (or cannot be applied).
+    Blocked(Vec<Drift>),
+}
+
+/// The plan for one stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPlan {
+    /// The stream name.
+    pub stream: String,
+    /// What happens to it.
+    pub action: Action,
+}
+
+impl std::fmt::Display for StreamPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.action {
+            Action::Create => write!(f, "{}: create", self.stream),
+            Action::Unchanged => write!(f, "{}: unchanged", self.stream),
+            Action::Update(d) | Action::Blocked(d) => write!(
+                f,
+                "{}: {}",
+                self.stream,
+                d.iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }
+    }
+}
+
+/// Options of [`apply`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApplyOptions {
+    /// Apply changes that may delete stored events.
+    pub allow_data_loss: bool,
+}
+
+/// Reads `tidings.toml` in the registry directory and resolves its streams
+/// for a profile (`production`, `dev`).
+pub fn load_streams(
+    registry_dir: &Path,
+    profile: &str,
+) -> Result<Vec<ResolvedStream>, ProvisionError> {
+    let path = registry_dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| ProvisionError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    Ok(Config::parse(&text)?.resolve_streams(profile)?)
+}
+
+/// The JetStream configuration of a configured stream.
+pub fn stream_config(spec: &ResolvedStream) -> stream::Config {
+    stream::Config {
+        name: spec.name.clone(),
+        subjects: spec.subjects.clone(),
+        max_age: spec.max_age,
+        max_bytes: i64::try_from(spec.max_bytes).unwrap_or(i64::MAX),
+        discard: match spec.discard {
+            Discard::Old => stream::DiscardPolicy::Old,
+            Discard::New => stream::DiscardPolicy::New,
+        },
+        duplicate_window: spec.duplicate_window,
+        storage: match spec.storage {
+            Storage::File => stream::StorageType::File,
+            Storage::Memory => stream::StorageType::Memory,
+        },
+        num_replicas: usize::from(spec.replicas),
+        retention: stream::RetentionPolicy::Limits,
+        ..Default::default()
+    }
+}
+
+fn drifts(server: &stream::Config, wanted: &stream::Config) -> Vec<Drift> {
+    let mut out = Vec::new();
+    let mut push = |field, server: String, config: String, loses_data, updatable| {
+        if server != config {
+            out.push(Drift {
+                field,
+                server,
+                config,
+                loses_data,
+                updatable,
+            });
+        }
+    };
+    let mut server_subjects = server.subjects.clone();
+    server_subjects.sort();
+    let mut wanted_subjects = wanted.subjects.clone();
+    wanted_subjects.sort();
+    let removes_subject = server_subjects.iter().any(|s| !wanted_subjects.contains(s));
+    push(
+        "subjects",
+        format!("{server_subjects:?}"),
+        format!("{wanted_subjects:?}"),
+        removes_subject,
+        true,
+    );
+    let shorter = |a: Duration, b: Duration| b != Duration::ZERO && (a == Duration::ZERO || b < a);
+    push(
+        "max_age",
+        format!("{:?}", server.max_age),
+        format!("{:?}", wanted.max_age),
+        shorter(server.max_age, wanted.max_age),
+        true,
+    );
+    let smaller = |a: i64, b: i64| b > 0 && (a <= 0 || b < a);
+    push(
+        "max_bytes",
+        server.max_bytes.to_string(),
+        wanted.max_bytes.to_string(),
+        smaller(server.max_bytes, wanted.max_bytes),
+        true,
+    );
+    push(
+        "discard",
+        format!("{:?}", server.discard),
+        format!("{:?}", wanted.discard),
+        false,
+        true,
+    );
+    push(
+        "duplicate_window",
+        format!("{:?}", server.duplicate_window),
+        format!("{:?}", wanted.duplicate_window),
+        false,
+        true,
+    );
+    push(
+        "num_replicas",
+        server.num_replicas.max(1).to_string(),
+        wanted.num_replicas.max(1).to_string(),
+        wanted.num_replicas.max(1) < server.num_replicas.max(1),
+        true,
+    );
+    push(
+        "storage",
+        format!("{:?}", server.storage),
+        format!("{:?}", wanted.storage),
+        true,
+        false,
+    );
+    out
+}
+
+/// Compares every configured stream with the server.
+pub async fn plan(
+    js: &jetstream::Context,
+    streams: &[ResolvedStream],
+) -> Result<Vec<StreamPlan>, ProvisionError> {
+    let mut plans = Vec::with_capacity(streams.len());
+    for spec in streams {
+        let wanted = stream_config(spec);
+        let action = match js.get_stream(&spec.name).await {
+            Ok(mut existing) => {
+                let info = existing.info().await.map_err(|e| ProvisionError::Server {
+                    stream: spec.name.clone(),
+                    action: "reading stream info",
+                    detail: e.to_string(),
+                })?;
+                let drift = drifts(&info.config, &wanted);
+                if drift.is_empty() {
+                    Action::Unchanged
+                } else if drift.iter().any(|d| d.loses_data || !d.updatable) {
+                    Action::Blocked(drift)
+                } else {
+                    Action::Update(drift)
+                }
+            }
+            Err(e) if is_not_found(&e) => Action::Create,
+            Err(e) => {
+                return Err(ProvisionError::Server {
+                    stream: spec.name.clone(),
+                    action: "looking the stream up",
+                    detail: e.to_string(),
+                })
+            }
+        };
+        plans.push(StreamPlan {
+            stream: spec.name.clone(),
+            action,
+        });
+    }
+    Ok(plans)
+}
+
+fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+    matches!(
+        e.kind(),
+        jetstream::context::GetStreamErrorKind::JetStream(api) if api.code() == 404
+    )
+}
+
+/// Creates missing streams and updates drifted ones. Blocked changes are not
+/// applied (unless allowed); they are returned as [`ProvisionError::Blocked`]
+/// after every other stream has been handled. Returns the plan carried out.
+pub async fn apply(
+    js: &jetstream::Context,
+    streams: &[ResolvedStream],
+    options: ApplyOptions,
+) -> Result<Vec<StreamPlan>, ProvisionError> {
+    let plans = plan(js, streams).await?;
+    let mut blocked = Vec::new();
+    for (spec, planned) in streams.iter().zip(&plans) {
+        let wanted = stream_config(spec);
+        let server_err = |action, e: &dyn std::fmt::Display| ProvisionError::Server {
+            stream: spec.name.clone(),
+            action,
+            detail: e.to_string(),
+        };
+        match &planned.action {
+            Action::Unchanged => {}
+            Action::Create => {
+                js.create_stream(wanted)
+                    .await
+                    .map_err(|e| server_err("creating", &e))?;
+                tracing::info!(stream = %spec.name, "stream created");
+            }
+            Action::Update(drift) => {
+                js.update_stream(wanted)
+                    .await
+                    .map_err(|e| server_err("updating", &e))?;
+                tracing::info!(stream = %spec.name, changes = ?drift, "stream updated");
+            }
+            Action::Blocked(drift) => {
+                let applicable = drift.iter().all(|d| d.updatable);
+                if options.allow_data_loss && applicable {
+                    js.update_stream(wanted)
+                        .await
+                        .map_err(|e| server_err("updating", &e))?;
+                    tracing::warn!(stream = %spec.name, changes = ?drift, "stream updated with data-losing changes, as allowed");
+                } else {
+                    tracing::warn!(stream = %spec.name, changes = ?drift, "stream changes not applied");
+                    blocked.push(planned.clone());
+                }
+            }
+        }
+    }
+    if blocked.is_empty() {
+        Ok(plans)
+    } else {
+        Err(ProvisionError::Blocked(blocked))
+    }
+}
