@@ -446,5 +446,5 @@ fn findings_name_the_versions_compared() {
     let json = serde_json::to_value(&transitive[0]).unwrap_or_default();
     assert_eq!(json["change"]["kind"], "max_length_decreased");
     assert_eq!(json["change"]["breaks"], "readers");
-    assert_eq!(json["change"]["example"], serde_json::json!("aaaaaaaaa"));
+    assert_eq!(json["change"]["example"], serde_json::json!("aaaaaaaaaa"));
 }

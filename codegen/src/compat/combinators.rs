@@ -244,7 +244,85 @@ pub(crate) fn compare_sums(
             }
         }
     }
+    if nk == Some("oneOf") {
+        overlaps(ctx, Side::New, (o, ok, &ob), &nb, &mut out);
+    }
+    if ok == Some("oneOf") {
+        overlaps(ctx, Side::Old, (n, nk, &nb), &ob, &mut out);
+    }
     Ok(out)
+}
+
+/// Speculative changes for `oneOf` alternatives on `side` that are new
+/// there (or where the other side had no `oneOf`): a document of the other
+/// side may now match two alternatives and be rejected. Reported only with
+/// a proven example.
+fn overlaps(
+    ctx: &mut Ctx<'_>,
+    side: Side,
+    (other, other_kw, other_branches): (&Node, Option<&str>, &[Node]),
+    branches: &[Node],
+    out: &mut Vec<Pending>,
+) {
+    let other_side = if side == Side::New {
+        Side::Old
+    } else {
+        Side::New
+    };
+    for c in branches {
+        if other_kw == Some("oneOf") && other_branches.iter().any(|b| b.v == c.v) {
+            continue;
+        }
+        let mine = example::any_values(ctx, side, c);
+        let mut candidates = Vec::new();
+        for b in other_branches {
+            let theirs = example::any_values(ctx, other_side, b);
+            // A document of the other side that also carries this alternative's fields.
+            for t in theirs.iter().take(3) {
+                for m in mine.iter().take(3) {
+                    if let (Some(tm), Some(mm)) = (t.as_object(), m.as_object()) {
+                        let mut merged = tm.clone();
+                        for (k, v) in mm {
+                            merged.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                        candidates.push(Value::Object(merged));
+                    }
+                }
+            }
+            candidates.extend(theirs);
+        }
+        candidates.extend(mine);
+        for b in other_branches {
+            candidates.extend(example::scalar_pool(b, c));
+        }
+        let (old_path, new_path, breaks, message) = match side {
+            Side::New => (
+                other.kw_ptr(other_kw.unwrap_or("oneOf")),
+                c.ptr.clone(),
+                Breaks::Readers,
+                format!(
+                    "oneOf alternative {} overlaps another: old documents matching both are rejected (oneOf needs exactly one match)",
+                    c.ptr
+                ),
+            ),
+            Side::Old => (
+                c.ptr.clone(),
+                other.kw_ptr(other_kw.unwrap_or("oneOf")),
+                Breaks::Writers,
+                format!(
+                    "old oneOf alternative {} overlapped another: new documents matching both are rejected by old readers",
+                    c.ptr
+                ),
+            ),
+        };
+        let kind = match side {
+            Side::New => ChangeKind::OneOfBranchAdded,
+            Side::Old => ChangeKind::OneOfBranchRemoved,
+        };
+        let mut p = Pending::new(kind, old_path, new_path, breaks, message, candidates);
+        p.speculative = true;
+        out.push(p);
+    }
 }
 
 /// The alternative on the other side whose detailed changes explain why

@@ -43,6 +43,9 @@ pub enum CompatError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Subschemas nested deeper than the engine follows.
+    #[error("schemas nested too deeply to compare (more than {0} levels)")]
+    TooDeep(usize),
     /// The comparison exceeded its work budget (pathological combinators).
     #[error("schemas too complex to compare (more than {0} subschema comparisons)")]
     TooComplex(usize),

@@ -243,7 +243,7 @@ const STRING_SAMPLES: &[&str] = &[
 fn lengths(node: &Node, out: &mut Vec<u64>) {
     for k in ["minLength", "maxLength"] {
         if let Some(n) = node.get(k).and_then(Value::as_u64) {
-            for d in [n.saturating_sub(1), n, n.saturating_add(1)] {
+            for d in [n, n.saturating_sub(1), n.saturating_add(1)] {
                 if d <= 10_000 && !out.contains(&d) {
                     out.push(d);
                 }

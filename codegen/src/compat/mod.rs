@@ -24,8 +24,10 @@
 //!   accepted. Removing a declared property from a closed model still
 //!   breaks readers (old documents legitimately carry it), and adding one
 //!   to a closed model still breaks writers.
-//! - `oneOf` alternatives are matched like `anyOf`: adding one breaks
-//!   writers only (an overlap with an existing alternative is not detected).
+//! - `oneOf` alternatives are matched like `anyOf`; in addition, an added
+//!   (or changed) `oneOf` alternative breaks readers when the engine finds
+//!   an old document that now matches two alternatives (reported only with
+//!   that proven example).
 use serde_json::Value;
 
 mod arrays;
@@ -70,6 +72,9 @@ pub fn diff(old: &Value, new: &Value, policy: Policy) -> Result<Vec<Change>, Com
     let mut ctx = Ctx::new(old, new, policy);
     ctx.check_refs(walk::Side::Old)?;
     ctx.check_refs(walk::Side::New)?;
+    if old == new {
+        return Ok(Vec::new());
+    }
     let pending = ctx.compare(&Node::new("", old.clone()), &Node::new("", new.clone()))?;
     let mut prover = Prover::new(old, new);
     let mut out: Vec<Change> = Vec::new();
@@ -84,6 +89,9 @@ pub fn diff(old: &Value, new: &Value, policy: Policy) -> Result<Vec<Change>, Com
             continue;
         }
         let example = prover.prove(&p);
+        if p.speculative && example.is_none() {
+            continue;
+        }
         out.push(Change {
             kind: p.kind,
             old_path: p.old_path,

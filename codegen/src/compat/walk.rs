@@ -12,6 +12,9 @@ use super::{arrays, combinators, example, numbers, objects, strings, types};
 /// Upper bound on subschema comparisons in one [`super::diff`] call.
 pub(crate) const WORK_BUDGET: usize = 200_000;
 
+/// Deepest nesting of subschemas compared.
+pub(crate) const MAX_DEPTH: usize = 300;
+
 /// Which of the two schemas a node belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum Side {
@@ -193,6 +196,8 @@ pub(crate) struct Pending {
     pub message: String,
     /// Candidate example values at the compared location, best first.
     pub candidates: Vec<Value>,
+    /// Reported only if one of the candidates proves it.
+    pub speculative: bool,
 }
 
 impl Pending {
@@ -211,6 +216,7 @@ impl Pending {
             breaks,
             message: message.into(),
             candidates,
+            speculative: false,
         }
     }
 }
@@ -227,6 +233,7 @@ pub(crate) struct Ctx<'a> {
     stack: HashSet<(String, String, bool)>,
     memo: HashMap<(String, String, bool), Vec<Pending>>,
     work: usize,
+    depth: usize,
     pub patterns: example::PatternCache,
 }
 
@@ -242,6 +249,7 @@ impl<'a> Ctx<'a> {
             stack: HashSet::new(),
             memo: HashMap::new(),
             work: 0,
+            depth: 0,
             patterns: example::PatternCache::default(),
         }
     }
@@ -464,7 +472,12 @@ impl<'a> Ctx<'a> {
         if guard && !self.stack.insert(key.clone()) {
             return Ok(Vec::new());
         }
+        if self.depth >= MAX_DEPTH {
+            return Err(CompatError::TooDeep(MAX_DEPTH));
+        }
+        self.depth += 1;
         let result = self.compare_resolved(&o, &n);
+        self.depth -= 1;
         if guard {
             self.stack.remove(&key);
         }
