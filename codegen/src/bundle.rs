@@ -143,6 +143,59 @@ impl fmt::Debug for Bundler<'_> {
     }
 }
 
+/// A bundled document and where its copied definitions came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bundled {
+    /// The self-contained document.
+    pub value: Value,
+    /// `$defs` or `definitions`: where the copies were put.
+    pub container: &'static str,
+    /// For each copied definition (by its name in the container): its source.
+    pub origins: BTreeMap<String, DefOrigin>,
+}
+
+/// Where a copied definition came from, and the first `$ref` that pulled it in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DefOrigin {
+    /// The file it was copied from.
+    pub file: PathBuf,
+    /// Its JSON pointer in that file.
+    pub pointer: String,
+    /// The file holding the first `$ref` to it (the root file, or the file
+    /// of another copied definition).
+    pub ref_file: PathBuf,
+    /// JSON pointer of that `$ref`'s object in `ref_file`.
+    pub ref_pointer: String,
+}
+
+impl Bundled {
+    /// Maps a JSON pointer in the bundled document back to the root file:
+    /// a pointer inside a copied definition becomes the pointer of the
+    /// `$ref` in the root file that (perhaps through other copies) pulled it
+    /// in. `None` when the pointer is already in the root file's own text.
+    pub fn root_site(&self, root: &Path, pointer: &str) -> Option<(String, String)> {
+        let prefix = format!("/{}/", self.container);
+        let rest = pointer.strip_prefix(&prefix)?;
+        let name = unescape_token(rest.split('/').next().unwrap_or_default());
+        let mut origin = self.origins.get(&name)?;
+        let described = format!("{}#{}", origin.file.display(), origin.pointer);
+        let root = normalize(root);
+        for _ in 0..=self.origins.len() {
+            if origin.ref_file == root {
+                return Some((format!("{}/$ref", origin.ref_pointer), described));
+            }
+            // The ref sits in another copied piece: find it and go up.
+            origin = self.origins.values().find(|o| {
+                o.file == origin.ref_file
+                    && (origin.ref_pointer == o.pointer
+                        || origin.ref_pointer.starts_with(&format!("{}/", o.pointer))
+                        || o.pointer.is_empty())
+            })?;
+        }
+        None
+    }
+}
+
 /// A piece of a file: the file and a JSON pointer into it.
 type Piece = (PathBuf, String);
 
@@ -240,6 +293,15 @@ impl<'a> Bundler<'a> {
     /// # Errors
     /// See [`BundleError`].
     pub fn bundle(&mut self, path: &Path) -> Result<Value, BundleError> {
+        self.bundle_detailed(path).map(|b| b.value)
+    }
+
+    /// Bundles the file at `path` and says where every copied `$defs`
+    /// entry came from.
+    ///
+    /// # Errors
+    /// See [`BundleError`].
+    pub fn bundle_detailed(&mut self, path: &Path) -> Result<Bundled, BundleError> {
         let root_path = normalize(path);
         let root = self.load(&root_path, &root_path, "")?;
         let mut root_doc = (*root).clone();
@@ -265,7 +327,17 @@ impl<'a> Bundler<'a> {
         let mut ptr = String::new();
         self.rewrite(&mut root_doc, &root_path, &mut ptr, &mut state, true, false)?;
         // Copy every queued piece, rewriting as we go; pieces may queue more.
+        let mut origins = BTreeMap::new();
         while let Some((piece, name, site_file, site_ptr, reference)) = state.queue.pop() {
+            origins.insert(
+                name.clone(),
+                DefOrigin {
+                    file: piece.0.clone(),
+                    pointer: piece.1.clone(),
+                    ref_file: site_file.clone(),
+                    ref_pointer: site_ptr.clone(),
+                },
+            );
             let doc = self.load(&piece.0, &site_file, &site_ptr)?;
             let mut value = resolve_pointer(&doc, &piece.1)
                 .ok_or_else(|| BundleError {
@@ -307,7 +379,11 @@ impl<'a> Bundler<'a> {
                 }
             }
         }
-        Ok(root_doc)
+        Ok(Bundled {
+            value: root_doc,
+            container,
+            origins,
+        })
     }
 
     /// Walks `value` (found in `file` at `ptr`), rewriting `$ref`s.

@@ -236,12 +236,17 @@ fn shared_edit_that_changes_published_meaning_is_judged() {
     relock(&mut head);
     let dir = repo(&base, &head);
     let r = against(dir.path(), "main");
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule.starts_with("against/shared-"))
+        .unwrap_or_else(|| panic!("{:?}", r.findings));
+    assert_eq!(f.file, "auth/user.created.v1.json");
+    assert_eq!(f.pointer, "/properties/user_id/$ref");
     assert!(
-        r.findings
-            .iter()
-            .any(|f| f.rule.starts_with("against/shared-")),
-        "{:?}",
-        r.findings
+        f.message.contains("common/ids.json#/$defs/UserId"),
+        "{}",
+        f.message
     );
 }
 

@@ -212,3 +212,27 @@ fn bundles_from_disk() {
     let v = bundle_file(&dir.path().join("e.json")).unwrap();
     assert_eq!(v["$defs"]["Id"]["type"], "string");
 }
+
+#[test]
+fn bundled_pointers_map_back_to_the_root_ref() {
+    let loader = mem(&[
+        (
+            "s/a.json",
+            json!({"properties": {"m": {"$ref": "../c/money.json#/$defs/Money"}}}),
+        ),
+        (
+            "c/money.json",
+            json!({"$defs": {"Money": {"properties": {"cur": {"$ref": "#/$defs/Cur"}}}, "Cur": {"type": "string"}}}),
+        ),
+    ]);
+    let mut b = tidings_codegen::bundle::Bundler::new(&loader);
+    let bundled = b.bundle_detailed(Path::new("s/a.json")).unwrap();
+    let (site, def) = bundled
+        .root_site(Path::new("s/a.json"), "/$defs/Cur/type")
+        .unwrap();
+    assert_eq!(site, "/properties/m/$ref");
+    assert_eq!(def, "c/money.json#/$defs/Cur");
+    assert!(bundled
+        .root_site(Path::new("s/a.json"), "/properties/m")
+        .is_none());
+}

@@ -388,3 +388,51 @@ fn findings_are_sorted_and_carry_lines() {
         + 1;
     assert_eq!(f.line, expected);
 }
+
+#[test]
+fn compat_findings_inside_shared_definitions_point_at_the_ref() {
+    let mut s = registry(&[(
+        "auth/user.created.v1.json",
+        event("auth.user.created", 1, json!({})),
+    )]);
+    s.files.insert(
+        "common/ids.json".into(),
+        json!({"$defs": {"UserId": {"type": "string", "format": "uuid"}, "LegacyId": {"type": "string", "maxLength": 8}}})
+            .to_string(),
+    );
+    let mut v2 = event(
+        "auth.user.created",
+        2,
+        json!({"user_id": {"$ref": "../common/ids.json#/$defs/LegacyId"}}),
+    );
+    v2["examples"] = json!([]);
+    let text = serde_json::to_string_pretty(&v2).unwrap();
+    s.files
+        .insert("auth/user.created.v2.json".into(), text.clone());
+    s.files.insert(
+        "registry.lock".into(),
+        tidings_codegen::registry::updated_lock(&s)
+            .unwrap()
+            .to_text(),
+    );
+    let r = check(&s);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| {
+            f.rule.starts_with("compat/")
+                && f.compat
+                    .as_ref()
+                    .is_some_and(|c| c.new_path.starts_with("/$defs/LegacyId"))
+        })
+        .unwrap_or_else(|| panic!("{:#?}", r.findings));
+    assert_eq!(f.file, "auth/user.created.v2.json");
+    assert_eq!(f.pointer, "/properties/user_id/$ref");
+    assert!(
+        f.message.contains("common/ids.json#/$defs/LegacyId"),
+        "{}",
+        f.message
+    );
+    let expected = text.lines().position(|l| l.contains("LegacyId")).unwrap() + 1;
+    assert_eq!(f.line, expected);
+}

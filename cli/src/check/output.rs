@@ -52,6 +52,9 @@ fn text(report: &Report, dir: &Path, against: Option<&str>) -> String {
             let _ = writeln!(out, "  at: {}", f.pointer);
         }
         if let Some(c) = &f.compat {
+            if c.new_path != f.pointer {
+                let _ = writeln!(out, "  in the bundled schema: {}", c.new_path);
+            }
             if let Some(ex) = &c.example {
                 let (accepts, rejects) = if c.breaks == "writers" {
                     (c.new_version, c.old_version)

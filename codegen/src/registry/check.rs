@@ -544,7 +544,7 @@ fn check_against(
                 Some(cur) => {
                     // Same file, different bundle: a shared file changed under it.
                     if let (Some(ob), Some(nb)) = (&old.bundled, &cur.bundled) {
-                        if ob != nb {
+                        if ob.value != nb.value {
                             let mode = mode_of(&loaded.config, now.unwrap_or(base_versions));
                             let pair = [
                                 Version { version: *v, bundled: ob, file: &cur.path },
@@ -574,11 +574,15 @@ fn check_against(
         // Only needed when the base's versions differ from today's (else
         // the plain compatibility check already compared the same schemas).
         let differs = base_versions.iter().any(|(v, files)| {
-            let b = files.first().and_then(|f| f.bundled.as_ref());
+            let b = files
+                .first()
+                .and_then(|f| f.bundled.as_ref())
+                .map(|b| &b.value);
             let n = now
                 .get(v)
                 .and_then(|f| f.first())
-                .and_then(|f| f.bundled.as_ref());
+                .and_then(|f| f.bundled.as_ref())
+                .map(|b| &b.value);
             b != n
         });
         if !differs {

@@ -1,8 +1,11 @@
 //! The one place the registry calls the compatibility engine, turning its
 //! findings into registry findings.
+use std::path::Path;
+
 use serde_json::Value;
 
 use super::finding::{CompatDetail, Finding};
+use crate::bundle::Bundled;
 use crate::compat::{self, Breaks, Mode, Policy};
 
 /// One version of an event type, ready for comparison.
@@ -10,7 +13,7 @@ pub struct Version<'a> {
     /// Schema version.
     pub version: u32,
     /// Bundled schema.
-    pub bundled: &'a Value,
+    pub bundled: &'a Bundled,
     /// Registry-relative file (where findings about it are reported).
     pub file: &'a str,
 }
@@ -30,14 +33,21 @@ pub fn compare(
     if mode == Mode::None || versions.len() < 2 {
         return Vec::new();
     }
-    let input: Vec<(u32, &Value)> = versions.iter().map(|v| (v.version, v.bundled)).collect();
-    let file_of = |ver: u32| {
-        versions
-            .iter()
-            .rev()
-            .find(|v| v.version == ver)
-            .map(|v| v.file)
-            .unwrap_or_default()
+    let input: Vec<(u32, &Value)> = versions
+        .iter()
+        .map(|v| (v.version, &v.bundled.value))
+        .collect();
+    // The file of a version, and the place in it for a bundled pointer: a
+    // pointer into a copied shared definition is reported at the `$ref`
+    // that pulled it in, naming the definition.
+    let place = |ver: u32, pointer: &str| -> (&str, String, Option<String>) {
+        let Some(v) = versions.iter().rev().find(|v| v.version == ver) else {
+            return ("", pointer.to_string(), None);
+        };
+        match v.bundled.root_site(Path::new(v.file), pointer) {
+            Some((site, def)) => (v.file, site, Some(def)),
+            None => (v.file, pointer.to_string(), None),
+        }
     };
     // The engine must not take the whole check down: a panic becomes a finding.
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -89,12 +99,16 @@ pub fn compare(
                 ),
                 Breaks::None => ("none", "informational".to_string()),
             };
+            let (file, pointer, def) = place(f.new_version, &c.new_path);
+            let within = def
+                .map(|d| format!(" (in shared definition {d})"))
+                .unwrap_or_default();
             let mut finding = Finding::error(
-                file_of(f.new_version),
-                c.new_path.clone(),
+                file,
+                pointer,
                 &format!("compat/{kind}"),
                 format!(
-                    "{prefix}{event_type} v{} -> v{} breaks {breaks} under {mode} ({policy}): {}",
+                    "{prefix}{event_type} v{} -> v{} breaks {breaks} under {mode} ({policy}): {}{within}",
                     f.old_version, f.new_version, c.message
                 ),
                 help,

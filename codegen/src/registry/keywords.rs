@@ -16,6 +16,9 @@ pub struct Unsupported {
     pub message: String,
     /// How to express the same thing.
     pub help: &'static str,
+    /// Rule id: `schema/unsupported-keyword`, or `schema/closed-model` for
+    /// the `additionalProperties: false` warning.
+    pub rule: &'static str,
     /// Whether it is only a warning (the schema still generates, with a
     /// weaker type).
     pub warning: bool,
@@ -64,6 +67,11 @@ fn walk(value: &Value, ptr: &mut String, names_map: bool, out: &mut Vec<Unsuppor
                     out.push(Unsupported {
                         pointer: at(keyword),
                         keyword,
+                        rule: if warning {
+                            "schema/closed-model"
+                        } else {
+                            "schema/unsupported-keyword"
+                        },
                         message,
                         help,
                         warning,
@@ -95,6 +103,16 @@ fn walk(value: &Value, ptr: &mut String, names_map: bool, out: &mut Vec<Unsuppor
                         false,
                     );
                 }
+            }
+            if m.get("additionalProperties") == Some(&Value::Bool(false))
+                && !m.contains_key("patternProperties")
+            {
+                report(
+                    "additionalProperties",
+                    "closed content model (`additionalProperties: false`): generated readers reject unknown members, and under FULL compatibility no property can ever be added".into(),
+                    "leave the object open (remove `additionalProperties: false`); readers ignore members they do not know",
+                    true,
+                );
             }
             let ignored: [(&'static str, &'static str); 8] = [
                 (
@@ -205,5 +223,11 @@ mod tests {
         assert!(found.contains(&("/unevaluatedProperties".into(), "unevaluatedProperties")));
         assert!(found.contains(&("/dependentRequired".into(), "dependentRequired")));
         assert_eq!(found.len(), 7, "{found:?}");
+        let closed = find_unsupported(
+            &json!({"properties": {"a": {"type": "object", "additionalProperties": false}}}),
+        );
+        assert_eq!(closed.len(), 1);
+        assert!(closed[0].warning);
+        assert_eq!(closed[0].pointer, "/properties/a/additionalProperties");
     }
 }

@@ -16,7 +16,7 @@ use super::finding::Finding;
 use super::keywords::find_unsupported;
 use super::lock::{fingerprint, Lock, LOCK_FILE};
 use super::source::Source;
-use crate::bundle::{BundleError, BundleErrorKind, Bundler};
+use crate::bundle::{BundleError, BundleErrorKind, Bundled, Bundler};
 use crate::compat::Mode;
 
 /// `$schema` values accepted for registry files.
@@ -44,8 +44,9 @@ pub struct EventFile {
     pub mode: Option<Mode>,
     /// `x-deprecated: true`.
     pub deprecated: bool,
-    /// The bundled document, when bundling succeeded.
-    pub bundled: Option<Arc<Value>>,
+    /// The bundled document (and where its copied definitions came from),
+    /// when bundling succeeded.
+    pub bundled: Option<Arc<Bundled>>,
     /// Fingerprint of `value` (see [`super::lock`]).
     pub fingerprint: String,
 }
@@ -237,13 +238,7 @@ fn lint_file(
         check_metaschema(path, value, findings);
     }
     for u in find_unsupported(value) {
-        let f = Finding::error(
-            path,
-            u.pointer,
-            "schema/unsupported-keyword",
-            u.message,
-            u.help,
-        );
+        let f = Finding::error(path, u.pointer, u.rule, u.message, u.help);
         findings.push(if u.warning { f.warning() } else { f });
     }
     let fp = fingerprint(value);
@@ -418,7 +413,7 @@ fn lint_file(
     }
 
     // Bundle (resolves every cross-file $ref) and check examples.
-    let bundled = match bundler.bundle(Path::new(path)) {
+    let bundled = match bundler.bundle_detailed(Path::new(path)) {
         Ok(b) => Some(Arc::new(b)),
         Err(e) => {
             findings.push(bundle_finding(e));
@@ -427,7 +422,7 @@ fn lint_file(
     };
     if let Some(b) = &bundled {
         if draft_ok {
-            check_examples(path, b, findings);
+            check_examples(path, &b.value, findings);
         }
     }
     FileResult::Event(Box::new(EventFile {
