@@ -118,10 +118,21 @@ impl<'de> serde::Deserialize<'de> for Mode {
 /// How changes whose effect depends on what an open content model may
 /// already carry are judged.
 ///
-/// Strict: adding an optional property to an open model, or removing one
-/// from a closed model, is incompatible (an old document could carry that
-/// name with another type). Lenient: both are accepted. Adding a required
-/// property without a default is incompatible under both.
+/// Strict: every document a schema accepts counts, including undeclared
+/// properties an open model lets through. So adding a constrained property
+/// to an open model breaks readers (an old document could carry that name
+/// with another type), removing one so that an open model now lets anything
+/// through breaks writers, and opening or closing a model breaks writers or
+/// readers.
+///
+/// Lenient: documents carry only properties their own schema declares (by
+/// name, by `patternProperties` or a schema-valued `additionalProperties`),
+/// so those changes are accepted. Removing a declared property from a
+/// closed model still breaks readers and adding one to a closed model still
+/// breaks writers, because documents legitimately carry declared
+/// properties. Adding a required property without a default is
+/// incompatible under both; with a default it breaks readers under strict
+/// and is informational under lenient (readers fill the default in).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Policy {

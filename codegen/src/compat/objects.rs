@@ -51,8 +51,8 @@ fn required(node: &Node) -> Vec<String> {
 fn extras(node: &Node) -> Governing {
     match node.child("additionalProperties") {
         None => Governing::Open,
-        Some(c) if c.v == Value::Bool(true) => Governing::Open,
-        Some(c) if c.v == Value::Bool(false) => Governing::Closed,
+        Some(c) if is_trivially_true(&c.v) => Governing::Open,
+        Some(c) if is_false(&c.v) => Governing::Closed,
         Some(c) => Governing::Schema(c),
     }
 }
