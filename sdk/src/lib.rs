@@ -17,6 +17,8 @@ pub mod subject;
 pub mod token;
 
 pub use event::DomainEvent;
+/// `#[derive(DomainEvent)]`: see the `tidings-derive` crate and `docs/derive.md`.
+pub use tidings_derive::DomainEvent;
 pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
 pub use token::{InvalidToken, OrganizationId};
 

@@ -1,0 +1,166 @@
+//! The entity-key field: `key = "user_id"`.
+//!
+//! A key becomes a subject token, so it must be text: a string type
+//! (`String`, `&str`, `Cow<str>`, `Box<str>`, `Arc<str>`, `Rc<str>`),
+//! borrowed as is, or a `Uuid` or an integer, formatted with `Display`.
+//! `Option<_>` is refused: an event type either always has a key or never
+//! does. Whether a key *value* is a valid token is checked when publishing.
+use proc_macro2::TokenStream;
+use quote::quote;
+use syn::{FieldsNamed, GenericArgument, Ident, LitStr, PathArguments, Type};
+
+use crate::errors::Errors;
+use crate::rust_type::{display, is_integer_name};
+use crate::serde_attr::{serialized_name, ContainerSerde, FieldSerde};
+
+/// How the key is turned into a `Cow<str>`.
+enum Conversion {
+    /// Borrowed through `AsRef<str>`.
+    Borrow,
+    /// Formatted through `Display` (`Uuid`, integers).
+    Format,
+}
+
+/// A checked key field.
+pub(crate) struct Key {
+    field: Ident,
+    /// The key's property name in the payload (serde name).
+    pub(crate) wire: String,
+    conversion: Conversion,
+}
+
+impl Key {
+    /// The `KEY_FIELD` const and the `entity_key` method.
+    pub(crate) fn tokens(&self) -> TokenStream {
+        let Key {
+            field,
+            wire,
+            conversion,
+        } = self;
+        let value = match conversion {
+            Conversion::Borrow => quote! {
+                ::std::borrow::Cow::Borrowed(::core::convert::AsRef::<str>::as_ref(&self.#field))
+            },
+            Conversion::Format => quote! {
+                ::std::borrow::Cow::Owned(::std::string::ToString::to_string(&self.#field))
+            },
+        };
+        quote! {
+            const KEY_FIELD: ::core::option::Option<&'static str> = ::core::option::Option::Some(#wire);
+            fn entity_key(&self) -> ::core::option::Option<::std::borrow::Cow<'_, str>> {
+                ::core::option::Option::Some(#value)
+            }
+        }
+    }
+}
+
+/// Whether `ty` is exactly `str` (possibly parenthesised).
+fn is_str(ty: &Type) -> bool {
+    match ty {
+        Type::Path(p) => p.qself.is_none() && p.path.is_ident("str"),
+        Type::Paren(p) => is_str(&p.elem),
+        Type::Group(g) => is_str(&g.elem),
+        _ => false,
+    }
+}
+
+/// How a key of type `ty` is converted; `Err` says what is wrong.
+fn conversion(ty: &Type) -> Result<Conversion, String> {
+    match ty {
+        Type::Reference(r) => conversion(&r.elem),
+        Type::Paren(p) => conversion(&p.elem),
+        Type::Group(g) => conversion(&g.elem),
+        Type::Path(p) if p.qself.is_none() => {
+            let Some(last) = p.path.segments.last() else {
+                return Err(String::new());
+            };
+            let name = last.ident.to_string();
+            let arg = match &last.arguments {
+                PathArguments::AngleBracketed(a) => a.args.iter().find_map(|g| match g {
+                    GenericArgument::Type(t) => Some(t),
+                    _ => None,
+                }),
+                _ => None,
+            };
+            match name.as_str() {
+                "String" | "str" => Ok(Conversion::Borrow),
+                "Cow" | "Box" | "Arc" | "Rc" if arg.is_some_and(is_str) => Ok(Conversion::Borrow),
+                "Uuid" => Ok(Conversion::Format),
+                n if is_integer_name(n) => Ok(Conversion::Format),
+                "Option" => Err(
+                    "; a key cannot be optional: an event type always has a key or never does (leave out `key` for the latter)"
+                        .into(),
+                ),
+                _ => Err(String::new()),
+            }
+        }
+        _ => Err(String::new()),
+    }
+}
+
+/// Finds and checks the key field `lit` names.
+pub(crate) fn resolve(
+    lit: &LitStr,
+    struct_name: &Ident,
+    fields: &FieldsNamed,
+    container: &ContainerSerde,
+    errors: &mut Errors,
+) -> Option<Key> {
+    let wanted = lit.value();
+    let unraw = |i: &Ident| {
+        let s = i.to_string();
+        s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+    };
+    let Some((field, ident)) = fields.named.iter().find_map(|f| {
+        f.ident
+            .as_ref()
+            .filter(|i| unraw(i) == wanted)
+            .map(|i| (f, i))
+    }) else {
+        let names: Vec<String> = fields
+            .named
+            .iter()
+            .filter_map(|f| f.ident.as_ref().map(|i| format!("`{}`", unraw(i))))
+            .collect();
+        errors.at(
+            lit.span(),
+            format!(
+                "`key`: `{struct_name}` has no field `{wanted}`; its fields are {}",
+                if names.is_empty() {
+                    "none".to_string()
+                } else {
+                    names.join(", ")
+                }
+            ),
+        );
+        return None;
+    };
+    let fs = FieldSerde::parse(&field.attrs);
+    if fs.skipped || fs.flatten {
+        errors.at(
+            lit.span(),
+            format!(
+                "`key`: field `{wanted}` is {} by serde, but the entity key must be a property of the payload",
+                if fs.skipped { "skipped" } else { "flattened" }
+            ),
+        );
+        return None;
+    }
+    match conversion(&field.ty) {
+        Ok(conversion) => Some(Key {
+            field: ident.clone(),
+            wire: serialized_name(ident, &fs, container),
+            conversion,
+        }),
+        Err(why) => {
+            errors.spanned(
+                &field.ty,
+                format!(
+                    "key field `{wanted}` has type `{}`; an entity key must be a string (`String`, `&str`, `Cow<str>`, `Box<str>`, `Arc<str>`, `Rc<str>`), a `Uuid` or an integer{why}",
+                    display(&field.ty)
+                ),
+            );
+            None
+        }
+    }
+}
