@@ -96,6 +96,9 @@ pub(crate) fn scalar_witnesses(
     other: &Node,
     reject: &Value,
 ) -> Vec<Value> {
+    if !ctx.examples {
+        return Vec::new();
+    }
     let mut pool = Vec::new();
     if let Some(g) = generate(ctx, side, accept) {
         pool.push(g);
@@ -132,6 +135,9 @@ pub(crate) fn scalar_witnesses(
 
 /// Values of every type, starting with one the node accepts.
 pub(crate) fn any_values(ctx: &mut Ctx<'_>, side: Side, node: &Node) -> Vec<Value> {
+    if !ctx.examples {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     if let Some(g) = generate(ctx, side, node) {
         if g.is_object() {
@@ -365,7 +371,7 @@ pub(crate) fn generate(ctx: &mut Ctx<'_>, side: Side, node: &Node) -> Option<Val
 }
 
 fn generate_depth(ctx: &mut Ctx<'_>, side: Side, node: &Node, depth: usize) -> Option<Value> {
-    if depth > 8 {
+    if depth > 8 || !ctx.examples {
         return None;
     }
     let node = ctx.normalize(side, node).ok()?;

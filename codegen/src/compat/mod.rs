@@ -75,7 +75,15 @@ pub fn diff(old: &Value, new: &Value, policy: Policy) -> Result<Vec<Change>, Com
     if old == new {
         return Ok(Vec::new());
     }
-    let pending = ctx.compare(&Node::new("", old.clone()), &Node::new("", new.clone()))?;
+    // A quick pass without examples: most comparisons in a registry find nothing.
+    ctx.examples = false;
+    let root_old = Node::new("", without_data(old));
+    let root_new = Node::new("", without_data(new));
+    if ctx.compare(&root_old, &root_new)?.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ctx = Ctx::new(old, new, policy);
+    let pending = ctx.compare(&root_old, &root_new)?;
     let mut prover = Prover::new(old, new);
     let mut out: Vec<Change> = Vec::new();
     for p in pending {
@@ -102,6 +110,20 @@ pub fn diff(old: &Value, new: &Value, policy: Policy) -> Result<Vec<Change>, Com
         });
     }
     Ok(out)
+}
+
+/// The root without definitions and description, which comparisons never read
+/// from the node itself (refs resolve against the whole document).
+fn without_data(root: &Value) -> Value {
+    match root {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "$defs" | "definitions" | "description"))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// Validates candidate examples against the two whole schemas.

@@ -230,6 +230,8 @@ pub(crate) struct Ctx<'a> {
     pub policy: Policy,
     /// Inside an odd number of `not`s.
     pub negated: bool,
+    /// Whether example candidates are built (off for the quick first pass).
+    pub examples: bool,
     stack: HashSet<(String, String, bool)>,
     memo: HashMap<(String, String, bool), Vec<Pending>>,
     work: usize,
@@ -246,6 +248,7 @@ impl<'a> Ctx<'a> {
             new_draft: detect_draft(new_root),
             policy,
             negated: false,
+            examples: true,
             stack: HashSet::new(),
             memo: HashMap::new(),
             work: 0,
@@ -286,6 +289,19 @@ impl<'a> Ctx<'a> {
         at: &str,
         reference: &str,
     ) -> Result<(String, Value), CompatError> {
+        let ptr = self.target_ptr(side, at, reference)?;
+        match self.root(side).pointer(&ptr) {
+            Some(v) => Ok((ptr, v.clone())),
+            None => Err(CompatError::UnresolvableRef {
+                side: side.name(),
+                at: at.to_string(),
+                reference: reference.to_string(),
+            }),
+        }
+    }
+
+    /// The pointer a local `$ref` names, checked to exist.
+    fn target_ptr(&self, side: Side, at: &str, reference: &str) -> Result<String, CompatError> {
         let Some(fragment) = reference.strip_prefix('#') else {
             return Err(CompatError::NonLocalRef {
                 side: side.name(),
@@ -302,7 +318,7 @@ impl<'a> Ctx<'a> {
             });
         }
         match self.root(side).pointer(&ptr) {
-            Some(v) => Ok((ptr, v.clone())),
+            Some(_) => Ok(ptr),
             None => Err(CompatError::UnresolvableRef {
                 side: side.name(),
                 at: at.to_string(),
@@ -319,7 +335,7 @@ impl<'a> Ctx<'a> {
             match v {
                 Value::Object(m) => {
                     if let Some(Value::String(r)) = m.get("$ref") {
-                        self.lookup(side, &ptr, r)?;
+                        self.target_ptr(side, &ptr, r)?;
                     }
                     for (k, child) in m {
                         let data = matches!(k.as_str(), "enum" | "const" | "default" | "examples")
@@ -476,7 +492,7 @@ impl<'a> Ctx<'a> {
             return Err(CompatError::TooDeep(MAX_DEPTH));
         }
         self.depth += 1;
-        let result = self.compare_resolved(&o, &n);
+        let result = self.compare_resolved(o, n);
         self.depth -= 1;
         if guard {
             self.stack.remove(&key);
@@ -489,7 +505,7 @@ impl<'a> Ctx<'a> {
         result
     }
 
-    fn compare_resolved(&mut self, o: &Node, n: &Node) -> Result<Vec<Pending>, CompatError> {
+    fn compare_resolved(&mut self, o: Node, n: Node) -> Result<Vec<Pending>, CompatError> {
         if o.v == n.v && !contains_ref(&o.v) {
             return Ok(Vec::new());
         }
@@ -497,7 +513,7 @@ impl<'a> Ctx<'a> {
         match (o_false, n_false) {
             (true, true) => return Ok(Vec::new()),
             (true, false) => {
-                let candidates = example::any_values(self, Side::New, n);
+                let candidates = example::any_values(self, Side::New, &n);
                 return Ok(vec![Pending::new(
                     ChangeKind::FalseSchemaRemoved,
                     &o.ptr,
@@ -508,7 +524,7 @@ impl<'a> Ctx<'a> {
                 )]);
             }
             (false, true) => {
-                let candidates = example::any_values(self, Side::Old, o);
+                let candidates = example::any_values(self, Side::Old, &o);
                 return Ok(vec![Pending::new(
                     ChangeKind::FalseSchemaAdded,
                     &o.ptr,
@@ -566,15 +582,13 @@ impl<'a> Ctx<'a> {
 }
 
 /// `true` becomes `{}` so that keyword comparisons see an empty schema.
-pub(crate) fn as_object_node(node: &Node) -> Node {
+pub(crate) fn as_object_node(node: Node) -> Node {
     match node.v {
         Value::Bool(true) => Node {
-            ptr: node.ptr.clone(),
             v: Value::Object(Map::new()),
-            via_ref: node.via_ref,
-            pure: node.pure,
+            ..node
         },
-        _ => node.clone(),
+        _ => node,
     }
 }
 
