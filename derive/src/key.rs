@@ -107,6 +107,7 @@ pub(crate) fn resolve(
     errors: &mut Errors,
 ) -> Option<Key> {
     let wanted = lit.value();
+    let wanted = wanted.strip_prefix("r#").unwrap_or(&wanted).to_owned();
     let unraw = |i: &Ident| {
         let s = i.to_string();
         s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)

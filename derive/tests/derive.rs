@@ -296,3 +296,44 @@ fn custom_serializers_are_trusted() -> Result<(), Box<dyn std::error::Error>> {
     );
     Ok(())
 }
+
+/// Every string-like key type borrows; no copy is made.
+mod key_types {
+    use super::*;
+
+    #[derive(Serialize, Deserialize, DomainEvent)]
+    #[domain_event(schema = "tests/fixtures/partially_open.json", key = "name")]
+    pub struct CowKey {
+        pub name: Cow<'static, str>,
+    }
+
+    #[derive(Serialize, Deserialize, DomainEvent)]
+    #[domain_event(schema = "tests/fixtures/partially_open.json", key = "name")]
+    pub struct BoxKey {
+        pub name: Box<str>,
+    }
+
+    #[derive(Serialize, Deserialize, DomainEvent)]
+    #[domain_event(schema = "tests/fixtures/partially_open.json", key = "r#type")]
+    pub struct RawIdentKey {
+        pub name: String,
+        #[serde(rename = "KIND")]
+        pub r#type: u16,
+    }
+
+    #[test]
+    fn borrowed_and_formatted_keys() {
+        let cow = CowKey {
+            name: Cow::Borrowed("cpu"),
+        };
+        assert!(matches!(cow.entity_key(), Some(Cow::Borrowed("cpu"))));
+        let boxed = BoxKey { name: "mem".into() };
+        assert!(matches!(boxed.entity_key(), Some(Cow::Borrowed("mem"))));
+        let raw = RawIdentKey {
+            name: "x".into(),
+            r#type: 7,
+        };
+        assert_eq!(raw.entity_key().as_deref(), Some("7"));
+        assert_eq!(RawIdentKey::KEY_FIELD, Some("KIND"));
+    }
+}
