@@ -150,6 +150,38 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// The pointer of the subschema declaring a plain-name anchor (`$anchor`,
+/// or a draft-6/7 `$id`/draft-4 `id` of `#name`).
+fn find_anchor(root: &Value, name: &str) -> Option<String> {
+    let hashed = format!("#{name}");
+    let mut stack: Vec<(String, &Value)> = vec![(String::new(), root)];
+    while let Some((ptr, v)) = stack.pop() {
+        match v {
+            Value::Object(m) => {
+                let declares = m.get("$anchor").and_then(Value::as_str) == Some(name)
+                    || ["$id", "id"]
+                        .iter()
+                        .any(|k| m.get(*k).and_then(Value::as_str) == Some(hashed.as_str()));
+                if declares {
+                    return Some(ptr);
+                }
+                for (k, child) in m {
+                    if !matches!(k.as_str(), "enum" | "const" | "default" | "examples") {
+                        stack.push((join(&ptr, k), child));
+                    }
+                }
+            }
+            Value::Array(a) => {
+                for (i, child) in a.iter().enumerate() {
+                    stack.push((join(&ptr, &i.to_string()), child));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Keywords that never affect validation.
 pub(crate) fn is_annotation(key: &str) -> bool {
     matches!(
@@ -311,10 +343,12 @@ impl<'a> Ctx<'a> {
         };
         let ptr = percent_decode(fragment);
         if !ptr.is_empty() && !ptr.starts_with('/') {
-            return Err(CompatError::UnresolvableRef {
-                side: side.name(),
-                at: at.to_string(),
-                reference: reference.to_string(),
+            return find_anchor(self.root(side), &ptr).ok_or_else(|| {
+                CompatError::UnresolvableRef {
+                    side: side.name(),
+                    at: at.to_string(),
+                    reference: reference.to_string(),
+                }
             });
         }
         match self.root(side).pointer(&ptr) {
