@@ -203,6 +203,19 @@ fn resolve_version(attrs: &EventAttrs, schema: &SchemaRef<'_>, errors: &mut Erro
     }
 }
 
+/// Sorts the keys of every object, so the embedded text does not depend on
+/// whether some crate in the build enables serde_json's `preserve_order`.
+fn sort_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.sort_keys();
+            map.values_mut().for_each(sort_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(sort_keys),
+        _ => {}
+    }
+}
+
 /// Expands `#[derive(DomainEvent)]` on `input`; `base` is the directory
 /// `schema` paths are relative to (`CARGO_MANIFEST_DIR`). Every problem
 /// found is in the returned error.
@@ -321,9 +334,11 @@ pub(crate) fn expand(input: &DeriveInput, base: Option<&Path>) -> syn::Result<To
         // Every path that leaves one of them unset records an error.
         return Err(syn::Error::new(attr_span, "incomplete `#[domain_event]`"));
     };
-    let schema_text = serde_json::to_string(&loaded.root)
+    let mut root = loaded.root;
+    sort_keys(&mut root);
+    let schema_text = serde_json::to_string(&root)
         .map_err(|e| syn::Error::new(attr_span, format!("cannot serialize the schema: {e}")))?;
-    let uri = schema::id(&loaded.root)
+    let uri = schema::id(&root)
         .map(str::to_owned)
         .unwrap_or_else(|| format!("urn:tidings:schema:{event_type}:v{version}"));
     let tracked = loaded
