@@ -5,7 +5,7 @@
 //! Use it through the `tidings` crate, which re-exports it beside the trait
 //! of the same name (like serde does):
 //!
-//! ```ignore
+//! ```
 //! use serde::{Deserialize, Serialize};
 //! use tidings::DomainEvent;
 //!
@@ -14,8 +14,16 @@
 //! struct UserCreated {
 //!     user_id: uuid::Uuid,
 //!     email: String,
-//!     // ...
+//!     display_name: String,
+//!     role: String,
+//!     #[serde(skip_serializing_if = "Option::is_none")]
+//!     invited_by: Option<uuid::Uuid>,
+//!     created_at: String,
 //! }
+//!
+//! assert_eq!(UserCreated::EVENT_TYPE, "auth.user.created");
+//! assert_eq!(UserCreated::STREAM, "AUTH_EVENTS");
+//! assert_eq!(UserCreated::KEY_FIELD, Some("user_id"));
 //! ```
 //!
 //! The attribute takes `schema` (required; a path relative to
