@@ -84,10 +84,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .zip(base.as_ref())
             .map(|(name, source)| Against { name, source }),
     );
-    print!(
-        "{}",
-        output::render(&report, &args.schemas, args.format, args.against.as_deref())
-    );
+    let rendered = output::render(&report, &args.schemas, args.format, args.against.as_deref());
+    // A closed pipe (`tidings check | head`) is not an error worth a panic.
+    if let Err(e) = std::io::Write::write_all(&mut std::io::stdout().lock(), rendered.as_bytes()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            return Err(e).context("cannot write the report");
+        }
+    }
     Ok(if report.has_errors() {
         ExitCode::from(1)
     } else {

@@ -436,3 +436,20 @@ fn compat_findings_inside_shared_definitions_point_at_the_ref() {
     let expected = text.lines().position(|l| l.contains("LegacyId")).unwrap() + 1;
     assert_eq!(f.line, expected);
 }
+
+#[test]
+fn examples_with_look_around_patterns_are_still_validated() {
+    let mut e = event(
+        "auth.user.created",
+        1,
+        json!({"name": {"type": "string", "pattern": "^(?!admin$).+$"}}),
+    );
+    e["examples"] = json!([{"user_id": "0190f3a4-8c1e-7b2a-9d4f-1a2b3c4d5e6f", "name": "admin"}]);
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    assert_eq!(
+        rules(&r),
+        vec!["schema/example-invalid"],
+        "{:?}",
+        r.findings
+    );
+}

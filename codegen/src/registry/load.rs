@@ -541,13 +541,23 @@ fn check_examples(path: &str, bundled: &Value, findings: &mut Vec<Finding>) {
     if examples.is_empty() {
         return;
     }
+    // The `regex` engine compiles patterns faster than the default
+    // backtracking one; schemas whose patterns it cannot handle
+    // (look-around, back-references) fall back to the default engine.
     let validator = match jsonschema::options()
         .should_validate_formats(true)
+        .with_pattern_options(jsonschema::PatternOptions::regex())
         .build(bundled)
     {
         Ok(v) => v,
-        // An invalid schema is reported by the metaschema rule.
-        Err(_) => return,
+        Err(_) => match jsonschema::options()
+            .should_validate_formats(true)
+            .build(bundled)
+        {
+            Ok(v) => v,
+            // An invalid schema is reported by the metaschema rule.
+            Err(_) => return,
+        },
     };
     for (i, ex) in examples.iter().enumerate() {
         for e in validator.iter_errors(ex).take(5) {
