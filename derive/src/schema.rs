@@ -37,7 +37,20 @@ pub(crate) fn load(base: &Path, lit: &LitStr) -> syn::Result<Loaded> {
         read.borrow_mut().insert(p.to_path_buf());
         std::fs::read_to_string(p)
     };
-    let root = bundle_with(&loader, &path).map_err(|e| {
+    // The bundler is not expected to panic; if it ever does, report it as an
+    // error at the attribute instead of crashing the compiler's macro call.
+    let bundled =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| bundle_with(&loader, &path)))
+            .map_err(|_| {
+                syn::Error::new(
+                    lit.span(),
+                    format!(
+                "internal error: bundling {} panicked (a bug in tidings-codegen; please report it)",
+                path.display()
+            ),
+                )
+            })?;
+    let root = bundled.map_err(|e| {
         // A file-level problem names its file in `kind` already.
         let message = if e.pointer.is_empty() {
             format!("cannot bundle the schema: {}", e.kind)
