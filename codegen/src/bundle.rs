@@ -314,6 +314,7 @@ impl<'a> Bundler<'a> {
         };
         let mut state = State {
             root: root_path.clone(),
+            root_doc: root.clone(),
             container,
             names: HashMap::new(),
             taken: HashSet::new(),
@@ -486,8 +487,16 @@ impl<'a> Bundler<'a> {
             })?
         } else {
             if path_part.is_empty() && in_root {
-                // A local plain-name anchor: the validator resolves it.
-                return Ok(None);
+                // A local plain-name anchor: the validator resolves it, if
+                // the document declares it.
+                if has_anchor(&state.root_doc, fragment) {
+                    return Ok(None);
+                }
+                return Err(err(BundleErrorKind::MissingTarget {
+                    reference: reference.to_string(),
+                    target: file.to_path_buf(),
+                    target_pointer: format!("anchor {fragment:?}"),
+                }));
             }
             return Err(err(BundleErrorKind::Malformed {
                 reference: reference.to_string(),
@@ -496,6 +505,13 @@ impl<'a> Bundler<'a> {
         };
         let target_file = if path_part.is_empty() {
             if in_root {
+                if resolve_pointer(&state.root_doc, &pointer).is_none() {
+                    return Err(err(BundleErrorKind::MissingTarget {
+                        reference: reference.to_string(),
+                        target: file.to_path_buf(),
+                        target_pointer: pointer,
+                    }));
+                }
                 return Ok(None);
             }
             file.to_path_buf()
@@ -578,6 +594,7 @@ impl<'a> Bundler<'a> {
 /// Bundling state for one root document.
 struct State {
     root: PathBuf,
+    root_doc: Arc<Value>,
     container: &'static str,
     names: HashMap<Piece, String>,
     taken: HashSet<String>,
@@ -631,6 +648,61 @@ impl State {
         self.taken.insert(name.clone());
         name
     }
+}
+
+/// Whether `doc` declares the plain-name anchor `name` (`$anchor`,
+/// `$dynamicAnchor`, or a draft-07 `$id: "#name"`).
+fn has_anchor(doc: &Value, name: &str) -> bool {
+    match doc {
+        Value::Object(m) => {
+            m.get("$anchor").and_then(Value::as_str) == Some(name)
+                || m.get("$dynamicAnchor").and_then(Value::as_str) == Some(name)
+                || m.get("$id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| id.strip_prefix('#'))
+                    == Some(name)
+                || m.iter()
+                    .any(|(k, v)| !is_data_keyword(k) && has_anchor(v, name))
+        }
+        Value::Array(a) => a.iter().any(|v| has_anchor(v, name)),
+        _ => false,
+    }
+}
+
+/// A loop of schemas that are nothing but local `$ref`s (`#/$defs/A` ->
+/// `#/$defs/B` -> `#/$defs/A`) in a bundled document: such a schema never
+/// reaches a constraint, and validators and the generator cannot use it.
+/// Returns the pointers of the loop, starting where it was found.
+pub fn local_ref_cycle(doc: &Value) -> Option<Vec<String>> {
+    let mut starts = vec![String::new()];
+    for container in ["$defs", "definitions"] {
+        if let Some(Value::Object(defs)) = doc.get(container) {
+            for k in defs.keys() {
+                let mut p = format!("/{container}/");
+                push_token(&mut p, k);
+                starts.push(p);
+            }
+        }
+    }
+    for start in starts {
+        let mut chain = vec![start.clone()];
+        let mut cur = resolve_pointer(doc, &start)?;
+        while let Some(r) = pure_ref(cur) {
+            let Some(next) = r.strip_prefix('#').and_then(percent_decode) else {
+                break;
+            };
+            if chain.contains(&next) {
+                chain.push(next);
+                return Some(chain);
+            }
+            let Some(v) = resolve_pointer(doc, &next) else {
+                break;
+            };
+            chain.push(next);
+            cur = v;
+        }
+    }
+    None
 }
 
 /// The target of a schema that is nothing but a `$ref` (plus annotations).

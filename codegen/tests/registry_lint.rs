@@ -453,3 +453,72 @@ fn examples_with_look_around_patterns_are_still_validated() {
         r.findings
     );
 }
+
+#[test]
+fn unresolvable_local_refs_and_anchors() {
+    let s = registry(&[(
+        "auth/user.created.v1.json",
+        event(
+            "auth.user.created",
+            1,
+            json!({"x": {"$ref": "#/$defs/Nope"}}),
+        ),
+    )]);
+    let r = check(&s);
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "ref/unresolvable")
+        .unwrap();
+    assert_eq!(f.pointer, "/properties/x/$ref");
+    let s = registry(&[(
+        "auth/user.created.v1.json",
+        event("auth.user.created", 1, json!({"x": {"$ref": "#nope"}})),
+    )]);
+    assert!(rules(&check(&s)).contains(&"ref/unresolvable".to_string()));
+    let mut e = event("auth.user.created", 1, json!({"x": {"$ref": "#here"}}));
+    e["$defs"] = json!({"H": {"$anchor": "here", "type": "string"}});
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    assert!(rules(&r).is_empty(), "{:?}", r.findings);
+}
+
+#[test]
+fn local_pure_ref_loops_are_cycles() {
+    let mut e = event("auth.user.created", 1, json!({"x": {"$ref": "#/$defs/A"}}));
+    e["$defs"] = json!({"A": {"$ref": "#/$defs/B"}, "B": {"$ref": "#/$defs/A"}});
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    let f = r.findings.iter().find(|f| f.rule == "ref/cycle").unwrap();
+    assert!(
+        f.message.contains("#/$defs/A -> #/$defs/B -> #/$defs/A"),
+        "{}",
+        f.message
+    );
+}
+
+#[test]
+fn schemas_that_cannot_be_compiled() {
+    let e = event(
+        "auth.user.created",
+        1,
+        json!({"name": {"type": "string", "pattern": "(unclosed"}}),
+    );
+    let r = check(&registry(&[("auth/user.created.v1.json", e)]));
+    let f = r
+        .findings
+        .iter()
+        .find(|f| f.rule == "schema/invalid")
+        .unwrap();
+    assert_eq!(f.pointer, "/properties/name/pattern");
+}
+
+#[test]
+fn non_utf8_files_and_missing_examples() {
+    let mut e = event("auth.user.created", 1, json!({}));
+    e["examples"] = json!([]);
+    let mut s = registry(&[("auth/user.created.v1.json", e)]);
+    s.not_utf8.push("auth/user.updated.v1.json".into());
+    let r = check(&s);
+    assert_eq!(rules(&r), vec!["json/invalid"]);
+    assert!(r.findings.iter().any(|f| f.rule == "schema/no-examples"
+        && f.severity == tidings_codegen::registry::Severity::Warning));
+}

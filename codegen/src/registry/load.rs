@@ -130,6 +130,18 @@ pub fn load(source: &Source) -> Loaded {
         }
     }
 
+    for path in &source.not_utf8 {
+        out.findings.push(
+            Finding::error(
+                path.clone(),
+                "",
+                "json/invalid",
+                "not valid JSON: the file is not UTF-8",
+                "save the file as UTF-8",
+            )
+            .at_line(1),
+        );
+    }
     // Parse every JSON file.
     let mut parsed: Vec<(String, Arc<Value>)> = Vec::new();
     for (path, text) in &source.files {
@@ -234,9 +246,7 @@ fn lint_file(
 ) -> FileResult {
     let shared = config.is_shared(path);
     let draft_ok = check_draft(path, value, shared, findings);
-    if draft_ok {
-        check_metaschema(path, value, findings);
-    }
+    let meta_ok = draft_ok && check_metaschema(path, value, findings);
     for u in find_unsupported(value) {
         let f = Finding::error(path, u.pointer, u.rule, u.message, u.help);
         findings.push(if u.warning { f.warning() } else { f });
@@ -421,8 +431,28 @@ fn lint_file(
         }
     };
     if let Some(b) = &bundled {
-        if draft_ok {
-            check_examples(path, &b.value, findings);
+        if let Some(chain) = crate::bundle::local_ref_cycle(&b.value) {
+            let first = chain.first().cloned().unwrap_or_default();
+            findings.push(Finding::error(
+                path,
+                if first.is_empty() {
+                    String::new()
+                } else {
+                    format!("{first}/$ref")
+                },
+                "ref/cycle",
+                format!(
+                    "$ref chain loops without reaching a schema: {}",
+                    chain
+                        .iter()
+                        .map(|p| format!("#{p}"))
+                        .collect::<Vec<_>>()
+                        .join(" -> ")
+                ),
+                "make one definition in the loop an actual schema instead of another $ref",
+            ));
+        } else if draft_ok {
+            check_examples(path, &b.value, meta_ok, findings);
         }
     }
     FileResult::Event(Box::new(EventFile {
@@ -501,7 +531,8 @@ fn check_draft(path: &str, value: &Value, shared: bool, findings: &mut Vec<Findi
     }
 }
 
-fn check_metaschema(path: &str, value: &Value, findings: &mut Vec<Finding>) {
+/// Returns whether the file is valid against its metaschema.
+fn check_metaschema(path: &str, value: &Value, findings: &mut Vec<Finding>) -> bool {
     let validator = match jsonschema::meta::validator_for(value) {
         Ok(v) => v,
         Err(e) => {
@@ -512,10 +543,12 @@ fn check_metaschema(path: &str, value: &Value, findings: &mut Vec<Finding>) {
                 format!("cannot load the metaschema: {e}"),
                 "use a draft 2020-12 or draft-07 $schema",
             ));
-            return;
+            return false;
         }
     };
+    let mut ok = true;
     for e in validator.iter_errors(value).take(20) {
+        ok = false;
         let pointer = e.instance_path().to_string();
         findings.push(Finding::error(
             path,
@@ -532,14 +565,28 @@ fn check_metaschema(path: &str, value: &Value, findings: &mut Vec<Finding>) {
             ),
         ));
     }
+    ok
 }
 
-fn check_examples(path: &str, bundled: &Value, findings: &mut Vec<Finding>) {
-    let Some(examples) = bundled.get("examples").and_then(Value::as_array) else {
-        return;
-    };
+/// Compiles the bundled schema (reporting what the metaschema cannot
+/// catch, such as an invalid `pattern`) and validates its `examples`.
+fn check_examples(path: &str, bundled: &Value, meta_ok: bool, findings: &mut Vec<Finding>) {
+    let examples = bundled
+        .get("examples")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     if examples.is_empty() {
-        return;
+        findings.push(
+            Finding::error(
+                path,
+                "",
+                "schema/no-examples",
+                "the schema has no examples",
+                "add \"examples\": [ ... ] with at least one realistic payload; the check validates it",
+            )
+            .warning(),
+        );
     }
     // The `regex` engine compiles patterns faster than the default
     // backtracking one; schemas whose patterns it cannot handle
@@ -555,8 +602,19 @@ fn check_examples(path: &str, bundled: &Value, findings: &mut Vec<Finding>) {
             .build(bundled)
         {
             Ok(v) => v,
-            // An invalid schema is reported by the metaschema rule.
-            Err(_) => return,
+            Err(e) => {
+                // Without metaschema errors, say why it cannot be compiled.
+                if meta_ok {
+                    findings.push(Finding::error(
+                        path,
+                        e.instance_path().to_string(),
+                        "schema/invalid",
+                        format!("the schema cannot be compiled: {e}"),
+                        "fix the keyword (for a pattern: an ECMA-262 regular expression)",
+                    ));
+                }
+                return;
+            }
         },
     };
     for (i, ex) in examples.iter().enumerate() {

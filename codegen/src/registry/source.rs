@@ -14,6 +14,8 @@ use std::process::{Command, Stdio};
 pub struct Source {
     /// Relative path to contents.
     pub files: BTreeMap<String, String>,
+    /// Registry files that are not UTF-8 (reported as invalid JSON).
+    pub not_utf8: Vec<String>,
 }
 
 /// Why the registry at a git ref could not be read.
@@ -45,6 +47,7 @@ impl Source {
     /// The directory (or a file in it) cannot be read.
     pub fn from_dir(dir: &Path) -> io::Result<Source> {
         let mut files = BTreeMap::new();
+        let mut not_utf8 = Vec::new();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
             for entry in std::fs::read_dir(&d)? {
@@ -56,12 +59,18 @@ impl Source {
                 } else if ft.is_file() {
                     let rel = rel_path(dir, &path);
                     if wanted(&rel) {
-                        files.insert(rel, std::fs::read_to_string(&path)?);
+                        match String::from_utf8(std::fs::read(&path)?) {
+                            Ok(text) => {
+                                files.insert(rel, text);
+                            }
+                            Err(_) => not_utf8.push(rel),
+                        }
                     }
                 }
             }
         }
-        Ok(Source { files })
+        not_utf8.sort();
+        Ok(Source { files, not_utf8 })
     }
 
     /// Reads every registry file under `dir` as it was at git revision `rev`
@@ -107,8 +116,9 @@ impl Source {
             .filter(|p| !p.is_empty() && wanted(p))
             .collect();
         let mut files = BTreeMap::new();
+        let mut not_utf8 = Vec::new();
         if paths.is_empty() {
-            return Ok(Source { files });
+            return Ok(Source::default());
         }
         let mut child = Command::new("git")
             .args(["cat-file", "--batch"])
@@ -162,10 +172,15 @@ impl Source {
             let body = out
                 .get(start..start + size)
                 .ok_or_else(|| GitError::Failed("cat-file".into(), "truncated output".into()))?;
-            files.insert(p.to_string(), String::from_utf8_lossy(body).to_string());
+            match std::str::from_utf8(body) {
+                Ok(text) => {
+                    files.insert(p.to_string(), text.to_string());
+                }
+                Err(_) => not_utf8.push(p.to_string()),
+            }
             pos = start + size + 1;
         }
-        Ok(Source { files })
+        Ok(Source { files, not_utf8 })
     }
 
     /// The text of a registry-relative path.
