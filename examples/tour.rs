@@ -1,37 +1,62 @@
 //! The Tidings tour: an end-to-end walk over what exists today, on a local
 //! nats-server it starts itself (or on `TIDINGS_NATS_URL` if set).
 //!
-//! Run it with `scripts/tour`. Each later piece of Tidings adds a stop here.
+//! Run it with `scripts/tour`. Each piece of Tidings adds a stop here.
 // The tour talks to a person on stdout.
 #![allow(clippy::print_stdout)]
+
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::pull, stream};
+use async_nats::jetstream::{self, consumer::pull};
 use futures_util::StreamExt;
+use support::{registry_dir, UserCreated};
+use tidings::envelope::Envelope;
+use tidings::publish::PublishError;
+use tidings::streams::{self, Action, ApplyOptions};
 use tidings::testing::NatsServer;
-
-const STREAM: &str = "AUTH_EVENTS";
+use tidings::{PublishContext, Publisher, PublisherConfig};
+use tidings_codegen::registry::{check::check, source::Source};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // 1. The registry, checked as CI checks it.
+    let source = Source::from_dir(registry_dir()).context("reading schemas/")?;
+    let report = check(&source, None);
+    println!(
+        "1. tidings check: {} event types, {} versions, {} files; {} errors, {} warnings.",
+        report.summary.event_types,
+        report.summary.versions,
+        report.summary.files,
+        report.summary.errors,
+        report.summary.warnings
+    );
+    anyhow::ensure!(
+        !report.has_errors(),
+        "the registry has errors: run `cargo run --bin tidings -- check`"
+    );
+
+    // 2. A server: ours, or the one in TIDINGS_NATS_URL.
     let mut local = None;
     let url = match std::env::var("TIDINGS_NATS_URL") {
         Ok(url) => {
-            println!("1. Using the existing server at {url} (TIDINGS_NATS_URL).");
+            println!("2. Using the existing server at {url} (TIDINGS_NATS_URL).");
             url
         }
         Err(_) => {
             let server = NatsServer::builder()
                 .name("tidings-tour")
+                .sync_always(true)
                 .launch()
                 .await
                 .context(
                     "starting a local nats-server (run scripts/tour, which finds or installs one)",
                 )?;
             println!(
-                "1. Started nats-server (pid {}) on {} with JetStream file storage in {}.",
+                "2. Started nats-server (pid {}) on {}, JetStream file storage in {}.",
                 server.pid().unwrap_or_default(),
                 server.url(),
                 server.store_dir().display()
@@ -41,64 +66,80 @@ async fn main() -> anyhow::Result<()> {
             url
         }
     };
+    let client = async_nats::connect(&url).await?;
+    let js = jetstream::new(client.clone());
 
-    let js = jetstream::new(async_nats::connect(&url).await?);
-    let mut auth = js
-        .get_or_create_stream(stream::Config {
-            name: STREAM.into(),
-            subjects: vec!["auth.>".into()],
-            storage: stream::StorageType::File,
-            max_age: Duration::from_secs(7 * 24 * 3600),
-            max_bytes: 1 << 30,
-            discard: stream::DiscardPolicy::Old,
-            duplicate_window: Duration::from_secs(120),
-            ..Default::default()
-        })
-        .await?;
-    let config = &auth.info().await?.config;
+    // 3. Streams from schemas/tidings.toml, idempotently.
+    let specs = streams::load_streams(registry_dir(), "dev")?;
+    let plans = streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    let created = plans.iter().filter(|p| p.action == Action::Create).count();
     println!(
-        "2. Stream {STREAM}: subjects {:?}, max age {} days, max bytes {} MiB, discard {:?}.",
-        config.subjects,
-        config.max_age.as_secs() / 86_400,
-        config.max_bytes >> 20,
-        config.discard
+        "3. Provisioned {} streams from schemas/tidings.toml (dev profile): {} created, {} already right.",
+        plans.len(),
+        created,
+        plans.len() - created
+    );
+    let again = streams::plan(&js, &specs).await?;
+    println!(
+        "   Planning again: {}.",
+        if again.iter().all(|p| p.action == Action::Unchanged) {
+            "nothing to do"
+        } else {
+            "drift!"
+        }
     );
 
-    let body = serde_json::json!({
-        "user_id": "u-123",
-        "email": "ada@example.com",
-        "display_name": "Ada"
-    });
-    let subject = "auth.user.created.org-42";
-    let publish = || {
-        jetstream::message::PublishMessage::build()
-            .payload(serde_json::to_vec(&body).unwrap_or_default().into())
-            .message_id("tour-event-1")
+    // 4. A typed publish: validated, enveloped, acknowledged.
+    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
+    let ctx = PublishContext::new("org-42")?;
+    let event = UserCreated {
+        user_id: "u-123".into(),
+        email: "ada@example.com".into(),
+        display_name: "Ada".into(),
     };
-    let ack = js.send_publish(subject, publish()).await?.await?;
+    let published = publisher.publish(&ctx, &event).await?;
     println!(
-        "3. Published {subject}: PubAck stream {} sequence {} duplicate {}.",
-        ack.stream, ack.sequence, ack.duplicate
-    );
-    let again = js.send_publish(subject, publish()).await?.await?;
-    println!(
-        "4. Published it again with the same Nats-Msg-Id: sequence {} duplicate {} (stored once).",
-        again.sequence, again.duplicate
+        "4. Published auth.user.created as event {} on {}: PubAck {} #{} after {} attempt(s).",
+        published.event_id,
+        published.subject,
+        published.stream,
+        published.sequence,
+        published.attempts
     );
 
+    // 5. Mistakes are caught before anything is sent.
+    let broken = UserCreated {
+        display_name: String::new(),
+        ..event.clone()
+    };
+    match publisher.publish(&ctx, &broken).await {
+        Err(e @ PublishError::InvalidPayload { .. }) => {
+            println!("5. An invalid payload is refused: {e}")
+        }
+        other => anyhow::bail!("expected a validation error, got {other:?}"),
+    }
+    match PublishContext::new("org.42") {
+        Err(e) => println!("   So is a tenant id that would break the subject: {e}"),
+        Ok(_) => anyhow::bail!("org.42 was accepted"),
+    }
+
+    // 6. The stored event survives a restart.
     if let Some(server) = local.as_mut() {
         server.restart().await?;
         println!(
-            "5. Restarted nats-server on the same port and store (pid {}).",
+            "6. Restarted nats-server on the same port and store (pid {}).",
             server.pid().unwrap_or_default()
         );
     } else {
-        println!("5. (Skipping the restart: the server is not ours.)");
+        println!("6. (Skipping the restart: the server is not ours.)");
     }
 
-    let js = jetstream::new(async_nats::connect(&url).await?);
-    let stream = js.get_stream(STREAM).await?;
-    let consumer = stream
+    // 7. A durable consumer reads it back as a typed event.
+    let client = async_nats::connect(&url).await?;
+    let js = jetstream::new(client);
+    let consumer = js
+        .get_stream("AUTH_EVENTS")
+        .await?
         .get_or_create_consumer(
             "tour-analytics",
             pull::Config {
@@ -114,15 +155,17 @@ async fn main() -> anyhow::Result<()> {
         .context("no event delivered within 10 s")?
         .context("the consumer ended")?
         .map_err(|e| anyhow::anyhow!(e))?;
-    let info = message.info().map_err(|e| anyhow::anyhow!(e))?;
+    let envelope = Envelope::decode_message(message.headers.as_ref(), &message.payload)?;
+    let typed: UserCreated = envelope.data_as()?;
     println!(
-        "6. Durable consumer tour-analytics received {} (stream sequence {}, delivery {}): {}",
-        message.subject,
-        info.stream_sequence,
-        info.delivered,
-        String::from_utf8_lossy(&message.payload)
+        "7. Durable consumer tour-analytics got {} v{} for {} (event {}): {:?}",
+        envelope.event_type,
+        envelope.schema_version(),
+        envelope.organization_id(),
+        envelope.id,
+        typed
     );
-    message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
-    println!("7. Acknowledged it. Done; the local server stops with the tour.");
+    message.double_ack().await.map_err(|e| anyhow::anyhow!(e))?;
+    println!("8. Acknowledged. Done; the local server stops with the tour.");
     Ok(())
 }

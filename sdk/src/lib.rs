@@ -17,9 +17,9 @@ pub mod subject;
 pub mod token;
 
 pub use event::DomainEvent;
+pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
 /// `#[derive(DomainEvent)]`: see the `tidings-derive` crate and `docs/derive.md`.
 pub use tidings_derive::DomainEvent;
-pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
 pub use token::{InvalidToken, OrganizationId};
 
 #[cfg(feature = "testing")]

@@ -77,6 +77,11 @@ pub fn violations<E: DomainEvent>(
     payload: &serde_json::Value,
 ) -> Result<Vec<Violation>, SchemaError> {
     let validator = validator::<E>()?;
+    // The common case, a valid payload, takes the fast path that stops at
+    // the first failure instead of collecting every error.
+    if validator.is_valid(payload) {
+        return Ok(Vec::new());
+    }
     Ok(validator
         .iter_errors(payload)
         .map(|e| Violation {

@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -5,7 +6,7 @@ use async_nats::HeaderMap;
 use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
-use time::OffsetDateTime;
+use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use super::{
@@ -211,7 +212,10 @@ fn parse_top_level(body: &[u8]) -> Result<TopLevel, serde_json::Error> {
 /// double-quoted value is unquoted first, then one round of
 /// percent-decoding; bytes that are not UTF-8 (overlong forms included) are
 /// refused with `None`.
-fn percent_decode(value: &str) -> Option<String> {
+fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
+    if !value.starts_with('"') && !value.contains('%') {
+        return Some(Cow::Borrowed(value));
+    }
     let unquoted;
     let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
         Some(inner) => {
@@ -239,15 +243,7 @@ fn percent_decode(value: &str) -> Option<String> {
             i += 1;
         }
     }
-    String::from_utf8(out).ok()
-}
-
-/// The canonical string of an extension value (string, boolean, integer).
-fn canonical_text(value: &Value) -> String {
-    match value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
+    String::from_utf8(out).ok().map(Cow::Owned)
 }
 
 /// Takes a required, non-empty string attribute out of the object.
@@ -340,6 +336,16 @@ impl Envelope {
                 value: time_text.clone(),
                 reason: format!("not an RFC 3339 timestamp: {e}"),
             })?;
+        // Tidings writes times in UTC; one it could not write back (a year
+        // outside 0000..=9999 once in UTC) is refused here already.
+        let utc_year = time.checked_to_offset(UtcOffset::UTC).map(|t| t.year());
+        if !matches!(utc_year, Some(0..=9999)) {
+            return Err(DecodeError::InvalidValue {
+                attribute: "time",
+                value: time_text,
+                reason: "it is outside the years 0000 to 9999 in UTC".into(),
+            });
+        }
         let content_type = take_string(&mut object, "datacontenttype")?;
         if content_type != DATA_CONTENT_TYPE {
             return Err(DecodeError::InvalidValue {
@@ -455,23 +461,27 @@ impl Envelope {
             let Some(attribute) = header
                 .get(..3)
                 .filter(|p| p.eq_ignore_ascii_case("ce-"))
-                .map(|_| header[3..].to_ascii_lowercase())
+                .map(|_| &header[3..])
             else {
                 continue;
             };
-            let body_value = envelope.attribute_text(&attribute);
-            let decoded = percent_decode(raw);
-            let agrees = match (&decoded, &body_value) {
-                (Some(text), _) if attribute == "time" => {
-                    OffsetDateTime::parse(text, &Rfc3339).is_ok_and(|t| t == envelope.time)
-                }
-                (Some(text), Some(expected)) if attribute == "id" => {
-                    text.eq_ignore_ascii_case(expected)
-                }
-                (Some(text), Some(expected)) => text == expected,
-                _ => false,
+            let attribute: Cow<'_, str> = if attribute.bytes().any(|b| b.is_ascii_uppercase()) {
+                Cow::Owned(attribute.to_ascii_lowercase())
+            } else {
+                Cow::Borrowed(attribute)
+            };
+            let agrees = match percent_decode(raw) {
+                None => false,
+                Some(text) => match attribute.as_ref() {
+                    "time" => {
+                        OffsetDateTime::parse(&text, &Rfc3339).is_ok_and(|t| t == envelope.time)
+                    }
+                    "id" => text.eq_ignore_ascii_case(&id),
+                    other => envelope.attribute_text(other).as_deref() == Some(text.as_ref()),
+                },
             };
             if !agrees {
+                let body_value = envelope.attribute_text(&attribute).map(Cow::into_owned);
                 return Err(mismatch(body_value));
             }
         }
@@ -480,19 +490,22 @@ impl Envelope {
 
     /// The canonical string of a context attribute or extension, as a `ce-`
     /// header carries it (before percent-encoding); `None` when unset.
-    fn attribute_text(&self, attribute: &str) -> Option<String> {
+    fn attribute_text(&self, attribute: &str) -> Option<Cow<'_, str>> {
         Some(match attribute {
-            "specversion" => SPEC_VERSION.to_string(),
-            "id" => self.id.to_string(),
-            "source" => self.source.clone(),
-            "type" => self.event_type.clone(),
-            "time" => self.time_rfc3339().ok()?,
-            "datacontenttype" => DATA_CONTENT_TYPE.to_string(),
-            "dataschema" => self.dataschema.clone()?,
-            "subject" => self.subject.clone()?,
-            ORGANIZATION_ATTRIBUTE => self.organization_id.as_str().to_string(),
-            SCHEMA_VERSION_ATTRIBUTE => self.schema_version.to_string(),
-            other => canonical_text(self.extensions.get(other)?),
+            "specversion" => Cow::Borrowed(SPEC_VERSION),
+            "id" => Cow::Owned(self.id.to_string()),
+            "source" => Cow::Borrowed(&self.source),
+            "type" => Cow::Borrowed(&self.event_type),
+            "time" => Cow::Owned(self.time_rfc3339().ok()?),
+            "datacontenttype" => Cow::Borrowed(DATA_CONTENT_TYPE),
+            "dataschema" => Cow::Borrowed(self.dataschema.as_deref()?),
+            "subject" => Cow::Borrowed(self.subject.as_deref()?),
+            ORGANIZATION_ATTRIBUTE => Cow::Borrowed(self.organization_id.as_str()),
+            SCHEMA_VERSION_ATTRIBUTE => Cow::Owned(self.schema_version.to_string()),
+            other => match self.extensions.get(other)? {
+                Value::String(s) => Cow::Borrowed(s.as_str()),
+                value => Cow::Owned(value.to_string()),
+            },
         })
     }
 

@@ -1,5 +1,8 @@
+use std::borrow::Cow;
+
 use async_nats::HeaderMap;
 use serde::Serialize;
+use tidings_codegen::registry::event_type::token_problem;
 use time::format_description::well_known::Rfc3339;
 use time::UtcOffset;
 
@@ -38,6 +41,18 @@ pub enum EncodeError {
         value: String,
         /// What is wrong.
         reason: &'static str,
+    },
+    /// A context attribute has a value that [`Envelope::decode`] would refuse:
+    /// an empty `source`, `subject` or `dataschema`, or a `type` that is not
+    /// `service.entity.action`.
+    #[error("attribute {attribute:?} has the invalid value {value:?}: {reason}")]
+    InvalidValue {
+        /// The attribute.
+        attribute: &'static str,
+        /// The value.
+        value: String,
+        /// What is wrong.
+        reason: String,
     },
     /// The timestamp cannot be formatted as RFC 3339.
     #[error("time {0} cannot be formatted as RFC 3339")]
@@ -98,9 +113,37 @@ fn check_extension_value(name: &str, value: &serde_json::Value) -> Result<(), En
     })
 }
 
-/// Checks every extension's name and value, and that the schema version is
-/// a CloudEvents Integer.
-fn check_extensions(envelope: &Envelope) -> Result<(), EncodeError> {
+/// Checks what [`Envelope::decode`] checks of the context attributes, so
+/// that an event that can be encoded can be decoded: non-empty strings, an
+/// event type of three tokens, extension names and values of CloudEvents
+/// types, and a schema version that is a CloudEvents Integer.
+fn check_attributes(envelope: &Envelope) -> Result<(), EncodeError> {
+    let empty = |attribute: &'static str, value: Option<&str>| match value {
+        Some("") => Err(EncodeError::InvalidValue {
+            attribute,
+            value: String::new(),
+            reason: "it must not be empty".into(),
+        }),
+        _ => Ok(()),
+    };
+    empty("source", Some(&envelope.source))?;
+    empty("subject", envelope.subject.as_deref())?;
+    empty("dataschema", envelope.dataschema.as_deref())?;
+    // As `EventType`'s parser, without its allocations (this is on the
+    // publish path).
+    let tokens = envelope.event_type.split('.').count();
+    let problem = if tokens == 3 {
+        envelope.event_type.split('.').find_map(token_problem)
+    } else {
+        Some(format!("it has {tokens} tokens, not 3"))
+    };
+    if let Some(reason) = problem {
+        return Err(EncodeError::InvalidValue {
+            attribute: "type",
+            value: envelope.event_type.clone(),
+            reason,
+        });
+    }
     for (name, value) in &envelope.extensions {
         check_extension_name(name)?;
         check_extension_value(name, value)?;
@@ -118,20 +161,28 @@ fn check_extensions(envelope: &Envelope) -> Result<(), EncodeError> {
 /// Percent-encodes a header value as the CloudEvents NATS binding requires
 /// (3.1.3.2): space, `"`, `%` and every character outside the printable
 /// ASCII range U+0021..U+007E, byte by byte of its UTF-8, upper-case hex.
-fn percent_encode(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+fn percent_encode(value: &str) -> Cow<'_, str> {
+    let plain = |b: u8| (b'!'..=b'~').contains(&b) && b != b'"' && b != b'%';
+    if value.bytes().all(plain) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 16);
     for c in value.chars() {
         if matches!(c, '!'..='~') && c != '"' && c != '%' {
             out.push(c);
         } else {
             let mut buf = [0u8; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0xf)]));
             }
         }
     }
-    out
+    Cow::Owned(out)
 }
+
+const HEX: &[u8; 16] = b"0123456789ABCDEF";
 
 impl Envelope {
     /// The time attribute as RFC 3339 text, in UTC (`Z`), with as many
@@ -146,7 +197,7 @@ impl Envelope {
 
     /// The structured-mode JSON body.
     pub fn to_json(&self) -> Result<Vec<u8>, EncodeError> {
-        check_extensions(self)?;
+        check_attributes(self)?;
         let time = self.time_rfc3339()?;
         let body = Structured {
             specversion: SPEC_VERSION,
@@ -169,7 +220,7 @@ impl Envelope {
     /// CloudEvents binary-mode `ce-` headers of every attribute but `data`,
     /// their values percent-encoded as the CloudEvents NATS binding requires.
     pub fn headers(&self) -> Result<HeaderMap, EncodeError> {
-        check_extensions(self)?;
+        check_attributes(self)?;
         let mut headers = HeaderMap::new();
         let id = self.id.to_string();
         let time = self.time_rfc3339()?;
@@ -210,14 +261,14 @@ impl Envelope {
             let value = if name.starts_with("ce-") {
                 percent_encode(value)
             } else {
-                value.to_string()
+                Cow::Borrowed(value)
             };
             let header_value =
                 value
                     .parse::<async_nats::HeaderValue>()
                     .map_err(|_| EncodeError::HeaderValue {
                         attribute: name.clone(),
-                        value: value.clone(),
+                        value: value.to_string(),
                     })?;
             let header_name = name
                 .parse::<async_nats::HeaderName>()
