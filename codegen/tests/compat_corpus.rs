@@ -448,3 +448,315 @@ fn findings_name_the_versions_compared() {
     assert_eq!(json["change"]["breaks"], "readers");
     assert_eq!(json["change"]["example"], serde_json::json!("aaaaaaaaaa"));
 }
+
+/// A tiny deterministic generator (no extra dependencies).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+    fn below(&mut self, n: usize) -> usize {
+        usize::try_from(self.next()).unwrap_or(0) % n.max(1)
+    }
+    fn chance(&mut self, percent: usize) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<T: Clone>(&mut self, xs: &[T]) -> T {
+        xs[self.below(xs.len())].clone()
+    }
+}
+
+fn random_schema(r: &mut Lcg, depth: usize) -> Value {
+    use serde_json::json;
+    if r.chance(5) {
+        return json!(r.chance(50));
+    }
+    let mut m = serde_json::Map::new();
+    let kinds = [
+        "string", "integer", "number", "null", "boolean", "object", "array",
+    ];
+    let shape = if depth >= 2 { r.below(5) } else { r.below(7) };
+    if r.chance(85) {
+        let t = if r.chance(20) {
+            json!([r.pick(&kinds), r.pick(&kinds)])
+        } else {
+            json!(kinds[shape.min(6)])
+        };
+        m.insert("type".into(), t);
+    }
+    match shape {
+        0 => {
+            if r.chance(40) {
+                m.insert("minLength".into(), json!(r.below(4)));
+            }
+            if r.chance(40) {
+                m.insert("maxLength".into(), json!(r.below(6)));
+            }
+            if r.chance(15) {
+                m.insert(
+                    "pattern".into(),
+                    json!(r.pick(&["^a", "^[a-z]+$", "^[0-9]*$"])),
+                );
+            }
+            if r.chance(10) {
+                m.insert("format".into(), json!(r.pick(&["email", "date"])));
+            }
+        }
+        1 | 2 => {
+            for k in ["minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"] {
+                if r.chance(25) {
+                    m.insert(k.into(), json!(r.pick(&[-1.0, 0.0, 0.5, 1.0, 2.0, 10.0])));
+                }
+            }
+            if r.chance(20) {
+                m.insert("multipleOf".into(), json!(r.pick(&[0.5, 1.0, 2.0, 3.0])));
+            }
+        }
+        3 | 4 => {
+            if r.chance(30) {
+                let pool = [
+                    json!("a"),
+                    json!(1),
+                    json!(null),
+                    json!(true),
+                    json!("b"),
+                    json!(2.5),
+                ];
+                let e: Vec<Value> = (0..=r.below(3)).map(|_| r.pick(&pool)).collect();
+                m.insert("enum".into(), Value::Array(e));
+            }
+        }
+        5 => {
+            let mut props = serde_json::Map::new();
+            for name in ["a", "b", "c"] {
+                if r.chance(60) {
+                    props.insert(name.into(), random_schema(r, depth + 1));
+                }
+            }
+            let req: Vec<Value> = ["a", "b"]
+                .iter()
+                .filter(|_| r.chance(30))
+                .map(|n| json!(n))
+                .collect();
+            m.insert("properties".into(), Value::Object(props));
+            if !req.is_empty() {
+                m.insert("required".into(), Value::Array(req));
+            }
+            match r.below(4) {
+                0 => {
+                    m.insert("additionalProperties".into(), json!(false));
+                }
+                1 => {
+                    m.insert("additionalProperties".into(), random_schema(r, depth + 1));
+                }
+                _ => {}
+            }
+            if r.chance(10) {
+                m.insert("maxProperties".into(), json!(r.below(3)));
+            }
+            if r.chance(20) {
+                m.insert(
+                    "patternProperties".into(),
+                    json!({"^x": random_schema(r, depth + 1)}),
+                );
+            }
+            if r.chance(15) {
+                m.insert(
+                    "dependentRequired".into(),
+                    json!({"a": [r.pick(&["b", "c"])]}),
+                );
+            }
+        }
+        _ => {
+            if r.chance(25) {
+                m.insert("prefixItems".into(), json!([random_schema(r, depth + 1)]));
+            }
+            m.insert("items".into(), random_schema(r, depth + 1));
+            if r.chance(30) {
+                m.insert("maxItems".into(), json!(r.below(3)));
+            }
+            if r.chance(20) {
+                m.insert("minItems".into(), json!(r.below(2)));
+            }
+            if r.chance(15) {
+                m.insert("uniqueItems".into(), json!(true));
+            }
+        }
+    }
+    if depth < 2 && r.chance(8) {
+        m.insert(
+            "anyOf".into(),
+            json!([random_schema(r, depth + 1), random_schema(r, depth + 1)]),
+        );
+    }
+    if depth < 2 && r.chance(5) {
+        m.insert("not".into(), random_schema(r, depth + 1));
+    }
+    if depth < 2 && r.chance(5) {
+        m.insert(
+            "oneOf".into(),
+            json!([random_schema(r, depth + 1), random_schema(r, depth + 1)]),
+        );
+    }
+    Value::Object(m)
+}
+
+/// Mutates a schema a little, so that most pairs are related.
+fn mutate(r: &mut Lcg, v: &Value, depth: usize) -> Value {
+    if r.chance(15) {
+        return random_schema(r, depth);
+    }
+    match v {
+        Value::Object(m) => {
+            let mut m = m.clone();
+            let keys: Vec<String> = m.keys().cloned().collect();
+            if !keys.is_empty() && r.chance(40) {
+                let k = r.pick(&keys);
+                m.remove(&k);
+            }
+            let fresh = random_schema(r, depth);
+            if let Value::Object(f) = fresh {
+                let fk: Vec<String> = f.keys().cloned().collect();
+                if !fk.is_empty() && r.chance(50) {
+                    let k = r.pick(&fk);
+                    if let Some(x) = f.get(&k) {
+                        m.insert(k, x.clone());
+                    }
+                }
+            }
+            if let Some(Value::Object(props)) = m.get("properties").cloned() {
+                let mut props = props;
+                for (_, p) in props.iter_mut() {
+                    if r.chance(40) {
+                        *p = mutate(r, p, depth + 1);
+                    }
+                }
+                m.insert("properties".into(), Value::Object(props));
+            }
+            Value::Object(m)
+        }
+        other => other.clone(),
+    }
+}
+
+fn documents(r: &mut Lcg) -> Vec<Value> {
+    use serde_json::json;
+    let scalars = [
+        json!(null),
+        json!(true),
+        json!(0),
+        json!(1),
+        json!(2),
+        json!(-1),
+        json!(0.5),
+        json!(10),
+        json!(3),
+        json!(""),
+        json!("a"),
+        json!("ab"),
+        json!("abcdef"),
+        json!("12"),
+        json!("b"),
+        json!(2.5),
+        json!("user@example.com"),
+        json!("2024-01-02"),
+    ];
+    let mut out: Vec<Value> = scalars.to_vec();
+    for _ in 0..40 {
+        let mut m = serde_json::Map::new();
+        for name in ["a", "b", "c", "d", "x1"] {
+            if r.chance(50) {
+                let v = if r.chance(20) {
+                    json!([r.pick(&scalars)])
+                } else {
+                    r.pick(&scalars)
+                };
+                m.insert(name.into(), v);
+            }
+        }
+        out.push(Value::Object(m));
+        let len = r.below(4);
+        let a: Vec<Value> = (0..len).map(|_| r.pick(&scalars)).collect();
+        out.push(Value::Array(a));
+    }
+    out.push(json!(["a", "a"]));
+    out.push(json!([1, 1]));
+    out
+}
+
+/// Random schema pairs: whenever a document separates the two versions, the
+/// engine must have reported a change in that direction (strict policy).
+/// This guards against verdicts of "compatible" that are wrong.
+#[test]
+fn random_pairs_never_miss_a_separating_document() {
+    // COMPAT_FUZZ_SEED / COMPAT_FUZZ_ROUNDS explore further than the default run.
+    let seed = std::env::var("COMPAT_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_cafe);
+    let rounds: usize = std::env::var("COMPAT_FUZZ_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(400);
+    let mut r = Lcg(seed);
+    let mut misses = Vec::new();
+    let (mut compared, mut separated, mut flagged) = (0, 0, 0);
+    for round in 0..rounds {
+        let old = random_schema(&mut r, 0);
+        let new = if r.chance(80) {
+            mutate(&mut r, &old, 0)
+        } else {
+            random_schema(&mut r, 0)
+        };
+        let (Ok(ov), Ok(nv)) = (validator(&old), validator(&new)) else {
+            continue;
+        };
+        let changes = match diff(&old, &new, Policy::Strict) {
+            Ok(c) => c,
+            Err(e) => {
+                misses.push(format!(
+                    "round {round}: diff failed: {e}\nold {old}\nnew {new}"
+                ));
+                continue;
+            }
+        };
+        let readers = changes.iter().any(|c| c.breaks == Breaks::Readers);
+        let writers = changes.iter().any(|c| c.breaks == Breaks::Writers);
+        compared += 1;
+        flagged += usize::from(readers || writers);
+        let docs = documents(&mut r);
+        separated += usize::from(docs.iter().any(|d| ov.is_valid(d) != nv.is_valid(d)));
+        for doc in docs {
+            let (o, n) = (ov.is_valid(&doc), nv.is_valid(&doc));
+            if o && !n && !readers {
+                misses.push(format!("round {round}: {doc} old-valid, new-invalid, no readers change\nold {old}\nnew {new}"));
+                break;
+            }
+            if n && !o && !writers {
+                misses.push(format!("round {round}: {doc} new-valid, old-invalid, no writers change\nold {old}\nnew {new}"));
+                break;
+            }
+        }
+        for e in check_examples(&changes, &old, &new, true) {
+            misses.push(format!("round {round}: {e}\nold {old}\nnew {new}"));
+        }
+    }
+    println!(
+        "random pairs: {compared} compared, {flagged} with breaking changes, {separated} separated by a sample document"
+    );
+    assert!(
+        compared * 4 > rounds * 3,
+        "too few comparable pairs: {compared}"
+    );
+    assert!(
+        misses.is_empty(),
+        "{} misses:\n{}",
+        misses.len(),
+        misses.join("\n\n")
+    );
+}

@@ -41,7 +41,13 @@ pub(crate) fn branch_with_own(
         Some(Value::Array(a)) => a,
         _ => Vec::new(),
     };
-    all.insert(0, ref_to(&branch_ptr));
+    // Point at where the alternative really lives: a node merged elsewhere
+    // already holds `$ref`s to the real location.
+    let target = match &raw {
+        Value::Object(r) if r.len() == 1 && r.contains_key("$ref") => raw.clone(),
+        _ => ref_to(&branch_ptr),
+    };
+    all.insert(0, target);
     m.insert("allOf".into(), Value::Array(all));
     ctx.normalize(side, &Node::new(branch_ptr, Value::Object(m)))
         .ok()
@@ -68,8 +74,9 @@ fn branches(
         );
         // Surface ref errors instead of silently dropping the alternative.
         ctx.resolve(side, &raw)?;
-        if let Some(b) = branch_with_own(ctx, side, node, kw, i) {
-            out.push(b);
+        match branch_with_own(ctx, side, node, kw, i) {
+            Some(b) => out.push(b),
+            None => out.push(raw),
         }
     }
     Ok(out)
@@ -244,10 +251,12 @@ pub(crate) fn compare_sums(
             }
         }
     }
-    if nk == Some("oneOf") {
+    // Overlaps only matter when nothing else already breaks that direction
+    // here (otherwise the example could not be told apart from that change).
+    if nk == Some("oneOf") && !out.iter().any(|p| p.breaks == Breaks::Readers) {
         overlaps(ctx, Side::New, (o, ok, &ob), &nb, &mut out);
     }
-    if ok == Some("oneOf") {
+    if ok == Some("oneOf") && !out.iter().any(|p| p.breaks == Breaks::Writers) {
         overlaps(ctx, Side::Old, (n, nk, &nb), &ob, &mut out);
     }
     Ok(out)

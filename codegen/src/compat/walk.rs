@@ -485,6 +485,11 @@ impl<'a> Ctx<'a> {
             let sub_ptr = join(&join(&node.ptr, "allOf"), &i.to_string());
             let sub_node =
                 self.normalize_depth(side, &Node::new(sub_ptr.clone(), sub.clone()), depth + 1)?;
+            if is_false(&sub_node.v) {
+                // A conjunction with a schema that accepts nothing accepts nothing.
+                node.v = Value::Bool(false);
+                return Ok(node);
+            }
             match &sub_node.v {
                 Value::Bool(true) => continue,
                 Value::Object(m) if m.keys().all(|k| is_annotation(k)) => continue,
