@@ -179,11 +179,12 @@ fn check_value(s: &Subject<'_>, ty: &Type, shape: &Shape, root: &Value, errors: 
             kind = *inner;
         }
     }
-    if let Some((depth, shape, hint)) = misfit(&kind, shape, root, 0) {
-        let place = match depth {
-            0 => format!("{what} is"),
-            1 => format!("the items of {what} are"),
-            n => format!("the items of {what} at array depth {n} are"),
+    if let Some((path, shape, hint)) = misfit(&kind, shape, root, &mut Vec::new()) {
+        let place = if path.is_empty() {
+            format!("{what} is")
+        } else {
+            let steps: Vec<&str> = path.iter().rev().copied().collect();
+            format!("the {} of {what} are", steps.join(" of the "))
         };
         errors.spanned(
             ty,
@@ -195,28 +196,37 @@ fn check_value(s: &Subject<'_>, ty: &Type, shape: &Shape, root: &Value, errors: 
     }
 }
 
-/// Where and why `kind` cannot produce what `shape` allows: the array depth,
-/// the shape at that depth, and a hint.
+/// Where and why `kind` cannot produce what `shape` allows: the path into
+/// the property (`items`, `values`, outermost first), the shape there, and a
+/// hint.
+type Misfit = (Vec<&'static str>, Shape, String);
+
 fn misfit(
     kind: &RustKind,
     shape: &Shape,
     root: &Value,
-    depth: usize,
-) -> Option<(usize, Shape, String)> {
+    path: &mut Vec<&'static str>,
+) -> Option<Misfit> {
     let string_format = |formats: &[&str]| {
         shape.allows(Kind::String) && shape.format().is_none_or(|f| formats.contains(&f))
     };
+    let fail =
+        |path: &[&'static str], hint: &str| Some((path.to_vec(), shape.clone(), hint.to_string()));
     let fits = match kind {
         RustKind::Opaque => true,
         RustKind::Option(inner) => {
             if !shape.nullable() {
-                return Some((
-                    depth,
-                    shape.clone(),
-                    " (its elements may be `None`, written as `null`)".into(),
-                ));
+                let which = if path.last() == Some(&"values") {
+                    "a value"
+                } else {
+                    "an element"
+                };
+                return fail(
+                    path,
+                    &format!(" ({which} may be `None`, written as `null`)"),
+                );
             }
-            return misfit(inner, shape, root, depth);
+            return misfit(inner, shape, root, path);
         }
         RustKind::Str => shape.allows(Kind::String),
         RustKind::Uuid => string_format(&["uuid"]),
@@ -225,32 +235,47 @@ fn misfit(
         RustKind::Time => string_format(&["time"]),
         RustKind::Integer => shape.allows(Kind::Integer),
         RustKind::Float => {
-            if shape.allows(Kind::Number) {
-                true
-            } else {
-                let hint = if shape.allows(Kind::Integer) {
-                    " (a float may have a fraction, which `integer` does not allow)"
-                } else {
-                    ""
-                };
-                return Some((depth, shape.clone(), hint.into()));
+            if !shape.allows(Kind::Number) && shape.allows(Kind::Integer) {
+                return fail(
+                    path,
+                    " (a float may have a fraction, which `integer` does not allow)",
+                );
             }
+            shape.allows(Kind::Number)
         }
         RustKind::Bool => shape.allows(Kind::Boolean),
-        RustKind::Map => shape.allows(Kind::Object),
         RustKind::Unit => shape.allows(Kind::Null),
+        RustKind::Map(value) => {
+            if !shape.allows(Kind::Object) {
+                false
+            } else {
+                return shape.values.as_ref().and_then(|values| {
+                    path.push("values");
+                    let found = misfit(value, &schema::shape(root, values), root, path);
+                    path.pop();
+                    found
+                });
+            }
+        }
         RustKind::Array(elem) => {
             if !shape.allows(Kind::Array) {
                 false
             } else {
                 return match (elem, &shape.items) {
                     (Some(elem), Some(items)) => {
-                        misfit(elem, &schema::shape(root, items), root, depth + 1)
+                        path.push("items");
+                        let found = misfit(elem, &schema::shape(root, items), root, path);
+                        path.pop();
+                        found
                     }
                     _ => None,
                 };
             }
         }
     };
-    (!fits).then(|| (depth, shape.clone(), String::new()))
+    if fits {
+        None
+    } else {
+        fail(path, "")
+    }
 }

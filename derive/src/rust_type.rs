@@ -35,8 +35,9 @@ pub(crate) enum RustKind {
     /// `Vec<T>`, `VecDeque`, `HashSet`, `BTreeSet`, `[T; N]`, `[T]`,
     /// tuples...; the element kind when there is one element type.
     Array(Option<Box<RustKind>>),
-    /// `HashMap`, `BTreeMap`, `IndexMap`, `serde_json::Map`.
-    Map,
+    /// `HashMap`, `BTreeMap`, `IndexMap`, `serde_json::Map`; the value
+    /// kind.
+    Map(Box<RustKind>),
     /// `()`.
     Unit,
     /// `Option<T>`: `null` or `T` (or absent, with `skip_serializing_if`).
@@ -120,7 +121,20 @@ pub(crate) fn classify(ty: &Type) -> RustKind {
                 "bool" => RustKind::Bool,
                 "Vec" | "VecDeque" | "LinkedList" | "HashSet" | "BTreeSet" | "BinaryHeap"
                 | "IndexSet" => inner(|k| RustKind::Array(Some(k))),
-                "HashMap" | "BTreeMap" | "IndexMap" | "Map" => RustKind::Map,
+                "HashMap" | "BTreeMap" | "IndexMap" | "Map" => {
+                    let value = match &last.arguments {
+                        PathArguments::AngleBracketed(a) => a
+                            .args
+                            .iter()
+                            .filter_map(|g| match g {
+                                GenericArgument::Type(t) => Some(t),
+                                _ => None,
+                            })
+                            .nth(1),
+                        _ => None,
+                    };
+                    RustKind::Map(Box::new(value.map_or(RustKind::Opaque, classify)))
+                }
                 n if is_integer_name(n) => RustKind::Integer,
                 _ => RustKind::Opaque,
             }
@@ -176,7 +190,11 @@ mod tests {
         assert_eq!(kind("Vec<u8>"), Array(Some(Box::new(Integer))));
         assert_eq!(kind("[String; 3]"), Array(Some(Box::new(Str))));
         assert_eq!(kind("(u8, String)"), Array(None));
-        assert_eq!(kind("BTreeMap<String, u8>"), Map);
+        assert_eq!(kind("BTreeMap<String, u8>"), Map(Box::new(Integer)));
+        assert_eq!(
+            kind("serde_json::Map<String, Value>"),
+            Map(Box::new(Opaque))
+        );
         assert_eq!(kind("serde_json::Value"), Opaque);
         assert_eq!(kind("Address"), Opaque);
         assert_eq!(kind("()"), Unit);

@@ -150,6 +150,10 @@ pub(crate) struct Shape {
     pub(crate) format: Option<String>,
     /// The schema of array items (`items` as an object schema).
     pub(crate) items: Option<Value>,
+    /// The schema of object values not named in `properties` (a
+    /// schema-valued `additionalProperties`), when the object declares no
+    /// properties of its own.
+    pub(crate) values: Option<Value>,
 }
 
 impl Shape {
@@ -169,6 +173,9 @@ impl Shape {
         }
         if self.items.is_none() {
             self.items = other.items;
+        }
+        if self.values.is_none() {
+            self.values = other.values;
         }
     }
 
@@ -269,6 +276,7 @@ fn shape_at(root: &Value, schema: &Value, depth: usize) -> Shape {
                 }
                 union.format = union.format.or(s.format);
                 union.items = union.items.or(s.items);
+                union.values = union.values.or(s.values);
             }
             out.merge(union);
         }
@@ -283,6 +291,13 @@ fn shape_at(root: &Value, schema: &Value, depth: usize) -> Shape {
     }
     if let Some(items) = obj.get("items").filter(|i| i.is_object() || i.is_boolean()) {
         out.items = Some(items.clone());
+    }
+    let plain_map = obj.get("properties").is_none() && obj.get("patternProperties").is_none();
+    if let Some(values) = obj
+        .get("additionalProperties")
+        .filter(|v| plain_map && (v.is_object() || v.is_boolean()))
+    {
+        out.values = Some(values.clone());
     }
     out
 }

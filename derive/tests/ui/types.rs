@@ -43,6 +43,8 @@ struct WrongOptions {
     tags: Vec<Option<String>>,
     referrer: Option<Uuid>,
     note: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<BTreeMap<String, String>>,
 }
 
 fn main() {}
