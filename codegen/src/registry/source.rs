@@ -170,7 +170,7 @@ impl Source {
                 })?;
             let start = header_end + 1;
             let body = out
-                .get(start..start + size)
+                .get(start..start.saturating_add(size))
                 .ok_or_else(|| GitError::Failed("cat-file".into(), "truncated output".into()))?;
             match std::str::from_utf8(body) {
                 Ok(text) => {
@@ -178,7 +178,7 @@ impl Source {
                 }
                 Err(_) => not_utf8.push(p.to_string()),
             }
-            pos = start + size + 1;
+            pos = start.saturating_add(size).saturating_add(1);
         }
         Ok(Source { files, not_utf8 })
     }
