@@ -4,4 +4,6 @@
 //! use it.
 pub mod bundle;
 pub mod compat;
+#[cfg(feature = "generate")]
+pub mod generate;
 pub mod registry;

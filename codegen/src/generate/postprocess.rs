@@ -1,0 +1,332 @@
+//! Edits typify's output: unknown fields are accepted, payload types get
+//! `#[derive(DomainEvent)]`, every public item has a doc comment.
+use proc_macro2::TokenStream;
+use quote::{quote, ToTokens};
+use syn::punctuated::Punctuated;
+use syn::visit_mut::{self, VisitMut};
+use syn::{Attribute, Field, Fields, Item, ItemStruct, Meta, Token, Variant};
+
+/// A field of a generated payload struct.
+#[derive(Debug, Clone)]
+pub(crate) struct FieldInfo {
+    /// The Rust field name.
+    pub(crate) ident: syn::Ident,
+    /// The JSON property name (serde `rename`, else the field name).
+    pub(crate) wire: String,
+    /// The field's type, as tokens rendered to a string.
+    pub(crate) ty: String,
+    /// The inner type when the field is `Option<T>`.
+    pub(crate) option_of: Option<String>,
+    /// `#[serde(flatten)]`.
+    pub(crate) flatten: bool,
+    /// What serde fills in when the property is absent: `Some(None)` for
+    /// `#[serde(default)]`, `Some(Some(path))` for `#[serde(default = "path")]`.
+    pub(crate) default: Option<Option<String>>,
+}
+
+fn is_serde(attr: &Attribute) -> bool {
+    attr.path().is_ident("serde")
+}
+
+fn serde_metas(attr: &Attribute) -> Option<Punctuated<Meta, Token![,]>> {
+    attr.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+        .ok()
+}
+
+/// Removes `deny_unknown_fields` from every `#[serde(...)]` (see
+/// `docs/generate.md`: a reader must not reject a newer producer's events).
+struct StripDeny;
+
+impl VisitMut for StripDeny {
+    fn visit_attributes_mut(&mut self, attrs: &mut Vec<Attribute>) {
+        attrs.retain_mut(|attr| {
+            if !is_serde(attr) {
+                return true;
+            }
+            let Some(metas) = serde_metas(attr) else {
+                return true;
+            };
+            if !metas
+                .iter()
+                .any(|m| m.path().is_ident("deny_unknown_fields"))
+            {
+                return true;
+            }
+            let kept: Punctuated<Meta, Token![,]> = metas
+                .into_iter()
+                .filter(|m| !m.path().is_ident("deny_unknown_fields"))
+                .collect();
+            if kept.is_empty() {
+                return false;
+            }
+            *attr = syn::parse_quote!(#[serde(#kept)]);
+            true
+        });
+    }
+
+    fn visit_item_struct_mut(&mut self, i: &mut ItemStruct) {
+        self.visit_attributes_mut(&mut i.attrs);
+        visit_mut::visit_item_struct_mut(self, i);
+    }
+
+    fn visit_item_enum_mut(&mut self, i: &mut syn::ItemEnum) {
+        self.visit_attributes_mut(&mut i.attrs);
+        visit_mut::visit_item_enum_mut(self, i);
+    }
+
+    fn visit_variant_mut(&mut self, i: &mut Variant) {
+        self.visit_attributes_mut(&mut i.attrs);
+        visit_mut::visit_variant_mut(self, i);
+    }
+}
+
+/// Drops typify's `<details>` JSON-schema dumps from doc comments (the
+/// schema is in the registry; the dumps make the code hard to read), and
+/// documents fields and variants the schema left undocumented.
+struct Docs;
+
+fn doc_text(attr: &Attribute) -> Option<String> {
+    if !attr.path().is_ident("doc") {
+        return None;
+    }
+    match &attr.meta {
+        Meta::NameValue(nv) => match &nv.value {
+            syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            }) => Some(s.value()),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn strip_schema_dump(attrs: &mut Vec<Attribute>) {
+    let mut inside = false;
+    attrs.retain(|a| match doc_text(a) {
+        Some(t) if t.contains("<details><summary>JSON schema</summary>") => {
+            inside = true;
+            false
+        }
+        Some(t) if inside => {
+            if t.contains("</details>") {
+                inside = false;
+            }
+            false
+        }
+        _ => true,
+    });
+    // Trailing empty doc lines left before the dump.
+    while let Some(pos) = attrs.iter().rposition(|a| doc_text(a).is_some()) {
+        if doc_text(&attrs[pos]).is_some_and(|t| t.trim().is_empty()) {
+            attrs.remove(pos);
+        } else {
+            break;
+        }
+    }
+}
+
+fn has_doc(attrs: &[Attribute]) -> bool {
+    attrs.iter().any(|a| doc_text(a).is_some())
+}
+
+/// typify writes `///Text`; rustdoc convention is `/// Text`.
+fn space_docs(attrs: &mut [Attribute]) {
+    for a in attrs.iter_mut() {
+        if let Some(t) = doc_text(a) {
+            if !t.is_empty() && !t.starts_with(' ') {
+                let t = format!(" {t}");
+                *a = syn::parse_quote!(#[doc = #t]);
+            }
+        }
+    }
+}
+
+impl VisitMut for Docs {
+    fn visit_attributes_mut(&mut self, attrs: &mut Vec<Attribute>) {
+        space_docs(attrs);
+    }
+
+    fn visit_item_mut(&mut self, i: &mut Item) {
+        match i {
+            Item::Struct(s) => strip_schema_dump(&mut s.attrs),
+            Item::Enum(e) => strip_schema_dump(&mut e.attrs),
+            _ => {}
+        }
+        visit_mut::visit_item_mut(self, i);
+    }
+
+    fn visit_field_mut(&mut self, f: &mut Field) {
+        if !has_doc(&f.attrs) {
+            if let Some(ident) = &f.ident {
+                let text = format!(
+                    " `{}` (the schema does not describe it).",
+                    wire_name(f).unwrap_or_else(|| unraw(ident))
+                );
+                f.attrs.insert(0, syn::parse_quote!(#[doc = #text]));
+            }
+        }
+        visit_mut::visit_field_mut(self, f);
+    }
+
+    fn visit_variant_mut(&mut self, v: &mut Variant) {
+        if !has_doc(&v.attrs) {
+            let name = wire_name_attrs(&v.attrs).unwrap_or_else(|| v.ident.to_string());
+            let text = format!(" `{name}`.");
+            v.attrs.insert(0, syn::parse_quote!(#[doc = #text]));
+        }
+        visit_mut::visit_variant_mut(self, v);
+    }
+}
+
+fn unraw(ident: &syn::Ident) -> String {
+    let s = ident.to_string();
+    s.strip_prefix("r#").map(str::to_string).unwrap_or(s)
+}
+
+fn wire_name_attrs(attrs: &[Attribute]) -> Option<String> {
+    for attr in attrs.iter().filter(|a| is_serde(a)) {
+        for m in serde_metas(attr).into_iter().flatten() {
+            if let Meta::NameValue(nv) = m {
+                if nv.path.is_ident("rename") {
+                    if let syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Str(s),
+                        ..
+                    }) = nv.value
+                    {
+                        return Some(s.value());
+                    }
+                }
+            }
+        }
+    }
+    None
+}
+
+fn wire_name(f: &Field) -> Option<String> {
+    wire_name_attrs(&f.attrs)
+}
+
+fn has_serde_flag(attrs: &[Attribute], flag: &str) -> bool {
+    attrs
+        .iter()
+        .filter(|a| is_serde(a))
+        .filter_map(serde_metas)
+        .flatten()
+        .any(|m| matches!(&m, Meta::Path(p) if p.is_ident(flag)))
+}
+
+/// Applies the edits to the whole output of one type space.
+pub(crate) fn clean(file: &mut syn::File) {
+    StripDeny.visit_file_mut(file);
+    Docs.visit_file_mut(file);
+}
+
+/// The generated struct named `name`, if typify made one.
+pub(crate) fn find_struct<'f>(file: &'f mut syn::File, name: &str) -> Option<&'f mut ItemStruct> {
+    file.items.iter_mut().find_map(|i| match i {
+        Item::Struct(s) if s.ident == name => Some(s),
+        _ => None,
+    })
+}
+
+/// Whether typify made something other than a struct called `name`
+/// (an enum or a newtype: the root is not an object schema).
+pub(crate) fn struct_fields(s: &ItemStruct) -> Option<Vec<FieldInfo>> {
+    let Fields::Named(named) = &s.fields else {
+        return None;
+    };
+    Some(
+        named
+            .named
+            .iter()
+            .filter_map(|f| {
+                let ident = f.ident.clone()?;
+                let ty = f.ty.to_token_stream().to_string();
+                let option_of = option_inner(&f.ty);
+                Some(FieldInfo {
+                    wire: wire_name(f).unwrap_or_else(|| unraw(&ident)),
+                    ident,
+                    ty,
+                    option_of,
+                    flatten: has_serde_flag(&f.attrs, "flatten"),
+                    default: serde_default(&f.attrs),
+                })
+            })
+            .collect(),
+    )
+}
+
+fn serde_default(attrs: &[Attribute]) -> Option<Option<String>> {
+    for m in attrs
+        .iter()
+        .filter(|a| is_serde(a))
+        .filter_map(serde_metas)
+        .flatten()
+    {
+        match &m {
+            Meta::Path(p) if p.is_ident("default") => return Some(None),
+            Meta::NameValue(nv) if nv.path.is_ident("default") => {
+                if let syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) = &nv.value
+                {
+                    return Some(Some(s.value()));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn option_inner(ty: &syn::Type) -> Option<String> {
+    let syn::Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if last.ident != "Option" {
+        return None;
+    }
+    match &last.arguments {
+        syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => {
+            a.args.first().map(|t| t.to_token_stream().to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Adds `#[derive(::tidings::DomainEvent)]` and its attribute naming the
+/// schema file, and a doc paragraph saying which event this is.
+pub(crate) fn mark_payload(s: &mut ItemStruct, schema_path: &str, doc: &str) {
+    let has_docs = has_doc(&s.attrs);
+    let pos = s
+        .attrs
+        .iter()
+        .rposition(|a| doc_text(a).is_some())
+        .map_or(0, |p| p + 1);
+    let mut extra: Vec<Attribute> = Vec::new();
+    if has_docs {
+        extra.push(syn::parse_quote!(#[doc = ""]));
+    }
+    for line in doc.lines() {
+        let line = format!(" {line}");
+        extra.push(syn::parse_quote!(#[doc = #line]));
+    }
+    s.attrs.splice(pos..pos, extra);
+    s.attrs
+        .push(syn::parse_quote!(#[derive(::tidings::DomainEvent)]));
+    s.attrs
+        .push(syn::parse_quote!(#[domain_event(schema = #schema_path)]));
+}
+
+/// A token stream as a file of items.
+pub(crate) fn parse(tokens: TokenStream) -> Result<syn::File, String> {
+    syn::parse2::<syn::File>(tokens)
+        .map_err(|e| format!("typify produced code that does not parse: {e}"))
+}
+
+/// Items back to tokens.
+pub(crate) fn items(file: &syn::File) -> TokenStream {
+    let items = &file.items;
+    quote!(#(#items)*)
+}

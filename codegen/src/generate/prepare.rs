@@ -1,0 +1,264 @@
+//! Turns the bundled schemas of one event type into the named schemas
+//! typify converts together: each version's root (`UserCreatedV1`, ...) and
+//! every definition the versions copied from `common/`.
+//!
+//! All versions of an event type share one typify type space, so that a
+//! definition used by several versions (`UserId`) is one Rust type and an
+//! upcast can move it from one version to the next. A definition whose
+//! content differs between versions is renamed in the later version
+//! (`MoneyV2`), and a property whose schema is the same in neighbouring
+//! versions but would get a per-version type (an inline enum, object or
+//! constrained string) can be *hoisted* into a shared definition named
+//! after the event type (`UserCreatedRole`), see [`hoist`].
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
+
+use super::error::Diagnostic;
+use crate::registry::load::EventFile;
+
+/// One version of an event type, ready for typify.
+#[derive(Debug, Clone)]
+pub(crate) struct Version {
+    /// `x-schema-version`.
+    pub(crate) version: u32,
+    /// Registry-relative path of its file.
+    pub(crate) file: String,
+    /// The Rust name of its payload type (`UserCreatedV1`).
+    pub(crate) rust_name: String,
+    /// The bundled root, without `$defs`, `$id`, `$schema`, `examples`
+    /// and `x-*` keywords, refs pointing at the shared names.
+    pub(crate) root: Value,
+    /// `x-deprecated`.
+    pub(crate) deprecated: bool,
+}
+
+/// The named schemas of one event type.
+#[derive(Debug, Clone)]
+pub(crate) struct Prepared {
+    /// Its versions, oldest first.
+    pub(crate) versions: Vec<Version>,
+    /// Shared definitions by name (roots are in `versions`).
+    pub(crate) defs: BTreeMap<String, Value>,
+}
+
+impl Prepared {
+    /// Every named schema: the definitions and the versions' roots.
+    pub(crate) fn types(&self) -> BTreeMap<String, Value> {
+        let mut all = self.defs.clone();
+        for v in &self.versions {
+            all.insert(v.rust_name.clone(), v.root.clone());
+        }
+        all
+    }
+}
+
+/// Top-level keywords that are not part of the payload's type.
+const DROPPED: [&str; 5] = ["$schema", "$id", "examples", "$comment", "title"];
+
+/// Prepares the versions of one event type (`files` sorted by version;
+/// `rust_base` is `UserCreated`).
+pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared, Diagnostic> {
+    let root_names: BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| f.version.map(|v| format!("{rust_base}V{v}")))
+        .collect();
+    let mut defs: BTreeMap<String, Value> = BTreeMap::new();
+    let mut versions = Vec::new();
+    for f in files {
+        let (Some(version), Some(bundled)) = (f.version, &f.bundled) else {
+            return Err(diag(
+                &f.path,
+                "",
+                "the schema has no version or could not be bundled",
+            ));
+        };
+        let rust_name = format!("{rust_base}V{version}");
+        let Value::Object(mut root) = bundled.value.clone() else {
+            return Err(diag(&f.path, "", "the schema is not a JSON object"));
+        };
+        let container = bundled.container;
+        let mut own: BTreeMap<String, Value> = match root.remove(container) {
+            Some(Value::Object(m)) => m.into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
+        // `$defs` beside `definitions`: both are local definitions.
+        for other in ["$defs", "definitions"] {
+            if let Some(Value::Object(m)) = root.remove(other) {
+                own.extend(m);
+            }
+        }
+        root.retain(|k, _| !DROPPED.contains(&k.as_str()) && !k.starts_with("x-"));
+        let mut root = Value::Object(root);
+
+        // Names: keep a definition's name when it is free or holds the same
+        // schema; rename it otherwise. Renaming one definition changes the
+        // content of those that refer to it, so repeat until stable.
+        let mut renames: BTreeMap<String, String> = BTreeMap::new();
+        loop {
+            let mut changed = false;
+            for (name, schema) in &own {
+                if renames.contains_key(name) {
+                    continue;
+                }
+                let mut content = schema.clone();
+                rename_refs(&mut content, &renames, &rust_name);
+                let clash = root_names.contains(name)
+                    || defs.get(name).is_some_and(|existing| *existing != content);
+                if clash {
+                    let fresh = (1..)
+                        .map(|i| {
+                            if i == 1 {
+                                format!("{name}V{version}")
+                            } else {
+                                format!("{name}V{version}x{i}")
+                            }
+                        })
+                        .find(|c| {
+                            !defs.contains_key(c) && !own.contains_key(c) && !root_names.contains(c)
+                        })
+                        .unwrap_or_else(|| format!("{name}V{version}"));
+                    renames.insert(name.clone(), fresh);
+                    changed = true;
+                }
+            }
+            if !changed {
+                break;
+            }
+        }
+        for (name, mut schema) in own {
+            rename_refs(&mut schema, &renames, &rust_name);
+            let name = renames.get(&name).cloned().unwrap_or(name);
+            defs.insert(name, schema);
+        }
+        rename_refs(&mut root, &renames, &rust_name);
+        versions.push(Version {
+            version,
+            file: f.path.clone(),
+            rust_name,
+            root,
+            deprecated: f.deprecated,
+        });
+    }
+    Ok(Prepared { versions, defs })
+}
+
+fn diag(file: &str, pointer: &str, message: &str) -> Diagnostic {
+    Diagnostic {
+        file: file.to_string(),
+        line: 0,
+        pointer: pointer.to_string(),
+        message: message.to_string(),
+        help: String::new(),
+    }
+}
+
+/// Rewrites `$ref`s to renamed definitions, and `#` (the root itself) to
+/// the root's name. typify resolves a ref by its last pointer token, so
+/// `#/$defs/X` and `#/definitions/X` both name `X`.
+fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>, root_name: &str) {
+    match value {
+        Value::Object(m) => {
+            if let Some(Value::String(r)) = m.get_mut("$ref") {
+                if r == "#" {
+                    *r = format!("#/$defs/{root_name}");
+                } else if let Some(name) = r
+                    .strip_prefix("#/$defs/")
+                    .or_else(|| r.strip_prefix("#/definitions/"))
+                {
+                    let name = crate::bundle::unescape_token(name);
+                    if let Some(new) = renames.get(&name) {
+                        let mut p = "#/$defs/".to_string();
+                        crate::bundle::push_token(&mut p, new);
+                        *r = p;
+                    }
+                }
+            }
+            for (k, v) in m.iter_mut() {
+                if !is_data(k) {
+                    rename_refs(v, renames, root_name);
+                }
+            }
+        }
+        Value::Array(a) => a
+            .iter_mut()
+            .for_each(|v| rename_refs(v, renames, root_name)),
+        _ => {}
+    }
+}
+
+/// Keywords whose values are data, not schemas.
+fn is_data(k: &str) -> bool {
+    matches!(k, "enum" | "const" | "default" | "examples" | "example") || k.starts_with("x-")
+}
+
+/// A schema without annotations, for comparing what two versions accept.
+pub(crate) fn strip_annotations(value: &Value) -> Value {
+    match value {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| {
+                    !matches!(
+                        k.as_str(),
+                        "description"
+                            | "title"
+                            | "examples"
+                            | "example"
+                            | "$comment"
+                            | "deprecated"
+                    ) && !k.starts_with("x-")
+                })
+                .map(|(k, v)| {
+                    let v = if is_data(k) {
+                        v.clone()
+                    } else {
+                        strip_annotations(v)
+                    };
+                    (k.clone(), v)
+                })
+                .collect::<Map<String, Value>>(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_annotations).collect()),
+        other => other.clone(),
+    }
+}
+
+/// The root's property `name`, if declared.
+pub(crate) fn property<'v>(root: &'v Value, name: &str) -> Option<&'v Value> {
+    root.get("properties")?.get(name)
+}
+
+/// Moves the schema of property `prop` of the listed versions into a shared
+/// definition `def_name`, leaving a `$ref` (and the property's
+/// description) behind. An array with inline items hoists its items
+/// instead, so the field stays a `Vec`.
+pub(crate) fn hoist(prepared: &mut Prepared, prop: &str, versions: &[u32], def_name: &str) {
+    for v in prepared
+        .versions
+        .iter_mut()
+        .filter(|v| versions.contains(&v.version))
+    {
+        let Some(schema) = v
+            .root
+            .get_mut("properties")
+            .and_then(|p| p.get_mut(prop))
+            .and_then(Value::as_object_mut)
+        else {
+            continue;
+        };
+        let mut reference = Map::new();
+        reference.insert("$ref".into(), Value::String(format!("#/$defs/{def_name}")));
+        let is_array = schema.get("type") == Some(&Value::String("array".into()));
+        let hoisted = if is_array && schema.get("items").is_some_and(|i| i.get("$ref").is_none()) {
+            schema.insert("items".into(), Value::Object(reference))
+        } else {
+            if let Some(d) = schema.get("description") {
+                reference.insert("description".into(), d.clone());
+            }
+            Some(std::mem::replace(schema, reference).into())
+        };
+        if let Some(h) = hoisted {
+            prepared.defs.entry(def_name.to_string()).or_insert(h);
+        }
+    }
+}
