@@ -1,9 +1,35 @@
-//! This organisation's event catalog.
+//! This organisation's event catalog: typed payloads generated from
+//! `schemas/` by `build.rs` (see `docs/generate.md`).
 //!
-//! Typed events are generated here from `schemas/` by `build.rs`, so services
-//! write `events::auth::UserCreated`. Until the generator lands the crate only
-//! re-exports the runtime.
+//! One module per service, one type per event type and version, the latest
+//! aliased: `events::auth::UserCreated` is `events::auth::UserCreatedV2`.
+//! Every payload type implements `tidings::DomainEvent` (event type,
+//! version, stream, embedded schema) and
+//! [`upcast::ReadAnyVersion`], which reads a payload written as any version
+//! of its event type.
+//!
+//! ```
+//! use events::auth::UserCreated;
+//! use events::upcast::ReadAnyVersion;
+//! use tidings::DomainEvent;
+//!
+//! assert_eq!(UserCreated::EVENT_TYPE, "auth.user.created");
+//! assert_eq!(UserCreated::SCHEMA_VERSION, 2);
+//! // A v1 payload, read by a v2 consumer.
+//! let v1 = serde_json::json!({
+//!     "user_id": "0190f3a5-1111-7abc-8def-000000000001",
+//!     "email": "ana.garcia@example.com",
+//!     "display_name": "Ana García",
+//!     "role": "planner",
+//!     "created_at": "2025-12-09T10:15:00Z"
+//! });
+//! let user = UserCreated::read_any_version(1, v1)?;
+//! assert_eq!(user.locale, None);
+//! # Ok::<(), events::upcast::ReadError>(())
+//! ```
 pub use tidings;
+
+include!(concat!(env!("OUT_DIR"), "/events.rs"));
 
 /// The README's Rust examples, compiled as doc tests so they cannot rot.
 #[cfg(doctest)]
