@@ -63,7 +63,7 @@ pub(crate) fn check_fields(
         seen.insert(wire.clone());
         let property = model.properties.and_then(|p| p.get(&wire));
         let Some(property) = property else {
-            if model.closed {
+            if let Some(keyword) = model.closed {
                 let declared: Vec<String> = model
                     .properties
                     .map(|p| p.keys().map(|k| format!("`{k}`")).collect())
@@ -71,7 +71,7 @@ pub(crate) fn check_fields(
                 errors.at(
                     ident.span(),
                     format!(
-                        "{label}: the schema forbids undeclared properties (additionalProperties: false) and does not declare `{wire}`; it declares {}",
+                        "{label}: the schema forbids undeclared properties ({keyword}: false) and does not declare `{wire}`; it declares {}",
                         if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
                     ),
                 );

@@ -308,9 +308,9 @@ pub(crate) struct ObjectModel<'a> {
     pub(crate) properties: Option<&'a Map<String, Value>>,
     /// `required`.
     pub(crate) required: Vec<&'a str>,
-    /// `additionalProperties: false` (or `unevaluatedProperties: false`)
-    /// without `patternProperties`: undeclared names are forbidden.
-    pub(crate) closed: bool,
+    /// The keyword that forbids undeclared names (`additionalProperties` or
+    /// `unevaluatedProperties`, set to `false`, without `patternProperties`).
+    pub(crate) closed: Option<&'static str>,
     /// A schema-valued `additionalProperties`: what undeclared properties
     /// must be.
     pub(crate) additional: Option<&'a Value>,
@@ -339,8 +339,9 @@ pub(crate) fn object_model(root: &Value) -> ObjectModel<'_> {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default(),
-        closed: !has_patterns
-            && (is_false("additionalProperties") || is_false("unevaluatedProperties")),
+        closed: ["additionalProperties", "unevaluatedProperties"]
+            .into_iter()
+            .find(|k| !has_patterns && is_false(k)),
         additional: node
             .get("additionalProperties")
             .filter(|v| v.is_object() && !has_patterns),
@@ -399,9 +400,9 @@ mod tests {
             "$defs": {"P": {"properties": {"a": {}}, "required": ["a"], "additionalProperties": false}}
         });
         let m = object_model(&root);
-        assert!(m.closed);
+        assert_eq!(m.closed, Some("additionalProperties"));
         assert_eq!(m.required, vec!["a"]);
         let open = json!({"properties": {}, "patternProperties": {"^x": {}}, "additionalProperties": false});
-        assert!(!object_model(&open).closed);
+        assert_eq!(object_model(&open).closed, None);
     }
 }
