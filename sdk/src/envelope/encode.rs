@@ -1,6 +1,8 @@
 use std::borrow::Cow;
 
-use async_nats::HeaderMap;
+use std::sync::OnceLock;
+
+use async_nats::{HeaderMap, HeaderName};
 use serde::Serialize;
 use tidings_codegen::registry::event_type::token_problem;
 use time::format_description::well_known::Rfc3339;
@@ -65,7 +67,7 @@ pub enum EncodeError {
 #[derive(Serialize)]
 struct Structured<'a> {
     specversion: &'static str,
-    id: String,
+    id: &'a str,
     source: &'a str,
     #[serde(rename = "type")]
     event_type: &'a str,
@@ -198,13 +200,32 @@ impl Envelope {
     /// The structured-mode JSON body.
     pub fn to_json(&self) -> Result<Vec<u8>, EncodeError> {
         check_attributes(self)?;
-        let time = self.time_rfc3339()?;
+        self.body_with(&Texts::of(self)?)
+    }
+
+    /// The NATS headers: `Nats-Msg-Id` (the event id), `content-type`, and the
+    /// CloudEvents binary-mode `ce-` headers of every attribute but `data`,
+    /// their values percent-encoded as the CloudEvents NATS binding requires.
+    pub fn headers(&self) -> Result<HeaderMap, EncodeError> {
+        check_attributes(self)?;
+        self.headers_with(&Texts::of(self)?)
+    }
+
+    /// The body and the headers together: what a publish sends. Checks the
+    /// attributes and formats the id and time once.
+    pub fn encode(&self) -> Result<(Vec<u8>, HeaderMap), EncodeError> {
+        check_attributes(self)?;
+        let texts = Texts::of(self)?;
+        Ok((self.body_with(&texts)?, self.headers_with(&texts)?))
+    }
+
+    fn body_with(&self, texts: &Texts) -> Result<Vec<u8>, EncodeError> {
         let body = Structured {
             specversion: SPEC_VERSION,
-            id: self.id.to_string(),
+            id: &texts.id,
             source: &self.source,
             event_type: &self.event_type,
-            time: &time,
+            time: &texts.time,
             datacontenttype: DATA_CONTENT_TYPE,
             dataschema: self.dataschema.as_deref(),
             subject: self.subject.as_deref(),
@@ -216,49 +237,12 @@ impl Envelope {
         Ok(serde_json::to_vec(&body)?)
     }
 
-    /// The NATS headers: `Nats-Msg-Id` (the event id), `content-type`, and the
-    /// CloudEvents binary-mode `ce-` headers of every attribute but `data`,
-    /// their values percent-encoded as the CloudEvents NATS binding requires.
-    pub fn headers(&self) -> Result<HeaderMap, EncodeError> {
-        check_attributes(self)?;
-        let mut headers = HeaderMap::new();
-        let id = self.id.to_string();
-        let time = self.time_rfc3339()?;
+    fn headers_with(&self, texts: &Texts) -> Result<HeaderMap, EncodeError> {
+        let names = header_names();
         let version = self.schema_version.to_string();
-        let mut pairs: Vec<(String, &str)> = vec![
-            (MSG_ID_HEADER.to_string(), &id),
-            ("content-type".to_string(), STRUCTURED_CONTENT_TYPE),
-            ("ce-specversion".to_string(), SPEC_VERSION),
-            ("ce-id".to_string(), &id),
-            ("ce-source".to_string(), &self.source),
-            ("ce-type".to_string(), &self.event_type),
-            ("ce-time".to_string(), &time),
-            ("ce-datacontenttype".to_string(), DATA_CONTENT_TYPE),
-            (
-                format!("ce-{ORGANIZATION_ATTRIBUTE}"),
-                self.organization_id.as_str(),
-            ),
-            (format!("ce-{SCHEMA_VERSION_ATTRIBUTE}"), &version),
-        ];
-        if let Some(schema) = &self.dataschema {
-            pairs.push(("ce-dataschema".to_string(), schema));
-        }
-        if let Some(subject) = &self.subject {
-            pairs.push(("ce-subject".to_string(), subject));
-        }
-        let mut extension_texts = Vec::with_capacity(self.extensions.len());
-        for (name, value) in &self.extensions {
-            let text = match value {
-                serde_json::Value::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            extension_texts.push((format!("ce-{name}"), text));
-        }
-        for (name, text) in &extension_texts {
-            pairs.push((name.clone(), text));
-        }
-        for (name, value) in pairs {
-            let value = if name.starts_with("ce-") {
+        let mut headers = HeaderMap::new();
+        let mut put = |name: &HeaderName, value: &str, percent: bool| {
+            let value = if percent {
                 percent_encode(value)
             } else {
                 Cow::Borrowed(value)
@@ -267,14 +251,96 @@ impl Envelope {
                 value
                     .parse::<async_nats::HeaderValue>()
                     .map_err(|_| EncodeError::HeaderValue {
-                        attribute: name.clone(),
+                        attribute: name.to_string(),
                         value: value.to_string(),
                     })?;
-            let header_name = name
-                .parse::<async_nats::HeaderName>()
+            headers.insert(name.clone(), header_value);
+            Ok::<(), EncodeError>(())
+        };
+        put(&names.msg_id, &texts.id, false)?;
+        put(&names.content_type, STRUCTURED_CONTENT_TYPE, false)?;
+        put(&names.specversion, SPEC_VERSION, true)?;
+        put(&names.id, &texts.id, true)?;
+        put(&names.source, &self.source, true)?;
+        put(&names.event_type, &self.event_type, true)?;
+        put(&names.time, &texts.time, true)?;
+        put(&names.datacontenttype, DATA_CONTENT_TYPE, true)?;
+        put(&names.organization, self.organization_id.as_str(), true)?;
+        put(&names.schema_version, &version, true)?;
+        if let Some(schema) = &self.dataschema {
+            put(&names.dataschema, schema, true)?;
+        }
+        if let Some(subject) = &self.subject {
+            put(&names.subject, subject, true)?;
+        }
+        for (name, value) in &self.extensions {
+            let text = match value {
+                serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(other.to_string()),
+            };
+            let header_name = format!("ce-{name}")
+                .parse::<HeaderName>()
                 .map_err(|_| EncodeError::AttributeName(name.clone()))?;
-            headers.insert(header_name, header_value);
+            put(&header_name, &text, true)?;
         }
         Ok(headers)
     }
+}
+
+/// The id and time as text, formatted once per encode.
+struct Texts {
+    id: String,
+    time: String,
+}
+
+impl Texts {
+    fn of(envelope: &Envelope) -> Result<Self, EncodeError> {
+        Ok(Self {
+            id: envelope.id.to_string(),
+            time: envelope.time_rfc3339()?,
+        })
+    }
+}
+
+/// The fixed header names, parsed once (a custom name is a shared buffer,
+/// so a clone does not allocate).
+struct HeaderNames {
+    msg_id: HeaderName,
+    content_type: HeaderName,
+    specversion: HeaderName,
+    id: HeaderName,
+    source: HeaderName,
+    event_type: HeaderName,
+    time: HeaderName,
+    datacontenttype: HeaderName,
+    organization: HeaderName,
+    schema_version: HeaderName,
+    dataschema: HeaderName,
+    subject: HeaderName,
+}
+
+fn header_names() -> &'static HeaderNames {
+    static NAMES: OnceLock<HeaderNames> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        // Every name here is a constant, valid header name: a failure would
+        // be a bug in this file, caught by every test that encodes.
+        let name = |text: &str| {
+            text.parse::<HeaderName>()
+                .expect("constant header names are valid")
+        };
+        HeaderNames {
+            msg_id: name(MSG_ID_HEADER),
+            content_type: name("content-type"),
+            specversion: name("ce-specversion"),
+            id: name("ce-id"),
+            source: name("ce-source"),
+            event_type: name("ce-type"),
+            time: name("ce-time"),
+            datacontenttype: name("ce-datacontenttype"),
+            organization: name(&format!("ce-{ORGANIZATION_ATTRIBUTE}")),
+            schema_version: name(&format!("ce-{SCHEMA_VERSION_ATTRIBUTE}")),
+            dataschema: name("ce-dataschema"),
+            subject: name("ce-subject"),
+        }
+    })
 }

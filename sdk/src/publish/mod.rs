@@ -215,8 +215,8 @@ impl Publisher {
             extensions: ctx.extensions.clone(),
             data,
         };
-        let body = Bytes::from(envelope.to_json()?);
-        let headers = envelope.headers()?;
+        let (body, headers) = envelope.encode()?;
+        let body = Bytes::from(body);
         let size = body.len() + headers_wire_len(&headers);
         let max = self.client.server_info().max_payload;
         if max > 0 && size > max {
