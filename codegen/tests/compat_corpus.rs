@@ -391,14 +391,30 @@ fn malformed_keywords_never_panic() {
 
 #[test]
 fn deep_and_wide_schemas_terminate() {
-    // A chain of 200 nested objects, and a schema whose every definition
-    // refers to every other one.
-    let mut deep = serde_json::json!({"type": "string"});
-    for _ in 0..200 {
-        deep = serde_json::json!({"type": "object", "properties": {"x": deep}});
-    }
-    let changes = diff(&deep, &deep, Policy::Strict).unwrap_or_else(|e| panic!("{e}"));
-    assert!(changes.is_empty());
+    // Chains of nested objects that differ at the bottom: 200 levels compare,
+    // 400 levels are refused with an error (not a stack overflow).
+    let chain = |levels: usize, leaf: &str| {
+        let mut v = serde_json::json!({ "type": leaf });
+        for _ in 0..levels {
+            v = serde_json::json!({"type": "object", "properties": {"x": v}});
+        }
+        v
+    };
+    let changes = diff(
+        &chain(200, "integer"),
+        &chain(200, "number"),
+        Policy::Strict,
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(changes.len(), 1, "{changes:?}");
+    assert!(matches!(
+        diff(
+            &chain(400, "integer"),
+            &chain(400, "number"),
+            Policy::Strict
+        ),
+        Err(tidings_codegen::compat::CompatError::TooDeep(_))
+    ));
     let mut defs = serde_json::Map::new();
     for i in 0..8 {
         let props: serde_json::Map<String, Value> = (0..8)
@@ -472,11 +488,24 @@ impl Lcg {
 }
 
 fn random_schema(r: &mut Lcg, depth: usize) -> Value {
+    random_schema_at(r, depth, false)
+}
+
+/// `refs`: whether this position consumes part of the document (a property,
+/// an item), where a recursive `$ref` is meaningful. Left recursion
+/// (`anyOf: [{"$ref": "#"}]`) is degenerate and left out.
+fn random_schema_at(r: &mut Lcg, depth: usize, refs: bool) -> Value {
     use serde_json::json;
     if r.chance(5) {
         return json!(r.chance(50));
     }
+    if refs && depth >= 1 && r.chance(8) {
+        return json!({"$ref": r.pick(&["#/$defs/d", "#/$defs/d", "#"])});
+    }
     let mut m = serde_json::Map::new();
+    if depth == 0 && r.chance(50) {
+        m.insert("$defs".into(), json!({"d": random_schema_at(r, 2, false)}));
+    }
     let kinds = [
         "string", "integer", "number", "null", "boolean", "object", "array",
     ];
@@ -535,7 +564,7 @@ fn random_schema(r: &mut Lcg, depth: usize) -> Value {
             let mut props = serde_json::Map::new();
             for name in ["a", "b", "c"] {
                 if r.chance(60) {
-                    props.insert(name.into(), random_schema(r, depth + 1));
+                    props.insert(name.into(), random_schema_at(r, depth + 1, true));
                 }
             }
             let req: Vec<Value> = ["a", "b"]
@@ -552,7 +581,10 @@ fn random_schema(r: &mut Lcg, depth: usize) -> Value {
                     m.insert("additionalProperties".into(), json!(false));
                 }
                 1 => {
-                    m.insert("additionalProperties".into(), random_schema(r, depth + 1));
+                    m.insert(
+                        "additionalProperties".into(),
+                        random_schema_at(r, depth + 1, true),
+                    );
                 }
                 _ => {}
             }
@@ -574,9 +606,12 @@ fn random_schema(r: &mut Lcg, depth: usize) -> Value {
         }
         _ => {
             if r.chance(25) {
-                m.insert("prefixItems".into(), json!([random_schema(r, depth + 1)]));
+                m.insert(
+                    "prefixItems".into(),
+                    json!([random_schema_at(r, depth + 1, true)]),
+                );
             }
-            m.insert("items".into(), random_schema(r, depth + 1));
+            m.insert("items".into(), random_schema_at(r, depth + 1, true));
             if r.chance(30) {
                 m.insert("maxItems".into(), json!(r.below(3)));
             }

@@ -47,10 +47,24 @@ pub(crate) fn branch_with_own(
         Value::Object(r) if r.len() == 1 && r.contains_key("$ref") => raw.clone(),
         _ => ref_to(&branch_ptr),
     };
+    // An alternative that is a `$ref` is identified by its target, so that
+    // a recursion through it (`anyOf: [.., {"$ref": "#"}]`) is recognised.
+    let (ptr, via_ref) = match &raw {
+        Value::Object(r) if r.len() == 1 && r.contains_key("$ref") => {
+            let resolved = ctx
+                .resolve(side, &Node::new(branch_ptr.clone(), raw.clone()))
+                .ok()?;
+            (resolved.ptr, true)
+        }
+        _ => (branch_ptr, false),
+    };
     all.insert(0, target);
     m.insert("allOf".into(), Value::Array(all));
-    ctx.normalize(side, &Node::new(branch_ptr, Value::Object(m)))
-        .ok()
+    let mut merged = ctx
+        .normalize(side, &Node::new(ptr, Value::Object(m)))
+        .ok()?;
+    merged.via_ref |= via_ref;
+    Some(merged)
 }
 
 fn branches(

@@ -38,6 +38,7 @@ mod kinds;
 mod model;
 mod numbers;
 mod objects;
+mod stack;
 mod strings;
 mod types;
 mod versions;
@@ -60,6 +61,26 @@ const MAX_PROVED: usize = 160;
 /// validated against both schemas (formats asserted) and dropped if it does
 /// not prove its change.
 pub fn diff(old: &Value, new: &Value, policy: Policy) -> Result<Vec<Change>, CompatError> {
+    if stack::needs_big_stack(old) || stack::needs_big_stack(new) {
+        // Deep or recursive schemas: compare on a thread with a large stack
+        // (reserved, not committed) rather than risk the caller's.
+        let outcome = std::thread::scope(|scope| {
+            std::thread::Builder::new()
+                .name("tidings-compat".into())
+                .stack_size(stack::BIG_STACK)
+                .spawn_scoped(scope, || diff_here(old, new, policy))
+                .map(|handle| handle.join())
+        });
+        return match outcome {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => std::panic::resume_unwind(panic),
+            Err(_) => diff_here(old, new, policy),
+        };
+    }
+    diff_here(old, new, policy)
+}
+
+fn diff_here(old: &Value, new: &Value, policy: Policy) -> Result<Vec<Change>, CompatError> {
     for (side, v) in [("old", old), ("new", new)] {
         if !v.is_object() && !v.is_boolean() {
             return Err(CompatError::InvalidSchema {
