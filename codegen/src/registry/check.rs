@@ -312,34 +312,18 @@ fn check_compat(config: &Config, types: &Types<'_>, findings: &mut Vec<Finding>)
     if work.is_empty() {
         return;
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8)
-        .min(work.len());
-    let chunk = work.len().div_ceil(threads).max(1);
-    let results: Vec<Vec<Finding>> = std::thread::scope(|scope| {
-        let handles: Vec<_> = work
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    let mut out = Vec::new();
-                    for (ty, versions) in part {
-                        compat_one(config, ty, versions, &mut out);
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![internal_error("comparing versions")])
-            })
-            .collect()
-    });
-    findings.extend(results.into_iter().flatten());
+    let results = super::parallel::map(
+        &work,
+        || (),
+        |_, (ty, versions)| {
+            let mut out = Vec::new();
+            compat_one(config, ty, versions, &mut out);
+            out
+        },
+    );
+    for r in results {
+        findings.extend(r.unwrap_or_else(|| vec![internal_error("comparing versions")]));
+    }
 }
 
 fn compat_one(

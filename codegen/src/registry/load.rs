@@ -168,62 +168,42 @@ pub fn load(source: &Source) -> Loaded {
         .collect();
 
     // Per-file rules, in parallel.
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8)
-        .min(parsed.len().max(1));
-    let chunk = parsed.len().div_ceil(threads).max(1);
     let config = &out.config;
-    let results: Vec<(Vec<Finding>, Vec<FileResult>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parsed
-            .chunks(chunk)
-            .map(|files| {
-                let cache = &cache;
-                scope.spawn(move || {
-                    let loader = |p: &Path| -> std::io::Result<String> {
-                        source
-                            .get(&p.to_string_lossy())
-                            .map(str::to_string)
-                            .ok_or_else(|| {
-                                std::io::Error::new(
-                                    std::io::ErrorKind::NotFound,
-                                    "no such file in the registry",
-                                )
-                            })
-                    };
-                    let mut bundler = Bundler::new(&loader);
-                    for (p, v) in cache {
-                        bundler.preload(p, v.clone());
-                    }
-                    let mut findings = Vec::new();
-                    let mut results = Vec::new();
-                    for (path, value) in files {
-                        results.push(lint_file(config, path, value, &mut bundler, &mut findings));
-                    }
-                    (findings, results)
-                })
+    let loader = |p: &Path| -> std::io::Result<String> {
+        source
+            .get(&p.to_string_lossy())
+            .map(str::to_string)
+            .ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file in the registry")
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    (
-                        vec![super::check::internal_error("checking files")],
-                        Vec::new(),
-                    )
-                })
-            })
-            .collect()
-    });
-    for (findings, files) in results {
-        out.findings.extend(findings);
-        for f in files {
-            match f {
-                FileResult::Event(e) => out.events.push(*e),
-                FileResult::Shared(s) => out.shared.push(s),
+    };
+    let results = super::parallel::map(
+        &parsed,
+        || {
+            let mut bundler = Bundler::new(&loader);
+            for (p, v) in &cache {
+                bundler.preload(p, v.clone());
             }
+            bundler
+        },
+        |bundler, (path, value)| {
+            let mut findings = Vec::new();
+            let result = lint_file(config, path, value, bundler, &mut findings);
+            (findings, result)
+        },
+    );
+    for r in results {
+        match r {
+            Some((findings, result)) => {
+                out.findings.extend(findings);
+                match result {
+                    FileResult::Event(e) => out.events.push(*e),
+                    FileResult::Shared(s) => out.shared.push(s),
+                }
+            }
+            None => out
+                .findings
+                .push(super::check::internal_error("checking files")),
         }
     }
     out.events.sort_by(|a, b| a.path.cmp(&b.path));

@@ -23,6 +23,7 @@ pub mod finding;
 pub mod keywords;
 pub mod load;
 pub mod lock;
+mod parallel;
 pub mod position;
 pub mod scaffold;
 pub mod source;
