@@ -352,6 +352,7 @@ fn compat_one(
         mode,
         config.compatibility.policy,
         "",
+        None,
         &|_, _| true,
     ));
 }
@@ -534,9 +535,9 @@ fn check_against(
                                 Version { version: *v, bundled: ob, file: &cur.path },
                                 Version { version: *v, bundled: nb, file: &cur.path },
                             ];
-                            let prefix = format!("a shared definition changed since {r}: ");
+                            let prefix = "a shared definition changed: ".to_string();
                             let mode = if mode == Mode::None { Mode::None } else { Mode::Full };
-                            findings.extend(compare(&ty.to_string(), &pair, mode, loaded.config.compatibility.policy, &prefix, &|_, _| true).into_iter().map(|mut f| {
+                            findings.extend(compare(&ty.to_string(), &pair, mode, loaded.config.compatibility.policy, &prefix, Some(r), &|_, _| true).into_iter().map(|mut f| {
                                 f.rule = f.rule.replacen("compat/", "against/shared-", 1);
                                 f
                             }));
@@ -601,6 +602,7 @@ fn check_against(
             mode,
             loaded.config.compatibility.policy,
             &prefix,
+            None,
             &|o, n| base_set.contains(&o) && !base_set.contains(&n),
         ));
     }

@@ -21,13 +21,16 @@ pub struct Version<'a> {
 /// Compares `versions` (ascending) under `mode` and `policy`. Findings are
 /// reported on the newer version's file, at the engine's `new_path`
 /// (lines are filled in by the caller). `keep` filters which
-/// (old, new) pairs are reported; `prefix` starts each message.
+/// (old, new) pairs are reported; `prefix` starts each message. `base`:
+/// the two entries are the same version, as it was at git ref `base` and as
+/// it bundles today (a shared definition changed under it).
 pub fn compare(
     event_type: &str,
     versions: &[Version<'_>],
     mode: Mode,
     policy: Policy,
     prefix: &str,
+    base: Option<&str>,
     keep: &dyn Fn(u32, u32) -> bool,
 ) -> Vec<Finding> {
     if mode == Mode::None || versions.len() < 2 {
@@ -82,19 +85,29 @@ pub fn compare(
         .map(|f| {
             let c = f.change;
             let kind = c.kind.as_str().to_string();
+            let (old_l, new_l) = match base {
+                Some(r) => (
+                    format!("v{} as at {r}", f.old_version),
+                    format!("v{} as it bundles now", f.new_version),
+                ),
+                None => (format!("v{}", f.old_version), format!("v{}", f.new_version)),
+            };
+            let fix = if base.is_some() {
+                "Undo the shared-definition change, or give the event types that need it a new version with their own definition"
+            } else {
+                "Undo the change, or make it compatible"
+            };
             let (breaks, help) = match c.breaks {
                 Breaks::Readers => (
                     "readers",
                     format!(
-                        "consumers upgraded to v{} cannot read events written as v{} (replays, lagging producers); {} forbids this. Undo the change, or make it compatible (e.g. an added property optional, a constraint no tighter)",
-                        f.new_version, f.old_version, mode
+                        "consumers built from {new_l} cannot read events written as {old_l} (replays, lagging producers); {mode} forbids this. {fix} (e.g. an added property optional, a constraint no tighter)"
                     ),
                 ),
                 Breaks::Writers => (
                     "writers",
                     format!(
-                        "consumers still on v{} reject events written as v{}; {} forbids this. Undo the change, or make it compatible (e.g. keep accepting what v{} accepted, loosen instead of tighten)",
-                        f.old_version, f.new_version, mode, f.old_version
+                        "consumers still on {old_l} reject events written as {new_l}; {mode} forbids this. {fix} (e.g. keep accepting what {old_l} accepted, loosen instead of tighten)"
                     ),
                 ),
                 Breaks::None => ("none", "informational".to_string()),
@@ -108,8 +121,8 @@ pub fn compare(
                 pointer,
                 &format!("compat/{kind}"),
                 format!(
-                    "{prefix}{event_type} v{} -> v{} breaks {breaks} under {mode} ({policy}): {}{within}",
-                    f.old_version, f.new_version, c.message
+                    "{prefix}{event_type} {old_l} -> {new_l} breaks {breaks} under {mode} ({policy}): {}{within}",
+                    c.message
                 ),
                 help,
             );
