@@ -575,11 +575,11 @@ fn check_against(
         }
         let mut list: Vec<Version<'_>> = Vec::new();
         for (v, files) in base_versions {
-            if let Some(b) = files.first().and_then(|f| f.bundled.as_deref()) {
+            if let Some((f, b)) = files.first().and_then(|f| Some((f, f.bundled.as_deref()?))) {
                 list.push(Version {
                     version: *v,
                     bundled: b,
-                    file: &files[0].path,
+                    file: &f.path,
                 });
             }
         }

@@ -71,12 +71,12 @@ pub fn scaffold(source: &Source, event_type: &str) -> Result<Scaffold, ScaffoldE
     }
     let id_base = id_base(source);
     let (text, copied_from) = match latest {
-        Some((old_v, old_path)) => {
+        Some((_, old_path)) => {
             let old_text = source.get(old_path).unwrap_or_default();
             let value: Value = serde_json::from_str(old_text)
                 .map_err(|e| ScaffoldError::InvalidLatest((*old_path).clone(), e.to_string()))?;
             (
-                bump(old_text, &value, *old_v, version, &ty, &id_base, &path),
+                bump(old_text, &value, version, &ty, &id_base, &path),
                 Some((*old_path).clone()),
             )
         }
@@ -112,15 +112,7 @@ fn id_base(source: &Source) -> String {
 /// Copies the latest version's text, changing the version, `$id` and
 /// dropping deprecation markers; edits the text so the author's layout
 /// stays, and falls back to re-serialising when the text edit fails.
-fn bump(
-    text: &str,
-    value: &Value,
-    old: u32,
-    new: u32,
-    ty: &EventType,
-    id_base: &str,
-    path: &str,
-) -> String {
+fn bump(text: &str, value: &Value, new: u32, ty: &EventType, id_base: &str, path: &str) -> String {
     let id = format!("{id_base}{path}");
     let mut edited = text.to_string();
     let mut ok = replace_member(&mut edited, "x-schema-version", &new.to_string());
@@ -140,7 +132,6 @@ fn bump(
     {
         return edited;
     }
-    let _ = old;
     let mut v = value.clone();
     if let Value::Object(m) = &mut v {
         m.insert("x-schema-version".into(), Value::from(new));
