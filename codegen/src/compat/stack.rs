@@ -4,8 +4,6 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
-use super::walk::join;
-
 /// Stack of the comparison thread for deep or recursive schemas.
 pub(crate) const BIG_STACK: usize = 256 << 20;
 
@@ -14,64 +12,51 @@ const SHALLOW: usize = 24;
 
 /// Whether comparing this document could recurse deeply.
 pub(crate) fn needs_big_stack(root: &Value) -> bool {
-    let mut refs: Vec<(String, String)> = Vec::new();
-    let mut stack: Vec<(String, &Value, usize)> = vec![(String::new(), root, 0)];
-    while let Some((ptr, v, depth)) = stack.pop() {
-        if depth > SHALLOW {
-            return true;
-        }
-        match v {
-            Value::Object(m) => {
-                if let Some(Value::String(r)) = m.get("$ref") {
-                    let target = r.strip_prefix('#').unwrap_or(r).to_string();
-                    refs.push((ptr.clone(), target));
-                }
-                for (k, child) in m {
-                    stack.push((join(&ptr, k), child, depth + 1));
-                }
-            }
-            Value::Array(a) => {
-                for (i, child) in a.iter().enumerate() {
-                    stack.push((join(&ptr, &i.to_string()), child, depth + 1));
-                }
-            }
-            _ => {}
-        }
+    let (depth, targets) = scan(root);
+    if depth > SHALLOW {
+        return true;
     }
-    has_cycle(&refs)
-}
-
-/// Whether following refs from some target can reach it again: a target
-/// leads to every target of a ref located inside it.
-fn has_cycle(refs: &[(String, String)]) -> bool {
-    if refs.is_empty() {
+    if targets.is_empty() {
         return false;
     }
     // A plain-name anchor could be anywhere: assume the worst.
-    if refs
-        .iter()
-        .any(|(_, t)| !t.is_empty() && !t.starts_with('/'))
-    {
+    if targets.iter().any(|t| !t.is_empty() && !t.starts_with('/')) {
         return true;
     }
-    let inside = |at: &str, target: &str| {
-        target.is_empty()
-            || at == target
-            || (at.starts_with(target) && at.as_bytes().get(target.len()) == Some(&b'/'))
-    };
-    let targets: BTreeSet<&str> = refs.iter().map(|(_, t)| t.as_str()).collect();
-    let mut next: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    // A target leads to every target referenced inside it.
+    let mut next: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for t in &targets {
-        let reach: Vec<&str> = refs
-            .iter()
-            .filter(|(at, _)| inside(at, t))
-            .map(|(_, target)| target.as_str())
-            .collect();
-        next.insert(t, reach);
+        let inner = root.pointer(t).map(|v| scan(v).1).unwrap_or_default();
+        next.insert(t.as_str(), inner.into_iter().collect());
     }
-    // Depth-first search for a cycle (white/grey/black).
+    has_cycle(&next)
+}
+
+/// The nesting depth of a document and the targets of its `$ref`s.
+fn scan(root: &Value) -> (usize, BTreeSet<String>) {
+    let mut targets = BTreeSet::new();
+    let mut max = 0;
+    let mut stack: Vec<(&Value, usize)> = vec![(root, 0)];
+    while let Some((v, depth)) = stack.pop() {
+        max = max.max(depth);
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    targets.insert(r.strip_prefix('#').unwrap_or(r).to_string());
+                }
+                stack.extend(m.values().map(|c| (c, depth + 1)));
+            }
+            Value::Array(a) => stack.extend(a.iter().map(|c| (c, depth + 1))),
+            _ => {}
+        }
+    }
+    (max, targets)
+}
+
+/// Depth-first search for a cycle in the target graph.
+fn has_cycle(next: &BTreeMap<&str, Vec<String>>) -> bool {
     let mut state: BTreeMap<&str, u8> = BTreeMap::new();
-    for start in &targets {
+    for start in next.keys() {
         if state.get(start).copied().unwrap_or(0) != 0 {
             continue;
         }
@@ -81,11 +66,14 @@ fn has_cycle(refs: &[(String, String)]) -> bool {
             let succ = next.get(node).map(Vec::as_slice).unwrap_or(&[]);
             if let Some(s) = succ.get(i) {
                 path.push((node, i + 1));
-                match state.get(s).copied().unwrap_or(0) {
+                let Some((key, _)) = next.get_key_value(s.as_str()) else {
+                    continue;
+                };
+                match state.get(key).copied().unwrap_or(0) {
                     1 => return true,
                     0 => {
-                        state.insert(s, 1);
-                        path.push((s, 0));
+                        state.insert(key, 1);
+                        path.push((key, 0));
                     }
                     _ => {}
                 }

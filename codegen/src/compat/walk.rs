@@ -113,7 +113,15 @@ impl Node {
 
 /// Appends one token to a JSON pointer, escaping `~` and `/`.
 pub(crate) fn join(ptr: &str, token: &str) -> String {
-    format!("{ptr}/{}", token.replace('~', "~0").replace('/', "~1"))
+    let mut out = String::with_capacity(ptr.len() + token.len() + 1);
+    out.push_str(ptr);
+    out.push('/');
+    if token.contains(['~', '/']) {
+        out.push_str(&token.replace('~', "~0").replace('/', "~1"));
+    } else {
+        out.push_str(token);
+    }
+    out
 }
 
 /// A `$ref` value pointing at `ptr` in the same document.
@@ -364,6 +372,33 @@ impl<'a> Ctx<'a> {
     /// Checks that every `$ref` in a document (outside data keywords) is a
     /// local pointer that resolves.
     pub(crate) fn check_refs(&self, side: Side) -> Result<(), CompatError> {
+        // Fast pass without pointers; the slow one below names the place.
+        let mut quick: Vec<&Value> = vec![self.root(side)];
+        let mut broken = false;
+        while let Some(v) = quick.pop() {
+            match v {
+                Value::Object(m) => {
+                    if let Some(Value::String(r)) = m.get("$ref") {
+                        if self.target_ptr(side, "", r).is_err() {
+                            broken = true;
+                            break;
+                        }
+                    }
+                    for (k, child) in m {
+                        if !matches!(k.as_str(), "enum" | "const" | "default" | "examples")
+                            && !k.starts_with("x-")
+                        {
+                            quick.push(child);
+                        }
+                    }
+                }
+                Value::Array(a) => quick.extend(a.iter()),
+                _ => {}
+            }
+        }
+        if !broken {
+            return Ok(());
+        }
         let mut stack: Vec<(String, &Value)> = vec![(String::new(), self.root(side))];
         while let Some((ptr, v)) = stack.pop() {
             match v {
