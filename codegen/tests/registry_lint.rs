@@ -522,3 +522,39 @@ fn non_utf8_files_and_missing_examples() {
     assert!(r.findings.iter().any(|f| f.rule == "schema/no-examples"
         && f.severity == tidings_codegen::registry::Severity::Warning));
 }
+
+#[test]
+fn moving_a_type_to_another_stream_is_a_warning() {
+    let mut s = registry(&[]);
+    s.files.insert(
+        "tidings.toml".into(),
+        format!(
+            "{}\n[streams.AUTH_V2]\nsubjects = [\"auth.user.created.*.*\"]\n",
+            registry_support::CONFIG.replace(
+                "subjects = [\"auth.>\"]",
+                "subjects = [\"auth.user.updated.>\", \"auth.user.created.>\"]"
+            )
+        ),
+    );
+    let mut v2 = event("auth.user.created", 2, json!({}));
+    v2["x-stream"] = json!("AUTH_V2");
+    s.files.insert(
+        "auth/user.created.v1.json".into(),
+        event("auth.user.created", 1, json!({})).to_string(),
+    );
+    s.files
+        .insert("auth/user.created.v2.json".into(), v2.to_string());
+    s.files.insert(
+        "registry.lock".into(),
+        tidings_codegen::registry::updated_lock(&s)
+            .unwrap()
+            .to_text(),
+    );
+    let r = check(&s);
+    assert!(
+        r.findings.iter().any(|f| f.rule == "stream/changed"
+            && f.severity == tidings_codegen::registry::Severity::Warning),
+        "{:?}",
+        r.findings
+    );
+}

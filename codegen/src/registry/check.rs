@@ -35,6 +35,7 @@ pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
     let types = group(&loaded.events);
     check_sequences(&types, loaded.lock.as_ref(), &mut findings);
     check_streams(&loaded, &mut findings);
+    check_stream_history(&types, &mut findings);
     check_compat(&loaded.config, &types, &mut findings);
     check_lock(&loaded, &types, &mut findings);
     if let Some(a) = against {
@@ -240,6 +241,38 @@ fn check_sequences(types: &Types<'_>, lock: Option<&Lock>, findings: &mut Vec<Fi
                 }
             }
             expected = v + 1;
+        }
+    }
+}
+
+/// Every version of an event type should live on one stream: consumers
+/// bind to a stream, so moving a type silently hides its new versions from
+/// them (a warning: a deliberate migration is possible).
+fn check_stream_history(types: &Types<'_>, findings: &mut Vec<Finding>) {
+    for (ty, versions) in types {
+        let mut first: Option<(&u32, &str)> = None;
+        for (v, files) in versions {
+            let Some(stream) = files.first().and_then(|f| f.stream.as_deref()) else {
+                continue;
+            };
+            match first {
+                None => first = Some((v, stream)),
+                Some((v0, s0)) if s0 != stream => {
+                    if let Some(f) = files.first() {
+                        findings.push(
+                            Finding::error(
+                                f.path.clone(),
+                                "/x-stream",
+                                "stream/changed",
+                                format!("{ty} v{v} is on {stream} but v{v0} is on {s0}"),
+                                format!("keep {ty} on {s0}: consumers of {s0} would not see v{v}"),
+                            )
+                            .warning(),
+                        );
+                    }
+                }
+                Some(_) => {}
+            }
         }
     }
 }
