@@ -38,7 +38,8 @@ pub struct Args {
     #[arg(long, default_value = "backward", value_parser = parse_mode)]
     pub mode: Mode,
     /// strict: every possible document counts; lenient: documents carry only the properties
-    /// their own schema declares.
+    /// their own schema declares. A property made required with a `default` breaks readers
+    /// under strict and is informational under lenient.
     #[arg(long, default_value = "strict", value_parser = parse_policy)]
     pub policy: Policy,
     /// Output format.
