@@ -19,16 +19,25 @@
 //! # let _ = js;
 //! # Ok(()) }
 //! ```
+//!
+//! [`assert_matches_registry`] checks a hand-written `#[derive(DomainEvent,
+//! JsonSchema)]` type against its registry schema with the compatibility
+//! engine, in both directions (see [`registry`]).
 mod binary;
 mod cluster;
 mod error;
 mod eventually;
 mod monitor;
 mod ports;
+pub mod registry;
 mod server;
 
 pub use binary::{nats_server_binary, MIN_SERVER_VERSION};
 pub use cluster::NatsCluster;
 pub use error::HarnessError;
 pub use eventually::eventually;
+pub use registry::{
+    assert_matches_registry, assert_matches_registry_file, matches_registry, matches_registry_file,
+    Direction, Incompatibility, Mismatch, RegistryMismatch,
+};
 pub use server::{NatsServer, NatsServerBuilder};
