@@ -769,6 +769,15 @@ fn random_pairs_never_miss_a_separating_document() {
         };
         let readers = changes.iter().any(|c| c.breaks == Breaks::Readers);
         let writers = changes.iter().any(|c| c.breaks == Breaks::Writers);
+        if let Ok(swapped) = diff(&new, &old, Policy::Strict) {
+            let back = swapped.iter().any(|c| c.breaks == Breaks::Readers);
+            let fwd = swapped.iter().any(|c| c.breaks == Breaks::Writers);
+            if (back, fwd) != (writers, readers) {
+                misses.push(format!(
+                    "round {round}: swapping the versions does not swap the directions\nold {old}\nnew {new}"
+                ));
+            }
+        }
         compared += 1;
         flagged += usize::from(readers || writers);
         let docs = documents(&mut r);
