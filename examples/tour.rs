@@ -5,21 +5,23 @@
 // The tour talks to a person on stdout.
 #![allow(clippy::print_stdout)]
 
-#[path = "../tests/support/mod.rs"]
-mod support;
-
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
 use async_nats::jetstream::{self, consumer::pull};
+use events::auth::{UserCreated, UserCreatedV1};
+use events::upcast::ReadAnyVersion;
 use futures_util::StreamExt;
-use support::{registry_dir, UserCreated};
 use tidings::envelope::Envelope;
-use tidings::publish::PublishError;
 use tidings::streams::{self, Action, ApplyOptions};
 use tidings::testing::NatsServer;
 use tidings::{PublishContext, Publisher, PublisherConfig};
 use tidings_codegen::registry::{check::check, source::Source};
+
+fn registry_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas"))
+}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -89,37 +91,54 @@ async fn main() -> anyhow::Result<()> {
         }
     );
 
-    // 4. A typed publish: validated, enveloped, acknowledged.
+    // 4. Typed publishes: generated types, validated, enveloped, acknowledged.
     let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
     let ctx = PublishContext::new("org-42")?;
-    let event = UserCreated {
-        user_id: "u-123".into(),
-        email: "ada@example.com".into(),
-        display_name: "Ada".into(),
-    };
-    let published = publisher.publish(&ctx, &event).await?;
-    println!(
-        "4. Published auth.user.created as event {} on {}: PubAck {} #{} after {} attempt(s).",
-        published.event_id,
-        published.subject,
-        published.stream,
-        published.sequence,
-        published.attempts
-    );
+    let v2: UserCreated = serde_json::from_value(serde_json::json!({
+        "user_id": "0190f3a5-1111-7abc-8def-000000000001",
+        "email": "ada@example.com",
+        "display_name": "Ada Lovelace",
+        "role": "planner",
+        "created_at": "2025-12-09T10:15:00Z",
+        "locale": "en-GB"
+    }))?;
+    let v1: UserCreatedV1 = serde_json::from_value(serde_json::json!({
+        "user_id": "0190f3a5-1111-7abc-8def-000000000002",
+        "email": "grace@example.com",
+        "display_name": "Grace Hopper",
+        "role": "admin",
+        "created_at": "2025-12-09T10:16:00Z"
+    }))?;
+    for published in [
+        publisher.publish(&ctx, &v2).await?,
+        publisher.publish(&ctx, &v1).await?,
+    ] {
+        println!(
+            "4. Published event {} on {}: PubAck {} #{} after {} attempt(s).",
+            published.event_id,
+            published.subject,
+            published.stream,
+            published.sequence,
+            published.attempts
+        );
+    }
 
     // 5. Mistakes are caught before anything is sent.
-    let broken = UserCreated {
-        display_name: String::new(),
-        ..event.clone()
-    };
-    match publisher.publish(&ctx, &broken).await {
-        Err(e @ PublishError::InvalidPayload { .. }) => {
-            println!("5. An invalid payload is refused: {e}")
-        }
-        other => anyhow::bail!("expected a validation error, got {other:?}"),
+    let broken = serde_json::from_value::<UserCreated>(serde_json::json!({
+        "user_id": "0190f3a5-1111-7abc-8def-000000000003",
+        "email": "x@example.com",
+        "display_name": "",
+        "role": "planner",
+        "created_at": "2025-12-09T10:15:00Z"
+    }));
+    match broken {
+        Err(e) => println!("5. The generated type refuses a payload its schema forbids: {e}"),
+        Ok(_) => anyhow::bail!("an empty display_name was accepted"),
     }
     match PublishContext::new("org.42") {
-        Err(e) => println!("   So is a tenant id that would break the subject: {e}"),
+        Err(e) => {
+            println!("   So does the publisher a tenant id that would break the subject: {e}")
+        }
         Ok(_) => anyhow::bail!("org.42 was accepted"),
     }
 
@@ -150,22 +169,27 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     let mut messages = consumer.messages().await?;
-    let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
-        .await
-        .context("no event delivered within 10 s")?
-        .context("the consumer ended")?
-        .map_err(|e| anyhow::anyhow!(e))?;
-    let envelope = Envelope::decode_message(message.headers.as_ref(), &message.payload)?;
-    let typed: UserCreated = envelope.data_as()?;
-    println!(
-        "7. Durable consumer tour-analytics got {} v{} for {} (event {}): {:?}",
-        envelope.event_type,
-        envelope.schema_version(),
-        envelope.organization_id(),
-        envelope.id,
-        typed
-    );
-    message.double_ack().await.map_err(|e| anyhow::anyhow!(e))?;
+    for _ in 0..2 {
+        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .context("no event delivered within 10 s")?
+            .context("the consumer ended")?
+            .map_err(|e| anyhow::anyhow!(e))?;
+        let envelope = Envelope::decode_message(message.headers.as_ref(), &message.payload)?;
+        // A v2 reader reads v1 and v2 events alike.
+        let user = UserCreated::read_any_version(envelope.schema_version(), envelope.data.clone())?;
+        println!(
+            "7. Durable consumer tour-analytics got {} v{} for {} (event {}), read as v2: {} <{}>, locale {:?}",
+            envelope.event_type,
+            envelope.schema_version(),
+            envelope.organization_id(),
+            envelope.id,
+            *user.display_name,
+            *user.email,
+            user.locale.as_deref().map(|l| l.as_str())
+        );
+        message.double_ack().await.map_err(|e| anyhow::anyhow!(e))?;
+    }
     println!("8. Acknowledged. Done; the local server stops with the tour.");
     Ok(())
 }
