@@ -383,6 +383,9 @@ fn malformed_keywords_never_panic() {
         serde_json::json!({"$ref": "#/%zz"}),
         serde_json::json!({"maxLength": 1e300, "maximum": -1e308, "multipleOf": 1e-300}),
         serde_json::json!({"anyOf": [], "allOf": [], "minProperties": 18446744073709551615u64}),
+        serde_json::json!({"type": "array", "maxItems": 18446744073709551615u64, "minItems": 18446744073709551615u64}),
+        serde_json::json!({"type": "string", "maxLength": 18446744073709551615u64, "minLength": 18446744073709551615u64}),
+        serde_json::json!({"type": "object", "maxProperties": 18446744073709551615u64, "required": ["a", 1]}),
         serde_json::json!(false),
         serde_json::json!({}),
     ];

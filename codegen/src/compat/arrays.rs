@@ -181,7 +181,7 @@ pub(crate) fn compare(
             let mut lens: Vec<u64> = Vec::new();
             for node in [o, n] {
                 if let Some(k) = node.get(key).and_then(Value::as_u64) {
-                    lens.extend([k.saturating_sub(1), k, k + 1]);
+                    lens.extend([k.saturating_sub(1), k, k.saturating_add(1)]);
                 }
             }
             lens.push(0);
