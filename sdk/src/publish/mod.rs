@@ -128,7 +128,7 @@ impl Prepared {
 /// Publishes typed events to JetStream. Cheap to clone; share one per process.
 #[derive(Debug, Clone)]
 pub struct Publisher {
-    client: async_nats::Client,
+    max_payload: usize,
     js: jetstream::Context,
     config: Arc<PublisherConfig>,
 }
@@ -143,7 +143,7 @@ impl Publisher {
             .backpressure_on_inflight(true)
             .build(client.clone());
         Ok(Self {
-            client,
+            max_payload: client.server_info().max_payload,
             js,
             config: Arc::new(config),
         })
@@ -218,7 +218,10 @@ impl Publisher {
         let (body, headers) = envelope.encode()?;
         let body = Bytes::from(body);
         let size = body.len() + headers_wire_len(&headers);
-        let max = self.client.server_info().max_payload;
+        // Read once per publisher: server_info() clones the whole INFO. A
+        // server with a smaller limit met after a reconnect is still caught
+        // by the client's own check, as a rejected attempt.
+        let max = self.max_payload;
         if max > 0 && size > max {
             return Err(PublishError::TooLarge {
                 event_type: E::EVENT_TYPE,
