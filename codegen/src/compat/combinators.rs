@@ -213,7 +213,7 @@ pub(crate) fn compare_sums(
                     Breaks::Readers,
                     format!(
                         "alternative {} has no counterpart in the new schema: old documents matching only it are rejected",
-                        b.ptr
+                        shown(&b.ptr)
                     ),
                     candidates,
                 ));
@@ -258,7 +258,7 @@ pub(crate) fn compare_sums(
                     Breaks::Writers,
                     format!(
                         "alternative {} is new: documents matching only it are rejected by old readers",
-                        c.ptr
+                        shown(&c.ptr)
                     ),
                     candidates,
                 ));
@@ -325,7 +325,7 @@ fn overlaps(
                 Breaks::Readers,
                 format!(
                     "oneOf alternative {} overlaps another: old documents matching both are rejected (oneOf needs exactly one match)",
-                    c.ptr
+                    shown(&c.ptr)
                 ),
             ),
             Side::Old => (
@@ -334,7 +334,7 @@ fn overlaps(
                 Breaks::Writers,
                 format!(
                     "old oneOf alternative {} overlapped another: new documents matching both are rejected by old readers",
-                    c.ptr
+                    shown(&c.ptr)
                 ),
             ),
         };
@@ -345,6 +345,15 @@ fn overlaps(
         let mut p = Pending::new(kind, old_path, new_path, breaks, message, candidates);
         p.speculative = true;
         out.push(p);
+    }
+}
+
+/// A pointer for a message (`at the root` for `""`).
+fn shown(ptr: &str) -> &str {
+    if ptr.is_empty() {
+        "at the root"
+    } else {
+        ptr
     }
 }
 
