@@ -1,0 +1,178 @@
+//! Stream provisioning from `schemas/tidings.toml` against a real server:
+//! every configured setting lands, a second run changes nothing, drift is
+//! reported, and nothing that could delete events is applied without consent.
+mod support;
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, stream};
+use support::registry_dir;
+use tidings::streams::{self, Action, ApplyOptions, ProvisionError};
+use tidings::testing::NatsServer;
+
+const SERVICE_STREAMS: [&str; 7] = [
+    "AUTH_EVENTS",
+    "CATALOG_EVENTS",
+    "DDMRP_EVENTS",
+    "EXECUTION_EVENTS",
+    "ANALYTICS_EVENTS",
+    "AI_AGENT_EVENTS",
+    "DLQ_EVENTS",
+];
+
+#[tokio::test]
+async fn provisions_every_stream_with_the_configured_retention_once() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let js = jetstream::new(server.connect().await?);
+    let specs = streams::load_streams(registry_dir(), "dev")?;
+    let mut names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    names.sort();
+    let mut expected = SERVICE_STREAMS.to_vec();
+    expected.sort();
+    assert_eq!(names, expected);
+
+    let first = streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    assert!(
+        first.iter().all(|p| p.action == Action::Create),
+        "{first:?}"
+    );
+    for name in SERVICE_STREAMS {
+        let mut stream = js.get_stream(name).await?;
+        let config = &stream.info().await?.config;
+        assert_eq!(config.max_age, Duration::from_secs(7 * 24 * 3600), "{name}");
+        assert_eq!(config.max_bytes, 1 << 30, "{name}");
+        assert_eq!(config.discard, stream::DiscardPolicy::Old, "{name}");
+        assert_eq!(config.storage, stream::StorageType::File, "{name}");
+        assert_eq!(config.duplicate_window, Duration::from_secs(120), "{name}");
+        assert_eq!(config.num_replicas, 1, "{name}: dev profile");
+    }
+    let auth = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .cached_info()
+        .config
+        .subjects
+        .clone();
+    assert_eq!(auth, vec!["auth.>".to_string()]);
+
+    let second = streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    assert!(
+        second.iter().all(|p| p.action == Action::Unchanged),
+        "{second:?}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn drift_is_reported_and_data_loss_needs_consent() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let js = jetstream::new(server.connect().await?);
+    let mut specs = streams::load_streams(registry_dir(), "dev")?;
+    streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    js.publish("auth.user.created.org-1._", "kept".into())
+        .await?
+        .await?;
+
+    // A safe change (a longer duplicate window) is planned as an update and applied.
+    let auth = specs
+        .iter_mut()
+        .find(|s| s.name == "AUTH_EVENTS")
+        .expect("AUTH_EVENTS");
+    auth.duplicate_window = Duration::from_secs(300);
+    let plans = streams::plan(&js, &specs).await?;
+    let auth_plan = plans
+        .iter()
+        .find(|p| p.stream == "AUTH_EVENTS")
+        .expect("planned");
+    match &auth_plan.action {
+        Action::Update(drift) => {
+            assert_eq!(drift.len(), 1, "{drift:?}");
+            assert_eq!(drift[0].field, "duplicate_window");
+            assert!(!drift[0].loses_data);
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
+    streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    let config = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .cached_info()
+        .config
+        .clone();
+    assert_eq!(config.duplicate_window, Duration::from_secs(300));
+
+    // A shorter max age and a smaller size could delete events: blocked.
+    let auth = specs
+        .iter_mut()
+        .find(|s| s.name == "AUTH_EVENTS")
+        .expect("AUTH_EVENTS");
+    auth.max_age = Duration::from_secs(3600);
+    auth.max_bytes = 1 << 20;
+    match streams::apply(&js, &specs, ApplyOptions::default()).await {
+        Err(ProvisionError::Blocked(plans)) => {
+            assert_eq!(plans.len(), 1);
+            let Action::Blocked(drift) = &plans[0].action else {
+                panic!("expected a blocked plan, got {plans:?}");
+            };
+            let fields: Vec<&str> = drift.iter().map(|d| d.field).collect();
+            assert_eq!(fields, vec!["max_age", "max_bytes"]);
+            assert!(drift.iter().all(|d| d.loses_data));
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    let mut stream = js.get_stream("AUTH_EVENTS").await?;
+    let info = stream.info().await?;
+    assert_eq!(
+        info.config.max_age,
+        Duration::from_secs(7 * 24 * 3600),
+        "unchanged"
+    );
+    assert_eq!(info.state.messages, 1, "nothing deleted");
+
+    // With consent it is applied.
+    streams::apply(
+        &js,
+        &specs,
+        ApplyOptions {
+            allow_data_loss: true,
+        },
+    )
+    .await?;
+    let config = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .cached_info()
+        .config
+        .clone();
+    assert_eq!(config.max_age, Duration::from_secs(3600));
+    assert_eq!(config.max_bytes, 1 << 20);
+
+    // A storage change cannot be applied at all, even with consent.
+    let auth = specs
+        .iter_mut()
+        .find(|s| s.name == "AUTH_EVENTS")
+        .expect("AUTH_EVENTS");
+    auth.storage = tidings_codegen::registry::config::Storage::Memory;
+    match streams::apply(
+        &js,
+        &specs,
+        ApplyOptions {
+            allow_data_loss: true,
+        },
+    )
+    .await
+    {
+        Err(ProvisionError::Blocked(plans)) => {
+            let text = plans[0].to_string();
+            assert!(text.contains("cannot be changed in place"), "{text}");
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unknown_profile_is_a_clear_error() {
+    let err = streams::load_streams(registry_dir(), "staging").expect_err("no such profile");
+    assert!(err.to_string().contains("staging"), "{err}");
+}
