@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod compat;
+mod generate;
 mod new;
 
 /// Tidings: typed, schema-checked domain events on NATS JetStream.
@@ -27,6 +28,8 @@ enum Command {
     Check(check::Args),
     /// Compare two standalone schema files under a compatibility mode.
     Compat(compat::Args),
+    /// Write the generated Rust of the registry to `DIR/events.rs` (the code the `events` crate's build.rs generates).
+    Generate(generate::Args),
     /// Scaffold the next version of an event type (or its first version).
     New(new::Args),
 }
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
         Command::Check(args) => check::run(args),
         Command::Compat(args) => compat::run(args),
         Command::New(args) => new::run(args),
+        Command::Generate(args) => generate::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -125,6 +125,7 @@ fn objects_arrays_formats_bounds() {
             "auth.user.registered",
             1,
             json!({
+                "x-entity-key": "user_id",
                 "properties": {
                     "user_id": {"$ref": "../common/ids.json#/$defs/UserId"},
                     "email": {"description": "Login address.", "type": "string", "format": "email"},
@@ -340,6 +341,22 @@ fn schema_problems_name_file_and_pointer() {
     assert!(
         e.to_string()
             .contains("auth/user.created.v1.json at /properties/a/if"),
+        "{e}"
+    );
+}
+
+#[test]
+fn entity_key_must_be_a_property() {
+    let e = gen_err(&[(
+        "auth/user.created.v1.json",
+        event(
+            "auth.user.created",
+            1,
+            json!({"x-entity-key": "nope", "properties": {"a": {"type": "string"}}}),
+        ),
+    )]);
+    assert!(
+        e.diagnostics().iter().any(|d| d.pointer == "/x-entity-key"),
         "{e}"
     );
 }

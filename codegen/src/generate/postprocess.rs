@@ -297,7 +297,7 @@ fn option_inner(ty: &syn::Type) -> Option<String> {
 
 /// Adds `#[derive(::tidings::DomainEvent)]` and its attribute naming the
 /// schema file, and a doc paragraph saying which event this is.
-pub(crate) fn mark_payload(s: &mut ItemStruct, schema_path: &str, doc: &str) {
+pub(crate) fn mark_payload(s: &mut ItemStruct, schema_path: &str, key: Option<&str>, doc: &str) {
     let has_docs = has_doc(&s.attrs);
     let pos = s
         .attrs
@@ -315,8 +315,10 @@ pub(crate) fn mark_payload(s: &mut ItemStruct, schema_path: &str, doc: &str) {
     s.attrs.splice(pos..pos, extra);
     s.attrs
         .push(syn::parse_quote!(#[derive(::tidings::DomainEvent)]));
-    s.attrs
-        .push(syn::parse_quote!(#[domain_event(schema = #schema_path)]));
+    s.attrs.push(match key {
+        Some(key) => syn::parse_quote!(#[domain_event(schema = #schema_path, key = #key)]),
+        None => syn::parse_quote!(#[domain_event(schema = #schema_path)]),
+    });
 }
 
 /// A token stream as a file of items.

@@ -31,6 +31,9 @@ pub(crate) struct Version {
     pub(crate) root: Value,
     /// `x-deprecated`.
     pub(crate) deprecated: bool,
+    /// `x-entity-key`: the property the entity key (last subject token)
+    /// comes from.
+    pub(crate) entity_key: Option<String>,
 }
 
 /// The named schemas of one event type.
@@ -88,6 +91,17 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
                 own.extend(m);
             }
         }
+        let entity_key = match root.get("x-entity-key") {
+            None => None,
+            Some(Value::String(k)) => Some(k.clone()),
+            Some(other) => {
+                return Err(diag(
+                    &f.path,
+                    "/x-entity-key",
+                    &format!("x-entity-key must name a property (a string), not {other}"),
+                ))
+            }
+        };
         root.retain(|k, _| !DROPPED.contains(&k.as_str()) && !k.starts_with("x-"));
         let mut root = Value::Object(root);
 
@@ -138,6 +152,7 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
             rust_name,
             root,
             deprecated: f.deprecated,
+            entity_key,
         });
     }
     Ok(Prepared { versions, defs })

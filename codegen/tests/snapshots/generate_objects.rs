@@ -216,7 +216,7 @@ pub mod auth {
         /// Event `auth.user.registered`, schema version 1 (`auth/user.registered.v1.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/auth/user.registered.v1.json")]
+        #[domain_event(schema = "schemas/auth/user.registered.v1.json", key = "user_id")]
         pub struct UserRegisteredV1 {
             /// `address` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]

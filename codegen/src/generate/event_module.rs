@@ -1,0 +1,280 @@
+//! The module of one event type: its versions' payload types (typify), the
+//! payload attributes, hoisting, upcasts and the catalog entries.
+use std::collections::BTreeMap;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::error::Diagnostic;
+use super::{names, postprocess, prepare, typify_run, upcast, Generated, Options};
+use crate::compat::Mode;
+use crate::registry::load::EventFile;
+use crate::registry::EventType;
+
+/// Whether `tidings check` proves, for this mode, that each version reads
+/// the previous version's documents.
+fn checks_backward(mode: Mode) -> bool {
+    matches!(
+        mode,
+        Mode::Backward | Mode::BackwardTransitive | Mode::Full | Mode::FullTransitive
+    )
+}
+
+fn diag(file: &str, message: String, help: &str) -> Diagnostic {
+    Diagnostic {
+        file: file.to_string(),
+        line: 0,
+        pointer: String::new(),
+        message,
+        help: help.to_string(),
+    }
+}
+
+/// Runs typify for the prepared schemas and cleans its output.
+fn typify(prepared: &prepare::Prepared, file_for_errors: &str) -> Result<syn::File, Diagnostic> {
+    let tokens = typify_run::run(&prepared.types()).map_err(|m| {
+        diag(
+            file_for_errors,
+            m,
+            "the lint (tidings check) rejects the keywords known to break the generator; simplify the schema at the keyword named above, or report it",
+        )
+    })?;
+    let mut file = postprocess::parse(tokens).map_err(|m| diag(file_for_errors, m, ""))?;
+    postprocess::clean(&mut file);
+    Ok(file)
+}
+
+/// The module of one event type (`user_created`) plus the service-level
+/// re-exports and alias.
+pub(super) fn event_type_module(
+    ty: &EventType,
+    files: &[&EventFile],
+    mode: Mode,
+    options: &Options,
+    out: &mut Generated,
+) -> Result<(TokenStream, Vec<TokenStream>), Diagnostic> {
+    let base = ty.rust_name();
+    let latest_file = files.last().map(|f| f.path.as_str()).unwrap_or_default();
+    let mut prepared = prepare::prepare(&base, files)?;
+    let mut file = typify(&prepared, latest_file)?;
+
+    // Per-version types for a property whose schema did not change: hoist
+    // it into a shared definition and generate again.
+    let mut fields = collect_fields(&mut file, &prepared)?;
+    let mut hoists: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for i in 1..prepared.versions.len() {
+        let (old, new) = (&prepared.versions[i - 1], &prepared.versions[i]);
+        let candidates = upcast::hoist_candidates(
+            &upcast::Payload {
+                name: &old.rust_name,
+                fields: &fields[i - 1],
+                root: &old.root,
+            },
+            &upcast::Payload {
+                name: &new.rust_name,
+                fields: &fields[i],
+                root: &new.root,
+            },
+        );
+        for prop in candidates {
+            let vs = hoists.entry(prop).or_default();
+            for v in [old.version, new.version] {
+                if !vs.contains(&v) {
+                    vs.push(v);
+                }
+            }
+        }
+    }
+    if !hoists.is_empty() {
+        for (prop, versions) in &hoists {
+            let name = names::free_def_name(&prepared, &format!("{base}{}", names::pascal(prop)));
+            prepare::hoist(&mut prepared, prop, versions, &name);
+        }
+        file = typify(&prepared, latest_file)?;
+        fields = collect_fields(&mut file, &prepared)?;
+    }
+
+    // Payload attributes.
+    for (v, fields) in prepared.versions.iter().zip(&fields) {
+        let key = match &v.entity_key {
+            None => None,
+            Some(k) => match fields.iter().find(|f| f.wire == *k) {
+                Some(f) => Some(f.ident.to_string()),
+                None => {
+                    return Err(Diagnostic {
+                        file: v.file.clone(),
+                        line: 0,
+                        pointer: "/x-entity-key".into(),
+                        message: format!(
+                            "x-entity-key names {k:?}, which is not a property of the schema"
+                        ),
+                        help: "name a required string property (an id), or remove x-entity-key"
+                            .into(),
+                    })
+                }
+            },
+        };
+        let schema_path = format!(
+            "{}/{}",
+            options.schemas_from_manifest.trim_end_matches('/'),
+            v.file
+        );
+        let doc = format!(
+            "Event `{ty}`, schema version {} (`{}`){}.",
+            v.version,
+            v.file,
+            if v.deprecated { "; **deprecated**" } else { "" }
+        );
+        if let Some(s) = postprocess::find_struct(&mut file, &v.rust_name) {
+            postprocess::mark_payload(s, &schema_path, key.as_deref(), &doc);
+            if v.deprecated {
+                s.attrs.push(syn::parse_quote!(#[deprecated(note = "this schema version is deprecated in the registry (x-deprecated)")]));
+            }
+        }
+    }
+
+    // Upcasts.
+    let names: Vec<String> = prepared
+        .versions
+        .iter()
+        .map(|v| v.rust_name.clone())
+        .collect();
+    let versions: Vec<u32> = prepared.versions.iter().map(|v| v.version).collect();
+    let mut steps = Vec::new();
+    for i in 1..prepared.versions.len() {
+        let (old, new) = (&prepared.versions[i - 1], &prepared.versions[i]);
+        let step = match upcast::field_by_field(
+            &upcast::Payload {
+                name: &old.rust_name,
+                fields: &fields[i - 1],
+                root: &old.root,
+            },
+            &upcast::Payload {
+                name: &new.rust_name,
+                fields: &fields[i],
+                root: &new.root,
+            },
+        ) {
+            Ok(tokens) => {
+                out.upcasts
+                    .push((old.rust_name.clone(), new.rust_name.clone()));
+                upcast::Step::Fields(tokens)
+            }
+            Err(reason) if checks_backward(mode) => {
+                out.reencoded
+                    .push((old.rust_name.clone(), new.rust_name.clone(), reason));
+                upcast::Step::Serde
+            }
+            Err(reason) => {
+                out.hand_written.push((
+                    old.rust_name.clone(),
+                    new.rust_name.clone(),
+                    reason.clone(),
+                ));
+                upcast::Step::HandWritten(reason)
+            }
+        };
+        steps.push(step);
+    }
+    let event_type = ty.to_string();
+    let from_impls = steps.iter().filter_map(|s| match s {
+        upcast::Step::Fields(t) => Some(t.clone()),
+        _ => None,
+    });
+    let hand_notes: Vec<String> = steps
+        .iter()
+        .zip(names.windows(2))
+        .filter_map(|(s, pair)| match s {
+            upcast::Step::HandWritten(reason) => Some(format!(
+                " `impl From<{0}> for {1}` is not generated ({reason}) and the mode ({mode}) does not prove that {1} reads {0} documents: write it by hand in the crate that includes this code.",
+                pair[0], pair[1]
+            )),
+            _ => None,
+        })
+        .collect();
+    let reads = (0..names.len())
+        .map(|t| upcast::read_any_version(&event_type, &names, &versions, &steps, t));
+    let items = postprocess::items(&file);
+    let regex_allow = items.to_string().contains("regress").then(|| {
+        quote! {
+            #[allow(clippy::unwrap_used)]
+        }
+    });
+    let module = names::module_ident(&format!("{}_{}", ty.entity, ty.action));
+    let latest = format_ident!("{}", names.last().cloned().unwrap_or_default());
+    let alias = format_ident!("{base}");
+    let idents: Vec<_> = names.iter().map(|n| format_ident!("{n}")).collect();
+    let latest_version = versions.last().copied().unwrap_or(1);
+    let latest_literal = proc_macro2::Literal::u32_unsuffixed(latest_version);
+    let module_doc = format!(
+        " `{event_type}`: payload types of versions {} (latest {latest_version}), their shared types and upcasts.",
+        versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+    );
+    let alias_doc = format!(" The latest version of `{event_type}` (v{latest_version}).");
+    let const_doc = format!(" The event type: `{event_type}`.");
+    let latest_doc = format!(" The latest schema version of `{event_type}`.");
+    let service = names::module_ident(&ty.service);
+    let entries = prepared
+        .versions
+        .iter()
+        .map(|v| {
+            let name = format_ident!("{}", v.rust_name);
+            let version = proc_macro2::Literal::u32_unsuffixed(v.version);
+            let file = &v.file;
+            quote! {
+                Payload {
+                    event_type: #event_type,
+                    version: #version,
+                    file: #file,
+                    schema: <super::#service::#module::#name as ::tidings::DomainEvent>::SCHEMA,
+                    roundtrip: roundtrip::<super::#service::#module::#name>,
+                    read_as_latest: read_as::<super::#service::#module::#latest, #version>,
+                    violations: ::tidings::schema::violations::<super::#service::#module::#name>,
+                }
+            }
+        })
+        .collect();
+    Ok((
+        quote! {
+            #[doc = #module_doc]
+            #(#[doc = #hand_notes])*
+            #regex_allow
+            pub mod #module {
+                #[doc = #const_doc]
+                pub const EVENT_TYPE: &str = #event_type;
+                #[doc = #latest_doc]
+                pub const LATEST_VERSION: u32 = #latest_literal;
+                #items
+                #(#from_impls)*
+                #(#reads)*
+            }
+            pub use #module::{#(#idents),*};
+            #[doc = #alias_doc]
+            pub type #alias = #latest;
+        },
+        entries,
+    ))
+}
+
+/// The fields of every version's struct; an error if a root is not an
+/// object schema.
+fn collect_fields(
+    file: &mut syn::File,
+    prepared: &prepare::Prepared,
+) -> Result<Vec<Vec<postprocess::FieldInfo>>, Diagnostic> {
+    prepared
+        .versions
+        .iter()
+        .map(|v| {
+            postprocess::find_struct(file, &v.rust_name)
+                .and_then(|s| postprocess::struct_fields(s))
+                .ok_or_else(|| {
+                    diag(
+                        &v.file,
+                        format!("the payload does not generate a struct with named fields (`{}`)", v.rust_name),
+                        "an event payload must be an object schema: \"type\": \"object\" with \"properties\"",
+                    )
+                })
+        })
+        .collect()
+}
