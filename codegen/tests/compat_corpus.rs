@@ -557,6 +557,12 @@ fn random_schema_at(r: &mut Lcg, depth: usize, refs: bool) -> Value {
             }
         }
         3 | 4 => {
+            if r.chance(10) {
+                m.insert(
+                    "const".into(),
+                    r.pick(&[json!("a"), json!(1), json!(null), json!({"a": 1})]),
+                );
+            }
             if r.chance(30) {
                 let pool = [
                     json!("a"),
@@ -612,6 +618,15 @@ fn random_schema_at(r: &mut Lcg, depth: usize, refs: bool) -> Value {
                     "dependentRequired".into(),
                     json!({"a": [r.pick(&["b", "c"])]}),
                 );
+            }
+            if r.chance(10) {
+                m.insert(
+                    "dependentSchemas".into(),
+                    json!({"b": random_schema(r, depth + 1)}),
+                );
+            }
+            if r.chance(10) {
+                m.insert("minProperties".into(), json!(r.below(3)));
             }
         }
         _ => {

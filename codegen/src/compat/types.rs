@@ -119,6 +119,20 @@ impl TypeSet {
     }
 }
 
+/// The conjunction of two `type` keyword values.
+pub(crate) fn intersect_type_values(a: &Value, b: &Value) -> Value {
+    let set = |v: &Value| match v {
+        Value::String(s) => TypeSet::from_name(s),
+        Value::Array(xs) => xs
+            .iter()
+            .filter_map(Value::as_str)
+            .map(TypeSet::from_name)
+            .fold(TypeSet(0), TypeSet::union),
+        _ => TypeSet::ALL,
+    };
+    set(a).intersect(set(b)).as_type_keyword()
+}
+
 /// The declared `type` of a node (all types when absent or malformed).
 pub(crate) fn declared(node: &Node) -> TypeSet {
     match node.get("type") {
@@ -318,6 +332,19 @@ pub(crate) fn compare(
             ));
         }
         (Some(ov), Some(nv)) => {
+            // Values the side's own `type` rules out can never occur.
+            let (odecl, ndecl) = (declared(o), declared(n));
+            let ov: Vec<Value> = ov
+                .iter()
+                .filter(|v| !TypeSet::of_value(v).intersect(odecl).is_empty())
+                .cloned()
+                .collect();
+            let nv: Vec<Value> = nv
+                .iter()
+                .filter(|v| !TypeSet::of_value(v).intersect(ndecl).is_empty())
+                .cloned()
+                .collect();
+            let (ov, nv) = (&ov, &nv);
             if !typed.old_exact {
                 for v in ov.iter().filter(|v| !nv.iter().any(|w| json_eq(v, w))) {
                     out.push(Pending::new(

@@ -539,6 +539,14 @@ impl<'a> Ctx<'a> {
                 _ => keep.push(kept(sub, &sub_ptr)),
             }
         }
+        if obj
+            .get("type")
+            .is_some_and(|t| t.as_array().is_some_and(Vec::is_empty))
+        {
+            // Conjoined `type`s with nothing in common: nothing is accepted.
+            node.v = Value::Bool(false);
+            return Ok(node);
+        }
         if !keep.is_empty() {
             obj.insert("allOf".into(), Value::Array(keep));
         }
@@ -795,7 +803,7 @@ fn mergeable(obj: &Map<String, Value>, sub: &Map<String, Value>) -> bool {
         }
         let Some(existing) = obj.get(k) else { continue };
         match k.as_str() {
-            "required" => {}
+            "required" | "type" => {}
             "properties" | "patternProperties" | "dependentSchemas" | "dependentRequired" => {
                 let (Some(a), Some(b)) = (existing.as_object(), v.as_object()) else {
                     return false;
@@ -825,6 +833,9 @@ fn merge_into(obj: &mut Map<String, Value>, sub: Map<String, Value>) {
             continue;
         }
         match (k.as_str(), obj.get_mut(&k)) {
+            ("type", Some(existing)) => {
+                *existing = super::types::intersect_type_values(existing, &v);
+            }
             ("required", Some(Value::Array(existing))) => {
                 if let Value::Array(more) = v {
                     for name in more {
