@@ -6,9 +6,13 @@
 //! Semantics follow Confluent Schema Registry's JSON Schema support:
 //! narrowing (the new schema rejects a document the old one accepted)
 //! breaks readers, i.e. BACKWARD compatibility; widening breaks writers,
-//! i.e. FORWARD compatibility. Where exactness is impossible (`pattern`,
-//! `format`, `if`/`then`/`else`, ...) a change is judged breaking in both
-//! directions. Decisions:
+//! i.e. FORWARD compatibility. Where exactness is impossible the engine is
+//! conservative: a *changed* `pattern` or `format`, and any change to
+//! `if`/`then`/`else`, `contains`, `propertyNames` or `unevaluated*`, is
+//! judged breaking in both directions. A change inside `not` counts in the
+//! other direction. `allOf` subschemas are merged into their parent where
+//! that keeps the meaning (`type`s intersect), so refactoring into `allOf`
+//! + `$ref` is not a change. Decisions:
 //!
 //! - A property that becomes required *with* a `default` is
 //!   [`ChangeKind::RequiredPropertyWithDefaultAdded`]: breaking readers
@@ -27,7 +31,8 @@
 //! - `oneOf` alternatives are matched like `anyOf`; in addition, an added
 //!   (or changed) `oneOf` alternative breaks readers when the engine finds
 //!   an old document that now matches two alternatives (reported only with
-//!   that proven example).
+//!   that proven example). Known gap: an overlap that only arises through a
+//!   recursive `$ref` to the schema being widened is not detected.
 use serde_json::Value;
 
 mod arrays;
