@@ -107,7 +107,18 @@ fn snapshot(name: &str, g: &Generated) {
 }
 
 fn gen(files: &[(&str, Value)]) -> Generated {
-    generate(&registry(files), &Options::default()).unwrap_or_else(|e| panic!("{e}"))
+    let source = registry(files);
+    // `DUMP_REGISTRIES=DIR` writes each registry to DIR/<first file's stem>/,
+    // to compile the generated code by hand (see docs/generate.md).
+    if let Some(dir) = std::env::var_os("DUMP_REGISTRIES") {
+        let name = files[0].0.replace(['/', '.'], "_");
+        for (p, text) in &source.files {
+            let path = PathBuf::from(&dir).join(&name).join("schemas").join(p);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+    }
+    generate(&source, &Options::default()).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn gen_err(files: &[(&str, Value)]) -> GenerateError {

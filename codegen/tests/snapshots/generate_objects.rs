@@ -251,8 +251,8 @@ pub mod auth {
             /// `tags` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
-            /// `user_id` (the schema does not describe it).
-            pub user_id: UserId,
+            /// User id.
+            pub user_id: ::uuid::Uuid,
             /// `verified` (the schema does not describe it).
             pub verified: bool,
         }
