@@ -149,6 +149,7 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
         if let Some(k) = &entity_key {
             inline_key(&mut root, k, &defs);
         }
+        describe_refs(&mut root, &defs);
         versions.push(Version {
             version,
             file: f.path.clone(),
@@ -159,6 +160,30 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
         });
     }
     Ok(Prepared { versions, defs })
+}
+
+/// Gives a property that is only a `$ref` the description of the
+/// definition it points at, so its field has a doc comment.
+fn describe_refs(root: &mut Value, defs: &BTreeMap<String, Value>) {
+    let Some(Value::Object(props)) = root.get_mut("properties") else {
+        return;
+    };
+    for prop in props.values_mut() {
+        let Value::Object(p) = prop else { continue };
+        if p.contains_key("description") {
+            continue;
+        }
+        let description = p
+            .get("$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/$defs/"))
+            .and_then(|n| defs.get(&crate::bundle::unescape_token(n)))
+            .and_then(|d| d.get("description"))
+            .cloned();
+        if let Some(d) = description {
+            p.insert("description".into(), d);
+        }
+    }
 }
 
 /// Inlines the definition behind the entity-key property when it is a

@@ -178,7 +178,7 @@ pub mod auth {
             /// `device` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub device: ::std::option::Option<SessionOpenedV1Device>,
-            /// `user_id` (the schema does not describe it).
+            /// User id.
             pub user_id: UserId,
         }
         /// `SessionOpenedV1Device`

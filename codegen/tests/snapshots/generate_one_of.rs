@@ -365,7 +365,7 @@ pub mod catalog {
             pub note: ::std::option::Option<PriceChangedV1Note>,
             /// How the price is set.
             pub rule: PriceChangedV1Rule,
-            /// `sku` (the schema does not describe it).
+            /// Stock keeping unit.
             pub sku: Sku,
         }
         /// `PriceChangedV1Note`

@@ -315,7 +315,7 @@ pub mod auth {
             pub name: UserCreatedName,
             /// `role` (the schema does not describe it).
             pub role: UserCreatedRole,
-            /// `user_id` (the schema does not describe it).
+            /// User id.
             pub user_id: UserId,
         }
         /// The auth.user.created event, version 2.
@@ -332,7 +332,7 @@ pub mod auth {
             pub name: UserCreatedName,
             /// `role` (the schema does not describe it).
             pub role: UserCreatedRole,
-            /// `user_id` (the schema does not describe it).
+            /// User id.
             pub user_id: UserId,
         }
         /// The auth.user.created event, version 3.
@@ -352,7 +352,7 @@ pub mod auth {
             pub name: UserCreatedName,
             /// `role` (the schema does not describe it).
             pub role: UserCreatedRole,
-            /// `user_id` (the schema does not describe it).
+            /// User id.
             pub user_id: UserId,
         }
         /// `UserCreatedV3LabelsItem`
