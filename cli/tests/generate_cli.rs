@@ -99,7 +99,7 @@ fn registry_problems_exit_1_with_file_and_pointer() {
     );
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("schemas/auth/user.created.v1.json at /properties/a/pattern"),
+        text(&o).contains("schemas/auth/user.created.v1.json:3 at /properties/a/pattern"),
         "{}",
         text(&o)
     );

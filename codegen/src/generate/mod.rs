@@ -111,7 +111,7 @@ pub fn generate(source: &Source, options: &Options) -> Result<Generated, Generat
         .collect();
     errors.extend(patterns::check(source));
     if !errors.is_empty() {
-        return Err(GenerateError::Schemas(errors));
+        return Err(GenerateError::Schemas(with_lines(errors, source)));
     }
     let mut by_type: BTreeMap<EventType, Vec<&EventFile>> = BTreeMap::new();
     for f in &loaded.events {
@@ -163,7 +163,7 @@ pub fn generate(source: &Source, options: &Options) -> Result<Generated, Generat
         }
     }
     if !diagnostics.is_empty() {
-        return Err(GenerateError::Schemas(diagnostics));
+        return Err(GenerateError::Schemas(with_lines(diagnostics, source)));
     }
     let prelude = upcast::prelude();
     let catalog = upcast::catalog(&catalog);
@@ -193,6 +193,18 @@ pub fn generate(source: &Source, options: &Options) -> Result<Generated, Generat
     })?;
     out.code = format!("{HEADER}{}", comment_allows(&prettyplease::unparse(&file)));
     Ok(out)
+}
+
+/// Fills in the line of each diagnostic that has a pointer but no line.
+fn with_lines(mut diags: Vec<Diagnostic>, source: &Source) -> Vec<Diagnostic> {
+    for d in &mut diags {
+        if d.line == 0 {
+            if let Some(text) = source.get(&d.file) {
+                d.line = crate::registry::position::line_of(text, &d.pointer);
+            }
+        }
+    }
+    diags
 }
 
 /// Says why each `#[allow]` is there (comments do not survive tokens).
