@@ -101,6 +101,9 @@ pub struct Prepared {
     subject: String,
     headers: HeaderMap,
     body: Bytes,
+    /// The attributes, without the payload: retries rebuild their headers
+    /// from it, so the first attempt can send `headers` without a copy.
+    attributes: Envelope,
 }
 
 impl Prepared {
@@ -217,6 +220,10 @@ impl Publisher {
         };
         let (body, headers) = envelope.encode()?;
         let body = Bytes::from(body);
+        let attributes = Envelope {
+            data: serde_json::Value::Null,
+            ..envelope
+        };
         let size = body.len() + headers_wire_len(&headers);
         // Read once per publisher: server_info() clones the whole INFO. A
         // server with a smaller limit met after a reconnect is still caught
@@ -225,7 +232,7 @@ impl Publisher {
         if max > 0 && size > max {
             return Err(PublishError::TooLarge {
                 event_type: E::EVENT_TYPE,
-                event_id: envelope.id,
+                event_id: attributes.id,
                 size,
                 max,
             });
@@ -233,21 +240,27 @@ impl Publisher {
         Ok(Prepared {
             event_type: E::EVENT_TYPE,
             stream: E::STREAM,
-            event_id: envelope.id,
+            event_id: attributes.id,
             organization_id: ctx.organization_id.clone(),
             subject,
             headers,
             body,
+            attributes,
         })
     }
 
     /// Sends a prepared event with the retry schedule.
-    pub async fn send(&self, prepared: Prepared) -> Result<Published, PublishError> {
+    pub async fn send(&self, mut prepared: Prepared) -> Result<Published, PublishError> {
         let started = Instant::now();
         let retry = &self.config.retry;
         let mut failures = Vec::new();
         for attempt in 1..=retry.max_retries + 1 {
-            match self.attempt(&prepared, attempt).await {
+            let headers = if attempt == 1 {
+                std::mem::take(&mut prepared.headers)
+            } else {
+                prepared.attributes.headers()?
+            };
+            match self.attempt(&prepared, headers, attempt).await {
                 Ok(ack) => {
                     tracing::debug!(
                         event_type = prepared.event_type,
@@ -366,11 +379,12 @@ impl Publisher {
     async fn attempt(
         &self,
         prepared: &Prepared,
+        headers: HeaderMap,
         attempt: u32,
     ) -> Result<jetstream::publish::PublishAck, AttemptFailure> {
         let message = PublishMessage::build()
             .payload(prepared.body.clone())
-            .headers(prepared.headers.clone());
+            .headers(headers);
         let classify = |e: jetstream::context::PublishError| {
             let detail = match e.source() {
                 Some(source) => format!("{e}: {source}"),
