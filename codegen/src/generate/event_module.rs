@@ -87,7 +87,10 @@ pub(super) fn event_type_module(
     }
     if !hoists.is_empty() {
         for (prop, versions) in &hoists {
-            let name = names::free_def_name(&prepared, &format!("{base}{}", names::pascal(prop)));
+            let name = names::free_def_name(
+                &prepared,
+                &format!("{base}{}", crate::registry::event_type::pascal_case(prop)),
+            );
             prepare::hoist(&mut prepared, prop, versions, &name);
         }
         file = typify(&prepared, latest_file)?;

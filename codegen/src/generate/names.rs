@@ -14,19 +14,6 @@ pub(crate) fn module_ident(name: &str) -> Ident {
     }
 }
 
-/// `time_zone` -> `TimeZone`.
-pub(crate) fn pascal(s: &str) -> String {
-    s.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut cs = w.chars();
-            cs.next()
-                .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
-}
-
 /// `wanted`, or `wanted2`, ... : a definition name not taken yet.
 pub(crate) fn free_def_name(prepared: &Prepared, wanted: &str) -> String {
     let taken = |n: &str| {

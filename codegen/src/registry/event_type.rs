@@ -80,17 +80,22 @@ impl EventType {
 
     /// The PascalCase Rust name (`UserCreated`).
     pub fn rust_name(&self) -> String {
-        [&self.entity, &self.action]
-            .iter()
-            .flat_map(|t| t.split('_'))
-            .map(|w| {
-                let mut cs = w.chars();
-                cs.next()
-                    .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
-                    .unwrap_or_default()
-            })
-            .collect()
+        pascal_case(&format!("{}_{}", self.entity, self.action))
     }
+}
+
+/// PascalCase of a name: every run of ASCII letters and digits becomes a
+/// word with its first letter upper-cased (`time_zone` -> `TimeZone`).
+pub fn pascal_case(s: &str) -> String {
+    s.split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            let mut cs = w.chars();
+            cs.next()
+                .map(|c| c.to_ascii_uppercase().to_string() + cs.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
 }
 
 /// Parses a registry path `service/entity.action.vN.json` into its event
