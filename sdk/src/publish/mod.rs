@@ -96,8 +96,6 @@ pub struct Published {
 pub struct Prepared {
     event_type: &'static str,
     stream: &'static str,
-    event_id: Uuid,
-    organization_id: OrganizationId,
     subject: String,
     headers: HeaderMap,
     body: Bytes,
@@ -109,7 +107,7 @@ pub struct Prepared {
 impl Prepared {
     /// The event id.
     pub fn event_id(&self) -> Uuid {
-        self.event_id
+        self.attributes.id
     }
 
     /// The subject.
@@ -240,8 +238,6 @@ impl Publisher {
         Ok(Prepared {
             event_type: E::EVENT_TYPE,
             stream: E::STREAM,
-            event_id: attributes.id,
-            organization_id: ctx.organization_id.clone(),
             subject,
             headers,
             body,
@@ -264,8 +260,8 @@ impl Publisher {
                 Ok(ack) => {
                     tracing::debug!(
                         event_type = prepared.event_type,
-                        event_id = %prepared.event_id,
-                        organization_id = %prepared.organization_id,
+                        event_id = %prepared.attributes.id,
+                        organization_id = %prepared.attributes.organization_id,
                         subject = %prepared.subject,
                         stream = %ack.stream,
                         sequence = ack.sequence,
@@ -274,7 +270,7 @@ impl Publisher {
                         "event published"
                     );
                     return Ok(Published {
-                        event_id: prepared.event_id,
+                        event_id: prepared.attributes.id,
                         subject: prepared.subject,
                         stream: ack.stream,
                         sequence: ack.sequence,
@@ -285,14 +281,14 @@ impl Publisher {
                 Err(failure) if !failure.kind.is_retryable() => {
                     tracing::error!(
                         event_type = prepared.event_type,
-                        event_id = %prepared.event_id,
+                        event_id = %prepared.attributes.id,
                         subject = %prepared.subject,
                         error = %failure,
                         "event refused by the server"
                     );
                     return Err(PublishError::Rejected {
                         event_type: prepared.event_type,
-                        event_id: prepared.event_id,
+                        event_id: prepared.attributes.id,
                         detail: failure.detail,
                     });
                 }
@@ -301,7 +297,7 @@ impl Publisher {
                         let delay = retry.delay(attempt);
                         tracing::warn!(
                             event_type = prepared.event_type,
-                            event_id = %prepared.event_id,
+                            event_id = %prepared.attributes.id,
                             subject = %prepared.subject,
                             error = %failure,
                             retry_in = ?delay,
@@ -366,7 +362,7 @@ impl Publisher {
         };
         let error = PublishError::RetriesExhausted {
             event_type: prepared.event_type,
-            event_id: prepared.event_id,
+            event_id: prepared.attributes.id,
             subject: prepared.subject,
             outcome,
             attempts,
