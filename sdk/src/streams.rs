@@ -275,7 +275,8 @@ pub async fn plan(
     Ok(plans)
 }
 
-fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+/// Whether JetStream answered a stream lookup with 404: no such stream.
+pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
     matches!(
         e.kind(),
         jetstream::context::GetStreamErrorKind::JetStream(api) if api.code() == 404

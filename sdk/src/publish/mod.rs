@@ -317,10 +317,7 @@ impl Publisher {
     /// Whether JetStream says the stream does not exist (404).
     async fn stream_is_missing(&self, stream: &str) -> bool {
         match self.js.get_stream(stream).await {
-            Err(e) => matches!(
-                e.kind(),
-                jetstream::context::GetStreamErrorKind::JetStream(api) if api.code() == 404
-            ),
+            Err(e) => crate::streams::is_not_found(&e),
             Ok(_) => false,
         }
     }
