@@ -125,3 +125,32 @@ fn a_v1_payload_reads_as_the_v2_alias() {
     ));
     assert!(UserCreated::read_any_version(2, serde_json::json!({"user_id": 1})).is_err());
 }
+
+#[test]
+fn an_older_payload_is_checked_against_the_schema_of_its_own_version() {
+    use events::auth::UserCreated;
+    use events::upcast::{ReadAnyVersion, ReadError};
+
+    // Fits the v1 Rust type (the email is a String) but breaks the v1 schema.
+    let v1 = serde_json::json!({
+        "user_id": "0190f3a5-1111-7abc-8def-000000000001",
+        "email": "not an email",
+        "display_name": "Ana García",
+        "role": "planner",
+        "created_at": "2025-12-09T10:15:00Z"
+    });
+    match UserCreated::read_any_version(1, v1) {
+        Err(ReadError::Violations {
+            event_type,
+            version,
+            violations,
+        }) => {
+            assert_eq!((event_type, version), ("auth.user.created", 1));
+            assert!(
+                violations.iter().any(|v| v.instance_path == "/email"),
+                "{violations:?}"
+            );
+        }
+        other => panic!("expected the v1 schema's violations, got {other:?}"),
+    }
+}

@@ -7,6 +7,8 @@
 //!     version = 1,                                    // optional if the schema has x-schema-version
 //!     stream = "AUTH_EVENTS",                         // optional if the schema has x-stream
 //!     key = "user_id",                                // optional: the entity-key field
+//!     custom_upcast,                                  // optional: the type implements
+//!                                                     // `tidings::upcast::ReadAnyVersion` itself
 //! )]
 //! ```
 use proc_macro2::{Span, TokenTree};
@@ -19,7 +21,7 @@ use crate::errors::Errors;
 pub(crate) const NAME: &str = "domain_event";
 
 /// The keys the attribute accepts, for error messages.
-const KEYS: &str = "`schema`, `event_type`, `version`, `stream`, `key`";
+const KEYS: &str = "`schema`, `event_type`, `version`, `stream`, `key`, `custom_upcast`";
 
 /// An integer attribute value and where it was written.
 #[derive(Clone, Copy)]
@@ -38,6 +40,9 @@ pub(crate) struct EventAttrs {
     pub(crate) version: Option<SpannedU32>,
     pub(crate) stream: Option<LitStr>,
     pub(crate) key: Option<LitStr>,
+    /// `custom_upcast`: no `ReadAnyVersion` impl is emitted (the generated
+    /// catalog writes its own, reading every older version).
+    pub(crate) custom_upcast: bool,
     /// Keys written, valid or not.
     mentioned: Vec<String>,
     /// Whether an attribute could not be parsed to its end.
@@ -88,6 +93,17 @@ impl EventAttrs {
                 } else {
                     self.version = value;
                 }
+                return Ok(());
+            }
+            "custom_upcast" => {
+                if !meta.input.is_empty() && !meta.input.peek(Token![,]) {
+                    errors.spanned(&meta.path, "`custom_upcast` takes no value");
+                    return skip_value(meta);
+                }
+                if self.custom_upcast {
+                    errors.at(ident.span(), "duplicate `custom_upcast`");
+                }
+                self.custom_upcast = true;
                 return Ok(());
             }
             "schema" => &mut self.schema,

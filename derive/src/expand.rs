@@ -348,6 +348,12 @@ pub(crate) fn expand(input: &DeriveInput, base: Option<&Path>) -> syn::Result<To
         .map(|p| LitStr::new(p, Span::call_site()));
     let version = Literal::u32_unsuffixed(version);
     let key_items = key.map(|k| k.tokens());
+    let upcast = (!attrs.custom_upcast).then(|| {
+        quote! {
+            #[automatically_derived]
+            impl ::tidings::upcast::ReadAnyVersion for #ident {}
+        }
+    });
     Ok(quote! {
         const _: () = {
             // Rebuild when the schema or a file it references changes.
@@ -362,6 +368,7 @@ pub(crate) fn expand(input: &DeriveInput, base: Option<&Path>) -> syn::Result<To
                 const SCHEMA_URI: &'static str = #uri;
                 #key_items
             }
+            #upcast
         };
     })
 }

@@ -15,6 +15,7 @@ pub mod schema;
 pub mod streams;
 pub mod subject;
 pub mod token;
+pub mod upcast;
 
 pub use event::DomainEvent;
 pub use publish::{PublishContext, Published, Publisher, PublisherConfig};

@@ -91,3 +91,12 @@ pub fn violations<E: DomainEvent>(
         })
         .collect())
 }
+
+/// The violations as one line, `; `-separated, for error messages.
+pub fn describe(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}

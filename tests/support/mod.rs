@@ -41,6 +41,8 @@ impl DomainEvent for UserCreated {
     }
 }
 
+impl tidings::upcast::ReadAnyVersion for UserCreated {}
+
 impl UserCreated {
     pub fn numbered(n: usize) -> Self {
         Self {

@@ -296,7 +296,8 @@ fn option_inner(ty: &syn::Type) -> Option<String> {
 }
 
 /// Adds `#[derive(::tidings::DomainEvent)]` and its attribute naming the
-/// schema file, and a doc paragraph saying which event this is.
+/// schema file (and `custom_upcast`: the generator writes the type's
+/// `ReadAnyVersion`), and a doc paragraph saying which event this is.
 pub(crate) fn mark_payload(s: &mut ItemStruct, schema_path: &str, key: Option<&str>, doc: &str) {
     let has_docs = has_doc(&s.attrs);
     let pos = s
@@ -316,8 +317,10 @@ pub(crate) fn mark_payload(s: &mut ItemStruct, schema_path: &str, key: Option<&s
     s.attrs
         .push(syn::parse_quote!(#[derive(::tidings::DomainEvent)]));
     s.attrs.push(match key {
-        Some(key) => syn::parse_quote!(#[domain_event(schema = #schema_path, key = #key)]),
-        None => syn::parse_quote!(#[domain_event(schema = #schema_path)]),
+        Some(key) => {
+            syn::parse_quote!(#[domain_event(schema = #schema_path, key = #key, custom_upcast)])
+        }
+        None => syn::parse_quote!(#[domain_event(schema = #schema_path, custom_upcast)]),
     });
 }
 

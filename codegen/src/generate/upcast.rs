@@ -140,13 +140,13 @@ pub(crate) fn read_any_version(
     for (i, v) in versions.iter().enumerate().take(target + 1) {
         let start = format_ident!("{}", names[i]);
         let mut body = vec![quote! {
-            let value: #start = super::super::upcast::decode(EVENT_TYPE, version, data)?;
+            let value: #start = ::tidings::upcast::decode(version, data)?;
         }];
         for (j, step) in steps.iter().enumerate().take(target).skip(i) {
             let next = format_ident!("{}", names[j + 1]);
             body.push(match step {
                 Step::Serde => quote! {
-                    let value: #next = super::super::upcast::reencode(EVENT_TYPE, version, &value)?;
+                    let value: #next = ::tidings::upcast::reencode(EVENT_TYPE, version, &value)?;
                 },
                 Step::Fields(_) | Step::HandWritten(_) => quote! {
                     let value: #next = ::core::convert::From::from(value);
@@ -170,17 +170,18 @@ pub(crate) fn read_any_version(
     );
     quote! {
         #[doc = #doc]
-        impl super::super::upcast::ReadAnyVersion for #target_ident {
+        impl ::tidings::upcast::ReadAnyVersion for #target_ident {
             fn read_any_version(
                 version: u32,
                 data: ::serde_json::Value,
-            ) -> ::core::result::Result<Self, super::super::upcast::ReadError> {
+            ) -> ::core::result::Result<Self, ::tidings::upcast::ReadError> {
                 match version {
                     #(#arms)*
-                    v if v > #target_literal => super::super::upcast::decode(EVENT_TYPE, version, data),
-                    _ => ::core::result::Result::Err(super::super::upcast::ReadError::UnknownVersion {
+                    v if v > #target_literal => ::tidings::upcast::read_newer(version, data),
+                    _ => ::core::result::Result::Err(::tidings::upcast::ReadError::UnknownVersion {
                         event_type: EVENT_TYPE,
                         version,
+                        reader: #target_literal,
                     }),
                 }
             }
@@ -188,92 +189,16 @@ pub(crate) fn read_any_version(
     }
 }
 
-/// The shared items: the error, the trait and the two helpers.
+/// The catalog's `upcast` module: the runtime's trait and error, under the
+/// catalog's own path (`events::upcast::ReadAnyVersion`).
 pub(crate) fn prelude() -> TokenStream {
     quote! {
         /// Reading a payload of any version of an event type as one version
-        /// of it (see `docs/generate.md`, *Reading older versions*).
+        /// of it (see `docs/generate.md`, *Reading older versions*): the
+        /// runtime's `tidings::upcast` trait and error, implemented by every
+        /// generated payload type.
         pub mod upcast {
-            /// Why a payload could not be read as the requested version.
-            #[derive(Debug)]
-            pub enum ReadError {
-                /// The payload claims a version that does not exist (0).
-                UnknownVersion {
-                    /// `service.entity.action`.
-                    event_type: &'static str,
-                    /// The version it claims.
-                    version: u32,
-                },
-                /// The payload is not a valid document of the version it claims.
-                Invalid {
-                    /// `service.entity.action`.
-                    event_type: &'static str,
-                    /// The version it claims.
-                    version: u32,
-                    /// What serde said.
-                    source: ::serde_json::Error,
-                },
-            }
-
-            impl ::core::fmt::Display for ReadError {
-                fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    match self {
-                        ReadError::UnknownVersion { event_type, version } => {
-                            write!(f, "{event_type} has no schema version {version}")
-                        }
-                        ReadError::Invalid { event_type, version, source } => {
-                            write!(f, "not a valid {event_type} v{version} payload: {source}")
-                        }
-                    }
-                }
-            }
-
-            impl ::std::error::Error for ReadError {
-                fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
-                    match self {
-                        ReadError::Invalid { source, .. } => ::core::option::Option::Some(source),
-                        ReadError::UnknownVersion { .. } => ::core::option::Option::None,
-                    }
-                }
-            }
-
-            /// Implemented by every generated payload type: reads a payload
-            /// written as any version of its event type (the version comes
-            /// from the envelope's `schemaversion`).
-            pub trait ReadAnyVersion: ::core::marker::Sized {
-                /// Reads `data`, written as `version`, as `Self`.
-                ///
-                /// # Errors
-                /// `data` is not a valid document of `version`, or `version` is 0.
-                fn read_any_version(version: u32, data: ::serde_json::Value) -> ::core::result::Result<Self, ReadError>;
-            }
-
-            /// Deserializes `data` as `T`.
-            ///
-            /// # Errors
-            /// [`ReadError::Invalid`] when it does not fit.
-            pub fn decode<T: ::serde::de::DeserializeOwned>(
-                event_type: &'static str,
-                version: u32,
-                data: ::serde_json::Value,
-            ) -> ::core::result::Result<T, ReadError> {
-                ::serde_json::from_value(data).map_err(|source| ReadError::Invalid { event_type, version, source })
-            }
-
-            /// Converts one version into the next through JSON.
-            ///
-            /// # Errors
-            /// [`ReadError::Invalid`] when the next version rejects it (the
-            /// compatibility check rules that out for the modes that use it).
-            pub fn reencode<A: ::serde::Serialize, B: ::serde::de::DeserializeOwned>(
-                event_type: &'static str,
-                version: u32,
-                value: &A,
-            ) -> ::core::result::Result<B, ReadError> {
-                ::serde_json::to_value(value)
-                    .and_then(::serde_json::from_value)
-                    .map_err(|source| ReadError::Invalid { event_type, version, source })
-            }
+            pub use ::tidings::upcast::{ReadAnyVersion, ReadError};
         }
     }
 }

@@ -2,97 +2,11 @@
 // Do not edit: change the schemas and regenerate (see docs/generate.md).
 
 /// Reading a payload of any version of an event type as one version
-/// of it (see `docs/generate.md`, *Reading older versions*).
+/// of it (see `docs/generate.md`, *Reading older versions*): the
+/// runtime's `tidings::upcast` trait and error, implemented by every
+/// generated payload type.
 pub mod upcast {
-    /// Why a payload could not be read as the requested version.
-    #[derive(Debug)]
-    pub enum ReadError {
-        /// The payload claims a version that does not exist (0).
-        UnknownVersion {
-            /// `service.entity.action`.
-            event_type: &'static str,
-            /// The version it claims.
-            version: u32,
-        },
-        /// The payload is not a valid document of the version it claims.
-        Invalid {
-            /// `service.entity.action`.
-            event_type: &'static str,
-            /// The version it claims.
-            version: u32,
-            /// What serde said.
-            source: ::serde_json::Error,
-        },
-    }
-    impl ::core::fmt::Display for ReadError {
-        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            match self {
-                ReadError::UnknownVersion { event_type, version } => {
-                    write!(f, "{event_type} has no schema version {version}")
-                }
-                ReadError::Invalid { event_type, version, source } => {
-                    write!(f, "not a valid {event_type} v{version} payload: {source}")
-                }
-            }
-        }
-    }
-    impl ::std::error::Error for ReadError {
-        fn source(
-            &self,
-        ) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
-            match self {
-                ReadError::Invalid { source, .. } => ::core::option::Option::Some(source),
-                ReadError::UnknownVersion { .. } => ::core::option::Option::None,
-            }
-        }
-    }
-    /// Implemented by every generated payload type: reads a payload
-    /// written as any version of its event type (the version comes
-    /// from the envelope's `schemaversion`).
-    pub trait ReadAnyVersion: ::core::marker::Sized {
-        /// Reads `data`, written as `version`, as `Self`.
-        ///
-        /// # Errors
-        /// `data` is not a valid document of `version`, or `version` is 0.
-        fn read_any_version(
-            version: u32,
-            data: ::serde_json::Value,
-        ) -> ::core::result::Result<Self, ReadError>;
-    }
-    /// Deserializes `data` as `T`.
-    ///
-    /// # Errors
-    /// [`ReadError::Invalid`] when it does not fit.
-    pub fn decode<T: ::serde::de::DeserializeOwned>(
-        event_type: &'static str,
-        version: u32,
-        data: ::serde_json::Value,
-    ) -> ::core::result::Result<T, ReadError> {
-        ::serde_json::from_value(data)
-            .map_err(|source| ReadError::Invalid {
-                event_type,
-                version,
-                source,
-            })
-    }
-    /// Converts one version into the next through JSON.
-    ///
-    /// # Errors
-    /// [`ReadError::Invalid`] when the next version rejects it (the
-    /// compatibility check rules that out for the modes that use it).
-    pub fn reencode<A: ::serde::Serialize, B: ::serde::de::DeserializeOwned>(
-        event_type: &'static str,
-        version: u32,
-        value: &A,
-    ) -> ::core::result::Result<B, ReadError> {
-        ::serde_json::to_value(value)
-            .and_then(::serde_json::from_value)
-            .map_err(|source| ReadError::Invalid {
-                event_type,
-                version,
-                source,
-            })
-    }
+    pub use ::tidings::upcast::{ReadAnyVersion, ReadError};
 }
 /// Every generated payload type, with monomorphic helpers, so tests
 /// and tools can go over the whole registry.
@@ -173,7 +87,7 @@ pub mod auth {
         /// Event `auth.session.opened`, schema version 1 (`auth/session.opened.v1.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/auth/session.opened.v1.json")]
+        #[domain_event(schema = "schemas/auth/session.opened.v1.json", custom_upcast)]
         pub struct SessionOpenedV1 {
             /// `device` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -271,25 +185,25 @@ pub mod auth {
             }
         }
         /// Reads a payload of `auth.session.opened` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).
-        impl super::super::upcast::ReadAnyVersion for SessionOpenedV1 {
+        impl ::tidings::upcast::ReadAnyVersion for SessionOpenedV1 {
             fn read_any_version(
                 version: u32,
                 data: ::serde_json::Value,
-            ) -> ::core::result::Result<Self, super::super::upcast::ReadError> {
+            ) -> ::core::result::Result<Self, ::tidings::upcast::ReadError> {
                 match version {
                     1 => {
-                        let value: SessionOpenedV1 = super::super::upcast::decode(
-                            EVENT_TYPE,
+                        let value: SessionOpenedV1 = ::tidings::upcast::decode(
                             version,
                             data,
                         )?;
                         ::core::result::Result::Ok(value)
                     }
-                    v if v > 1 => super::super::upcast::decode(EVENT_TYPE, version, data),
+                    v if v > 1 => ::tidings::upcast::read_newer(version, data),
                     _ => {
-                        ::core::result::Result::Err(super::super::upcast::ReadError::UnknownVersion {
+                        ::core::result::Result::Err(::tidings::upcast::ReadError::UnknownVersion {
                             event_type: EVENT_TYPE,
                             version,
+                            reader: 1,
                         })
                     }
                 }

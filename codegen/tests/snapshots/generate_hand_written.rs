@@ -2,97 +2,11 @@
 // Do not edit: change the schemas and regenerate (see docs/generate.md).
 
 /// Reading a payload of any version of an event type as one version
-/// of it (see `docs/generate.md`, *Reading older versions*).
+/// of it (see `docs/generate.md`, *Reading older versions*): the
+/// runtime's `tidings::upcast` trait and error, implemented by every
+/// generated payload type.
 pub mod upcast {
-    /// Why a payload could not be read as the requested version.
-    #[derive(Debug)]
-    pub enum ReadError {
-        /// The payload claims a version that does not exist (0).
-        UnknownVersion {
-            /// `service.entity.action`.
-            event_type: &'static str,
-            /// The version it claims.
-            version: u32,
-        },
-        /// The payload is not a valid document of the version it claims.
-        Invalid {
-            /// `service.entity.action`.
-            event_type: &'static str,
-            /// The version it claims.
-            version: u32,
-            /// What serde said.
-            source: ::serde_json::Error,
-        },
-    }
-    impl ::core::fmt::Display for ReadError {
-        fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-            match self {
-                ReadError::UnknownVersion { event_type, version } => {
-                    write!(f, "{event_type} has no schema version {version}")
-                }
-                ReadError::Invalid { event_type, version, source } => {
-                    write!(f, "not a valid {event_type} v{version} payload: {source}")
-                }
-            }
-        }
-    }
-    impl ::std::error::Error for ReadError {
-        fn source(
-            &self,
-        ) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
-            match self {
-                ReadError::Invalid { source, .. } => ::core::option::Option::Some(source),
-                ReadError::UnknownVersion { .. } => ::core::option::Option::None,
-            }
-        }
-    }
-    /// Implemented by every generated payload type: reads a payload
-    /// written as any version of its event type (the version comes
-    /// from the envelope's `schemaversion`).
-    pub trait ReadAnyVersion: ::core::marker::Sized {
-        /// Reads `data`, written as `version`, as `Self`.
-        ///
-        /// # Errors
-        /// `data` is not a valid document of `version`, or `version` is 0.
-        fn read_any_version(
-            version: u32,
-            data: ::serde_json::Value,
-        ) -> ::core::result::Result<Self, ReadError>;
-    }
-    /// Deserializes `data` as `T`.
-    ///
-    /// # Errors
-    /// [`ReadError::Invalid`] when it does not fit.
-    pub fn decode<T: ::serde::de::DeserializeOwned>(
-        event_type: &'static str,
-        version: u32,
-        data: ::serde_json::Value,
-    ) -> ::core::result::Result<T, ReadError> {
-        ::serde_json::from_value(data)
-            .map_err(|source| ReadError::Invalid {
-                event_type,
-                version,
-                source,
-            })
-    }
-    /// Converts one version into the next through JSON.
-    ///
-    /// # Errors
-    /// [`ReadError::Invalid`] when the next version rejects it (the
-    /// compatibility check rules that out for the modes that use it).
-    pub fn reencode<A: ::serde::Serialize, B: ::serde::de::DeserializeOwned>(
-        event_type: &'static str,
-        version: u32,
-        value: &A,
-    ) -> ::core::result::Result<B, ReadError> {
-        ::serde_json::to_value(value)
-            .and_then(::serde_json::from_value)
-            .map_err(|source| ReadError::Invalid {
-                event_type,
-                version,
-                source,
-            })
-    }
+    pub use ::tidings::upcast::{ReadAnyVersion, ReadError};
 }
 /// Every generated payload type, with monomorphic helpers, so tests
 /// and tools can go over the whole registry.
@@ -185,7 +99,7 @@ pub mod catalog {
         /// Event `catalog.stock.counted`, schema version 1 (`catalog/stock.counted.v1.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/catalog/stock.counted.v1.json")]
+        #[domain_event(schema = "schemas/catalog/stock.counted.v1.json", custom_upcast)]
         pub struct StockCountedV1 {
             /// `qty` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -252,7 +166,7 @@ pub mod catalog {
         /// Event `catalog.stock.counted`, schema version 2 (`catalog/stock.counted.v2.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/catalog/stock.counted.v2.json")]
+        #[domain_event(schema = "schemas/catalog/stock.counted.v2.json", custom_upcast)]
         pub struct StockCountedV2 {
             /// `qty` (the schema does not describe it).
             pub qty: i64,
@@ -346,40 +260,39 @@ pub mod catalog {
             }
         }
         /// Reads a payload of `catalog.stock.counted` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).
-        impl super::super::upcast::ReadAnyVersion for StockCountedV1 {
+        impl ::tidings::upcast::ReadAnyVersion for StockCountedV1 {
             fn read_any_version(
                 version: u32,
                 data: ::serde_json::Value,
-            ) -> ::core::result::Result<Self, super::super::upcast::ReadError> {
+            ) -> ::core::result::Result<Self, ::tidings::upcast::ReadError> {
                 match version {
                     1 => {
-                        let value: StockCountedV1 = super::super::upcast::decode(
-                            EVENT_TYPE,
+                        let value: StockCountedV1 = ::tidings::upcast::decode(
                             version,
                             data,
                         )?;
                         ::core::result::Result::Ok(value)
                     }
-                    v if v > 1 => super::super::upcast::decode(EVENT_TYPE, version, data),
+                    v if v > 1 => ::tidings::upcast::read_newer(version, data),
                     _ => {
-                        ::core::result::Result::Err(super::super::upcast::ReadError::UnknownVersion {
+                        ::core::result::Result::Err(::tidings::upcast::ReadError::UnknownVersion {
                             event_type: EVENT_TYPE,
                             version,
+                            reader: 1,
                         })
                     }
                 }
             }
         }
         /// Reads a payload of `catalog.stock.counted` written as any version: version 2 as itself, a payload of versions 1 to 1 upcast to it, and a newer version directly as version 2 (its unknown fields are ignored).
-        impl super::super::upcast::ReadAnyVersion for StockCountedV2 {
+        impl ::tidings::upcast::ReadAnyVersion for StockCountedV2 {
             fn read_any_version(
                 version: u32,
                 data: ::serde_json::Value,
-            ) -> ::core::result::Result<Self, super::super::upcast::ReadError> {
+            ) -> ::core::result::Result<Self, ::tidings::upcast::ReadError> {
                 match version {
                     1 => {
-                        let value: StockCountedV1 = super::super::upcast::decode(
-                            EVENT_TYPE,
+                        let value: StockCountedV1 = ::tidings::upcast::decode(
                             version,
                             data,
                         )?;
@@ -387,18 +300,18 @@ pub mod catalog {
                         ::core::result::Result::Ok(value)
                     }
                     2 => {
-                        let value: StockCountedV2 = super::super::upcast::decode(
-                            EVENT_TYPE,
+                        let value: StockCountedV2 = ::tidings::upcast::decode(
                             version,
                             data,
                         )?;
                         ::core::result::Result::Ok(value)
                     }
-                    v if v > 2 => super::super::upcast::decode(EVENT_TYPE, version, data),
+                    v if v > 2 => ::tidings::upcast::read_newer(version, data),
                     _ => {
-                        ::core::result::Result::Err(super::super::upcast::ReadError::UnknownVersion {
+                        ::core::result::Result::Err(::tidings::upcast::ReadError::UnknownVersion {
                             event_type: EVENT_TYPE,
                             version,
+                            reader: 2,
                         })
                     }
                 }

@@ -23,4 +23,6 @@ const _: () = {
             )
         }
     }
+    #[automatically_derived]
+    impl ::tidings::upcast::ReadAnyVersion for AccountOpened {}
 };

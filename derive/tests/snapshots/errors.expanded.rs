@@ -1,5 +1,5 @@
 ::core::compile_error! {
-    "unknown `domain_event` key `colour`; expected one of `schema`, `event_type`, `version`, `stream`, `key`"
+    "unknown `domain_event` key `colour`; expected one of `schema`, `event_type`, `version`, `stream`, `key`, `custom_upcast`"
 }
 ::core::compile_error! {
     "`event_type = \"bank.account.closed\"` disagrees with the schema's `\"x-event-type\": \"bank.account.opened\"` ($CARGO_MANIFEST_DIR/tests/fixtures/account.opened.v1.json); they must agree (leave the attribute out to use the schema's)"

@@ -18,4 +18,6 @@ const _: () = {
             )
         }
     }
+    #[automatically_derived]
+    impl ::tidings::upcast::ReadAnyVersion for ItemCounted {}
 };

@@ -67,4 +67,16 @@ struct OnAField {
     id: u32,
 }
 
+#[derive(DomainEvent)]
+#[domain_event(schema = "tests/fixtures/bare.json", event_type = "a.b.c", version = 1, stream = "A", custom_upcast = true)]
+struct UpcastWithValue {
+    id: u32,
+}
+
+#[derive(DomainEvent)]
+#[domain_event(schema = "tests/fixtures/bare.json", event_type = "a.b.c", version = 1, stream = "A", custom_upcast, custom_upcast)]
+struct UpcastTwice {
+    id: u32,
+}
+
 fn main() {}

@@ -98,7 +98,7 @@ pub enum DecodeError {
         reader: u32,
     },
     /// The payload breaks its schema.
-    #[error("the {event_type} v{version} payload breaks its schema: {}", join(.violations))]
+    #[error("the {event_type} v{version} payload breaks its schema: {}", crate::schema::describe(.violations))]
     InvalidPayload {
         /// The event type.
         event_type: &'static str,
@@ -118,14 +118,6 @@ pub enum DecodeError {
         /// serde's message.
         message: String,
     },
-}
-
-fn join(violations: &[Violation]) -> String {
-    violations
-        .iter()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 fn kind(value: &Value) -> &'static str {

@@ -67,7 +67,7 @@ pub enum PublishError {
     /// The payload breaks its schema.
     #[error(
         "{event_type} v{version} payload is invalid: {}",
-        violations.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+        crate::schema::describe(violations)
     )]
     InvalidPayload {
         /// The event type.
