@@ -10,15 +10,19 @@ extern crate self as tidings;
 
 pub mod envelope;
 pub mod event;
+pub mod idempotency;
 pub mod publish;
+pub mod replay;
 pub mod schema;
 pub mod streams;
 pub mod subject;
+pub mod subscribe;
 pub mod token;
 pub mod upcast;
 
 pub use event::DomainEvent;
 pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
+pub use subscribe::{Event, EventMeta, Running, Subscriber, SubscriberConfig};
 /// `#[derive(DomainEvent)]`: see the `tidings-derive` crate and `docs/derive.md`.
 pub use tidings_derive::DomainEvent;
 pub use token::{InvalidToken, OrganizationId};

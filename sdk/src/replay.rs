@@ -1,0 +1,220 @@
+//! Replaying stored events: chosen types (and tenant) of one stream, from a
+//! time or a stream sequence, up to an end time or to the end of the stream
+//! as it is when the replay starts, in stream order.
+//!
+//! A replay reads through an ordered, ephemeral consumer of its own: the
+//! durable consumer groups and their positions are not touched. Times are
+//! the stream's storage times (what JetStream orders and starts by), so
+//! `[from, to)` selects the events stored in that interval.
+use async_nats::jetstream::{self, consumer};
+use futures_util::StreamExt;
+use time::OffsetDateTime;
+
+use crate::envelope::{DecodeError, Envelope};
+use crate::subject::filter_for_type;
+use crate::token::OrganizationId;
+
+/// Where a replay starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplayStart {
+    /// The first event stored at or after this time.
+    Time(OffsetDateTime),
+    /// This stream sequence (or the first after it that matches).
+    Sequence(u64),
+}
+
+/// What to replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplaySpec {
+    /// The stream.
+    pub stream: String,
+    /// The event types (`service.entity.action`), all stored in `stream`.
+    pub event_types: Vec<String>,
+    /// Only this tenant's events.
+    pub organization: Option<OrganizationId>,
+    /// Where to start.
+    pub start: ReplayStart,
+    /// Stop before the first event stored at or after this time; without
+    /// it, at the last event stored when the replay started.
+    pub until: Option<OffsetDateTime>,
+}
+
+/// One replayed event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replayed {
+    /// The event.
+    pub envelope: Envelope,
+    /// Its NATS subject.
+    pub subject: String,
+    /// Its stream sequence.
+    pub stream_sequence: u64,
+    /// When the stream stored it.
+    pub stored_at: OffsetDateTime,
+}
+
+/// Why a replay failed, or one event of it.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The spec is not usable.
+    #[error("invalid replay: {0}")]
+    Invalid(String),
+    /// The replay's consumer could not be created or read.
+    #[error("replay of stream {stream}: {detail}")]
+    Server {
+        /// The stream.
+        stream: String,
+        /// The server's answer.
+        detail: String,
+    },
+    /// A stored message is not a readable event (the replay goes on).
+    #[error("stream {stream} sequence {sequence} is not a readable event: {source}")]
+    Decode {
+        /// The stream.
+        stream: String,
+        /// Its sequence.
+        sequence: u64,
+        /// Why.
+        #[source]
+        source: DecodeError,
+    },
+    /// A handler failed on a replayed event: the replay stops there, so it
+    /// can be resumed from this sequence.
+    #[error("replay stopped at stream {stream} sequence {sequence} ({event_type}): {error}")]
+    Handler {
+        /// The stream.
+        stream: String,
+        /// The sequence of the failed event.
+        sequence: u64,
+        /// Its type.
+        event_type: String,
+        /// The handler's error.
+        error: String,
+    },
+}
+
+/// A running replay: call [`next`](Self::next) until it returns `None`.
+pub struct Replay {
+    stream: String,
+    messages: Option<consumer::pull::Ordered>,
+    until: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("stream", &self.stream)
+            .field("until", &self.until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replay {
+    /// Starts a replay.
+    ///
+    /// # Errors
+    /// No event types, an empty range, or the server refused the consumer.
+    pub async fn start(js: &jetstream::Context, spec: ReplaySpec) -> Result<Self, ReplayError> {
+        if spec.event_types.is_empty() {
+            return Err(ReplayError::Invalid("name at least one event type".into()));
+        }
+        if let (ReplayStart::Time(from), Some(until)) = (spec.start, spec.until) {
+            if from >= until {
+                return Err(ReplayError::Invalid(format!(
+                    "the range [{from}, {until}) is empty"
+                )));
+            }
+        }
+        let server = |detail: String| ReplayError::Server {
+            stream: spec.stream.clone(),
+            detail,
+        };
+        let stream = js
+            .get_stream(&spec.stream)
+            .await
+            .map_err(|e| server(e.to_string()))?;
+        let mut filters: Vec<String> = spec
+            .event_types
+            .iter()
+            .map(|t| filter_for_type(t, spec.organization.as_ref()))
+            .collect();
+        filters.sort();
+        filters.dedup();
+        let deliver_policy = match spec.start {
+            ReplayStart::Time(start_time) => consumer::DeliverPolicy::ByStartTime { start_time },
+            ReplayStart::Sequence(start_sequence) => consumer::DeliverPolicy::ByStartSequence {
+                start_sequence: start_sequence.max(1),
+            },
+        };
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                description: Some("Tidings replay".into()),
+                filter_subjects: filters,
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| server(e.to_string()))?;
+        let messages = if consumer.cached_info().num_pending == 0 {
+            None
+        } else {
+            Some(
+                consumer
+                    .messages()
+                    .await
+                    .map_err(|e| server(e.to_string()))?,
+            )
+        };
+        Ok(Self {
+            stream: spec.stream,
+            messages,
+            until: spec.until,
+        })
+    }
+
+    /// The next event, in stream order; `None` at the end of the range.
+    pub async fn next(&mut self) -> Option<Result<Replayed, ReplayError>> {
+        let messages = self.messages.as_mut()?;
+        let message = match messages.next().await? {
+            Ok(message) => message,
+            Err(e) => {
+                self.messages = None;
+                return Some(Err(ReplayError::Server {
+                    stream: self.stream.clone(),
+                    detail: e.to_string(),
+                }));
+            }
+        };
+        let (sequence, stored_at, pending) = match message.info() {
+            Ok(info) => (info.stream_sequence, info.published, info.pending),
+            Err(e) => {
+                self.messages = None;
+                return Some(Err(ReplayError::Server {
+                    stream: self.stream.clone(),
+                    detail: format!("a message without JetStream metadata: {e}"),
+                }));
+            }
+        };
+        if self.until.is_some_and(|until| stored_at >= until) {
+            self.messages = None;
+            return None;
+        }
+        if pending == 0 {
+            // The last event stored when the replay started (or since).
+            self.messages = None;
+        }
+        Some(
+            Envelope::decode_message(message.headers.as_ref(), &message.payload)
+                .map(|envelope| Replayed {
+                    envelope,
+                    subject: message.subject.to_string(),
+                    stream_sequence: sequence,
+                    stored_at,
+                })
+                .map_err(|source| ReplayError::Decode {
+                    stream: self.stream.clone(),
+                    sequence,
+                    source,
+                }),
+        )
+    }
+}

@@ -1,0 +1,118 @@
+//! Typed handlers behind one object-safe interface, keyed by event type.
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use async_nats::jetstream::message::Acker;
+use futures_util::FutureExt;
+
+use super::event::{Event, EventMeta};
+use super::Handler;
+use crate::envelope::Envelope;
+use crate::upcast::ReadAnyVersion;
+
+/// The error a handler returns: anything that converts into a boxed error
+/// (`anyhow::Error`, `std::io::Error`, a `String`...).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a delivery did not succeed.
+#[derive(Debug)]
+pub(crate) enum Failure {
+    /// The payload cannot be read as the handler's type: retrying cannot help.
+    Unreadable(String),
+    /// The handler returned an error or panicked: worth retrying.
+    Handler(String),
+}
+
+pub(crate) type HandlerFuture = Pin<Box<dyn Future<Output = Result<(), Failure>> + Send>>;
+
+/// A handler of one event type, with the payload type erased.
+pub(crate) trait ErasedHandler: Send + Sync {
+    /// `service.entity.action`.
+    fn event_type(&self) -> &'static str;
+    /// The stream of the event type.
+    fn stream(&self) -> &'static str;
+    /// The handler's schema version.
+    fn version(&self) -> u32;
+    /// Reads the payload and runs the handler.
+    fn call(&self, envelope: Envelope, meta: EventMeta, acker: Option<Arc<Acker>>)
+        -> HandlerFuture;
+}
+
+/// A typed handler function.
+pub(crate) struct Typed<E, F> {
+    f: Arc<F>,
+    _event: PhantomData<fn() -> E>,
+}
+
+impl<E, F> Typed<E, F> {
+    pub(crate) fn new(f: F) -> Self {
+        Self {
+            f: Arc::new(f),
+            _event: PhantomData,
+        }
+    }
+}
+
+impl<E, H> ErasedHandler for Typed<E, H>
+where
+    E: ReadAnyVersion,
+    H: Handler<E>,
+{
+    fn event_type(&self) -> &'static str {
+        E::EVENT_TYPE
+    }
+
+    fn stream(&self) -> &'static str {
+        E::STREAM
+    }
+
+    fn version(&self) -> u32 {
+        E::SCHEMA_VERSION
+    }
+
+    fn call(
+        &self,
+        envelope: Envelope,
+        meta: EventMeta,
+        acker: Option<Arc<Acker>>,
+    ) -> HandlerFuture {
+        let payload = match E::read_any_version(envelope.schema_version, envelope.data) {
+            Ok(payload) => payload,
+            Err(e) => return Box::pin(std::future::ready(Err(Failure::Unreadable(e.to_string())))),
+        };
+        let f = self.f.clone();
+        Box::pin(async move {
+            // A panicking handler is a failed handler: the event is retried
+            // and dead-lettered like any other failure, never lost.
+            let run =
+                AssertUnwindSafe(async move { f.call(Event::new(payload, meta, acker)).await });
+            match run.catch_unwind().await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(Failure::Handler(error_chain(e.into().as_ref()))),
+                Err(panic) => {
+                    let message = panic
+                        .downcast_ref::<&str>()
+                        .map(|s| s.to_string())
+                        .or_else(|| panic.downcast_ref::<String>().cloned())
+                        .unwrap_or_else(|| "a non-string panic payload".to_string());
+                    Err(Failure::Handler(format!("the handler panicked: {message}")))
+                }
+            }
+        })
+    }
+}
+
+/// An error and its sources, `: `-separated.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}

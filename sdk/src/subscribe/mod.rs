@@ -1,0 +1,491 @@
+//! Typed, durable consumer groups.
+//!
+//! A [`Subscriber`] is one instance of a named consumer group. It registers
+//! typed handlers ([`Subscriber::handle`]), then [`start`](Subscriber::start)
+//! creates or updates one durable pull consumer per stream for the group
+//! (filter subjects: the handled types, optionally one tenant) and consumes
+//! with at most `max_in_flight` handlers at once. Every instance that starts
+//! with the same group shares the same consumers, so each event is handled
+//! by one instance; two groups each receive every event.
+//!
+//! Handler `Ok` acks; `Err` (or a panic) NAKs with an exponential backoff;
+//! after `max_deliveries` the event is given up (see the dead-letter module),
+//! as is a message that cannot be read as the handler's type (not an event,
+//! an unknown type, a payload that breaks its schema, a version the reader
+//! cannot read) at once. [`Running::shutdown`] stops pulling, lets in-flight
+//! handlers finish within a deadline and flushes their acks.
+mod config;
+mod dead_letter;
+mod event;
+mod handler;
+mod worker;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream::{self, consumer};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::{Backoff, ConfigError, StartAt, SubscriberConfig};
+pub use event::{Event, EventMeta};
+pub use handler::BoxError;
+
+use handler::{ErasedHandler, Typed};
+use worker::Shared;
+
+use crate::idempotency::Deduplicator;
+use crate::replay::{Replay, ReplayError, ReplaySpec, ReplayStart};
+use crate::subject::filter_for_type;
+use crate::token::{check_token, InvalidToken};
+use crate::upcast::ReadAnyVersion;
+
+/// A handler of events of type `E`: any `Fn(Event<E>) -> impl Future<Output
+/// = Result<(), Err>>` where `Err` converts into [`BoxError`].
+pub trait Handler<E>: Send + Sync + 'static {
+    /// The future the handler returns.
+    type Future: std::future::Future<Output = Result<(), Self::Error>> + Send + 'static;
+    /// The handler's error.
+    type Error: Into<BoxError>;
+    /// Handles one event.
+    fn call(&self, event: Event<E>) -> Self::Future;
+}
+
+impl<E, F, Fut, Err> Handler<E> for F
+where
+    F: Fn(Event<E>) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), Err>> + Send + 'static,
+    Err: Into<BoxError>,
+{
+    type Future = Fut;
+    type Error = Err;
+    fn call(&self, event: Event<E>) -> Fut {
+        self(event)
+    }
+}
+
+/// Why a subscriber cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SubscribeError {
+    /// The group name cannot be a consumer name.
+    #[error("invalid consumer group name: {0}")]
+    Group(#[source] InvalidToken),
+    /// A setting cannot work.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// `start` was called with no handler.
+    #[error("consumer group {group} has no handlers: call `handle` before `start`")]
+    NoHandlers {
+        /// The group.
+        group: String,
+    },
+    /// Two handlers for one event type in one group.
+    #[error("consumer group {group} has two handlers for {event_type} (v{first} and v{second}); one handler per event type reads every version")]
+    DuplicateHandler {
+        /// The group.
+        group: String,
+        /// The event type.
+        event_type: &'static str,
+        /// The version of the first handler.
+        first: u32,
+        /// The version of the second.
+        second: u32,
+    },
+    /// A stream of a handled type does not exist.
+    #[error("stream {stream} (of {event_types}) does not exist: provision the streams first (`tidings::streams::apply`)")]
+    StreamMissing {
+        /// The stream.
+        stream: String,
+        /// The handled types it stores.
+        event_types: String,
+    },
+    /// The server refused the consumer.
+    #[error("cannot create or update consumer {group} on stream {stream}: {detail}")]
+    Consumer {
+        /// The group.
+        group: String,
+        /// The stream.
+        stream: String,
+        /// The server's answer.
+        detail: String,
+    },
+}
+
+/// One instance of a consumer group, before it starts.
+pub struct Subscriber {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    group: String,
+    config: SubscriberConfig,
+    handlers: HashMap<&'static str, Arc<dyn ErasedHandler>>,
+    duplicate: Option<SubscribeError>,
+    dedup: Option<Deduplicator>,
+}
+
+impl std::fmt::Debug for Subscriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subscriber")
+            .field("group", &self.group)
+            .field("config", &self.config)
+            .field(
+                "event_types",
+                &self.handlers.keys().collect::<BTreeSet<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl Subscriber {
+    /// An instance of consumer group `group` (a subject token: no `.`, `*`,
+    /// `>`, whitespace, control characters or leading `$`).
+    ///
+    /// # Errors
+    /// An invalid group name or setting.
+    pub fn new(
+        client: async_nats::Client,
+        group: &str,
+        config: SubscriberConfig,
+    ) -> Result<Self, SubscribeError> {
+        check_token("consumer group", group).map_err(SubscribeError::Group)?;
+        config.validate()?;
+        Ok(Self {
+            js: jetstream::new(client.clone()),
+            client,
+            group: group.to_string(),
+            config,
+            handlers: HashMap::new(),
+            duplicate: None,
+            dedup: None,
+        })
+    }
+
+    /// Registers the handler of event type `E`. Events published with any
+    /// schema version of the type arrive as `E` (upcast or read forward).
+    /// A second handler for the same type makes [`start`](Self::start) fail.
+    pub fn handle<E: ReadAnyVersion, H: Handler<E>>(&mut self, handler: H) -> &mut Self {
+        let typed: Arc<dyn ErasedHandler> = Arc::new(Typed::<E, H>::new(handler));
+        if let Some(first) = self.handlers.get(E::EVENT_TYPE) {
+            self.duplicate
+                .get_or_insert(SubscribeError::DuplicateHandler {
+                    group: self.group.clone(),
+                    event_type: E::EVENT_TYPE,
+                    first: first.version(),
+                    second: E::SCHEMA_VERSION,
+                });
+        } else {
+            self.handlers.insert(E::EVENT_TYPE, typed);
+        }
+        self
+    }
+
+    /// Skips events this group already handled (by event id), recording each
+    /// handled event in `dedup`.
+    pub fn deduplicate(&mut self, dedup: Deduplicator) -> &mut Self {
+        self.dedup = Some(dedup);
+        self
+    }
+
+    /// The group.
+    pub fn group(&self) -> &str {
+        &self.group
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &SubscriberConfig {
+        &self.config
+    }
+
+    /// The handled event types by stream.
+    fn streams(&self) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+        let mut streams: BTreeMap<_, BTreeSet<_>> = BTreeMap::new();
+        for handler in self.handlers.values() {
+            streams
+                .entry(handler.stream())
+                .or_default()
+                .insert(handler.event_type());
+        }
+        streams
+    }
+
+    /// Replays stored events of the handled types (of the configured tenant,
+    /// if any) through the handlers, one at a time, in stream order, stream
+    /// after stream (see [`crate::replay`]). The group's consumers are not
+    /// touched and nothing is acked. An event that cannot be read is logged
+    /// and counted; a failing handler stops the replay with the sequence to
+    /// resume from.
+    ///
+    /// # Errors
+    /// A sequence start with types in more than one stream, a server error,
+    /// or the first handler failure.
+    pub async fn replay(
+        &self,
+        start: ReplayStart,
+        until: Option<OffsetDateTime>,
+    ) -> Result<ReplayReport, ReplayError> {
+        let streams = self.streams();
+        if matches!(start, ReplayStart::Sequence(_)) && streams.len() > 1 {
+            return Err(ReplayError::Invalid(format!(
+                "a stream sequence names a position in one stream, but group {} handles types of {} streams",
+                self.group,
+                streams.len()
+            )));
+        }
+        let mut report = ReplayReport::default();
+        for (stream, types) in streams {
+            let spec = ReplaySpec {
+                stream: stream.to_string(),
+                event_types: types.iter().map(|t| t.to_string()).collect(),
+                organization: self.config.organization.clone(),
+                start,
+                until,
+            };
+            let mut replay = Replay::start(&self.js, spec).await?;
+            while let Some(item) = replay.next().await {
+                let replayed = match item {
+                    Ok(replayed) => replayed,
+                    Err(e @ ReplayError::Decode { .. }) => {
+                        tracing::error!(group = %self.group, error = %e, "replay skipped an unreadable event");
+                        report.unreadable += 1;
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                };
+                let envelope = replayed.envelope;
+                let event_type = envelope.event_type.clone();
+                let failed = |error: String| ReplayError::Handler {
+                    stream: stream.to_string(),
+                    sequence: replayed.stream_sequence,
+                    event_type: event_type.clone(),
+                    error,
+                };
+                let Some(handler) = self.handlers.get(event_type.as_str()) else {
+                    return Err(failed("no handler for this type".into()));
+                };
+                let meta = EventMeta::new(
+                    &envelope,
+                    &replayed.subject,
+                    stream,
+                    replayed.stream_sequence,
+                    replayed.stored_at,
+                    1,
+                    &self.group,
+                );
+                match handler.call(envelope, meta, None).await {
+                    Ok(()) => report.handled += 1,
+                    Err(handler::Failure::Unreadable(reason)) => {
+                        tracing::error!(group = %self.group, sequence = replayed.stream_sequence, reason, "replay skipped an unreadable event");
+                        report.unreadable += 1;
+                    }
+                    Err(handler::Failure::Handler(error)) => return Err(failed(error)),
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Creates or updates the group's consumers and starts consuming.
+    ///
+    /// # Errors
+    /// No handlers, a duplicate handler, a missing stream, or a consumer the
+    /// server refused.
+    pub async fn start(mut self) -> Result<Running, SubscribeError> {
+        if let Some(e) = self.duplicate.take() {
+            return Err(e);
+        }
+        if self.handlers.is_empty() {
+            return Err(SubscribeError::NoHandlers { group: self.group });
+        }
+        let mut consumers = Vec::new();
+        for (stream, types) in self.streams() {
+            consumers.push(self.consumer(stream, &types).await?);
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let (abort_tx, abort_rx) = watch::channel(false);
+        let shared = Arc::new(Shared::new(
+            self.group.clone(),
+            self.config.clone(),
+            self.handlers,
+            self.dedup,
+            abort_rx,
+        ));
+        let loops = consumers
+            .into_iter()
+            .map(|c| tokio::spawn(worker::pull_loop(shared.clone(), c, stop_rx.clone())))
+            .collect();
+        tracing::info!(group = %self.group, "consumer group started");
+        Ok(Running {
+            client: self.client,
+            shared,
+            stop: stop_tx,
+            abort: abort_tx,
+            loops,
+        })
+    }
+
+    /// Creates the group's consumer on `stream`, or updates it (keeping the
+    /// position and start policy it has).
+    async fn consumer(
+        &self,
+        stream: &str,
+        types: &BTreeSet<&'static str>,
+    ) -> Result<consumer::PullConsumer, SubscribeError> {
+        let failed = |detail: String| SubscribeError::Consumer {
+            group: self.group.clone(),
+            stream: stream.to_string(),
+            detail,
+        };
+        let handle = match self.js.get_stream(stream).await {
+            Ok(handle) => handle,
+            Err(e) if crate::streams::is_not_found(&e) => {
+                return Err(SubscribeError::StreamMissing {
+                    stream: stream.to_string(),
+                    event_types: types.iter().copied().collect::<Vec<_>>().join(", "),
+                })
+            }
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        let mut filters: Vec<String> = types
+            .iter()
+            .map(|t| filter_for_type(t, self.config.organization.as_ref()))
+            .collect();
+        filters.sort();
+        let existing = handle.consumer_info(&self.group).await.ok();
+        let deliver_policy = match &existing {
+            Some(info) => {
+                let mut before = info.config.filter_subjects.clone();
+                before.sort();
+                if before != filters {
+                    tracing::warn!(
+                        group = %self.group,
+                        stream,
+                        before = ?before,
+                        after = ?filters,
+                        "the group's filter subjects change: every instance of a group should handle the same types"
+                    );
+                }
+                info.config.deliver_policy
+            }
+            None => match self.config.start_at {
+                StartAt::New => consumer::DeliverPolicy::New,
+                StartAt::All => consumer::DeliverPolicy::All,
+                StartAt::Time(start_time) => consumer::DeliverPolicy::ByStartTime { start_time },
+            },
+        };
+        let config = consumer::pull::Config {
+            durable_name: Some(self.group.clone()),
+            description: Some(format!("Tidings consumer group {}", self.group)),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait: self.config.ack_wait,
+            // Unlimited: the subscriber counts deliveries itself and gives an
+            // event up on its last one, so a delivery lost to a crash never
+            // strands it (a server-side limit would, silently).
+            max_deliver: -1,
+            max_ack_pending: i64::try_from(self.config.ack_pending()).unwrap_or(i64::MAX),
+            filter_subjects: filters,
+            deliver_policy,
+            ..Default::default()
+        };
+        handle
+            .create_consumer(config)
+            .await
+            .map_err(|e| failed(e.to_string()))
+    }
+}
+
+/// What a replay through the handlers did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReplayReport {
+    /// Events handled.
+    pub handled: u64,
+    /// Events skipped because they could not be read (each logged).
+    pub unreadable: u64,
+}
+
+/// A started subscriber. Call [`shutdown`](Self::shutdown) to stop it
+/// gracefully; dropping it stops pulling at once (handlers already running
+/// finish in the background).
+pub struct Running {
+    client: async_nats::Client,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    abort: watch::Sender<bool>,
+    loops: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("group", &self.shared.group)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Handlers still running at the deadline: their events were released
+    /// for redelivery (NAK without delay).
+    pub abandoned: usize,
+    /// How long it took.
+    pub elapsed: Duration,
+}
+
+impl Running {
+    /// The group.
+    pub fn group(&self) -> &str {
+        &self.shared.group
+    }
+
+    /// Handlers running now.
+    pub fn in_flight(&self) -> usize {
+        self.shared.config.max_in_flight - self.shared.slots.available_permits()
+    }
+
+    /// Graceful shutdown: stops pulling (messages of the last pull request
+    /// are still handled), lets in-flight handlers finish and ack until the
+    /// configured deadline, releases the events of those still running
+    /// after it, and flushes the acks to the server.
+    pub async fn shutdown(mut self) -> ShutdownReport {
+        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + self.shared.config.shutdown_deadline;
+        let _ = self.stop.send(true);
+        for handle in std::mem::take(&mut self.loops) {
+            let abort = handle.abort_handle();
+            if tokio::time::timeout_at(deadline, handle).await.is_err() {
+                abort.abort();
+            }
+        }
+        let all = u32::try_from(self.shared.config.max_in_flight).unwrap_or(u32::MAX);
+        let slots = self.shared.slots.clone();
+        let mut abandoned = 0;
+        if tokio::time::timeout_at(deadline, slots.acquire_many(all))
+            .await
+            .is_err()
+        {
+            abandoned = self.in_flight();
+            let _ = self.abort.send(true);
+            // Aborted handlers NAK their event and free their slot at once.
+            let _ = tokio::time::timeout(Duration::from_secs(5), slots.acquire_many(all)).await;
+        }
+        if let Err(e) = self.client.flush().await {
+            tracing::warn!(group = %self.shared.group, error = %e, "could not flush the last acks");
+        }
+        let report = ShutdownReport {
+            abandoned,
+            elapsed: started.elapsed(),
+        };
+        tracing::info!(group = %self.shared.group, abandoned, elapsed = ?report.elapsed, "consumer group stopped");
+        report
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for handle in &self.loops {
+            handle.abort();
+        }
+    }
+}

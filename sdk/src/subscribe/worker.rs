@@ -1,0 +1,423 @@
+//! The consuming loop of one instance: pull as many messages as there are
+//! free handler slots, decode them, run their handler, and ack, NAK or give
+//! them up.
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::message::{AckKind, Acker};
+use futures_util::StreamExt;
+use time::OffsetDateTime;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use super::config::SubscriberConfig;
+use super::dead_letter::{dead_letter, DeadLetterReason};
+use super::event::EventMeta;
+use super::handler::{ErasedHandler, Failure};
+use crate::envelope::Envelope;
+use crate::idempotency::Deduplicator;
+use crate::token::NO_KEY;
+
+/// What every task of one running subscriber shares.
+pub(crate) struct Shared {
+    pub(crate) group: String,
+    pub(crate) config: SubscriberConfig,
+    pub(crate) handlers: HashMap<&'static str, Arc<dyn ErasedHandler>>,
+    pub(crate) dedup: Option<Deduplicator>,
+    /// One permit per handler slot (`max_in_flight`).
+    pub(crate) slots: Arc<Semaphore>,
+    /// Set when a shutdown's deadline passed: running handlers give up.
+    pub(crate) abort: watch::Receiver<bool>,
+    /// Per-entity lanes (ordered mode): the messages waiting behind the one
+    /// being handled, by `org.key`.
+    lanes: Mutex<HashMap<String, VecDeque<Job>>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        group: String,
+        config: SubscriberConfig,
+        handlers: HashMap<&'static str, Arc<dyn ErasedHandler>>,
+        dedup: Option<Deduplicator>,
+        abort: watch::Receiver<bool>,
+    ) -> Self {
+        Self {
+            slots: Arc::new(Semaphore::new(config.max_in_flight)),
+            group,
+            config,
+            handlers,
+            dedup,
+            abort,
+            lanes: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+/// A message taken from the consumer, with its JetStream metadata.
+pub(crate) struct Delivered {
+    pub(crate) message: async_nats::Message,
+    pub(crate) acker: Arc<Acker>,
+    pub(crate) stream: String,
+    pub(crate) stream_sequence: u64,
+    /// The server's delivery count.
+    pub(crate) delivery: u32,
+    pub(crate) stored_at: OffsetDateTime,
+}
+
+impl Delivered {
+    fn new(message: async_nats::jetstream::Message) -> Result<Self, String> {
+        let (stream, stream_sequence, delivered, stored_at) = {
+            let info = message.info().map_err(|e| e.to_string())?;
+            (
+                info.stream.to_string(),
+                info.stream_sequence,
+                info.delivered,
+                info.published,
+            )
+        };
+        let (message, acker) = message.split();
+        Ok(Self {
+            message,
+            acker: Arc::new(acker),
+            stream,
+            stream_sequence,
+            delivery: u32::try_from(delivered.max(1)).unwrap_or(u32::MAX),
+            stored_at,
+        })
+    }
+}
+
+/// A message and the handler slot it holds until it is settled.
+struct Job {
+    delivered: Delivered,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Pulls from one stream's consumer until `stop`, then finishes reading the
+/// last pull request (its messages are handled like any other) and returns.
+pub(crate) async fn pull_loop(
+    shared: Arc<Shared>,
+    consumer: PullConsumer,
+    mut stop: watch::Receiver<bool>,
+) {
+    let stream = consumer.cached_info().stream_name.clone();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let first = tokio::select! {
+            slot = shared.slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => return,
+            },
+            _ = stop.changed() => return,
+        };
+        let wanted = 1 + shared.slots.available_permits();
+        let batch = consumer
+            .batch()
+            .max_messages(wanted)
+            .expires(shared.config.pull_expires)
+            .messages()
+            .await;
+        let mut batch = match batch {
+            Ok(batch) => batch,
+            Err(e) => {
+                drop(first);
+                tracing::warn!(group = %shared.group, stream = %stream, error = %e, "pull request failed; retrying");
+                pause(&mut stop, shared.config.pull_expires).await;
+                continue;
+            }
+        };
+        let mut first = Some(first);
+        while let Some(item) = batch.next().await {
+            let message = match item {
+                Ok(message) => message,
+                Err(e) => {
+                    tracing::warn!(group = %shared.group, stream = %stream, error = %e, "pull request ended with an error");
+                    pause(&mut stop, shared.config.pull_expires).await;
+                    break;
+                }
+            };
+            let slot = match first.take() {
+                Some(slot) => slot,
+                None => match shared.slots.clone().acquire_owned().await {
+                    Ok(slot) => slot,
+                    Err(_) => return,
+                },
+            };
+            match Delivered::new(message) {
+                Ok(delivered) => dispatch(
+                    &shared,
+                    Job {
+                        delivered,
+                        _slot: slot,
+                    },
+                ),
+                Err(e) => {
+                    tracing::error!(group = %shared.group, stream = %stream, error = %e, "a message without JetStream metadata; it cannot be acked")
+                }
+            }
+        }
+    }
+}
+
+/// Waits `delay` or until `stop`.
+async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) {
+    tokio::select! {
+        _ = tokio::time::sleep(delay) => {}
+        _ = stop.changed() => {}
+    }
+}
+
+/// Runs a message now, or queues it behind the message of the same entity
+/// being handled (ordered mode).
+fn dispatch(shared: &Arc<Shared>, job: Job) {
+    let key = shared
+        .config
+        .ordered_by_key
+        .then(|| lane_key(&job.delivered.message.subject))
+        .flatten();
+    let Some(key) = key else {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            process(&shared, &job.delivered).await;
+            drop(job);
+        });
+        return;
+    };
+    {
+        let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(queue) = lanes.get_mut(&key) {
+            queue.push_back(job);
+            return;
+        }
+        lanes.insert(key.clone(), VecDeque::new());
+    }
+    tokio::spawn(run_lane(shared.clone(), key, job));
+}
+
+/// The ordering key of a subject `TYPE(3 tokens).ORG.KEY`: `ORG.KEY`, or
+/// `None` for events without an entity key.
+fn lane_key(subject: &str) -> Option<String> {
+    let mut tokens = subject.rsplitn(3, '.');
+    let key = tokens.next()?;
+    let org = tokens.next()?;
+    (key != NO_KEY).then(|| format!("{org}.{key}"))
+}
+
+/// Handles one entity's messages one at a time, in arrival (stream) order,
+/// keeping the waiting ones alive while the head is handled.
+async fn run_lane(shared: Arc<Shared>, key: String, first: Job) {
+    let mut job = first;
+    let keep_alive = shared.config.ack_wait / 3;
+    loop {
+        {
+            let work = process(&shared, &job.delivered);
+            tokio::pin!(work);
+            let mut tick =
+                tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
+            loop {
+                tokio::select! {
+                    _ = &mut work => break,
+                    _ = tick.tick() => progress_waiting(&shared, &key).await,
+                }
+            }
+        }
+        drop(job);
+        let next = {
+            let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+            match lanes.get_mut(&key).and_then(VecDeque::pop_front) {
+                Some(next) => next,
+                None => {
+                    lanes.remove(&key);
+                    return;
+                }
+            }
+        };
+        job = next;
+    }
+}
+
+/// Progress acks for the messages waiting in a lane.
+async fn progress_waiting(shared: &Shared, key: &str) {
+    let ackers: Vec<Arc<Acker>> = {
+        let lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        lanes
+            .get(key)
+            .map(|q| q.iter().map(|j| j.delivered.acker.clone()).collect())
+            .unwrap_or_default()
+    };
+    for acker in ackers {
+        if let Err(e) = acker.ack_with(AckKind::Progress).await {
+            tracing::warn!(group = %shared.group, error = %e, "progress ack for a waiting event failed");
+        }
+    }
+}
+
+/// How one handler run ended.
+enum Run {
+    Done(Result<(), Failure>),
+    /// The shutdown deadline passed first.
+    Aborted,
+}
+
+/// Decodes, runs the handler, and settles the message: ack on success, NAK
+/// with backoff on failure (in ordered mode: retried here, in order), given
+/// up when unreadable or out of deliveries.
+async fn process(shared: &Shared, delivered: &Delivered) {
+    let group = shared.group.as_str();
+    let message = &delivered.message;
+    let envelope = match Envelope::decode_message(message.headers.as_ref(), &message.payload) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            return dead_letter(group, delivered, DeadLetterReason::Poison(e.to_string())).await
+        }
+    };
+    let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
+        let reason = format!(
+            "group {group} has no handler for event type {} (on subject {})",
+            envelope.event_type, message.subject
+        );
+        return dead_letter(group, delivered, DeadLetterReason::Poison(reason)).await;
+    };
+    let max = shared.config.max_deliveries;
+    if delivered.delivery > max {
+        let last_error = format!(
+            "delivered {} times without an ack: the handler outlived the ack wait or its process stopped",
+            delivered.delivery - 1
+        );
+        return dead_letter(group, delivered, DeadLetterReason::Exhausted { last_error }).await;
+    }
+    if let Some(dedup) = &shared.dedup {
+        match dedup.seen(group, envelope.id).await {
+            Ok(true) => {
+                tracing::debug!(group, event_id = %envelope.id, "already handled; acked without running the handler");
+                return ack(shared, delivered).await;
+            }
+            Ok(false) => {}
+            Err(e) => {
+                let delay = shared.config.backoff.delay(delivered.delivery);
+                tracing::warn!(group, event_id = %envelope.id, error = %e, retry_in = ?delay, "cannot check for duplicates; retrying later");
+                return nak(shared, delivered, Some(delay)).await;
+            }
+        }
+    }
+    let event_id = envelope.id;
+    let mut meta = meta_of(shared, &envelope, delivered);
+    let ordered = shared.config.ordered_by_key;
+    let mut envelope = Some(envelope);
+    loop {
+        // In ordered mode a failed event is retried here, so it keeps a copy.
+        let this_run = match (ordered, envelope.take()) {
+            (true, Some(e)) => {
+                envelope = Some(e.clone());
+                e
+            }
+            (false, Some(e)) => e,
+            (_, None) => return,
+        };
+        let call = handler.call(this_run, meta.clone(), Some(delivered.acker.clone()));
+        let mut abort = shared.abort.clone();
+        let run = tokio::select! {
+            result = call => Run::Done(result),
+            _ = abort.wait_for(|a| *a) => Run::Aborted,
+        };
+        match run {
+            Run::Done(Ok(())) => {
+                if let Some(dedup) = &shared.dedup {
+                    if let Err(e) = dedup.record(group, event_id).await {
+                        tracing::warn!(group, %event_id, error = %e, "handled, but not recorded for deduplication");
+                    }
+                }
+                tracing::debug!(group, %event_id, subject = %message.subject, delivery = meta.delivery, "event handled");
+                return ack(shared, delivered).await;
+            }
+            Run::Done(Err(Failure::Unreadable(reason))) => {
+                return dead_letter(group, delivered, DeadLetterReason::Poison(reason)).await
+            }
+            Run::Done(Err(Failure::Handler(error))) if meta.delivery >= max => {
+                let reason = DeadLetterReason::Exhausted { last_error: error };
+                return dead_letter(group, delivered, reason).await;
+            }
+            Run::Done(Err(Failure::Handler(error))) => {
+                let delay = shared.config.backoff.delay(meta.delivery);
+                tracing::warn!(group, %event_id, subject = %message.subject, delivery = meta.delivery, error = %error, retry_in = ?delay, "handler failed; retrying");
+                if !ordered {
+                    return nak(shared, delivered, Some(delay)).await;
+                }
+                if !wait_keeping_alive(shared, delivered, delay).await {
+                    return nak(shared, delivered, None).await;
+                }
+                meta.delivery += 1;
+            }
+            Run::Aborted => {
+                tracing::warn!(group, %event_id, "shutdown deadline passed; the event is released for redelivery");
+                return nak(shared, delivered, None).await;
+            }
+        }
+    }
+}
+
+/// Sleeps `delay` with progress acks every third of the ack wait; `false`
+/// if the shutdown deadline passed first.
+async fn wait_keeping_alive(shared: &Shared, delivered: &Delivered, delay: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + delay;
+    let step = shared.config.ack_wait / 3;
+    let mut abort = shared.abort.clone();
+    loop {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        let wake = deadline.min(now + step);
+        tokio::select! {
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = abort.wait_for(|a| *a) => return false,
+        }
+        if wake < deadline {
+            if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
+                tracing::warn!(group = %shared.group, error = %e, "progress ack failed");
+            }
+        }
+    }
+}
+
+fn meta_of(shared: &Shared, envelope: &Envelope, delivered: &Delivered) -> EventMeta {
+    EventMeta::new(
+        envelope,
+        &delivered.message.subject,
+        &delivered.stream,
+        delivered.stream_sequence,
+        delivered.stored_at,
+        delivered.delivery,
+        &shared.group,
+    )
+}
+
+async fn ack(shared: &Shared, delivered: &Delivered) {
+    if let Err(e) = delivered.acker.ack().await {
+        tracing::warn!(group = %shared.group, stream_sequence = delivered.stream_sequence, error = %e, "ack failed; the event will be delivered again");
+    }
+}
+
+async fn nak(shared: &Shared, delivered: &Delivered, delay: Option<Duration>) {
+    if let Err(e) = delivered.acker.ack_with(AckKind::Nak(delay)).await {
+        tracing::warn!(group = %shared.group, stream_sequence = delivered.stream_sequence, error = %e, "NAK failed; the event comes back after the ack wait");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane_key;
+
+    #[test]
+    fn lanes_are_per_tenant_and_entity() {
+        assert_eq!(
+            lane_key("auth.user.created.org-1.u-7").as_deref(),
+            Some("org-1.u-7")
+        );
+        assert_eq!(lane_key("auth.user.created.org-1._"), None);
+        assert_eq!(lane_key("nodots"), None);
+    }
+}
