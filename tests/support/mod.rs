@@ -63,3 +63,95 @@ pub async fn provision(js: &jetstream::Context, profile: &str) -> anyhow::Result
     let specs = streams::load_streams(registry_dir(), profile)?;
     Ok(streams::apply(js, &specs, ApplyOptions::default()).await?)
 }
+
+/// A second hand-written type in the same stream, keyed by the same user,
+/// for groups that handle several types.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserDeactivated {
+    pub user_id: String,
+    pub reason: String,
+}
+
+impl DomainEvent for UserDeactivated {
+    const EVENT_TYPE: &'static str = "auth.user.deactivated";
+    const SCHEMA_VERSION: u32 = 1;
+    const STREAM: &'static str = "AUTH_EVENTS";
+    const SCHEMA: &'static str = r#"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {
+            "user_id": {"type": "string", "minLength": 1},
+            "reason": {"type": "string"}
+        },
+        "required": ["user_id", "reason"]
+    }"#;
+    const SCHEMA_URI: &'static str = "https://schemas.tidings.dev/test/user.deactivated.v1.json";
+    const KEY_FIELD: Option<&'static str> = Some("user_id");
+
+    fn entity_key(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.user_id))
+    }
+}
+
+impl tidings::upcast::ReadAnyVersion for UserDeactivated {}
+
+/// Subscriber settings for tests: short ack wait and backoff, so that
+/// redeliveries happen within a test's time.
+pub fn fast_config() -> tidings::SubscriberConfig {
+    tidings::SubscriberConfig {
+        ack_wait: std::time::Duration::from_secs(2),
+        backoff: tidings::subscribe::Backoff {
+            initial: std::time::Duration::from_millis(50),
+            factor: 2.0,
+            max: std::time::Duration::from_millis(400),
+            jitter: false,
+        },
+        pull_expires: std::time::Duration::from_millis(300),
+        shutdown_deadline: std::time::Duration::from_secs(10),
+        start_at: tidings::subscribe::StartAt::All,
+        ..Default::default()
+    }
+}
+
+/// The state of a group's consumer on a stream.
+pub async fn consumer_info(
+    js: &jetstream::Context,
+    stream: &str,
+    group: &str,
+) -> anyhow::Result<jetstream::consumer::Info> {
+    Ok(js.get_stream(stream).await?.consumer_info(group).await?)
+}
+
+/// Waits until the group has settled every message of the stream: nothing
+/// pending, nothing awaiting an ack.
+pub async fn settled(js: &jetstream::Context, stream: &str, group: &str) -> anyhow::Result<()> {
+    let last = js
+        .get_stream(stream)
+        .await?
+        .info()
+        .await?
+        .state
+        .last_sequence;
+    tidings::testing::eventually(
+        "the consumer group settles every message",
+        std::time::Duration::from_secs(20),
+        || async {
+            let info = consumer_info(js, stream, group).await?;
+            if info.num_pending == 0
+                && info.num_ack_pending == 0
+                && info.ack_floor.stream_sequence >= last
+            {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "pending {}, awaiting ack {}, ack floor {} of {last}",
+                    info.num_pending,
+                    info.num_ack_pending,
+                    info.ack_floor.stream_sequence
+                ))
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,708 @@
+//! Typed consumer groups against a real nats-server: what a handler gets,
+//! ack and NAK, load sharing within a group and fan-out across groups,
+//! redelivery after the ack wait, unreadable messages, bounded in-flight
+//! work and per-entity ordering.
+mod support;
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use support::{consumer_info, fast_config, provision, settled, UserCreated, UserDeactivated};
+use tidings::envelope::Envelope;
+use tidings::subscribe::{StartAt, SubscribeError};
+use tidings::testing::NatsServer;
+use tidings::{Event, EventMeta, PublishContext, Publisher, PublisherConfig, Subscriber};
+use tokio::sync::mpsc;
+
+/// A server with the registry's dev streams, a publisher and a client.
+async fn setup() -> anyhow::Result<(
+    NatsServer,
+    async_nats::Client,
+    jetstream::Context,
+    Publisher,
+)> {
+    let server = NatsServer::launch().await?;
+    let client = server.connect().await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "dev").await?;
+    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
+    Ok((server, client, js, publisher))
+}
+
+/// Receives `n` items or fails after 20 s.
+async fn take<T>(rx: &mut mpsc::UnboundedReceiver<T>, n: usize) -> anyhow::Result<Vec<T>> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(item)) => out.push(item),
+            Ok(None) => anyhow::bail!("channel closed after {} of {n}", out.len()),
+            Err(_) => anyhow::bail!("only {} of {n} items within 20 s", out.len()),
+        }
+    }
+    Ok(out)
+}
+
+#[tokio::test]
+async fn a_handler_gets_the_typed_payload_and_its_metadata_and_an_ack_ends_delivery(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, EventMeta)>();
+    let mut subscriber = Subscriber::new(client.clone(), "analytics", fast_config())?;
+    let created = tx.clone();
+    subscriber
+        .handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = created.clone();
+            async move {
+                let _ = tx.send((format!("created {}", event.payload.email), event.meta));
+                Ok::<(), Infallible>(())
+            }
+        })
+        .handle::<UserDeactivated, _>(move |event: Event<UserDeactivated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((format!("deactivated {}", event.payload.reason), event.meta));
+                Ok::<(), Infallible>(())
+            }
+        });
+    let running = subscriber.start().await?;
+
+    let ctx = PublishContext::new("org-42")?;
+    let first = publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    let second = publisher
+        .publish(
+            &ctx,
+            &UserDeactivated {
+                user_id: "u-1".into(),
+                reason: "left".into(),
+            },
+        )
+        .await?;
+    let got = take(&mut rx, 2).await?;
+    let (text, meta) = &got[0];
+    assert_eq!(text, "created user1@example.com");
+    assert_eq!(meta.event_id, first.event_id);
+    assert_eq!(meta.event_type, "auth.user.created");
+    assert_eq!(meta.organization_id.as_str(), "org-42");
+    assert_eq!(meta.schema_version, 1);
+    assert_eq!(meta.source, "/tidings/auth");
+    assert_eq!(meta.entity_key.as_deref(), Some("u-1"));
+    assert_eq!(meta.subject, "auth.user.created.org-42.u-1");
+    assert_eq!(meta.stream, "AUTH_EVENTS");
+    assert_eq!(meta.stream_sequence, first.sequence);
+    assert_eq!(meta.delivery, 1);
+    assert_eq!(meta.group, "analytics");
+    assert!((meta.stored_at - meta.time).abs() < time::Duration::seconds(5));
+    assert_eq!(got[1].0, "deactivated left");
+    assert_eq!(got[1].1.event_id, second.event_id);
+
+    settled(&js, "AUTH_EVENTS", "analytics").await?;
+    let info = consumer_info(&js, "AUTH_EVENTS", "analytics").await?;
+    assert_eq!(info.num_redelivered, 0);
+    assert_eq!(
+        info.config.filter_subjects,
+        vec![
+            "auth.user.created.>".to_string(),
+            "auth.user.deactivated.>".to_string()
+        ]
+    );
+    let report = running.shutdown().await;
+    assert_eq!(report.abandoned, 0);
+
+    // A restarted instance of the group continues after the acked events.
+    let (tx, mut rx) = mpsc::unbounded_channel::<EventMeta>();
+    let mut again = Subscriber::new(client, "analytics", fast_config())?;
+    again.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.meta);
+            Ok::<(), Infallible>(())
+        }
+    });
+    let _running = again.start().await?;
+    let third = publisher.publish(&ctx, &UserCreated::numbered(3)).await?;
+    let got = take(&mut rx, 1).await?;
+    assert_eq!(
+        got[0].event_id, third.event_id,
+        "an acked event came back after a restart"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn three_instances_share_3000_events_once_each_and_a_second_group_gets_them_all(
+) -> anyhow::Result<()> {
+    let (server, _client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(&'static str, usize, uuid::Uuid)>();
+    let mut running = Vec::new();
+    for (group, instance) in [("catalog", 0), ("catalog", 1), ("catalog", 2), ("audit", 0)] {
+        let client = server.connect().await?;
+        let mut subscriber = Subscriber::new(client, group, fast_config())?;
+        let tx = tx.clone();
+        subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((group, instance, event.meta.event_id));
+                Ok::<(), Infallible>(())
+            }
+        });
+        running.push(subscriber.start().await?);
+    }
+
+    let ctx = PublishContext::new("org-1")?;
+    let events: Vec<UserCreated> = (0..3000).map(UserCreated::numbered).collect();
+    let mut published = HashSet::new();
+    for result in publisher.publish_batch(&ctx, &events).await {
+        published.insert(result?.event_id);
+    }
+    assert_eq!(published.len(), 3000);
+
+    let got = take(&mut rx, 6000).await?;
+    settled(&js, "AUTH_EVENTS", "catalog").await?;
+    settled(&js, "AUTH_EVENTS", "audit").await?;
+    let mut per_instance: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut catalog: HashMap<uuid::Uuid, usize> = HashMap::new();
+    let mut audit: HashMap<uuid::Uuid, usize> = HashMap::new();
+    for (group, instance, id) in got {
+        if group == "catalog" {
+            *per_instance.entry(instance).or_default() += 1;
+            *catalog.entry(id).or_default() += 1;
+        } else {
+            *audit.entry(id).or_default() += 1;
+        }
+    }
+    for (name, handled) in [("catalog", &catalog), ("audit", &audit)] {
+        let ids: HashSet<_> = handled.keys().copied().collect();
+        assert_eq!(ids, published, "group {name} did not handle every event");
+        assert!(
+            handled.values().all(|n| *n == 1),
+            "group {name} handled an event twice"
+        );
+    }
+    assert_eq!(
+        per_instance.len(),
+        3,
+        "not every instance took a share: {per_instance:?}"
+    );
+    assert_eq!(per_instance.values().sum::<usize>(), 3000);
+    assert!(
+        rx.try_recv().is_err(),
+        "an event was handled more than once per group"
+    );
+    for r in running {
+        assert_eq!(r.shutdown().await.abandoned, 0);
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_failing_handler_is_nakked_with_exponential_backoff_until_it_succeeds(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<(u32, Instant)>();
+    let mut subscriber = Subscriber::new(client, "retrying", fast_config())?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send((event.meta.delivery, Instant::now()));
+            if event.meta.delivery < 3 {
+                Err(format!(
+                    "database unavailable (delivery {})",
+                    event.meta.delivery
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    });
+    let running = subscriber.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let got = take(&mut rx, 3).await?;
+    assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), vec![1, 2, 3]);
+    // Backoff 50 ms, then 100 ms (no jitter in the test settings).
+    assert!(got[1].1 - got[0].1 >= Duration::from_millis(50));
+    assert!(got[2].1 - got[1].1 >= Duration::from_millis(100));
+    settled(&js, "AUTH_EVENTS", "retrying").await?;
+    running.shutdown().await;
+    assert!(rx.try_recv().is_err(), "handled again after success");
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_panicking_handler_is_retried_like_a_failing_one() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
+    let mut subscriber = Subscriber::new(client, "panicky", fast_config())?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.meta.delivery);
+            assert!(event.meta.delivery > 1, "first delivery panics");
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut rx, 2).await?, vec![1, 2]);
+    settled(&js, "AUTH_EVENTS", "panicky").await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_handler_that_outlives_the_ack_wait_sees_the_event_redelivered_to_another_instance(
+) -> anyhow::Result<()> {
+    let (server, _client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        // One slot: the hung instance asks for nothing more, so the server
+        // can only redeliver to the other one.
+        max_in_flight: 1,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, u32, uuid::Uuid)>();
+    let mut running = Vec::new();
+    for instance in 0..2 {
+        let mut subscriber = Subscriber::new(server.connect().await?, "slow", config.clone())?;
+        let tx = tx.clone();
+        subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((instance, event.meta.delivery, event.meta.event_id));
+                if event.meta.delivery == 1 {
+                    // Hangs far past the ack wait, without progress acks.
+                    std::future::pending::<()>().await;
+                }
+                Ok::<(), Infallible>(())
+            }
+        });
+        running.push(subscriber.start().await?);
+    }
+    let published = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let got = take(&mut rx, 2).await?;
+    assert_eq!((got[0].1, got[1].1), (1, 2));
+    assert_eq!(got[0].2, published.event_id);
+    assert_eq!(got[1].2, published.event_id);
+    assert_ne!(got[0].0, got[1].0, "redelivered to the hung instance");
+    settled(&js, "AUTH_EVENTS", "slow").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn progress_acks_keep_a_long_handler_s_event_from_being_redelivered() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
+    let mut subscriber = Subscriber::new(client, "long", config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.meta.delivery);
+            // 2.5 ack waits of work, reporting progress every 0.3 of one.
+            for _ in 0..8 {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                event.progress().await.map_err(|e| e.to_string())?;
+            }
+            Ok::<(), String>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut rx, 1).await?, vec![1]);
+    settled(&js, "AUTH_EVENTS", "long").await?;
+    let info = consumer_info(&js, "AUTH_EVENTS", "long").await?;
+    assert_eq!(info.num_redelivered, 0);
+    assert!(rx.try_recv().is_err(), "redelivered despite progress acks");
+    running.shutdown().await;
+    Ok(())
+}
+
+/// Publishes a hand-built message on `subject`.
+async fn publish_raw(
+    js: &jetstream::Context,
+    subject: &str,
+    headers: async_nats::HeaderMap,
+    body: Vec<u8>,
+) -> anyhow::Result<u64> {
+    Ok(js
+        .publish_with_headers(subject.to_string(), headers, body.into())
+        .await?
+        .await?
+        .sequence)
+}
+
+fn envelope(event_type: &str, version: u32, data: serde_json::Value) -> anyhow::Result<Envelope> {
+    Ok(Envelope {
+        id: uuid::Uuid::now_v7(),
+        source: "/tests".into(),
+        event_type: event_type.into(),
+        time: time::OffsetDateTime::now_utc(),
+        dataschema: None,
+        subject: Some("u-1".into()),
+        organization_id: tidings::OrganizationId::new("org-1")?,
+        schema_version: version,
+        extensions: BTreeMap::new(),
+        data,
+    })
+}
+
+#[tokio::test]
+async fn unreadable_messages_are_given_up_at_once_and_never_reach_the_handler() -> anyhow::Result<()>
+{
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<uuid::Uuid>();
+    let mut subscriber = Subscriber::new(client, "strict", fast_config())?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.meta.event_id);
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+
+    let subject = "auth.user.created.org-1.u-1";
+    let valid = serde_json::to_value(UserCreated::numbered(1))?;
+    let mut invalid = valid.clone();
+    invalid["email"] = "not an email".into();
+    // Not JSON.
+    publish_raw(
+        &js,
+        subject,
+        async_nats::HeaderMap::new(),
+        b"{oops".to_vec(),
+    )
+    .await?;
+    // JSON, but not a CloudEvent.
+    publish_raw(
+        &js,
+        subject,
+        async_nats::HeaderMap::new(),
+        br#"{"a":1}"#.to_vec(),
+    )
+    .await?;
+    // A type this group does not handle, on a subject its filter matches.
+    let (body, headers) = envelope("auth.user.exploded", 1, valid.clone())?.encode()?;
+    publish_raw(&js, subject, headers, body).await?;
+    // A payload that breaks the schema of its version.
+    let (body, headers) = envelope("auth.user.created", 1, invalid)?.encode()?;
+    publish_raw(&js, subject, headers, body).await?;
+    // A newer version the reader cannot read (a required member is gone).
+    let (body, headers) = envelope(
+        "auth.user.created",
+        9,
+        serde_json::json!({"user_id": "u-1"}),
+    )?
+    .encode()?;
+    publish_raw(&js, subject, headers, body).await?;
+    // Headers that contradict the body.
+    let (body, mut headers) = envelope("auth.user.created", 1, valid)?.encode()?;
+    headers.insert("ce-organizationid", "someone-else");
+    publish_raw(&js, subject, headers, body).await?;
+
+    let good = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(2))
+        .await?;
+    assert_eq!(take(&mut rx, 1).await?, vec![good.event_id]);
+    settled(&js, "AUTH_EVENTS", "strict").await?;
+    let info = consumer_info(&js, "AUTH_EVENTS", "strict").await?;
+    assert_eq!(info.num_redelivered, 0, "an unreadable message was retried");
+    assert!(rx.try_recv().is_err());
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn in_flight_handlers_and_unacked_messages_stay_within_the_bound() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_in_flight: 4,
+        max_ack_pending: Some(4),
+        ..fast_config()
+    };
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let running_now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let mut subscriber = Subscriber::new(client, "bounded", config)?;
+    {
+        let (gate, running_now, most) = (gate.clone(), running_now.clone(), most.clone());
+        subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
+            let (gate, running_now, most, tx) =
+                (gate.clone(), running_now.clone(), most.clone(), tx.clone());
+            async move {
+                let now = running_now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let _ = tx.send(());
+                let permit = gate.acquire().await.map_err(|e| e.to_string())?;
+                permit.forget();
+                running_now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<(), String>(())
+            }
+        });
+    }
+    let running = subscriber.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    let events: Vec<UserCreated> = (0..40).map(UserCreated::numbered).collect();
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    // Four handlers start and block.
+    take(&mut rx, 4).await?;
+    let info = consumer_info(&js, "AUTH_EVENTS", "bounded").await?;
+    assert!(
+        info.num_ack_pending <= 4,
+        "{} unacked",
+        info.num_ack_pending
+    );
+    assert_eq!(running.in_flight(), 4);
+    gate.add_permits(40);
+    take(&mut rx, 36).await?;
+    settled(&js, "AUTH_EVENTS", "bounded").await?;
+    assert_eq!(most.load(Ordering::SeqCst), 4);
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn events_of_one_entity_are_handled_one_at_a_time_in_stream_order_across_retries(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_in_flight: 8,
+        ordered_by_key: true,
+        ..fast_config()
+    };
+    // user_id = entity key; display_name carries the per-entity index.
+    let keys = 5;
+    let per_key = 10;
+    let mut events = Vec::new();
+    for i in 0..per_key {
+        for k in 0..keys {
+            events.push(UserCreated {
+                user_id: format!("u-{k}"),
+                email: format!("u{k}@example.com"),
+                display_name: i.to_string(),
+            });
+        }
+    }
+    let active: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let overlap = Arc::new(AtomicUsize::new(0));
+    let concurrent = Arc::new(AtomicUsize::new(0));
+    let most_concurrent = Arc::new(AtomicUsize::new(0));
+    let attempts: Arc<Mutex<HashMap<(String, String), u32>>> = Arc::default();
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, usize)>();
+    let mut subscriber = Subscriber::new(client, "ordered", config)?;
+    {
+        let (active, overlap, concurrent, most, attempts) = (
+            active.clone(),
+            overlap.clone(),
+            concurrent.clone(),
+            most_concurrent.clone(),
+            attempts.clone(),
+        );
+        subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let (active, overlap, concurrent, most, attempts, tx) = (
+                active.clone(),
+                overlap.clone(),
+                concurrent.clone(),
+                most.clone(),
+                attempts.clone(),
+                tx.clone(),
+            );
+            async move {
+                let key = event.payload.user_id.clone();
+                let index: usize = event
+                    .payload
+                    .display_name
+                    .parse()
+                    .map_err(|e| format!("{e}"))?;
+                if !active
+                    .lock()
+                    .map_err(|e| e.to_string())?
+                    .insert(key.clone())
+                {
+                    overlap.fetch_add(1, Ordering::SeqCst);
+                }
+                let now = concurrent.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                concurrent.fetch_sub(1, Ordering::SeqCst);
+                active.lock().map_err(|e| e.to_string())?.remove(&key);
+                let attempt = {
+                    let mut map = attempts.lock().map_err(|e| e.to_string())?;
+                    let n = map.entry((key.clone(), index.to_string())).or_default();
+                    *n += 1;
+                    *n
+                };
+                // Every third event fails its first attempt.
+                if index.is_multiple_of(3) && attempt == 1 {
+                    return Err(format!("{key} #{index}: transient failure"));
+                }
+                let _ = tx.send((key, index));
+                Ok(())
+            }
+        });
+    }
+    let running = subscriber.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    let got = take(&mut rx, keys * per_key).await?;
+    settled(&js, "AUTH_EVENTS", "ordered").await?;
+    let mut order: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (key, index) in got {
+        order.entry(key).or_default().push(index);
+    }
+    for (key, indexes) in &order {
+        assert_eq!(
+            indexes,
+            &(0..per_key).collect::<Vec<_>>(),
+            "{key} out of order"
+        );
+    }
+    assert_eq!(order.len(), keys);
+    assert_eq!(
+        overlap.load(Ordering::SeqCst),
+        0,
+        "one entity handled twice at once"
+    );
+    assert!(
+        most_concurrent.load(Ordering::SeqCst) > 1,
+        "different entities were never handled concurrently"
+    );
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_tenant_filter_delivers_only_that_tenant_s_events() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        organization: Some(tidings::OrganizationId::new("org-2")?),
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let mut subscriber = Subscriber::new(client, "tenant2", config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.meta.organization_id.to_string());
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    for org in ["org-1", "org-2", "org-3", "org-2"] {
+        publisher
+            .publish(&PublishContext::new(org)?, &UserCreated::numbered(1))
+            .await?;
+    }
+    assert_eq!(take(&mut rx, 2).await?, vec!["org-2", "org-2"]);
+    let info = consumer_info(&js, "AUTH_EVENTS", "tenant2").await?;
+    assert_eq!(
+        info.config.filter_subjects,
+        vec!["auth.user.created.org-2.>"]
+    );
+    running.shutdown().await;
+    assert!(rx.try_recv().is_err());
+    Ok(())
+}
+
+#[tokio::test]
+async fn start_refuses_what_cannot_work_with_errors_that_say_why() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let client = server.connect().await?;
+    let noop = |_e: Event<UserCreated>| async { Ok::<(), Infallible>(()) };
+
+    for bad in ["", "a.b", "a b", "*", ">", "$sys"] {
+        assert!(
+            matches!(
+                Subscriber::new(client.clone(), bad, fast_config()),
+                Err(SubscribeError::Group(_))
+            ),
+            "group {bad:?} accepted"
+        );
+    }
+
+    let err = Subscriber::new(client.clone(), "empty", fast_config())?
+        .start()
+        .await
+        .expect_err("no handlers");
+    assert!(matches!(err, SubscribeError::NoHandlers { .. }), "{err}");
+
+    let mut twice = Subscriber::new(client.clone(), "twice", fast_config())?;
+    twice
+        .handle::<UserCreated, _>(noop)
+        .handle::<UserCreated, _>(noop);
+    let err = twice.start().await.expect_err("two handlers for one type");
+    assert!(
+        matches!(
+            err,
+            SubscribeError::DuplicateHandler {
+                event_type: "auth.user.created",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // No stream provisioned on this server.
+    let mut missing = Subscriber::new(client.clone(), "missing", fast_config())?;
+    missing.handle::<UserCreated, _>(noop);
+    let err = missing.start().await.expect_err("no stream");
+    match &err {
+        SubscribeError::StreamMissing { stream, .. } => assert_eq!(stream, "AUTH_EVENTS"),
+        other => panic!("expected StreamMissing, got {other}"),
+    }
+    assert!(err.to_string().contains("provision"), "{err}");
+
+    let bad = tidings::SubscriberConfig {
+        max_deliveries: 0,
+        ..fast_config()
+    };
+    assert!(matches!(
+        Subscriber::new(client, "cfg", bad),
+        Err(SubscribeError::Config(_))
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_new_group_starting_at_new_events_skips_history() -> anyhow::Result<()> {
+    let (_server, client, _js, publisher) = setup().await?;
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<uuid::Uuid>();
+    let config = tidings::SubscriberConfig {
+        start_at: StartAt::New,
+        ..fast_config()
+    };
+    let mut subscriber = Subscriber::new(client, "fresh", config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.meta.event_id);
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    let new = publisher.publish(&ctx, &UserCreated::numbered(2)).await?;
+    assert_eq!(take(&mut rx, 1).await?, vec![new.event_id]);
+    running.shutdown().await;
+    Ok(())
+}
