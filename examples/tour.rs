@@ -9,14 +9,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer::pull};
+use async_nats::jetstream;
 use events::auth::{UserCreated, UserCreatedV1};
-use events::upcast::ReadAnyVersion;
-use futures_util::StreamExt;
-use tidings::envelope::Envelope;
+use tidings::replay::{Replay, ReplaySpec, ReplayStart};
 use tidings::streams::{self, Action, ApplyOptions};
+use tidings::subscribe::StartAt;
 use tidings::testing::NatsServer;
-use tidings::{PublishContext, Publisher, PublisherConfig};
+use tidings::{Event, PublishContext, Publisher, PublisherConfig, Subscriber, SubscriberConfig};
 use tidings_codegen::registry::{check::check, source::Source};
 
 fn registry_dir() -> &'static Path {
@@ -153,43 +152,77 @@ async fn main() -> anyhow::Result<()> {
         println!("6. (Skipping the restart: the server is not ours.)");
     }
 
-    // 7. A durable consumer reads it back as a typed event.
+    // 7. A consumer group receives both, typed: a v2 handler reads v1 and
+    //    v2 events alike.
     let client = async_nats::connect(&url).await?;
-    let js = jetstream::new(client);
-    let consumer = js
-        .get_stream("AUTH_EVENTS")
-        .await?
-        .get_or_create_consumer(
-            "tour-analytics",
-            pull::Config {
-                durable_name: Some("tour-analytics".into()),
-                ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                ..Default::default()
-            },
-        )
-        .await?;
-    let mut messages = consumer.messages().await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(
+        client.clone(),
+        "tour-analytics",
+        SubscriberConfig {
+            start_at: StartAt::All,
+            ..Default::default()
+        },
+    )?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event);
+            Ok::<(), std::convert::Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
     for _ in 0..2 {
-        let message = tokio::time::timeout(Duration::from_secs(10), messages.next())
+        let event = tokio::time::timeout(Duration::from_secs(10), rx.recv())
             .await
             .context("no event delivered within 10 s")?
-            .context("the consumer ended")?
-            .map_err(|e| anyhow::anyhow!(e))?;
-        let envelope = Envelope::decode_message(message.headers.as_ref(), &message.payload)?;
-        // A v2 reader reads v1 and v2 events alike.
-        let user = UserCreated::read_any_version(envelope.schema_version(), envelope.data.clone())?;
+            .context("the subscriber stopped")?;
+        let (meta, user) = (&event.meta, &event.payload);
         println!(
-            "7. Durable consumer tour-analytics got {} v{} for {} (event {}), read as v2: {} <{}>, locale {:?}",
-            envelope.event_type,
-            envelope.schema_version(),
-            envelope.organization_id(),
-            envelope.id,
+            "7. Consumer group {} got {} v{} for {} (event {}, {} #{}, delivery {}), read as v2: {} <{}>, locale {:?}",
+            meta.group,
+            meta.event_type,
+            meta.schema_version,
+            meta.organization_id,
+            meta.event_id,
+            meta.stream,
+            meta.stream_sequence,
+            meta.delivery,
             *user.display_name,
             *user.email,
             user.locale.as_deref().map(|l| l.as_str())
         );
-        message.double_ack().await.map_err(|e| anyhow::anyhow!(e))?;
     }
-    println!("8. Acknowledged. Done; the local server stops with the tour.");
+    let report = running.shutdown().await;
+    println!(
+        "   Graceful shutdown in {:?}: handlers finished, acks flushed, {} abandoned.",
+        report.elapsed, report.abandoned
+    );
+
+    // 8. Replay: the same events again, from the stream, without touching
+    //    the group.
+    let js = jetstream::new(client);
+    let mut replay = Replay::start(
+        &js,
+        ReplaySpec {
+            stream: "AUTH_EVENTS".into(),
+            event_types: vec!["auth.user.created".into()],
+            organization: Some(ctx.organization_id().clone()),
+            start: ReplayStart::Sequence(1),
+            until: None,
+        },
+    )
+    .await?;
+    while let Some(replayed) = replay.next().await {
+        let replayed = replayed?;
+        println!(
+            "8. Replayed AUTH_EVENTS #{} stored at {}: {} v{}.",
+            replayed.stream_sequence,
+            replayed.stored_at,
+            replayed.envelope.event_type,
+            replayed.envelope.schema_version()
+        );
+    }
+    println!("9. Done; the local server stops with the tour.");
     Ok(())
 }

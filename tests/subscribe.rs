@@ -706,3 +706,90 @@ async fn a_new_group_starting_at_new_events_skips_history() -> anyhow::Result<()
     running.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn an_event_that_fails_every_delivery_is_given_up_after_max_deliveries_and_the_group_moves_on(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 3,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, u32)>();
+    let mut subscriber = Subscriber::new(client, "giving-up", config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send((event.payload.user_id.clone(), event.meta.delivery));
+            if event.payload.user_id == "u-1" {
+                Err("always fails".to_string())
+            } else {
+                Ok(())
+            }
+        }
+    });
+    let running = subscriber.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    let got = take(&mut rx, 3).await?;
+    assert_eq!(
+        got,
+        vec![("u-1".into(), 1), ("u-1".into(), 2), ("u-1".into(), 3)]
+    );
+    publisher.publish(&ctx, &UserCreated::numbered(2)).await?;
+    assert_eq!(take(&mut rx, 1).await?, vec![("u-2".into(), 1)]);
+    settled(&js, "AUTH_EVENTS", "giving-up").await?;
+    assert!(rx.try_recv().is_err(), "delivered after it was given up");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_whose_deliveries_ran_out_without_an_answer_is_given_up_unhandled(
+) -> anyhow::Result<()> {
+    let (server, _client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        max_deliveries: 1,
+        max_in_flight: 1,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<u32>();
+    let mut running = Vec::new();
+    for _ in 0..2 {
+        let mut subscriber = Subscriber::new(server.connect().await?, "hung", config.clone())?;
+        let tx = tx.clone();
+        subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(event.meta.delivery);
+                std::future::pending::<()>().await;
+                Ok::<(), Infallible>(())
+            }
+        });
+        running.push(subscriber.start().await?);
+    }
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut rx, 1).await?, vec![1]);
+    // The second delivery (after the ack wait) is past the limit: the other
+    // instance gives the event up without running its handler.
+    tidings::testing::eventually("the event is given up", Duration::from_secs(20), || async {
+        let info = consumer_info(&js, "AUTH_EVENTS", "hung").await?;
+        if info.num_ack_pending == 0
+            && info.num_redelivered == 0
+            && info.ack_floor.stream_sequence == 1
+        {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{} awaiting ack", info.num_ack_pending))
+        }
+    })
+    .await?;
+    assert!(
+        rx.try_recv().is_err(),
+        "the handler ran past max_deliveries"
+    );
+    Ok(())
+}
