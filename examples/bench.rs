@@ -15,6 +15,8 @@
 // A benchmark reports on stdout.
 #![allow(clippy::print_stdout)]
 
+#[path = "bench/consume.rs"]
+mod consume;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -49,6 +51,9 @@ fn parse_options() -> anyhow::Result<Options> {
         let value = args
             .next()
             .with_context(|| format!("{flag} needs a value"))?;
+        if consume::FLAGS.contains(&flag.as_str()) {
+            continue;
+        }
         if flag == "--raw-headers" {
             options.raw_full_headers = match value.as_str() {
                 "full" => true,
@@ -130,6 +135,7 @@ async fn purge(js: &jetstream::Context) -> anyhow::Result<()> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let options = parse_options()?;
+    let consume_options = consume::Options::from_args()?;
     let mut _local = None;
     let url = match std::env::var("TIDINGS_NATS_URL") {
         Ok(url) => url,
@@ -159,6 +165,17 @@ async fn main() -> anyhow::Result<()> {
         .prepare(&ctx, &UserCreated::numbered(0))?
         .body()
         .len();
+    if consume_options.only == Some(consume::Only::Consume) {
+        let mut report = json!({
+            "benchmark": "consume",
+            "server_version": server_version,
+            "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+            "payload_bytes": payload_bytes,
+        });
+        consume::run(&consume_options, &url, &js, &publisher, &ctx, &mut report).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
 
     // Warm up both paths (connections, JIT-free but caches and allocators).
     for n in 0..500 {
@@ -246,7 +263,7 @@ async fn main() -> anyhow::Result<()> {
             .unwrap_or(1.0)
             .max(f64::MIN_POSITIVE);
     let rate_ratio = sdk_rate / raw_rate;
-    let report = json!({
+    let mut report = json!({
         "benchmark": "publish",
         "server_version": server_version,
         "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -270,6 +287,10 @@ async fn main() -> anyhow::Result<()> {
             "met": rate_ratio >= 0.8,
         },
     });
+    if consume_options.only != Some(consume::Only::Publish) {
+        report["benchmark"] = json!("publish, consume");
+        consume::run(&consume_options, &url, &js, &publisher, &ctx, &mut report).await?;
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -1,0 +1,672 @@
+//! The consuming side of the benchmark, beside raw async-nats in the same
+//! run against the same server:
+//!
+//! - `end_to_end`: publish→handler latency at open-loop offered loads
+//!   (default 1,000 and 10,000 events/s for 3 s each). Each publish runs in
+//!   its own task started on schedule; the latency of an event is the
+//!   instant its handler sees it minus the instant its publish call
+//!   started, both read from one monotonic clock in this process. The SDK
+//!   side is a `tidings::Publisher` and a `tidings::Subscriber`; the raw side
+//!   a JetStream publish of the same body bytes with a `Nats-Msg-Id` (built
+//!   before the clock starts) and a durable pull consumer read with
+//!   `messages()` and acked one by one. Both sides find the event's number
+//!   in its subject (`...u-N`), the same way.
+//! - `consume`: one instance's consume rate with a no-op handler: N events
+//!   published beforehand, then a fresh consumer of each side (from the
+//!   start of the stream) reads and acks all of them.
+//!
+//! Publishers use the benchmark's main connection; consumers use a second
+//! one, as they would in another process. Both consumers have the same
+//! server-side settings (explicit ack, `max_ack_pending` of the SDK's group).
+//!
+//! Options (besides the publishing ones): `--only publish|consume`,
+//! `--rates 1000,10000`, `--e2e-secs S` (default 3), `--consume N` (default
+//! 30000), `--consume-rounds N` (default 3), `--sub-in-flight N` (the
+//! subscriber's `max_in_flight`, default the SDK's default).
+#![allow(clippy::print_stderr)]
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use async_nats::jetstream::{self, consumer, message::PublishMessage};
+use futures_util::StreamExt;
+use serde_json::json;
+use tidings::subscribe::StartAt;
+use tidings::{PublishContext, Publisher, Subscriber, SubscriberConfig};
+use tokio::sync::Notify;
+
+use super::support::UserCreated;
+
+const STREAM: &str = "AUTH_EVENTS";
+const FILTER: &str = "auth.user.created.>";
+const E2E_GOAL_MAX: f64 = 1.5;
+const CONSUME_GOAL_MIN: f64 = 0.7;
+
+/// The flags this module reads; the publishing part skips them.
+pub const FLAGS: &[&str] = &[
+    "--only",
+    "--rates",
+    "--e2e-secs",
+    "--consume",
+    "--consume-rounds",
+    "--sub-in-flight",
+];
+
+/// Which half of the benchmark runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Only {
+    Publish,
+    Consume,
+}
+
+pub struct Options {
+    pub only: Option<Only>,
+    rates: Vec<u32>,
+    e2e_secs: f64,
+    consume: usize,
+    consume_rounds: usize,
+    sub_in_flight: usize,
+}
+
+impl Options {
+    /// Reads this module's flags from the command line, ignoring the others
+    /// (the publishing part checks those).
+    pub fn from_args() -> anyhow::Result<Self> {
+        let mut options = Self {
+            only: None,
+            rates: vec![1000, 10_000],
+            e2e_secs: 3.0,
+            consume: 30_000,
+            consume_rounds: 3,
+            sub_in_flight: SubscriberConfig::default().max_in_flight,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(flag) = args.next() {
+            let Some(value) = args.next() else { break };
+            let count = || -> anyhow::Result<usize> {
+                let n: usize = value
+                    .parse()
+                    .with_context(|| format!("{flag} {value}: not a whole number"))?;
+                anyhow::ensure!(n > 0, "{flag} must be at least 1");
+                Ok(n)
+            };
+            match flag.as_str() {
+                "--only" => {
+                    options.only = Some(match value.as_str() {
+                        "publish" => Only::Publish,
+                        "consume" => Only::Consume,
+                        other => anyhow::bail!("--only {other}: use publish or consume"),
+                    })
+                }
+                "--rates" => {
+                    options.rates = value
+                        .split(',')
+                        .map(|r| {
+                            r.trim()
+                                .parse::<u32>()
+                                .ok()
+                                .filter(|r| *r > 0)
+                                .with_context(|| format!("--rates {value}: e.g. 1000,10000"))
+                        })
+                        .collect::<anyhow::Result<_>>()?
+                }
+                "--e2e-secs" => {
+                    options.e2e_secs = value
+                        .parse::<f64>()
+                        .ok()
+                        .filter(|s| *s > 0.0 && s.is_finite())
+                        .with_context(|| format!("--e2e-secs {value}: a positive number"))?
+                }
+                "--consume" => options.consume = count()?,
+                "--consume-rounds" => options.consume_rounds = count()?,
+                "--sub-in-flight" => options.sub_in_flight = count()?,
+                _ => {}
+            }
+        }
+        Ok(options)
+    }
+}
+
+/// Adds the `end_to_end` and `consume` sections to `report`.
+pub async fn run(
+    options: &Options,
+    url: &str,
+    js: &jetstream::Context,
+    publisher: &Publisher,
+    ctx: &PublishContext,
+    report: &mut serde_json::Value,
+) -> anyhow::Result<()> {
+    let consumers = async_nats::connect(url).await?;
+    let sub_config = SubscriberConfig {
+        max_in_flight: options.sub_in_flight,
+        ..SubscriberConfig::default()
+    };
+    sub_config.validate()?;
+    let bench = Bench {
+        js: js.clone(),
+        consumers,
+        publisher: publisher.clone(),
+        ctx: ctx.clone(),
+        sub_config,
+    };
+
+    let mut loads = Vec::new();
+    let mut e2e_met = true;
+    for (i, &rate) in options.rates.iter().enumerate() {
+        let total = ((f64::from(rate) * options.e2e_secs).ceil() as usize).max(1);
+        let warmup = (rate as usize / 10).max(50);
+        let mut raw = None;
+        let mut sdk = None;
+        for side in if i % 2 == 0 {
+            [Side::Raw, Side::Sdk]
+        } else {
+            [Side::Sdk, Side::Raw]
+        } {
+            let result = bench.end_to_end(side, rate, warmup, total).await?;
+            match side {
+                Side::Raw => raw = Some(result),
+                Side::Sdk => sdk = Some(result),
+            }
+        }
+        let (raw, sdk) = (raw.unwrap_or_default(), sdk.unwrap_or_default());
+        let ratio = sdk.p95_us / raw.p95_us.max(f64::MIN_POSITIVE);
+        let met = ratio <= E2E_GOAL_MAX && sdk.missing == 0 && raw.missing == 0;
+        e2e_met &= met;
+        loads.push(json!({
+            "offered_per_s": rate,
+            "events": total,
+            "raw": raw.to_json(),
+            "sdk": sdk.to_json(),
+            "sdk_p95_over_raw": ratio,
+            "goal_max": E2E_GOAL_MAX,
+            "met": met,
+        }));
+    }
+    report["end_to_end"] = json!({
+        "duration_s": options.e2e_secs,
+        "latency": "handler sees the event - publish call started, one monotonic clock",
+        "sdk_max_in_flight": bench.sub_config.max_in_flight,
+        "max_ack_pending": bench.sub_config.ack_pending(),
+        "loads": loads,
+        "met": e2e_met,
+    });
+
+    report["consume"] = bench.consume_rate(options).await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Raw,
+    Sdk,
+}
+
+impl Side {
+    fn name(self) -> &'static str {
+        match self {
+            Side::Raw => "raw",
+            Side::Sdk => "sdk",
+        }
+    }
+}
+
+struct Bench {
+    js: jetstream::Context,
+    /// The consumers' connection (the publishers use the main one).
+    consumers: async_nats::Client,
+    publisher: Publisher,
+    ctx: PublishContext,
+    sub_config: SubscriberConfig,
+}
+
+/// When each event's publish started and when its handler saw it, in
+/// nanoseconds since `origin` plus one (zero: not yet).
+struct Clock {
+    origin: Instant,
+    sent: Vec<AtomicU64>,
+    seen: Vec<AtomicU64>,
+    count: AtomicUsize,
+    expected: usize,
+    done: Notify,
+}
+
+impl Clock {
+    fn new(expected: usize) -> Self {
+        Self {
+            origin: Instant::now(),
+            sent: (0..expected).map(|_| AtomicU64::new(0)).collect(),
+            seen: (0..expected).map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicUsize::new(0),
+            expected,
+            done: Notify::new(),
+        }
+    }
+
+    fn now(&self) -> u64 {
+        u64::try_from(self.origin.elapsed().as_nanos()).unwrap_or(u64::MAX - 1) + 1
+    }
+
+    fn sent(&self, n: usize) {
+        self.sent[n].store(self.now(), Ordering::Release);
+    }
+
+    /// The handler saw the event of this subject (the first delivery only).
+    fn seen(&self, subject: &str) {
+        let now = self.now();
+        let Some(slot) = event_number(subject).and_then(|n| self.seen.get(n)) else {
+            return;
+        };
+        if slot
+            .compare_exchange(0, now, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+            && self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.expected
+        {
+            self.done.notify_one();
+        }
+    }
+
+    /// Latencies of events `from..`, and how many of them never arrived.
+    fn latencies(&self, from: usize) -> (Vec<Duration>, usize) {
+        let mut samples = Vec::new();
+        let mut missing = 0;
+        for n in from..self.expected {
+            let sent = self.sent[n].load(Ordering::Acquire);
+            let seen = self.seen[n].load(Ordering::Acquire);
+            if sent == 0 || seen == 0 {
+                missing += 1;
+            } else {
+                samples.push(Duration::from_nanos(seen.saturating_sub(sent)));
+            }
+        }
+        (samples, missing)
+    }
+}
+
+/// `N` of a subject `auth.user.created.ORG.u-N`.
+fn event_number(subject: &str) -> Option<usize> {
+    subject.rsplit('.').next()?.strip_prefix("u-")?.parse().ok()
+}
+
+#[derive(Default)]
+struct Latency {
+    n: usize,
+    missing: usize,
+    failures: usize,
+    p50_us: f64,
+    p95_us: f64,
+    p99_us: f64,
+    max_us: f64,
+    achieved_per_s: f64,
+}
+
+impl Latency {
+    fn to_json(&self) -> serde_json::Value {
+        json!({
+            "n": self.n,
+            "missing": self.missing,
+            "publish_failures": self.failures,
+            "p50_us": self.p50_us,
+            "p95_us": self.p95_us,
+            "p99_us": self.p99_us,
+            "max_us": self.max_us,
+            "achieved_publish_per_s": self.achieved_per_s,
+        })
+    }
+}
+
+fn percentile_us(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1].as_secs_f64() * 1e6
+}
+
+/// Starts each future in its own task at `rate` per second (open loop: the
+/// schedule does not wait for earlier publishes), then waits for all of
+/// them; returns the failures and how long the schedule took.
+async fn paced<F>(rate: u32, futures: impl Iterator<Item = F>) -> anyhow::Result<(usize, Duration)>
+where
+    F: Future<Output = bool> + Send + 'static,
+{
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = tokio::time::Instant::now();
+    let mut tasks = Vec::new();
+    for (i, future) in futures.enumerate() {
+        let at = start + interval.mul_f64(i as f64);
+        if at > tokio::time::Instant::now() {
+            tokio::time::sleep_until(at).await;
+        }
+        tasks.push(tokio::spawn(future));
+    }
+    let schedule = start.elapsed();
+    let mut failures = 0;
+    for task in tasks {
+        if !task.await? {
+            failures += 1;
+        }
+    }
+    Ok((failures, schedule))
+}
+
+/// A raw consumer: `messages()`, then the callback and an ack per message.
+async fn raw_consume(
+    consumer: consumer::PullConsumer,
+    on_message: impl Fn(&str),
+) -> anyhow::Result<()> {
+    let mut messages = consumer.messages().await?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(|e| anyhow::anyhow!(e))?;
+        on_message(message.subject.as_str());
+        message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+    }
+    Ok(())
+}
+
+impl Bench {
+    async fn stream(&self) -> anyhow::Result<jetstream::stream::Stream> {
+        Ok(self.js.get_stream(STREAM).await?)
+    }
+
+    async fn purge(&self) -> anyhow::Result<()> {
+        self.stream()
+            .await?
+            .purge()
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(())
+    }
+
+    /// A raw durable pull consumer with the SDK group's server-side settings.
+    async fn raw_consumer(
+        &self,
+        name: &str,
+        deliver_policy: consumer::DeliverPolicy,
+    ) -> anyhow::Result<consumer::PullConsumer> {
+        let consumers = jetstream::new(self.consumers.clone());
+        let stream = consumers.get_stream(STREAM).await?;
+        Ok(stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(name.to_string()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: self.sub_config.ack_wait,
+                max_ack_pending: i64::try_from(self.sub_config.ack_pending())?,
+                filter_subject: FILTER.to_string(),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await?)
+    }
+
+    async fn delete_consumer(&self, name: &str) -> anyhow::Result<()> {
+        self.stream()
+            .await?
+            .delete_consumer(name)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))?;
+        Ok(())
+    }
+
+    /// Waits until the server counts every message of consumer `name` acked.
+    async fn all_acked(&self, name: &str, last_sequence: u64) -> anyhow::Result<bool> {
+        let stream = self.stream().await?;
+        for _ in 0..50 {
+            let info = stream.consumer_info(name).await?;
+            if info.num_ack_pending == 0 && info.ack_floor.stream_sequence >= last_sequence {
+                return Ok(true);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(false)
+    }
+
+    async fn end_to_end(
+        &self,
+        side: Side,
+        rate: u32,
+        warmup: usize,
+        total: usize,
+    ) -> anyhow::Result<Latency> {
+        self.purge().await?;
+        let expected = warmup + total;
+        let clock = Arc::new(Clock::new(expected));
+        let name = format!("bench-e2e-{}-{rate}", side.name());
+        let wait =
+            Duration::from_secs_f64(expected as f64 / f64::from(rate)) + Duration::from_secs(10);
+
+        let (failures, schedule, arrived) = match side {
+            Side::Raw => {
+                let messages = (0..expected)
+                    .map(|n| {
+                        let prepared = self
+                            .publisher
+                            .prepare(&self.ctx, &UserCreated::numbered(n))?;
+                        let mut headers = async_nats::HeaderMap::new();
+                        headers.insert("Nats-Msg-Id", uuid::Uuid::now_v7().to_string().as_str());
+                        Ok((
+                            prepared.subject().to_string(),
+                            PublishMessage::build()
+                                .payload(prepared.body().clone())
+                                .headers(headers),
+                        ))
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+                let consumer = self
+                    .raw_consumer(&name, consumer::DeliverPolicy::New)
+                    .await?;
+                let seen = clock.clone();
+                let reader = tokio::spawn(raw_consume(consumer, move |s| seen.seen(s)));
+                let futures = messages
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, (subject, message))| {
+                        let js = self.js.clone();
+                        let clock = clock.clone();
+                        async move {
+                            clock.sent(n);
+                            match js.send_publish(subject, message).await {
+                                Ok(ack) => ack.await.is_ok(),
+                                Err(_) => false,
+                            }
+                        }
+                    });
+                let (failures, schedule) = paced(rate, futures).await?;
+                let arrived = tokio::time::timeout(wait, clock.done.notified())
+                    .await
+                    .is_ok();
+                reader.abort();
+                if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(1), reader).await {
+                    anyhow::bail!("the raw consumer failed: {e}");
+                }
+                (failures, schedule, arrived)
+            }
+            Side::Sdk => {
+                let mut subscriber = Subscriber::new(
+                    self.consumers.clone(),
+                    &name,
+                    SubscriberConfig {
+                        start_at: StartAt::New,
+                        ..self.sub_config.clone()
+                    },
+                )?;
+                let seen = clock.clone();
+                subscriber.handle::<UserCreated, _>(move |event: tidings::Event<UserCreated>| {
+                    seen.seen(&event.meta.subject);
+                    async move { Ok::<(), Infallible>(()) }
+                });
+                let running = subscriber.start().await?;
+                let futures = (0..expected).map(|n| {
+                    let publisher = self.publisher.clone();
+                    let ctx = self.ctx.clone();
+                    let clock = clock.clone();
+                    let event = UserCreated::numbered(n);
+                    async move {
+                        clock.sent(n);
+                        publisher.publish(&ctx, &event).await.is_ok()
+                    }
+                });
+                let (failures, schedule) = paced(rate, futures).await?;
+                let arrived = tokio::time::timeout(wait, clock.done.notified())
+                    .await
+                    .is_ok();
+                running.shutdown().await;
+                (failures, schedule, arrived)
+            }
+        };
+        self.delete_consumer(&name).await?;
+        if !arrived {
+            eprintln!(
+                "bench: {} end-to-end at {rate}/s: {} of {expected} events arrived",
+                side.name(),
+                clock.count.load(Ordering::Acquire)
+            );
+        }
+        let (mut samples, missing) = clock.latencies(warmup);
+        samples.sort();
+        Ok(Latency {
+            n: samples.len(),
+            missing,
+            failures,
+            p50_us: percentile_us(&samples, 50.0),
+            p95_us: percentile_us(&samples, 95.0),
+            p99_us: percentile_us(&samples, 99.0),
+            max_us: samples.last().map_or(0.0, |d| d.as_secs_f64() * 1e6),
+            achieved_per_s: expected as f64 / schedule.as_secs_f64().max(f64::MIN_POSITIVE),
+        })
+    }
+
+    /// One consume of every stored event by a fresh consumer of `side`;
+    /// returns the time from creating the consumer to the last event handled
+    /// and whether the server then counts all of them acked.
+    async fn consume_once(
+        &self,
+        side: Side,
+        round: usize,
+        n: usize,
+    ) -> anyhow::Result<(Duration, bool)> {
+        let name = format!("bench-consume-{}-{round}", side.name());
+        let count = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(Notify::new());
+        let wait = Duration::from_secs(120);
+        let elapsed = match side {
+            Side::Raw => {
+                let started = Instant::now();
+                let consumer = self
+                    .raw_consumer(&name, consumer::DeliverPolicy::All)
+                    .await?;
+                let mut messages = consumer.messages().await?;
+                let mut handled = 0;
+                let read = async {
+                    while let Some(message) = messages.next().await {
+                        let message = message.map_err(|e| anyhow::anyhow!(e))?;
+                        message.ack().await.map_err(|e| anyhow::anyhow!(e))?;
+                        handled += 1;
+                        if handled == n {
+                            break;
+                        }
+                    }
+                    anyhow::Ok(())
+                };
+                tokio::time::timeout(wait, read)
+                    .await
+                    .context("the raw consumer did not get every event")??;
+                let elapsed = started.elapsed();
+                drop(messages);
+                elapsed
+            }
+            Side::Sdk => {
+                let mut subscriber = Subscriber::new(
+                    self.consumers.clone(),
+                    &name,
+                    SubscriberConfig {
+                        start_at: StartAt::All,
+                        ..self.sub_config.clone()
+                    },
+                )?;
+                let (handled, finished) = (count.clone(), done.clone());
+                subscriber.handle::<UserCreated, _>(move |_event: tidings::Event<UserCreated>| {
+                    if handled.fetch_add(1, Ordering::AcqRel) + 1 == n {
+                        finished.notify_one();
+                    }
+                    async move { Ok::<(), Infallible>(()) }
+                });
+                let started = Instant::now();
+                let running = subscriber.start().await?;
+                tokio::time::timeout(wait, done.notified())
+                    .await
+                    .context("the subscriber did not get every event")?;
+                let elapsed = started.elapsed();
+                running.shutdown().await;
+                elapsed
+            }
+        };
+        self.consumers.flush().await?;
+        let acked = self.all_acked(&name, n as u64).await?;
+        self.delete_consumer(&name).await?;
+        Ok((elapsed, acked))
+    }
+
+    async fn consume_rate(&self, options: &Options) -> anyhow::Result<serde_json::Value> {
+        let n = options.consume;
+        self.purge().await?;
+        let events: Vec<UserCreated> = (0..n).map(UserCreated::numbered).collect();
+        let failed = self
+            .publisher
+            .publish_batch(&self.ctx, &events)
+            .await
+            .iter()
+            .filter(|r| r.is_err())
+            .count();
+        anyhow::ensure!(
+            failed == 0,
+            "{failed} events could not be published for the consume benchmark"
+        );
+        let mut raw_time = Duration::ZERO;
+        let mut sdk_time = Duration::ZERO;
+        let mut all_acked = true;
+        let mut rounds = Vec::new();
+        for round in 0..options.consume_rounds {
+            let mut this_round = serde_json::Map::new();
+            for side in if round % 2 == 0 {
+                [Side::Raw, Side::Sdk]
+            } else {
+                [Side::Sdk, Side::Raw]
+            } {
+                let (elapsed, acked) = self.consume_once(side, round, n).await?;
+                all_acked &= acked;
+                match side {
+                    Side::Raw => raw_time += elapsed,
+                    Side::Sdk => sdk_time += elapsed,
+                }
+                this_round.insert(
+                    format!("{}_rate_per_s", side.name()),
+                    json!(n as f64 / elapsed.as_secs_f64()),
+                );
+            }
+            rounds.push(serde_json::Value::Object(this_round));
+        }
+        self.purge().await?;
+        let total = (n * options.consume_rounds) as f64;
+        let raw_rate = total / raw_time.as_secs_f64();
+        let sdk_rate = total / sdk_time.as_secs_f64();
+        let ratio = sdk_rate / raw_rate;
+        Ok(json!({
+            "n_per_round": n,
+            "rounds": options.consume_rounds,
+            "handler": "no-op",
+            "sdk_max_in_flight": self.sub_config.max_in_flight,
+            "max_ack_pending": self.sub_config.ack_pending(),
+            "per_round": rounds,
+            "raw_rate_per_s": raw_rate,
+            "sdk_rate_per_s": sdk_rate,
+            "sdk_over_raw": ratio,
+            "all_acked": all_acked,
+            "goal_min": CONSUME_GOAL_MIN,
+            "met": ratio >= CONSUME_GOAL_MIN && all_acked,
+        }))
+    }
+}
