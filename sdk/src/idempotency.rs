@@ -19,7 +19,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, kv};
 use uuid::Uuid;
 
-use crate::token::check_token;
+use crate::token::check_group;
 
 /// Why the deduplication store failed.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +111,7 @@ impl Deduplicator {
     /// The bucket could not be read.
     pub async fn seen(&self, group: &str, event_id: Uuid) -> Result<bool, IdempotencyError> {
         let key = Self::key(group, event_id);
-        check_token("consumer group", group).map_err(|e| self.entry_error("read", &key, &e))?;
+        check_group(group).map_err(|e| self.entry_error("read", &key, &e))?;
         self.store
             .get(&key)
             .await
@@ -125,7 +125,7 @@ impl Deduplicator {
     /// The bucket could not be written.
     pub async fn record(&self, group: &str, event_id: Uuid) -> Result<(), IdempotencyError> {
         let key = Self::key(group, event_id);
-        check_token("consumer group", group).map_err(|e| self.entry_error("record", &key, &e))?;
+        check_group(group).map_err(|e| self.entry_error("record", &key, &e))?;
         self.store
             .put(&key, bytes::Bytes::new())
             .await

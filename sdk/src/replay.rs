@@ -92,32 +92,31 @@ pub enum ReplayError {
     },
 }
 
-/// A running replay: call [`next`](Self::next) until it returns `None`.
-pub struct Replay {
+/// A stored message met by a [`Scan`].
+pub(crate) struct Scanned {
+    pub(crate) message: async_nats::Message,
+    pub(crate) sequence: u64,
+    pub(crate) stored_at: OffsetDateTime,
+}
+
+/// Reads the messages of a stream matching some filters, in stream order,
+/// from a start to an end time or to the end of the stream as it was when
+/// the scan started, through an ordered ephemeral consumer.
+pub(crate) struct Scan {
     stream: String,
     messages: Option<consumer::pull::Ordered>,
     until: Option<OffsetDateTime>,
 }
 
-impl std::fmt::Debug for Replay {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Replay")
-            .field("stream", &self.stream)
-            .field("until", &self.until)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Replay {
-    /// Starts a replay.
-    ///
-    /// # Errors
-    /// No event types, an empty range, or the server refused the consumer.
-    pub async fn start(js: &jetstream::Context, spec: ReplaySpec) -> Result<Self, ReplayError> {
-        if spec.event_types.is_empty() {
-            return Err(ReplayError::Invalid("name at least one event type".into()));
-        }
-        if let (ReplayStart::Time(from), Some(until)) = (spec.start, spec.until) {
+impl Scan {
+    pub(crate) async fn start(
+        js: &jetstream::Context,
+        stream: &str,
+        mut filters: Vec<String>,
+        start: ReplayStart,
+        until: Option<OffsetDateTime>,
+    ) -> Result<Self, ReplayError> {
+        if let (ReplayStart::Time(from), Some(until)) = (start, until) {
             if from >= until {
                 return Err(ReplayError::Invalid(format!(
                     "the range [{from}, {until}) is empty"
@@ -125,29 +124,24 @@ impl Replay {
             }
         }
         let server = |detail: String| ReplayError::Server {
-            stream: spec.stream.clone(),
+            stream: stream.to_string(),
             detail,
         };
-        let stream = js
-            .get_stream(&spec.stream)
+        let handle = js
+            .get_stream(stream)
             .await
             .map_err(|e| server(e.to_string()))?;
-        let mut filters: Vec<String> = spec
-            .event_types
-            .iter()
-            .map(|t| filter_for_type(t, spec.organization.as_ref()))
-            .collect();
         filters.sort();
         filters.dedup();
-        let deliver_policy = match spec.start {
+        let deliver_policy = match start {
             ReplayStart::Time(start_time) => consumer::DeliverPolicy::ByStartTime { start_time },
             ReplayStart::Sequence(start_sequence) => consumer::DeliverPolicy::ByStartSequence {
                 start_sequence: start_sequence.max(1),
             },
         };
-        let consumer = stream
+        let consumer = handle
             .create_consumer(consumer::pull::OrderedConfig {
-                description: Some("Tidings replay".into()),
+                description: Some("Tidings scan".into()),
                 filter_subjects: filters,
                 deliver_policy,
                 ..Default::default()
@@ -165,33 +159,36 @@ impl Replay {
             )
         };
         Ok(Self {
-            stream: spec.stream,
+            stream: stream.to_string(),
             messages,
-            until: spec.until,
+            until,
         })
     }
 
-    /// The next event, in stream order; `None` at the end of the range.
-    pub async fn next(&mut self) -> Option<Result<Replayed, ReplayError>> {
+    /// The next message; `None` at the end.
+    pub(crate) async fn next(&mut self) -> Option<Result<Scanned, ReplayError>> {
         let messages = self.messages.as_mut()?;
+        let failed = |stream: &str, detail: String| {
+            Some(Err(ReplayError::Server {
+                stream: stream.to_string(),
+                detail,
+            }))
+        };
         let message = match messages.next().await? {
             Ok(message) => message,
             Err(e) => {
                 self.messages = None;
-                return Some(Err(ReplayError::Server {
-                    stream: self.stream.clone(),
-                    detail: e.to_string(),
-                }));
+                return failed(&self.stream, e.to_string());
             }
         };
         let (sequence, stored_at, pending) = match message.info() {
             Ok(info) => (info.stream_sequence, info.published, info.pending),
             Err(e) => {
                 self.messages = None;
-                return Some(Err(ReplayError::Server {
-                    stream: self.stream.clone(),
-                    detail: format!("a message without JetStream metadata: {e}"),
-                }));
+                return failed(
+                    &self.stream,
+                    format!("a message without JetStream metadata: {e}"),
+                );
             }
         };
         if self.until.is_some_and(|until| stored_at >= until) {
@@ -199,9 +196,60 @@ impl Replay {
             return None;
         }
         if pending == 0 {
-            // The last event stored when the replay started (or since).
+            // The last message stored when the scan started (or since).
             self.messages = None;
         }
+        Some(Ok(Scanned {
+            message: message.split().0,
+            sequence,
+            stored_at,
+        }))
+    }
+}
+
+/// A running replay: call [`next`](Self::next) until it returns `None`.
+pub struct Replay {
+    scan: Scan,
+}
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("stream", &self.scan.stream)
+            .field("until", &self.scan.until)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replay {
+    /// Starts a replay.
+    ///
+    /// # Errors
+    /// No event types, an empty range, or the server refused the consumer.
+    pub async fn start(js: &jetstream::Context, spec: ReplaySpec) -> Result<Self, ReplayError> {
+        if spec.event_types.is_empty() {
+            return Err(ReplayError::Invalid("name at least one event type".into()));
+        }
+        let filters = spec
+            .event_types
+            .iter()
+            .map(|t| filter_for_type(t, spec.organization.as_ref()))
+            .collect();
+        let scan = Scan::start(js, &spec.stream, filters, spec.start, spec.until).await?;
+        Ok(Self { scan })
+    }
+
+    /// The next event, in stream order; `None` at the end of the range.
+    pub async fn next(&mut self) -> Option<Result<Replayed, ReplayError>> {
+        let scanned = match self.scan.next().await? {
+            Ok(scanned) => scanned,
+            Err(e) => return Some(Err(e)),
+        };
+        let Scanned {
+            message,
+            sequence,
+            stored_at,
+        } = scanned;
         Some(
             Envelope::decode_message(message.headers.as_ref(), &message.payload)
                 .map(|envelope| Replayed {
@@ -211,7 +259,7 @@ impl Replay {
                     stored_at,
                 })
                 .map_err(|source| ReplayError::Decode {
-                    stream: self.stream.clone(),
+                    stream: self.scan.stream.clone(),
                     sequence,
                     source,
                 }),

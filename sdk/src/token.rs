@@ -58,6 +58,33 @@ pub fn check_token(what: &'static str, value: &str) -> Result<(), InvalidToken> 
     Ok(())
 }
 
+/// Checks a consumer group name: a subject token of ASCII letters, digits,
+/// `-` and `_`, at most 64 bytes (it names durable consumers and keys in
+/// key-value buckets, which allow no more).
+pub fn check_group(value: &str) -> Result<(), InvalidToken> {
+    const WHAT: &str = "consumer group";
+    check_token(WHAT, value)?;
+    let fail = |reason: String| {
+        Err(InvalidToken {
+            what: WHAT,
+            value: value.to_string(),
+            reason,
+        })
+    };
+    if value.len() > 64 {
+        return fail(format!("it is {} bytes; at most 64", value.len()));
+    }
+    if let Some(c) = value
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
+    {
+        return fail(format!(
+            "it contains {c:?}; use ASCII letters, digits, '-' and '_'"
+        ));
+    }
+    Ok(())
+}
+
 /// A tenant's organization id, checked to be a valid subject token.
 ///
 /// Required on every publish: it is a subject token, so consumers and

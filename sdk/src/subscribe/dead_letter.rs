@@ -1,12 +1,14 @@
 //! What happens to an event that will never be handled: it cannot be read
-//! (a poison message), or its deliveries are used up.
-//!
-//! Today the event is terminated (the server stops redelivering it, so it
-//! cannot block the group) with an error log that names the event, the
-//! group and the reason; it stays in its stream until retention removes it.
+//! (a poison message), or its deliveries are used up. It is moved to the
+//! dead-letter queue (see [`crate::dlq`]): copied to DLQ_EVENTS with its
+//! failure record, and terminated only after the copy's PubAck. If the copy
+//! fails, the original is NAKed and the move is tried again on its next
+//! delivery: the event is never in neither place.
 use async_nats::jetstream::message::AckKind;
 
-use super::worker::Delivered;
+use super::worker::{Delivered, Shared};
+use crate::dlq::mover::Original;
+use crate::dlq::DeadLetterKind;
 
 /// Why an event is given up.
 #[derive(Debug, Clone)]
@@ -21,34 +23,60 @@ pub(crate) enum DeadLetterReason {
     },
 }
 
-impl std::fmt::Display for DeadLetterReason {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            DeadLetterReason::Poison(reason) => write!(f, "unreadable: {reason}"),
-            DeadLetterReason::Exhausted { last_error } => {
-                write!(f, "deliveries used up; last error: {last_error}")
+/// Moves the event to the dead-letter queue, then terminates it.
+pub(crate) async fn dead_letter(shared: &Shared, delivered: &Delivered, reason: DeadLetterReason) {
+    let group = shared.group.as_str();
+    let (kind, error) = match reason {
+        DeadLetterReason::Poison(reason) => (DeadLetterKind::Poison, reason),
+        DeadLetterReason::Exhausted { last_error } => (DeadLetterKind::Exhausted, last_error),
+    };
+    let original = Original {
+        message: &delivered.message,
+        stream: &delivered.stream,
+        sequence: delivered.stream_sequence,
+        deliveries: delivered.delivery,
+    };
+    let dlq_sequence = match shared.mover.copy(group, &original, kind, &error).await {
+        Ok(sequence) => sequence,
+        Err(e) => {
+            let delay = shared.config.backoff.delay(delivered.delivery);
+            tracing::error!(
+                group,
+                stream = %delivered.stream,
+                stream_sequence = delivered.stream_sequence,
+                error = %e,
+                retry_in = ?delay,
+                "could not move the event to the dead-letter queue; it stays and is tried again"
+            );
+            if let Err(e) = delivered.acker.ack_with(AckKind::Nak(Some(delay))).await {
+                tracing::warn!(group, error = %e, "NAK failed; the event comes back after the ack wait");
             }
+            return;
         }
+    };
+    #[cfg(feature = "testing")]
+    crate::testing::failpoint::reached("dlq-after-copy").await;
+    if let Err(e) = delivered.acker.ack_with(AckKind::Term).await {
+        tracing::warn!(
+            group,
+            stream_sequence = delivered.stream_sequence,
+            error = %e,
+            "could not terminate a dead-lettered event; its next delivery finds the copy and terminates it"
+        );
     }
-}
-
-/// Gives the event up: logs it and terminates it.
-pub(crate) async fn dead_letter(group: &str, delivered: &Delivered, reason: DeadLetterReason) {
+    shared
+        .mover
+        .forget(group, &delivered.stream, delivered.stream_sequence)
+        .await;
     tracing::error!(
         group,
         stream = %delivered.stream,
         stream_sequence = delivered.stream_sequence,
         subject = %delivered.message.subject,
-        delivery = delivered.delivery,
-        reason = %reason,
-        "event given up and terminated"
+        deliveries = delivered.delivery,
+        reason = kind.as_str(),
+        error = %error,
+        dlq_sequence,
+        "event moved to the dead-letter queue"
     );
-    if let Err(e) = delivered.acker.ack_with(AckKind::Term).await {
-        tracing::error!(
-            group,
-            stream_sequence = delivered.stream_sequence,
-            error = %e,
-            "could not terminate a given-up event; it will be delivered again"
-        );
-    }
 }

@@ -36,10 +36,12 @@ pub use handler::BoxError;
 use handler::{ErasedHandler, Typed};
 use worker::Shared;
 
+use crate::dlq::mover::Mover;
+use crate::dlq::DLQ_STREAM;
 use crate::idempotency::Deduplicator;
 use crate::replay::{Replay, ReplayError, ReplaySpec, ReplayStart};
 use crate::subject::filter_for_type;
-use crate::token::{check_token, InvalidToken};
+use crate::token::{check_group, InvalidToken};
 use crate::upcast::ReadAnyVersion;
 
 /// A handler of events of type `E`: any `Fn(Event<E>) -> impl Future<Output
@@ -138,8 +140,8 @@ impl std::fmt::Debug for Subscriber {
 }
 
 impl Subscriber {
-    /// An instance of consumer group `group` (a subject token: no `.`, `*`,
-    /// `>`, whitespace, control characters or leading `$`).
+    /// An instance of consumer group `group` (ASCII letters, digits, `-`
+    /// and `_`, at most 64 bytes).
     ///
     /// # Errors
     /// An invalid group name or setting.
@@ -148,7 +150,7 @@ impl Subscriber {
         group: &str,
         config: SubscriberConfig,
     ) -> Result<Self, SubscribeError> {
-        check_token("consumer group", group).map_err(SubscribeError::Group)?;
+        check_group(group).map_err(SubscribeError::Group)?;
         config.validate()?;
         Ok(Self {
             js: jetstream::new(client.clone()),
@@ -301,6 +303,8 @@ impl Subscriber {
         for (stream, types) in self.streams() {
             consumers.push(self.consumer(stream, &types).await?);
         }
+        let dlq = self.stream(DLQ_STREAM, "dead letters").await?;
+        let mover = Mover::open(&self.js, dlq).await;
         let (stop_tx, stop_rx) = watch::channel(false);
         let (abort_tx, abort_rx) = watch::channel(false);
         let shared = Arc::new(Shared::new(
@@ -308,6 +312,7 @@ impl Subscriber {
             self.config.clone(),
             self.handlers,
             self.dedup,
+            mover,
             abort_rx,
         ));
         let loops = consumers
@@ -324,6 +329,26 @@ impl Subscriber {
         })
     }
 
+    /// The stream, which must exist (`holds` says what it holds, for the error).
+    async fn stream(
+        &self,
+        stream: &str,
+        holds: &str,
+    ) -> Result<jetstream::stream::Stream, SubscribeError> {
+        match self.js.get_stream(stream).await {
+            Ok(handle) => Ok(handle),
+            Err(e) if crate::streams::is_not_found(&e) => Err(SubscribeError::StreamMissing {
+                stream: stream.to_string(),
+                event_types: holds.to_string(),
+            }),
+            Err(e) => Err(SubscribeError::Consumer {
+                group: self.group.clone(),
+                stream: stream.to_string(),
+                detail: e.to_string(),
+            }),
+        }
+    }
+
     /// Creates the group's consumer on `stream`, or updates it (keeping the
     /// position and start policy it has).
     async fn consumer(
@@ -336,16 +361,12 @@ impl Subscriber {
             stream: stream.to_string(),
             detail,
         };
-        let handle = match self.js.get_stream(stream).await {
-            Ok(handle) => handle,
-            Err(e) if crate::streams::is_not_found(&e) => {
-                return Err(SubscribeError::StreamMissing {
-                    stream: stream.to_string(),
-                    event_types: types.iter().copied().collect::<Vec<_>>().join(", "),
-                })
-            }
-            Err(e) => return Err(failed(e.to_string())),
-        };
+        let handle = self
+            .stream(
+                stream,
+                &types.iter().copied().collect::<Vec<_>>().join(", "),
+            )
+            .await?;
         let mut filters: Vec<String> = types
             .iter()
             .map(|t| filter_for_type(t, self.config.organization.as_ref()))

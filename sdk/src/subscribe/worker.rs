@@ -15,6 +15,7 @@ use super::config::SubscriberConfig;
 use super::dead_letter::{dead_letter, DeadLetterReason};
 use super::event::EventMeta;
 use super::handler::{ErasedHandler, Failure};
+use crate::dlq::mover::Mover;
 use crate::envelope::Envelope;
 use crate::idempotency::Deduplicator;
 use crate::token::NO_KEY;
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) config: SubscriberConfig,
     pub(crate) handlers: HashMap<&'static str, Arc<dyn ErasedHandler>>,
     pub(crate) dedup: Option<Deduplicator>,
+    /// Moves given-up events to the dead-letter queue.
+    pub(crate) mover: Mover,
     /// One permit per handler slot (`max_in_flight`).
     pub(crate) slots: Arc<Semaphore>,
     /// Set when a shutdown's deadline passed: running handlers give up.
@@ -40,9 +43,11 @@ impl Shared {
         config: SubscriberConfig,
         handlers: HashMap<&'static str, Arc<dyn ErasedHandler>>,
         dedup: Option<Deduplicator>,
+        mover: Mover,
         abort: watch::Receiver<bool>,
     ) -> Self {
         Self {
+            mover,
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
             group,
             config,
@@ -271,7 +276,7 @@ async fn process(shared: &Shared, delivered: &Delivered) {
     let envelope = match Envelope::decode_message(message.headers.as_ref(), &message.payload) {
         Ok(envelope) => envelope,
         Err(e) => {
-            return dead_letter(group, delivered, DeadLetterReason::Poison(e.to_string())).await
+            return dead_letter(shared, delivered, DeadLetterReason::Poison(e.to_string())).await
         }
     };
     let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
@@ -279,7 +284,7 @@ async fn process(shared: &Shared, delivered: &Delivered) {
             "group {group} has no handler for event type {} (on subject {})",
             envelope.event_type, message.subject
         );
-        return dead_letter(group, delivered, DeadLetterReason::Poison(reason)).await;
+        return dead_letter(shared, delivered, DeadLetterReason::Poison(reason)).await;
     };
     let max = shared.config.max_deliveries;
     if delivered.delivery > max {
@@ -287,7 +292,12 @@ async fn process(shared: &Shared, delivered: &Delivered) {
             "delivered {} times without an ack: the handler outlived the ack wait or its process stopped",
             delivered.delivery - 1
         );
-        return dead_letter(group, delivered, DeadLetterReason::Exhausted { last_error }).await;
+        return dead_letter(
+            shared,
+            delivered,
+            DeadLetterReason::Exhausted { last_error },
+        )
+        .await;
     }
     if let Some(dedup) = &shared.dedup {
         match dedup.seen(group, envelope.id).await {
@@ -334,13 +344,17 @@ async fn process(shared: &Shared, delivered: &Delivered) {
                 return ack(shared, delivered).await;
             }
             Run::Done(Err(Failure::Unreadable(reason))) => {
-                return dead_letter(group, delivered, DeadLetterReason::Poison(reason)).await
+                return dead_letter(shared, delivered, DeadLetterReason::Poison(reason)).await
             }
             Run::Done(Err(Failure::Handler(error))) if meta.delivery >= max => {
                 let reason = DeadLetterReason::Exhausted { last_error: error };
-                return dead_letter(group, delivered, reason).await;
+                return dead_letter(shared, delivered, reason).await;
             }
             Run::Done(Err(Failure::Handler(error))) => {
+                shared
+                    .mover
+                    .note_failure(group, &delivered.stream, delivered.stream_sequence)
+                    .await;
                 let delay = shared.config.backoff.delay(meta.delivery);
                 tracing::warn!(group, %event_id, subject = %message.subject, delivery = meta.delivery, error = %error, retry_in = ?delay, "handler failed; retrying");
                 if !ordered {

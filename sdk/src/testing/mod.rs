@@ -27,6 +27,7 @@ mod binary;
 mod cluster;
 mod error;
 mod eventually;
+pub mod failpoint;
 mod monitor;
 mod ports;
 pub mod registry;

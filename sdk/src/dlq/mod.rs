@@ -1,0 +1,28 @@
+//! The dead-letter queue: events a consumer group gave up, kept in
+//! `DLQ_EVENTS` with their original body and headers and a failure record.
+//!
+//! * Moving ([`mover`]): after `max_deliveries` failed deliveries, or at once
+//!   for a message that cannot be read, the subscriber copies the event to
+//!   `dlq.<group>.<type>.<org>.<sequence>`, awaits the PubAck, and only then
+//!   terminates the original. If the copy fails the original is NAKed and
+//!   tried again later; if the process dies between copy and terminate, the
+//!   next delivery finds the copy and only terminates.
+//! * Operating ([`ops`]): list, show, redrive and purge, with filters by
+//!   group, event type, organization and time.
+//! * Monitoring ([`monitor`]): depth per group and event type against a
+//!   threshold, alerts through pluggable sinks.
+pub mod monitor;
+pub mod mover;
+pub mod ops;
+pub mod record;
+mod webhook;
+
+pub use monitor::{
+    Alert, AlertSink, Depth, DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookSink,
+};
+pub use mover::{dlq_subject, MoveError, FAILURES_BUCKET};
+pub use ops::{DeadLetter, DlqError, DlqFilter, Redriven};
+pub use record::{DeadLetterKind, FailureRecord, RecordError};
+
+/// The dead-letter stream.
+pub const DLQ_STREAM: &str = "DLQ_EVENTS";

@@ -1,0 +1,348 @@
+//! Watching the dead-letter queue: depth per consumer group and event type,
+//! and alerts above a threshold through pluggable sinks, rate-limited.
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use futures_util::TryStreamExt;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::task::JoinHandle;
+
+use super::ops::{self, DlqError, DlqFilter};
+use super::webhook::{post_json, HttpUrl};
+use super::DLQ_STREAM;
+
+/// How the monitor watches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorConfig {
+    /// Alert when a group and type hold more than this many dead letters.
+    pub threshold: u64,
+    /// How often to look.
+    pub interval: Duration,
+    /// The shortest time between two alerts for one group and type while it
+    /// stays above the threshold.
+    pub repeat_after: Duration,
+    /// Only this group's dead letters.
+    pub group: Option<String>,
+}
+
+impl Default for MonitorConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 10,
+            interval: Duration::from_secs(30),
+            repeat_after: Duration::from_secs(15 * 60),
+            group: None,
+        }
+    }
+}
+
+/// How many dead letters one group holds for one event type.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Depth {
+    /// The consumer group.
+    pub group: String,
+    /// The event type.
+    pub event_type: String,
+    /// Dead letters.
+    pub count: u64,
+}
+
+/// A group and type above the threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    /// The consumer group.
+    pub group: String,
+    /// The event type.
+    pub event_type: String,
+    /// Dead letters now.
+    pub count: u64,
+    /// The threshold.
+    pub threshold: u64,
+    /// When the oldest of them was dead-lettered.
+    pub since: OffsetDateTime,
+}
+
+impl Alert {
+    /// One line for people.
+    pub fn summary(&self) -> String {
+        format!(
+            "{} dead letters for consumer group {} and event type {} (threshold {}), the oldest since {}",
+            self.count,
+            self.group,
+            self.event_type,
+            self.threshold,
+            self.since.format(&Rfc3339).unwrap_or_default()
+        )
+    }
+
+    /// The JSON sent by the NATS and webhook sinks.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kind": "tidings.dlq.threshold",
+            "stream": DLQ_STREAM,
+            "group": self.group,
+            "event_type": self.event_type,
+            "count": self.count,
+            "threshold": self.threshold,
+            "since": self.since.format(&Rfc3339).unwrap_or_default(),
+            "summary": self.summary(),
+        })
+    }
+}
+
+/// The future a sink returns.
+pub type SinkFuture<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
+
+/// Where alerts go.
+pub trait AlertSink: Send + Sync {
+    /// A name for logs.
+    fn name(&self) -> String;
+    /// Delivers one alert.
+    fn send<'a>(&'a self, alert: &'a Alert) -> SinkFuture<'a>;
+}
+
+/// Alerts as `tracing` error events.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TracingSink;
+
+impl AlertSink for TracingSink {
+    fn name(&self) -> String {
+        "tracing".into()
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SinkFuture<'a> {
+        tracing::error!(
+            group = %alert.group,
+            event_type = %alert.event_type,
+            count = alert.count,
+            threshold = alert.threshold,
+            since = %alert.since,
+            "dead letters above threshold"
+        );
+        Box::pin(std::future::ready(Ok(())))
+    }
+}
+
+/// Alerts as JSON messages on a NATS subject (`ops.alerts.dlq`).
+#[derive(Debug, Clone)]
+pub struct NatsSink {
+    client: async_nats::Client,
+    subject: String,
+}
+
+impl NatsSink {
+    /// Publishes alerts on `subject`.
+    pub fn new(client: async_nats::Client, subject: impl Into<String>) -> Self {
+        Self {
+            client,
+            subject: subject.into(),
+        }
+    }
+}
+
+impl AlertSink for NatsSink {
+    fn name(&self) -> String {
+        format!("nats:{}", self.subject)
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SinkFuture<'a> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(&alert.to_json()).map_err(|e| e.to_string())?;
+            self.client
+                .publish(self.subject.clone(), body.into())
+                .await
+                .map_err(|e| e.to_string())?;
+            self.client.flush().await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// Alerts as JSON POSTs to an `http://` webhook.
+#[derive(Debug, Clone)]
+pub struct WebhookSink {
+    url: HttpUrl,
+    timeout: Duration,
+}
+
+impl WebhookSink {
+    /// POSTs alerts to `url` (`http://host[:port]/path`), 10 s timeout.
+    ///
+    /// # Errors
+    /// The URL is not a plain http URL.
+    pub fn new(url: &str) -> Result<Self, String> {
+        Ok(Self {
+            url: HttpUrl::parse(url)?,
+            timeout: Duration::from_secs(10),
+        })
+    }
+}
+
+impl AlertSink for WebhookSink {
+    fn name(&self) -> String {
+        format!(
+            "webhook:{}:{}{}",
+            self.url.host, self.url.port, self.url.path
+        )
+    }
+
+    fn send<'a>(&'a self, alert: &'a Alert) -> SinkFuture<'a> {
+        Box::pin(async move {
+            let body = serde_json::to_vec(&alert.to_json()).map_err(|e| e.to_string())?;
+            post_json(&self.url, &body, self.timeout).await
+        })
+    }
+}
+
+/// Watches DLQ depth and raises alerts.
+pub struct DlqMonitor {
+    js: jetstream::Context,
+    config: MonitorConfig,
+    sinks: Vec<Box<dyn AlertSink>>,
+    last_alert: HashMap<(String, String), Instant>,
+}
+
+impl std::fmt::Debug for DlqMonitor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DlqMonitor")
+            .field("config", &self.config)
+            .field(
+                "sinks",
+                &self.sinks.iter().map(|s| s.name()).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl DlqMonitor {
+    /// A monitor without sinks (add them with [`sink`](Self::sink)).
+    pub fn new(js: jetstream::Context, config: MonitorConfig) -> Self {
+        Self {
+            js,
+            config,
+            sinks: Vec::new(),
+            last_alert: HashMap::new(),
+        }
+    }
+
+    /// Adds a sink.
+    pub fn sink(mut self, sink: impl AlertSink + 'static) -> Self {
+        self.sinks.push(Box::new(sink));
+        self
+    }
+
+    /// Dead letters per group and event type, by the DLQ subjects.
+    ///
+    /// # Errors
+    /// A server error or an invalid group filter.
+    pub async fn depths(&self) -> Result<Vec<Depth>, DlqError> {
+        let filter = DlqFilter {
+            group: self.config.group.clone(),
+            ..Default::default()
+        }
+        .subject()?;
+        let stream = self
+            .js
+            .get_stream(DLQ_STREAM)
+            .await
+            .map_err(|e| DlqError::Server(e.to_string()))?;
+        let mut subjects = stream
+            .info_with_subjects(&filter)
+            .await
+            .map_err(|e| DlqError::Server(e.to_string()))?;
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        while let Some((subject, count)) = subjects
+            .try_next()
+            .await
+            .map_err(|e| DlqError::Server(e.to_string()))?
+        {
+            let tokens: Vec<&str> = subject.split('.').collect();
+            if tokens.len() != 7 {
+                continue;
+            }
+            let key = (tokens[1].to_string(), tokens[2..5].join("."));
+            *counts.entry(key).or_default() += count as u64;
+        }
+        Ok(counts
+            .into_iter()
+            .map(|((group, event_type), count)| Depth {
+                group,
+                event_type,
+                count,
+            })
+            .collect())
+    }
+
+    /// One look: the alerts raised now (already sent to every sink; a sink
+    /// that fails is logged and does not stop the others).
+    ///
+    /// # Errors
+    /// The depths could not be read.
+    pub async fn check(&mut self) -> Result<Vec<Alert>, DlqError> {
+        let depths = self.depths().await?;
+        let above: Vec<&Depth> = depths
+            .iter()
+            .filter(|d| d.count > self.config.threshold)
+            .collect();
+        self.last_alert.retain(|(group, event_type), _| {
+            above
+                .iter()
+                .any(|d| &d.group == group && &d.event_type == event_type)
+        });
+        let mut raised = Vec::new();
+        for depth in above {
+            let key = (depth.group.clone(), depth.event_type.clone());
+            if self
+                .last_alert
+                .get(&key)
+                .is_some_and(|at| at.elapsed() < self.config.repeat_after)
+            {
+                continue;
+            }
+            let oldest = ops::list(
+                &self.js,
+                &DlqFilter {
+                    group: Some(depth.group.clone()),
+                    event_type: Some(depth.event_type.clone()),
+                    ..Default::default()
+                },
+                Some(1),
+            )
+            .await?;
+            let alert = Alert {
+                group: depth.group.clone(),
+                event_type: depth.event_type.clone(),
+                count: depth.count,
+                threshold: self.config.threshold,
+                since: oldest
+                    .first()
+                    .map_or_else(OffsetDateTime::now_utc, |d| d.stored_at),
+            };
+            for sink in &self.sinks {
+                if let Err(e) = sink.send(&alert).await {
+                    tracing::warn!(sink = %sink.name(), error = %e, "a DLQ alert could not be delivered");
+                }
+            }
+            self.last_alert.insert(key, Instant::now());
+            raised.push(alert);
+        }
+        Ok(raised)
+    }
+
+    /// Runs [`check`](Self::check) every `interval` in a task until it is
+    /// aborted.
+    pub fn spawn(mut self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.config.interval);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.check().await {
+                    tracing::warn!(error = %e, "DLQ monitor could not read the queue");
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,340 @@
+//! Listing, showing, redriving and purging dead letters.
+use async_nats::jetstream;
+use async_nats::HeaderMap;
+use bytes::Bytes;
+use time::OffsetDateTime;
+
+use super::record::{FailureRecord, RecordError, REDRIVE_COUNT_HEADER};
+use super::DLQ_STREAM;
+use crate::envelope::{DecodeError, Envelope, MSG_ID_HEADER};
+use crate::replay::{ReplayError, ReplayStart, Scan};
+use crate::token::{check_group, check_token, OrganizationId};
+
+/// Why a DLQ operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DlqError {
+    /// A filter value cannot be used.
+    #[error("invalid filter: {0}")]
+    Filter(String),
+    /// No dead letter has this sequence.
+    #[error("{DLQ_STREAM} has no message #{0}")]
+    NotFound(u64),
+    /// The message is not a Tidings dead letter.
+    #[error("{DLQ_STREAM} #{sequence}: {source}")]
+    NotADeadLetter {
+        /// Its sequence.
+        sequence: u64,
+        /// What is missing.
+        #[source]
+        source: RecordError,
+    },
+    /// The server refused or failed.
+    #[error("{DLQ_STREAM}: {0}")]
+    Server(String),
+    /// The redriven copy was not acknowledged: the dead letter stays.
+    #[error(
+        "redrive of {DLQ_STREAM} #{sequence} to {subject} failed (the dead letter stays): {detail}"
+    )]
+    Redrive {
+        /// The dead letter.
+        sequence: u64,
+        /// The original subject.
+        subject: String,
+        /// Why.
+        detail: String,
+    },
+}
+
+impl From<ReplayError> for DlqError {
+    fn from(e: ReplayError) -> Self {
+        DlqError::Server(e.to_string())
+    }
+}
+
+/// Which dead letters an operation applies to. Group, type and organization
+/// filter on the server (they are subject tokens); times select by when the
+/// dead letter was stored, `[from, until)`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DlqFilter {
+    /// Only this consumer group's.
+    pub group: Option<String>,
+    /// Only this event type (`service.entity.action`).
+    pub event_type: Option<String>,
+    /// Only this tenant's.
+    pub organization: Option<OrganizationId>,
+    /// Stored at or after.
+    pub from: Option<OffsetDateTime>,
+    /// Stored before.
+    pub until: Option<OffsetDateTime>,
+}
+
+impl DlqFilter {
+    /// The subject filter: `dlq.<group>.<type>.<org>.*`, `*` for what is open.
+    ///
+    /// # Errors
+    /// A group or type that is not made of valid tokens.
+    pub fn subject(&self) -> Result<String, DlqError> {
+        let group = match &self.group {
+            Some(g) => {
+                check_group(g).map_err(|e| DlqError::Filter(e.to_string()))?;
+                g.as_str()
+            }
+            None => "*",
+        };
+        let event_type = match &self.event_type {
+            Some(t) => {
+                let tokens: Vec<&str> = t.split('.').collect();
+                if tokens.len() != 3 {
+                    return Err(DlqError::Filter(format!(
+                        "event type {t:?} is not service.entity.action"
+                    )));
+                }
+                for token in &tokens {
+                    check_token("event type token", token)
+                        .map_err(|e| DlqError::Filter(e.to_string()))?;
+                }
+                t.as_str()
+            }
+            None => "*.*.*",
+        };
+        let org = self.organization.as_ref().map_or("*", |o| o.as_str());
+        Ok(format!("dlq.{group}.{event_type}.{org}.*"))
+    }
+}
+
+/// One dead letter.
+#[derive(Debug, Clone)]
+pub struct DeadLetter {
+    /// Its sequence in DLQ_EVENTS.
+    pub dlq_sequence: u64,
+    /// When it was dead-lettered.
+    pub stored_at: OffsetDateTime,
+    /// Its DLQ subject.
+    pub subject: String,
+    /// The failure record, or why the headers do not hold one.
+    pub record: Result<FailureRecord, RecordError>,
+    /// Every header: the original ones and the record.
+    pub headers: HeaderMap,
+    /// The original body, untouched.
+    pub body: Bytes,
+}
+
+impl DeadLetter {
+    /// The original event, decoded from the untouched body.
+    ///
+    /// # Errors
+    /// The body is not a Tidings event (a poison message).
+    pub fn envelope(&self) -> Result<Envelope, DecodeError> {
+        Envelope::decode(&self.body)
+    }
+
+    /// The event type from the DLQ subject (also for unreadable bodies).
+    pub fn event_type(&self) -> Option<String> {
+        let tokens: Vec<&str> = self.subject.split('.').collect();
+        (tokens.len() == 7).then(|| tokens[2..5].join("."))
+    }
+
+    /// The organization from the DLQ subject.
+    pub fn organization(&self) -> Option<&str> {
+        let tokens: Vec<&str> = self.subject.split('.').collect();
+        (tokens.len() == 7).then(|| tokens[5])
+    }
+
+    fn new(
+        dlq_sequence: u64,
+        stored_at: OffsetDateTime,
+        subject: String,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Self {
+        Self {
+            record: FailureRecord::read(&headers),
+            dlq_sequence,
+            stored_at,
+            subject,
+            headers,
+            body,
+        }
+    }
+}
+
+/// The dead letters the filter selects, oldest first, at most `limit`.
+///
+/// # Errors
+/// An invalid filter or a server error.
+pub async fn list(
+    js: &jetstream::Context,
+    filter: &DlqFilter,
+    limit: Option<usize>,
+) -> Result<Vec<DeadLetter>, DlqError> {
+    let start = ReplayStart::Time(filter.from.unwrap_or(OffsetDateTime::UNIX_EPOCH));
+    let mut scan =
+        Scan::start(js, DLQ_STREAM, vec![filter.subject()?], start, filter.until).await?;
+    let mut out = Vec::new();
+    while limit.is_none_or(|l| out.len() < l) {
+        let Some(next) = scan.next().await else { break };
+        let scanned = next?;
+        out.push(DeadLetter::new(
+            scanned.sequence,
+            scanned.stored_at,
+            scanned.message.subject.to_string(),
+            scanned.message.headers.unwrap_or_default(),
+            scanned.message.payload,
+        ));
+    }
+    Ok(out)
+}
+
+/// One dead letter by its DLQ sequence.
+///
+/// # Errors
+/// No such message, or a server error.
+pub async fn get(js: &jetstream::Context, dlq_sequence: u64) -> Result<DeadLetter, DlqError> {
+    let stream = dlq_stream(js).await?;
+    let message = stream.get_raw_message(dlq_sequence).await.map_err(|e| {
+        if e.kind() == jetstream::stream::RawMessageErrorKind::NoMessageFound {
+            DlqError::NotFound(dlq_sequence)
+        } else {
+            DlqError::Server(e.to_string())
+        }
+    })?;
+    Ok(DeadLetter::new(
+        message.sequence,
+        message.time,
+        message.subject.to_string(),
+        message.headers,
+        message.payload,
+    ))
+}
+
+async fn dlq_stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, DlqError> {
+    js.get_stream(DLQ_STREAM)
+        .await
+        .map_err(|e| DlqError::Server(e.to_string()))
+}
+
+/// What a redrive did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redriven {
+    /// The dead letter's sequence (now deleted).
+    pub dlq_sequence: u64,
+    /// The original subject it went back to.
+    pub subject: String,
+    /// Its new stream and sequence.
+    pub stream: String,
+    /// Its new sequence.
+    pub sequence: u64,
+    /// How many times it has now been redriven.
+    pub redrive_count: u32,
+}
+
+/// Republishes a dead letter to its original subject (same body and event
+/// id, a new `Nats-Msg-Id`, `Tidings-Redrive-Count` one higher, the failure
+/// record removed), and deletes it from the DLQ only after the PubAck.
+/// Every consumer group whose filter matches receives it again, so
+/// handlers should deduplicate by event id.
+///
+/// # Errors
+/// The dead letter has no failure record, or the republish failed (then it
+/// stays in the DLQ).
+pub async fn redrive(js: &jetstream::Context, dead: &DeadLetter) -> Result<Redriven, DlqError> {
+    let record = dead
+        .record
+        .clone()
+        .map_err(|source| DlqError::NotADeadLetter {
+            sequence: dead.dlq_sequence,
+            source,
+        })?;
+    let mut headers = HeaderMap::new();
+    for (name, values) in dead.headers.iter() {
+        let name: &str = name.as_ref();
+        let ours = name.len() > 12 && name[..12].eq_ignore_ascii_case("tidings-dlq-");
+        if ours
+            || name.eq_ignore_ascii_case(MSG_ID_HEADER)
+            || name.eq_ignore_ascii_case(REDRIVE_COUNT_HEADER)
+        {
+            continue;
+        }
+        for value in values {
+            headers.append(name, value.clone());
+        }
+    }
+    let count = record.redrive_count.saturating_add(1);
+    headers.insert(REDRIVE_COUNT_HEADER, count.to_string().as_str());
+    // Deterministic: a redrive repeated after a crash between the publish
+    // and the delete is answered `duplicate` within the duplicate window.
+    headers.insert(
+        MSG_ID_HEADER,
+        format!("redrive.{}.{}", dead.dlq_sequence, count).as_str(),
+    );
+    let failed = |detail: String| DlqError::Redrive {
+        sequence: dead.dlq_sequence,
+        subject: record.subject.clone(),
+        detail,
+    };
+    let ack = js
+        .publish_with_headers(record.subject.clone(), headers, dead.body.clone())
+        .await
+        .map_err(|e| failed(e.to_string()))?
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    purge(js, dead.dlq_sequence).await?;
+    tracing::info!(dlq_sequence = dead.dlq_sequence, subject = %record.subject, stream = %ack.stream, sequence = ack.sequence, redrive_count = count, "dead letter redriven");
+    Ok(Redriven {
+        dlq_sequence: dead.dlq_sequence,
+        subject: record.subject,
+        stream: ack.stream,
+        sequence: ack.sequence,
+        redrive_count: count,
+    })
+}
+
+/// Deletes a dead letter.
+///
+/// # Errors
+/// No such message, or a server error.
+pub async fn purge(js: &jetstream::Context, dlq_sequence: u64) -> Result<(), DlqError> {
+    let stream = dlq_stream(js).await?;
+    match stream.delete_message(dlq_sequence).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(DlqError::NotFound(dlq_sequence)),
+        Err(e) if e.to_string().contains("no message found") => {
+            Err(DlqError::NotFound(dlq_sequence))
+        }
+        Err(e) => Err(DlqError::Server(e.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_become_subject_tokens() -> Result<(), Box<dyn std::error::Error>> {
+        assert_eq!(DlqFilter::default().subject()?, "dlq.*.*.*.*.*.*");
+        let f = DlqFilter {
+            group: Some("analytics".into()),
+            event_type: Some("auth.user.created".into()),
+            organization: Some(OrganizationId::new("org-1")?),
+            ..Default::default()
+        };
+        assert_eq!(f.subject()?, "dlq.analytics.auth.user.created.org-1.*");
+        for bad in [
+            DlqFilter {
+                group: Some("a.b".into()),
+                ..Default::default()
+            },
+            DlqFilter {
+                event_type: Some("auth.user".into()),
+                ..Default::default()
+            },
+            DlqFilter {
+                event_type: Some("auth.*.created".into()),
+                ..Default::default()
+            },
+        ] {
+            assert!(matches!(bad.subject(), Err(DlqError::Filter(_))), "{bad:?}");
+        }
+        Ok(())
+    }
+}
