@@ -160,11 +160,7 @@ impl Mover {
             last_failure: now,
             redrive_count,
         };
-        let mut headers = original
-            .message
-            .headers
-            .clone()
-            .unwrap_or_default();
+        let mut headers = original.message.headers.clone().unwrap_or_default();
         record.write(&mut headers);
         headers.insert(
             MSG_ID_HEADER,

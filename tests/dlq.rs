@@ -1,0 +1,523 @@
+//! The dead-letter queue against a real nats-server: the spec's scenario,
+//! poison messages, a process killed in the middle of a move, the monitor
+//! and its sinks, and list / redrive / purge.
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use futures_util::StreamExt as _;
+use support::{fast_config, provision, settled, UserCreated};
+use tidings::dlq::{
+    ops, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookSink,
+    DLQ_STREAM,
+};
+use tidings::envelope::MSG_ID_HEADER;
+use tidings::testing::NatsServer;
+use tidings::{Event, PublishContext, Publisher, PublisherConfig, Subscriber};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+async fn setup() -> anyhow::Result<(
+    NatsServer,
+    async_nats::Client,
+    jetstream::Context,
+    Publisher,
+)> {
+    let server = NatsServer::launch().await?;
+    let client = server.connect().await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "dev").await?;
+    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
+    Ok((server, client, js, publisher))
+}
+
+async fn take<T>(rx: &mut mpsc::UnboundedReceiver<T>, n: usize) -> anyhow::Result<Vec<T>> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(item)) => out.push(item),
+            Ok(None) => anyhow::bail!("channel closed after {} of {n}", out.len()),
+            Err(_) => anyhow::bail!("only {} of {n} items within 20 s", out.len()),
+        }
+    }
+    Ok(out)
+}
+
+/// Waits until the DLQ holds `n` messages and returns them.
+async fn dead_letters(js: &jetstream::Context, n: usize) -> anyhow::Result<Vec<ops::DeadLetter>> {
+    Ok(tidings::testing::eventually(
+        "the dead letters arrive",
+        Duration::from_secs(20),
+        || async {
+            let found = ops::list(js, &DlqFilter::default(), None).await?;
+            if found.len() == n {
+                Ok(found)
+            } else {
+                Err(anyhow::anyhow!("{} of {n} dead letters", found.len()))
+            }
+        },
+    )
+    .await?)
+}
+
+/// A subscriber of `group` whose handler fails for user `u-1` and sends the
+/// others' user ids to `tx`.
+fn failing_for_u1(
+    client: async_nats::Client,
+    group: &str,
+    config: tidings::SubscriberConfig,
+    tx: mpsc::UnboundedSender<(String, u32)>,
+) -> anyhow::Result<Subscriber> {
+    let mut subscriber = Subscriber::new(client, group, config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send((event.payload.user_id.clone(), event.meta.delivery));
+            if event.payload.user_id == "u-1" {
+                Err(format!(
+                    "inventory service refused {} (HTTP 503)",
+                    event.payload.user_id
+                ))
+            } else {
+                Ok(())
+            }
+        }
+    });
+    Ok(subscriber)
+}
+
+#[tokio::test]
+async fn an_event_whose_handler_throws_is_in_the_dlq_after_5_deliveries_and_nothing_is_lost(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let running = failing_for_u1(client, "billing", fast_config(), tx)?
+        .start()
+        .await?;
+    let ctx = PublishContext::new("org-7")?;
+    let events: Vec<UserCreated> = (0..20).map(UserCreated::numbered).collect();
+    let mut published = Vec::new();
+    for r in publisher.publish_batch(&ctx, &events).await {
+        published.push(r?);
+    }
+    let failing = published
+        .iter()
+        .find(|p| p.subject.ends_with(".u-1"))
+        .ok_or_else(|| anyhow::anyhow!("u-1 not published"))?
+        .clone();
+
+    // 19 events handled once, u-1 delivered 5 times.
+    let got = take(&mut rx, 19 + 5).await?;
+    let u1: Vec<u32> = got.iter().filter(|g| g.0 == "u-1").map(|g| g.1).collect();
+    assert_eq!(u1, vec![1, 2, 3, 4, 5]);
+    let handled: HashSet<&String> = got.iter().filter(|g| g.0 != "u-1").map(|g| &g.0).collect();
+    assert_eq!(handled.len(), 19);
+    // The group moved on: later events were handled while u-1 was retried.
+    let first_u1 = got.iter().position(|g| g.0 == "u-1").unwrap_or(0);
+    let last_u1 = got.iter().rposition(|g| g.0 == "u-1").unwrap_or(0);
+    assert!(
+        got[first_u1..last_u1].iter().any(|g| g.0 != "u-1"),
+        "the group waited for the failing event"
+    );
+
+    let dead = dead_letters(&js, 1).await?;
+    settled(&js, "AUTH_EVENTS", "billing").await?;
+    let letter = &dead[0];
+    let record = letter.record.clone()?;
+    assert_eq!(record.stream, "AUTH_EVENTS");
+    assert_eq!(record.sequence, failing.sequence);
+    assert_eq!(record.subject, failing.subject);
+    assert_eq!(record.group, "billing");
+    assert_eq!(record.deliveries, 5);
+    assert_eq!(record.kind, DeadLetterKind::Exhausted);
+    assert_eq!(record.error, "inventory service refused u-1 (HTTP 503)");
+    let first = record
+        .first_failure
+        .ok_or_else(|| anyhow::anyhow!("no first failure"))?;
+    assert!(
+        first < record.last_failure,
+        "{first} vs {}",
+        record.last_failure
+    );
+    assert_eq!(
+        letter.subject,
+        format!("dlq.billing.auth.user.created.org-7.{}", failing.sequence)
+    );
+    assert_eq!(letter.event_type().as_deref(), Some("auth.user.created"));
+    assert_eq!(letter.organization(), Some("org-7"));
+
+    // The original body is untouched and its headers are kept.
+    let original = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .get_raw_message(failing.sequence)
+        .await?;
+    assert_eq!(letter.body, original.payload);
+    assert_eq!(letter.envelope()?.id, failing.event_id);
+    for header in ["ce-id", "ce-type", "ce-organizationid", "content-type"] {
+        assert_eq!(
+            letter.headers.get(header).map(|v| v.to_string()),
+            original.headers.get(header).map(|v| v.to_string()),
+            "{header}"
+        );
+    }
+    assert_eq!(
+        letter.headers.get(MSG_ID_HEADER).map(|v| v.to_string()),
+        Some(format!("dlq.billing.AUTH_EVENTS.{}", failing.sequence))
+    );
+
+    // Nothing lost: every published event was handled or dead-lettered.
+    assert_eq!(handled.len() + dead.len(), published.len());
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_poison_message_is_dead_lettered_at_once_with_the_decode_error() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let running = failing_for_u1(client, "strict", fast_config(), tx)?
+        .start()
+        .await?;
+    let seq = js
+        .publish("auth.user.created.org-1.u-9", "{not json".into())
+        .await?
+        .await?
+        .sequence;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(2))
+        .await?;
+    assert_eq!(take(&mut rx, 1).await?, vec![("u-2".to_string(), 1)]);
+    let dead = dead_letters(&js, 1).await?;
+    let record = dead[0].record.clone()?;
+    assert_eq!(record.kind, DeadLetterKind::Poison);
+    assert_eq!(record.deliveries, 1);
+    assert_eq!(record.sequence, seq);
+    assert!(record.error.contains("not JSON"), "{}", record.error);
+    assert_eq!(&dead[0].body[..], b"{not json");
+    assert!(dead[0].envelope().is_err());
+    settled(&js, "AUTH_EVENTS", "strict").await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// The child side of the move fault test (`TIDINGS_CHILD_NATS_URL` set): a
+/// subscriber that gives every event up at once, stopped by the failpoint
+/// between the DLQ copy and the terminate.
+#[tokio::test]
+#[ignore = "run as a child process by a_process_killed_between_the_dlq_copy_and_the_terminate_leaves_one_copy"]
+async fn child_moving_to_the_dlq() -> anyhow::Result<()> {
+    let Ok(url) = std::env::var("TIDINGS_CHILD_NATS_URL") else {
+        return Ok(());
+    };
+    let client = async_nats::connect(url).await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let mut subscriber = Subscriber::new(client, "mover", config)?;
+    subscriber.handle::<UserCreated, _>(|_e: Event<UserCreated>| async move {
+        Err::<(), _>("always fails".to_string())
+    });
+    let _running = subscriber.start().await?;
+    let mut out = std::io::stdout();
+    std::io::Write::write_all(&mut out, b"ready\n")?;
+    std::io::Write::flush(&mut out)?;
+    std::future::pending::<()>().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_process_killed_between_the_dlq_copy_and_the_terminate_leaves_one_copy(
+) -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let mut child = tokio::process::Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "child_moving_to_the_dlq",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("TIDINGS_CHILD_NATS_URL", server.url())
+        .env(tidings::testing::failpoint::FAILPOINT_ENV, "dlq-after-copy")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let stdout = child
+        .stdout
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+    let mut lines = BufReader::new(stdout).lines();
+    let mut wait_for = async |want: &str| -> anyhow::Result<()> {
+        loop {
+            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+                .await
+                .map_err(|_| anyhow::anyhow!("the child did not say {want:?} within 30 s"))??
+                .ok_or_else(|| anyhow::anyhow!("the child exited before saying {want:?}"))?;
+            if line.contains(want) {
+                return Ok(());
+            }
+        }
+    };
+    wait_for("ready").await?;
+    let published = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    wait_for("failpoint dlq-after-copy reached").await?;
+    child.kill().await?; // SIGKILL between the copy and the terminate
+    child.wait().await?;
+    // The copy is there; the original is still unacknowledged.
+    assert_eq!(dead_letters(&js, 1).await?.len(), 1);
+
+    // A new instance gets the original again (after the ack wait), finds
+    // the copy, and only terminates.
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let mut subscriber = Subscriber::new(client, "mover", config)?;
+    subscriber.handle::<UserCreated, _>(|_e: Event<UserCreated>| async move {
+        Err::<(), _>("always fails".to_string())
+    });
+    let running = subscriber.start().await?;
+    settled(&js, "AUTH_EVENTS", "mover").await?;
+    let dead = ops::list(&js, &DlqFilter::default(), None).await?;
+    assert_eq!(dead.len(), 1, "the event is in the DLQ exactly once");
+    let record = dead[0].record.clone()?;
+    assert_eq!(record.sequence, published.sequence);
+    let mut dlq = js.get_stream(DLQ_STREAM).await?;
+    assert_eq!(dlq.info().await?.state.messages, 1);
+    running.shutdown().await;
+    Ok(())
+}
+
+/// A one-request HTTP server on 127.0.0.1 that answers 200 and hands over
+/// the request body.
+async fn webhook_receiver(
+) -> anyhow::Result<(String, tokio::task::JoinHandle<anyhow::Result<String>>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/hooks/dlq", listener.local_addr()?);
+    let handle = tokio::spawn(async move {
+        let (socket, _) = listener.accept().await?;
+        let mut reader = BufReader::new(socket);
+        let mut length = 0usize;
+        let mut request_line = String::new();
+        reader.read_line(&mut request_line).await?;
+        anyhow::ensure!(
+            request_line.starts_with("POST /hooks/dlq "),
+            "{request_line}"
+        );
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).await?;
+            if line == "\r\n" || line.is_empty() {
+                break;
+            }
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                length = v.trim().parse()?;
+            }
+        }
+        let mut body = vec![0u8; length];
+        reader.read_exact(&mut body).await?;
+        reader
+            .get_mut()
+            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+            .await?;
+        Ok(String::from_utf8(body)?)
+    });
+    Ok((url, handle))
+}
+
+#[tokio::test]
+async fn the_monitor_alerts_above_the_threshold_through_every_sink_rate_limited(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    let mut monitor = DlqMonitor::new(
+        js.clone(),
+        MonitorConfig {
+            threshold: 2,
+            ..Default::default()
+        },
+    );
+    assert!(monitor.check().await?.is_empty(), "an empty DLQ alerted");
+
+    for org in ["org-1", "org-2", "org-3"] {
+        publisher
+            .publish(&PublishContext::new(org)?, &UserCreated::numbered(1))
+            .await?;
+    }
+    let dead = dead_letters(&js, 3).await?;
+    let depths = monitor.depths().await?;
+    assert_eq!(depths.len(), 1);
+    assert_eq!(
+        (
+            depths[0].group.as_str(),
+            depths[0].event_type.as_str(),
+            depths[0].count
+        ),
+        ("billing", "auth.user.created", 3)
+    );
+
+    let (url, received) = webhook_receiver().await?;
+    let mut alerts = client.subscribe("ops.alerts.dlq").await?;
+    let mut monitor = DlqMonitor::new(
+        js.clone(),
+        MonitorConfig {
+            threshold: 2,
+            ..Default::default()
+        },
+    )
+    .sink(TracingSink)
+    .sink(NatsSink::new(client.clone(), "ops.alerts.dlq"))
+    .sink(WebhookSink::new(&url).map_err(anyhow::Error::msg)?);
+    let raised = monitor.check().await?;
+    assert_eq!(raised.len(), 1);
+    let alert = &raised[0];
+    assert_eq!(
+        (alert.group.as_str(), alert.count, alert.threshold),
+        ("billing", 3, 2)
+    );
+    assert_eq!(
+        alert.since, dead[0].stored_at,
+        "since the oldest dead letter"
+    );
+
+    let on_nats = tokio::time::timeout(Duration::from_secs(10), alerts.next())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no alert on ops.alerts.dlq"))?;
+    let json: serde_json::Value = serde_json::from_slice(&on_nats.payload)?;
+    assert_eq!(json["group"], "billing");
+    assert_eq!(json["event_type"], "auth.user.created");
+    assert_eq!(json["count"], 3);
+    let posted: serde_json::Value = serde_json::from_str(&received.await??)?;
+    assert_eq!(posted, json, "the webhook got the same alert");
+
+    // Rate-limited: still above, but alerted a moment ago.
+    assert!(monitor.check().await?.is_empty());
+    let mut eager = DlqMonitor::new(
+        js.clone(),
+        MonitorConfig {
+            threshold: 2,
+            repeat_after: Duration::ZERO,
+            ..Default::default()
+        },
+    );
+    assert_eq!(eager.check().await?.len(), 1);
+    assert_eq!(eager.check().await?.len(), 1);
+    // Below the threshold: quiet.
+    let mut calm = DlqMonitor::new(
+        js.clone(),
+        MonitorConfig {
+            threshold: 3,
+            ..Default::default()
+        },
+    );
+    assert!(calm.check().await?.is_empty());
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn dead_letters_can_be_filtered_redriven_and_purged() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let running = failing_for_u1(client.clone(), "billing", config.clone(), tx.clone())?
+        .start()
+        .await?;
+    let ctx1 = PublishContext::new("org-1")?;
+    let ctx2 = PublishContext::new("org-2")?;
+    let a = publisher.publish(&ctx1, &UserCreated::numbered(1)).await?;
+    let b = publisher.publish(&ctx2, &UserCreated::numbered(1)).await?;
+    let dead = dead_letters(&js, 2).await?;
+    running.shutdown().await;
+    while rx.try_recv().is_ok() {}
+
+    let only_org2 = DlqFilter {
+        organization: Some(tidings::OrganizationId::new("org-2")?),
+        ..Default::default()
+    };
+    let found = ops::list(&js, &only_org2, None).await?;
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].envelope()?.id, b.event_id);
+    let other_group = DlqFilter {
+        group: Some("shipping".into()),
+        ..Default::default()
+    };
+    assert!(ops::list(&js, &other_group, None).await?.is_empty());
+    let by_time = DlqFilter {
+        until: Some(dead[1].stored_at),
+        ..Default::default()
+    };
+    assert_eq!(ops::list(&js, &by_time, None).await?.len(), 1);
+    assert_eq!(
+        ops::list(&js, &DlqFilter::default(), Some(1)).await?.len(),
+        1
+    );
+
+    // Redrive the first: back on its subject, same event id, new message
+    // id, a redrive count, and gone from the DLQ.
+    let mut original_stream = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .create_consumer(jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: jetstream::consumer::DeliverPolicy::New,
+            ..Default::default()
+        })
+        .await?
+        .messages()
+        .await?;
+    let first = ops::get(&js, dead[0].dlq_sequence).await?;
+    let redriven = ops::redrive(&js, &first).await?;
+    assert_eq!(redriven.subject, a.subject);
+    assert_eq!(redriven.redrive_count, 1);
+    let again = tokio::time::timeout(Duration::from_secs(10), original_stream.next())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("nothing redriven"))??;
+    let headers = again.headers.clone().unwrap_or_default();
+    assert_eq!(
+        headers
+            .get("Tidings-Redrive-Count")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        headers.get("ce-id").map(|v| v.to_string()),
+        Some(a.event_id.to_string())
+    );
+    assert_ne!(
+        headers.get(MSG_ID_HEADER).map(|v| v.to_string()),
+        Some(a.event_id.to_string())
+    );
+    assert!(headers.get("Tidings-Dlq-Error").is_none());
+    assert!(matches!(
+        ops::get(&js, dead[0].dlq_sequence).await,
+        Err(ops::DlqError::NotFound(_))
+    ));
+
+    // Purge the second.
+    ops::purge(&js, dead[1].dlq_sequence).await?;
+    assert!(ops::list(&js, &DlqFilter::default(), None)
+        .await?
+        .is_empty());
+    assert!(matches!(
+        ops::purge(&js, dead[1].dlq_sequence).await,
+        Err(ops::DlqError::NotFound(_))
+    ));
+    Ok(())
+}
