@@ -11,9 +11,10 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream;
 use events::auth::{UserCreated, UserCreatedV1};
+use tidings::dlq::{self, DlqFilter};
 use tidings::replay::{Replay, ReplaySpec, ReplayStart};
 use tidings::streams::{self, Action, ApplyOptions};
-use tidings::subscribe::StartAt;
+use tidings::subscribe::{Backoff, StartAt};
 use tidings::testing::NatsServer;
 use tidings::{Event, PublishContext, Publisher, PublisherConfig, Subscriber, SubscriberConfig};
 use tidings_codegen::registry::{check::check, source::Source};
@@ -223,6 +224,75 @@ async fn main() -> anyhow::Result<()> {
             replayed.envelope.schema_version()
         );
     }
-    println!("9. Done; the local server stops with the tour.");
+    // 9. A handler that keeps failing: after max_deliveries the event moves
+    //    to DLQ_EVENTS with its failure record, and can be redriven.
+    let client = async_nats::connect(&url).await?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut failing = Subscriber::new(
+        client.clone(),
+        "tour-billing",
+        SubscriberConfig {
+            start_at: StartAt::All,
+            max_deliveries: 3,
+            backoff: Backoff {
+                initial: Duration::from_millis(100),
+                ..Backoff::default()
+            },
+            organization: Some(ctx.organization_id().clone()),
+            ..Default::default()
+        },
+    )?;
+    failing.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.meta.delivery);
+            Err::<(), _>(format!(
+                "billing backend refused {} (HTTP 503)",
+                *event.payload.email
+            ))
+        }
+    });
+    let running = failing.start().await?;
+    let dead = tidings::testing::eventually(
+        "the events reach the dead-letter queue",
+        Duration::from_secs(30),
+        || async {
+            let found = dlq::ops::list(&js, &DlqFilter::default(), None).await?;
+            anyhow::ensure!(found.len() == 2, "{} of 2 dead letters", found.len());
+            Ok(found)
+        },
+    )
+    .await?;
+    running.shutdown().await;
+    let mut deliveries = Vec::new();
+    while let Ok(d) = rx.try_recv() {
+        deliveries.push(d);
+    }
+    println!(
+        "9. Consumer group tour-billing failed {} times (deliveries {:?}); both events are now in DLQ_EVENTS:",
+        deliveries.len(),
+        deliveries
+    );
+    for letter in &dead {
+        let record = letter.record.clone()?;
+        println!(
+            "   #{} {} after {} deliveries ({}): {}",
+            letter.dlq_sequence,
+            letter.subject,
+            record.deliveries,
+            record.kind.as_str(),
+            record.error
+        );
+    }
+    let redriven = dlq::ops::redrive(&js, &dead[0]).await?;
+    println!(
+        "   Redrove #{} to {}: {} #{} (redrive count {}).",
+        redriven.dlq_sequence,
+        redriven.subject,
+        redriven.stream,
+        redriven.sequence,
+        redriven.redrive_count
+    );
+    println!("10. Done; the local server stops with the tour.");
     Ok(())
 }
