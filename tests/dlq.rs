@@ -8,42 +8,15 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt as _;
-use support::{fast_config, provision, settled, UserCreated};
+use support::{fast_config, settled, setup, take, UserCreated};
 use tidings::dlq::{
     ops, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookSink,
     DLQ_STREAM,
 };
 use tidings::envelope::MSG_ID_HEADER;
-use tidings::testing::NatsServer;
-use tidings::{Event, PublishContext, Publisher, PublisherConfig, Subscriber};
+use tidings::{Event, PublishContext, Subscriber};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
-
-async fn setup() -> anyhow::Result<(
-    NatsServer,
-    async_nats::Client,
-    jetstream::Context,
-    Publisher,
-)> {
-    let server = NatsServer::launch().await?;
-    let client = server.connect().await?;
-    let js = jetstream::new(client.clone());
-    provision(&js, "dev").await?;
-    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
-    Ok((server, client, js, publisher))
-}
-
-async fn take<T>(rx: &mut mpsc::UnboundedReceiver<T>, n: usize) -> anyhow::Result<Vec<T>> {
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
-            Ok(Some(item)) => out.push(item),
-            Ok(None) => anyhow::bail!("channel closed after {} of {n}", out.len()),
-            Err(_) => anyhow::bail!("only {} of {n} items within 20 s", out.len()),
-        }
-    }
-    Ok(out)
-}
 
 /// Waits until the DLQ holds `n` messages and returns them.
 async fn dead_letters(js: &jetstream::Context, n: usize) -> anyhow::Result<Vec<ops::DeadLetter>> {

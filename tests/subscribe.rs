@@ -11,40 +11,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
-use support::{consumer_info, fast_config, provision, settled, UserCreated, UserDeactivated};
+use support::{consumer_info, fast_config, settled, setup, take, UserCreated, UserDeactivated};
 use tidings::envelope::Envelope;
 use tidings::subscribe::{StartAt, SubscribeError};
 use tidings::testing::NatsServer;
-use tidings::{Event, EventMeta, PublishContext, Publisher, PublisherConfig, Subscriber};
+use tidings::{Event, EventMeta, PublishContext, Subscriber};
 use tokio::sync::mpsc;
-
-/// A server with the registry's dev streams, a publisher and a client.
-async fn setup() -> anyhow::Result<(
-    NatsServer,
-    async_nats::Client,
-    jetstream::Context,
-    Publisher,
-)> {
-    let server = NatsServer::launch().await?;
-    let client = server.connect().await?;
-    let js = jetstream::new(client.clone());
-    provision(&js, "dev").await?;
-    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
-    Ok((server, client, js, publisher))
-}
-
-/// Receives `n` items or fails after 20 s.
-async fn take<T>(rx: &mut mpsc::UnboundedReceiver<T>, n: usize) -> anyhow::Result<Vec<T>> {
-    let mut out = Vec::with_capacity(n);
-    while out.len() < n {
-        match tokio::time::timeout(Duration::from_secs(20), rx.recv()).await {
-            Ok(Some(item)) => out.push(item),
-            Ok(None) => anyhow::bail!("channel closed after {} of {n}", out.len()),
-            Err(_) => anyhow::bail!("only {} of {n} items within 20 s", out.len()),
-        }
-    }
-    Ok(out)
-}
 
 #[tokio::test]
 async fn a_handler_gets_the_typed_payload_and_its_metadata_and_an_ack_ends_delivery(

@@ -155,3 +155,35 @@ pub async fn settled(js: &jetstream::Context, stream: &str, group: &str) -> anyh
     .await?;
     Ok(())
 }
+
+/// A server with the registry's dev streams, a client, its JetStream
+/// context and a publisher.
+pub async fn setup() -> anyhow::Result<(
+    tidings::testing::NatsServer,
+    async_nats::Client,
+    jetstream::Context,
+    tidings::Publisher,
+)> {
+    let server = tidings::testing::NatsServer::launch().await?;
+    let client = server.connect().await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "dev").await?;
+    let publisher = tidings::Publisher::new(client.clone(), tidings::PublisherConfig::default())?;
+    Ok((server, client, js, publisher))
+}
+
+/// Receives `n` items, or fails naming how many came within 20 s.
+pub async fn take<T>(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
+    n: usize,
+) -> anyhow::Result<Vec<T>> {
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        match tokio::time::timeout(std::time::Duration::from_secs(20), rx.recv()).await {
+            Ok(Some(item)) => out.push(item),
+            Ok(None) => anyhow::bail!("channel closed after {} of {n}", out.len()),
+            Err(_) => anyhow::bail!("only {} of {n} items within 20 s", out.len()),
+        }
+    }
+    Ok(out)
+}

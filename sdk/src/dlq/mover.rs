@@ -153,9 +153,14 @@ impl Mover {
             deliveries: original.deliveries,
             kind,
             error: error.to_string(),
+            // Only failures before the last are noted; with one delivery
+            // (or an unreadable message) the first failure is this one.
             first_failure: match kind {
                 DeadLetterKind::Poison => Some(now),
-                DeadLetterKind::Exhausted => self.first_failure(&key).await,
+                DeadLetterKind::Exhausted => self
+                    .first_failure(&key)
+                    .await
+                    .or((original.deliveries <= 1).then_some(now)),
             },
             last_failure: now,
             redrive_count,
