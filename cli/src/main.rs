@@ -1,7 +1,8 @@
 //! `tidings`: the command line of the Tidings schema registry.
 //!
 //! Exit codes follow one rule across subcommands: 0 clean, 1 findings
-//! (incompatible, lint errors), 2 usage or I/O error.
+//! (incompatible, lint errors, failed dead-letter operations, DLQ alerts),
+//! 2 usage, I/O or connection error.
 // A command-line program talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -11,6 +12,7 @@ use clap::{Parser, Subcommand};
 
 mod check;
 mod compat;
+mod dlq;
 mod generate;
 mod new;
 
@@ -32,6 +34,8 @@ enum Command {
     Generate(generate::Args),
     /// Scaffold the next version of an event type (or its first version).
     New(new::Args),
+    /// Operate the dead-letter queue: ls, show, redrive, purge, monitor.
+    Dlq(dlq::Args),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
         Command::Compat(args) => compat::run(args),
         Command::New(args) => new::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Dlq(args) => dlq::run(args),
     };
     match outcome {
         Ok(code) => code,
