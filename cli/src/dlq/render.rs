@@ -215,8 +215,9 @@ pub fn show_text(dead: &DeadLetter) -> String {
     let headers = original_headers(dead);
     if !headers.is_empty() {
         out.push_str("\nheaders\n");
+        let width = headers.iter().map(|(n, _)| n.len()).max().unwrap_or(0);
         for (name, value) in &headers {
-            line(&mut out, name, value);
+            let _ = writeln!(out, "  {name:<width$} {value}");
         }
     }
     match dead.envelope() {
