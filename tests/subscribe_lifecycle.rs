@@ -65,7 +65,14 @@ async fn a_graceful_shutdown_finishes_in_flight_work_and_nothing_is_handled_twic
     }
     // Shut down while handlers are busy.
     take(&mut rx, 1).await?;
-    assert!(running.in_flight() > 0);
+    tidings::testing::eventually("handlers are busy", Duration::from_secs(10), || async {
+        if running.in_flight() > 0 {
+            Ok(())
+        } else {
+            Err("no handler running")
+        }
+    })
+    .await?;
     let report = running.shutdown().await;
     assert_eq!(report.abandoned, 0);
     let mut seen: Vec<EventMeta> = Vec::new();

@@ -18,6 +18,7 @@ mod config;
 mod dead_letter;
 mod event;
 mod handler;
+mod pull;
 mod worker;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -317,7 +318,15 @@ impl Subscriber {
         ));
         let loops = consumers
             .into_iter()
-            .map(|c| tokio::spawn(worker::pull_loop(shared.clone(), c, stop_rx.clone())))
+            .map(|c| {
+                tokio::spawn(pull::pull_loop(
+                    shared.clone(),
+                    c,
+                    self.js.clone(),
+                    self.client.clone(),
+                    stop_rx.clone(),
+                ))
+            })
             .collect();
         tracing::info!(group = %self.group, "consumer group started");
         Ok(Running {
@@ -459,9 +468,15 @@ impl Running {
         &self.shared.group
     }
 
-    /// Handlers running now.
+    /// Events this instance holds now: being handled, or waiting for their
+    /// entity's turn (ordered mode).
     pub fn in_flight(&self) -> usize {
-        self.shared.config.max_in_flight - self.shared.slots.available_permits()
+        let reserved = self
+            .shared
+            .reserved
+            .load(std::sync::atomic::Ordering::Relaxed);
+        (self.shared.config.max_in_flight - self.shared.slots.available_permits())
+            .saturating_sub(reserved)
     }
 
     /// Graceful shutdown: stops pulling (messages of the last pull request

@@ -2,12 +2,11 @@
 //! free handler slots, decode them, run their handler, and ack, NAK or give
 //! them up.
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::message::{AckKind, Acker};
-use futures_util::StreamExt;
 use time::OffsetDateTime;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
@@ -30,6 +29,10 @@ pub(crate) struct Shared {
     pub(crate) mover: Mover,
     /// One permit per handler slot (`max_in_flight`).
     pub(crate) slots: Arc<Semaphore>,
+    /// Slots reserved for messages asked of the server, not yet arrived.
+    pub(crate) reserved: AtomicUsize,
+    /// Bumped whenever slots are given back, to wake the pull loops.
+    pub(crate) freed: watch::Sender<u64>,
     /// Set when a shutdown's deadline passed: running handlers give up.
     pub(crate) abort: watch::Receiver<bool>,
     /// Per-entity lanes (ordered mode): the messages waiting behind the one
@@ -38,6 +41,11 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Wakes the pull loops: slots were given back.
+    pub(crate) fn slot_freed(&self) {
+        self.freed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
     pub(crate) fn new(
         group: String,
         config: SubscriberConfig,
@@ -49,6 +57,8 @@ impl Shared {
         Self {
             mover,
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
+            reserved: AtomicUsize::new(0),
+            freed: watch::Sender::new(0),
             group,
             config,
             handlers,
@@ -71,7 +81,7 @@ pub(crate) struct Delivered {
 }
 
 impl Delivered {
-    fn new(message: async_nats::jetstream::Message) -> Result<Self, String> {
+    pub(crate) fn new(message: async_nats::jetstream::Message) -> Result<Self, String> {
         let (stream, stream_sequence, delivered, stored_at) = {
             let info = message.info().map_err(|e| e.to_string())?;
             (
@@ -93,91 +103,41 @@ impl Delivered {
     }
 }
 
+/// A handler slot, given back (and announced to the pull loops) on drop.
+pub(crate) struct Slot {
+    permit: Option<OwnedSemaphorePermit>,
+    freed: watch::Sender<u64>,
+}
+
+impl Slot {
+    pub(crate) fn new(permit: OwnedSemaphorePermit, shared: &Shared) -> Self {
+        Self {
+            permit: Some(permit),
+            freed: shared.freed.clone(),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        drop(self.permit.take());
+        self.freed.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
 /// A message and the handler slot it holds until it is settled.
 struct Job {
     delivered: Delivered,
-    _slot: OwnedSemaphorePermit,
-}
-
-/// Pulls from one stream's consumer until `stop`, then finishes reading the
-/// last pull request (its messages are handled like any other) and returns.
-pub(crate) async fn pull_loop(
-    shared: Arc<Shared>,
-    consumer: PullConsumer,
-    mut stop: watch::Receiver<bool>,
-) {
-    let stream = consumer.cached_info().stream_name.clone();
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        let first = tokio::select! {
-            slot = shared.slots.clone().acquire_owned() => match slot {
-                Ok(slot) => slot,
-                Err(_) => return,
-            },
-            _ = stop.changed() => return,
-        };
-        let wanted = 1 + shared.slots.available_permits();
-        let batch = consumer
-            .batch()
-            .max_messages(wanted)
-            .expires(shared.config.pull_expires)
-            .messages()
-            .await;
-        let mut batch = match batch {
-            Ok(batch) => batch,
-            Err(e) => {
-                drop(first);
-                tracing::warn!(group = %shared.group, stream = %stream, error = %e, "pull request failed; retrying");
-                pause(&mut stop, shared.config.pull_expires).await;
-                continue;
-            }
-        };
-        let mut first = Some(first);
-        while let Some(item) = batch.next().await {
-            let message = match item {
-                Ok(message) => message,
-                Err(e) => {
-                    tracing::warn!(group = %shared.group, stream = %stream, error = %e, "pull request ended with an error");
-                    pause(&mut stop, shared.config.pull_expires).await;
-                    break;
-                }
-            };
-            let slot = match first.take() {
-                Some(slot) => slot,
-                None => match shared.slots.clone().acquire_owned().await {
-                    Ok(slot) => slot,
-                    Err(_) => return,
-                },
-            };
-            match Delivered::new(message) {
-                Ok(delivered) => dispatch(
-                    &shared,
-                    Job {
-                        delivered,
-                        _slot: slot,
-                    },
-                ),
-                Err(e) => {
-                    tracing::error!(group = %shared.group, stream = %stream, error = %e, "a message without JetStream metadata; it cannot be acked")
-                }
-            }
-        }
-    }
-}
-
-/// Waits `delay` or until `stop`.
-async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = stop.changed() => {}
-    }
+    _slot: Slot,
 }
 
 /// Runs a message now, or queues it behind the message of the same entity
 /// being handled (ordered mode).
-fn dispatch(shared: &Arc<Shared>, job: Job) {
+pub(crate) fn dispatch(shared: &Arc<Shared>, delivered: Delivered, slot: Slot) {
+    let job = Job {
+        delivered,
+        _slot: slot,
+    };
     let key = shared
         .config
         .ordered_by_key
