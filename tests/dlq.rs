@@ -119,6 +119,7 @@ async fn an_event_whose_handler_throws_is_in_the_dlq_after_5_deliveries_and_noth
         format!("dlq.billing.auth.user.created.org-7.{}", failing.sequence)
     );
     assert_eq!(letter.event_type().as_deref(), Some("auth.user.created"));
+    assert_eq!(letter.group(), Some("billing"));
     assert_eq!(letter.organization(), Some("org-7"));
 
     // The original body is untouched and its headers are kept.
@@ -139,6 +140,11 @@ async fn an_event_whose_handler_throws_is_in_the_dlq_after_5_deliveries_and_noth
     assert_eq!(
         letter.headers.get(MSG_ID_HEADER).map(|v| v.to_string()),
         Some(format!("dlq.billing.AUTH_EVENTS.{}", failing.sequence))
+    );
+    assert_eq!(
+        letter.headers.get("Tidings-Dlq-Msg-Id").map(|v| v.to_string()),
+        Some(failing.event_id.to_string()),
+        "the original message id is kept"
     );
 
     // Nothing lost: every published event was handled or dead-lettered.
@@ -491,6 +497,22 @@ async fn dead_letters_can_be_filtered_redriven_and_purged() -> anyhow::Result<()
     assert!(matches!(
         ops::purge(&js, dead[1].dlq_sequence).await,
         Err(ops::DlqError::NotFound(_))
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn operations_on_a_server_without_the_dlq_stream_say_so() -> anyhow::Result<()> {
+    let server = tidings::testing::NatsServer::launch().await?;
+    let js = jetstream::new(server.connect().await?);
+    let err = ops::list(&js, &DlqFilter::default(), None)
+        .await
+        .expect_err("no DLQ_EVENTS");
+    assert!(matches!(err, ops::DlqError::StreamMissing), "{err}");
+    assert!(err.to_string().contains("provision"), "{err}");
+    assert!(matches!(
+        ops::get(&js, 1).await,
+        Err(ops::DlqError::StreamMissing)
     ));
     Ok(())
 }

@@ -242,8 +242,7 @@ impl Connection {
     /// A library error with where it happened and, for a missing stream, what
     /// to do.
     pub(crate) fn explain(&self, e: DlqError) -> anyhow::Error {
-        let text = e.to_string();
-        if text.contains("stream not found") {
+        if matches!(e, DlqError::StreamMissing) {
             anyhow::anyhow!(
                 "{DLQ_STREAM} does not exist on {}: provision the streams first (tidings::streams::apply, or any subscriber start)",
                 self.url

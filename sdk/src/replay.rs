@@ -110,8 +110,7 @@ pub(crate) struct Scan {
 
 impl Scan {
     pub(crate) async fn start(
-        js: &jetstream::Context,
-        stream: &str,
+        handle: &jetstream::stream::Stream,
         mut filters: Vec<String>,
         start: ReplayStart,
         until: Option<OffsetDateTime>,
@@ -123,14 +122,11 @@ impl Scan {
                 )));
             }
         }
+        let stream = handle.cached_info().config.name.clone();
         let server = |detail: String| ReplayError::Server {
-            stream: stream.to_string(),
+            stream: stream.clone(),
             detail,
         };
-        let handle = js
-            .get_stream(stream)
-            .await
-            .map_err(|e| server(e.to_string()))?;
         filters.sort();
         filters.dedup();
         let deliver_policy = match start {
@@ -159,7 +155,7 @@ impl Scan {
             )
         };
         Ok(Self {
-            stream: stream.to_string(),
+            stream,
             messages,
             until,
         })
@@ -235,7 +231,14 @@ impl Replay {
             .iter()
             .map(|t| filter_for_type(t, spec.organization.as_ref()))
             .collect();
-        let scan = Scan::start(js, &spec.stream, filters, spec.start, spec.until).await?;
+        let handle = js
+            .get_stream(&spec.stream)
+            .await
+            .map_err(|e| ReplayError::Server {
+                stream: spec.stream.clone(),
+                detail: e.to_string(),
+            })?;
+        let scan = Scan::start(&handle, filters, spec.start, spec.until).await?;
         Ok(Self { scan })
     }
 

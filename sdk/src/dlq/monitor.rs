@@ -120,7 +120,7 @@ impl AlertSink for TracingSink {
             event_type = %alert.event_type,
             count = alert.count,
             threshold = alert.threshold,
-            since = %alert.since,
+            since = %alert.since.format(&Rfc3339).unwrap_or_default(),
             "dead letters above threshold"
         );
         Box::pin(std::future::ready(Ok(())))

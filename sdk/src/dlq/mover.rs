@@ -13,7 +13,7 @@ use async_nats::jetstream::{self, kv, stream::LastRawMessageErrorKind};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::record::{DeadLetterKind, FailureRecord, REDRIVE_COUNT_HEADER};
+use super::record::{DeadLetterKind, FailureRecord, MSG_ID_HEADER_ORIGINAL, REDRIVE_COUNT_HEADER};
 use super::DLQ_STREAM;
 use crate::envelope::MSG_ID_HEADER;
 
@@ -167,6 +167,9 @@ impl Mover {
         };
         let mut headers = original.message.headers.clone().unwrap_or_default();
         record.write(&mut headers);
+        if let Some(id) = headers.get(MSG_ID_HEADER).cloned() {
+            headers.insert(MSG_ID_HEADER_ORIGINAL, id);
+        }
         headers.insert(
             MSG_ID_HEADER,
             format!("dlq.{group}.{}.{}", original.stream, original.sequence).as_str(),

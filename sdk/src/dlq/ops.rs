@@ -16,6 +16,11 @@ pub enum DlqError {
     /// A filter value cannot be used.
     #[error("invalid filter: {0}")]
     Filter(String),
+    /// DLQ_EVENTS does not exist.
+    #[error(
+        "{DLQ_STREAM} does not exist: provision the streams first (`tidings::streams::apply`)"
+    )]
+    StreamMissing,
     /// No dead letter has this sequence.
     #[error("{DLQ_STREAM} has no message #{0}")]
     NotFound(u64),
@@ -134,6 +139,12 @@ impl DeadLetter {
         (tokens.len() == 7).then(|| tokens[2..5].join("."))
     }
 
+    /// The consumer group from the DLQ subject.
+    pub fn group(&self) -> Option<&str> {
+        let tokens: Vec<&str> = self.subject.split('.').collect();
+        (tokens.len() == 7).then(|| tokens[1])
+    }
+
     /// The organization from the DLQ subject.
     pub fn organization(&self) -> Option<&str> {
         let tokens: Vec<&str> = self.subject.split('.').collect();
@@ -168,8 +179,9 @@ pub async fn list(
     limit: Option<usize>,
 ) -> Result<Vec<DeadLetter>, DlqError> {
     let start = ReplayStart::Time(filter.from.unwrap_or(OffsetDateTime::UNIX_EPOCH));
-    let mut scan =
-        Scan::start(js, DLQ_STREAM, vec![filter.subject()?], start, filter.until).await?;
+    let subject = filter.subject()?;
+    let stream = dlq_stream(js).await?;
+    let mut scan = Scan::start(&stream, vec![subject], start, filter.until).await?;
     let mut out = Vec::new();
     while limit.is_none_or(|l| out.len() < l) {
         let Some(next) = scan.next().await else { break };
@@ -207,10 +219,16 @@ pub async fn get(js: &jetstream::Context, dlq_sequence: u64) -> Result<DeadLette
     ))
 }
 
-async fn dlq_stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, DlqError> {
-    js.get_stream(DLQ_STREAM)
-        .await
-        .map_err(|e| DlqError::Server(e.to_string()))
+pub(crate) async fn dlq_stream(
+    js: &jetstream::Context,
+) -> Result<jetstream::stream::Stream, DlqError> {
+    js.get_stream(DLQ_STREAM).await.map_err(|e| {
+        if crate::streams::is_not_found(&e) {
+            DlqError::StreamMissing
+        } else {
+            DlqError::Server(e.to_string())
+        }
+    })
 }
 
 /// What a redrive did.
@@ -298,10 +316,18 @@ pub async fn purge(js: &jetstream::Context, dlq_sequence: u64) -> Result<(), Dlq
     match stream.delete_message(dlq_sequence).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(DlqError::NotFound(dlq_sequence)),
-        Err(e) if e.to_string().contains("no message found") => {
-            Err(DlqError::NotFound(dlq_sequence))
-        }
-        Err(e) => Err(DlqError::Server(e.to_string())),
+        Err(e) => match e.kind() {
+            // The server answers a missing sequence with "no message found",
+            // under either code depending on its version.
+            jetstream::stream::DeleteMessageErrorKind::JetStream(api)
+                if api.error_code() == jetstream::ErrorCode::NO_MESSAGE_FOUND
+                    || (api.error_code() == jetstream::ErrorCode::STREAM_MESSAGE_DELETE_FAILED
+                        && api.to_string().contains("no message found")) =>
+            {
+                Err(DlqError::NotFound(dlq_sequence))
+            }
+            _ => Err(DlqError::Server(e.to_string())),
+        },
     }
 }
 

@@ -22,6 +22,8 @@ pub const ERROR_HEADER: &str = "Tidings-Dlq-Error";
 pub const FIRST_FAILURE_HEADER: &str = "Tidings-Dlq-First-Failure";
 /// When it was given up (RFC 3339).
 pub const LAST_FAILURE_HEADER: &str = "Tidings-Dlq-Last-Failure";
+/// The original `Nats-Msg-Id` (the copy carries its own).
+pub const MSG_ID_HEADER_ORIGINAL: &str = "Tidings-Dlq-Msg-Id";
 /// How many times it has been redriven before (absent: never).
 pub const REDRIVE_COUNT_HEADER: &str = "Tidings-Redrive-Count";
 
