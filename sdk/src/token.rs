@@ -146,6 +146,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn group_names_are_plain_ascii_tokens() {
+        for ok in ["analytics", "billing-v2", "team_a", "G1"] {
+            assert!(check_group(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "a.b", "a b", "café", "a:b", "$sys", &"g".repeat(65)] {
+            let err = check_group(bad).expect_err(bad);
+            assert_eq!(err.what, "consumer group");
+        }
+    }
+
+    #[test]
     fn accepts_ordinary_ids() {
         for ok in [
             "org-42",
