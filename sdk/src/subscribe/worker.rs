@@ -1,6 +1,6 @@
-//! The consuming loop of one instance: pull as many messages as there are
-//! free handler slots, decode them, run their handler, and ack, NAK or give
-//! them up.
+//! What happens to each pulled message (see [`super::pull`] for the
+//! pulling): decode it, run its handler (in its entity's lane in ordered
+//! mode), and ack, NAK or dead-letter it.
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
@@ -106,14 +106,14 @@ impl Delivered {
 /// A handler slot, given back (and announced to the pull loops) on drop.
 pub(crate) struct Slot {
     permit: Option<OwnedSemaphorePermit>,
-    freed: watch::Sender<u64>,
+    shared: Arc<Shared>,
 }
 
 impl Slot {
-    pub(crate) fn new(permit: OwnedSemaphorePermit, shared: &Shared) -> Self {
+    pub(crate) fn new(permit: OwnedSemaphorePermit, shared: &Arc<Shared>) -> Self {
         Self {
             permit: Some(permit),
-            freed: shared.freed.clone(),
+            shared: shared.clone(),
         }
     }
 }
@@ -121,7 +121,7 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         drop(self.permit.take());
-        self.freed.send_modify(|n| *n = n.wrapping_add(1));
+        self.shared.slot_freed();
     }
 }
 
