@@ -142,7 +142,10 @@ async fn an_event_whose_handler_throws_is_in_the_dlq_after_5_deliveries_and_noth
         Some(format!("dlq.billing.AUTH_EVENTS.{}", failing.sequence))
     );
     assert_eq!(
-        letter.headers.get("Tidings-Dlq-Msg-Id").map(|v| v.to_string()),
+        letter
+            .headers
+            .get("Tidings-Dlq-Msg-Id")
+            .map(|v| v.to_string()),
         Some(failing.event_id.to_string()),
         "the original message id is kept"
     );
