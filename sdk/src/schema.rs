@@ -76,20 +76,27 @@ pub fn validator<E: DomainEvent>() -> Result<Arc<jsonschema::Validator>, SchemaE
 pub fn violations<E: DomainEvent>(
     payload: &serde_json::Value,
 ) -> Result<Vec<Violation>, SchemaError> {
-    let validator = validator::<E>()?;
+    Ok(violations_of(&*validator::<E>()?, payload))
+}
+
+/// Every violation of `payload` against a compiled schema (empty when valid).
+pub(crate) fn violations_of(
+    validator: &jsonschema::Validator,
+    payload: &serde_json::Value,
+) -> Vec<Violation> {
     // The common case, a valid payload, takes the fast path that stops at
     // the first failure instead of collecting every error.
     if validator.is_valid(payload) {
-        return Ok(Vec::new());
+        return Vec::new();
     }
-    Ok(validator
+    validator
         .iter_errors(payload)
         .map(|e| Violation {
             instance_path: e.instance_path().to_string(),
             schema_path: e.schema_path().to_string(),
             message: e.to_string(),
         })
-        .collect())
+        .collect()
 }
 
 /// The violations as one line, `; `-separated, for error messages.

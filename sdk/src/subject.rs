@@ -15,15 +15,31 @@ pub fn subject_of<E: DomainEvent>(
     organization: &OrganizationId,
     event: &E,
 ) -> Result<String, InvalidToken> {
-    let key = event.entity_key();
-    let key = match key.as_deref() {
+    subject_with_key(E::EVENT_TYPE, organization, event.entity_key().as_deref())
+}
+
+/// The subject of an event of this type, tenant and entity key:
+/// `EVENT_TYPE.ORGANIZATION.KEY`, or `_` for the key of an event without one.
+pub(crate) fn subject_with_key(
+    event_type: &str,
+    organization: &OrganizationId,
+    key: Option<&str>,
+) -> Result<String, InvalidToken> {
+    let key = match key {
         Some(key) => {
             check_entity_key(key)?;
             key
         }
         None => NO_KEY,
     };
-    Ok(format!("{}.{}.{}", E::EVENT_TYPE, organization, key))
+    let organization = organization.as_str();
+    let mut subject = String::with_capacity(event_type.len() + organization.len() + key.len() + 2);
+    subject.push_str(event_type);
+    subject.push('.');
+    subject.push_str(organization);
+    subject.push('.');
+    subject.push_str(key);
+    Ok(subject)
 }
 
 /// The filter subject for events of one type, optionally of one tenant.

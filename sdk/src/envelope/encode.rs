@@ -1,16 +1,16 @@
 use std::borrow::Cow;
-
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
 
 use async_nats::{HeaderMap, HeaderName};
 use serde::Serialize;
 use tidings_codegen::registry::event_type::token_problem;
 use time::format_description::well_known::Rfc3339;
-use time::UtcOffset;
+use time::{OffsetDateTime, UtcOffset};
+use uuid::Uuid;
 
 use super::{
-    is_legal_attribute_name, Envelope, DATA_CONTENT_TYPE, MSG_ID_HEADER, ORGANIZATION_ATTRIBUTE,
-    OWN_ATTRIBUTES, SCHEMA_VERSION_ATTRIBUTE, SPEC_VERSION, STRUCTURED_CONTENT_TYPE,
+    is_legal_attribute_name, Envelope, DATA_CONTENT_TYPE, MSG_ID_HEADER, OWN_ATTRIBUTES,
+    SCHEMA_VERSION_ATTRIBUTE, SPEC_VERSION, STRUCTURED_CONTENT_TYPE,
 };
 
 /// Why an envelope could not be encoded.
@@ -120,42 +120,71 @@ fn check_extension_value(name: &str, value: &serde_json::Value) -> Result<(), En
 /// event type of three tokens, extension names and values of CloudEvents
 /// types, and a schema version that is a CloudEvents Integer.
 fn check_attributes(envelope: &Envelope) -> Result<(), EncodeError> {
-    let empty = |attribute: &'static str, value: Option<&str>| match value {
-        Some("") => Err(EncodeError::InvalidValue {
-            attribute,
-            value: String::new(),
-            reason: "it must not be empty".into(),
-        }),
-        _ => Ok(()),
-    };
-    empty("source", Some(&envelope.source))?;
-    empty("subject", envelope.subject.as_deref())?;
-    empty("dataschema", envelope.dataschema.as_deref())?;
+    check(
+        &envelope.source,
+        envelope.subject.as_deref(),
+        envelope.dataschema.as_deref(),
+        &envelope.event_type,
+        &envelope.extensions,
+        envelope.schema_version,
+    )
+}
+
+/// [`check_attributes`] on the attributes one by one, so that [`Template`]
+/// can check the constant ones once and still report what
+/// [`Envelope::encode`] reports.
+fn check(
+    source: &str,
+    subject: Option<&str>,
+    dataschema: Option<&str>,
+    event_type: &str,
+    extensions: &BTreeMap<String, serde_json::Value>,
+    schema_version: u32,
+) -> Result<(), EncodeError> {
+    check_not_empty("source", Some(source))?;
+    check_not_empty("subject", subject)?;
+    check_not_empty("dataschema", dataschema)?;
     // As `EventType`'s parser, without its allocations (this is on the
     // publish path).
-    let tokens = envelope.event_type.split('.').count();
+    let tokens = event_type.split('.').count();
     let problem = if tokens == 3 {
-        envelope.event_type.split('.').find_map(token_problem)
+        event_type.split('.').find_map(token_problem)
     } else {
         Some(format!("it has {tokens} tokens, not 3"))
     };
     if let Some(reason) = problem {
         return Err(EncodeError::InvalidValue {
             attribute: "type",
-            value: envelope.event_type.clone(),
+            value: event_type.to_string(),
             reason,
         });
     }
-    for (name, value) in &envelope.extensions {
-        check_extension_name(name)?;
-        check_extension_value(name, value)?;
-    }
-    if i32::try_from(envelope.schema_version).is_err() {
+    check_extensions(extensions)?;
+    if i32::try_from(schema_version).is_err() {
         return Err(EncodeError::ExtensionValue {
             attribute: SCHEMA_VERSION_ATTRIBUTE.to_string(),
-            value: envelope.schema_version.to_string(),
+            value: schema_version.to_string(),
             reason: "a CloudEvents Integer is at most 2147483647",
         });
+    }
+    Ok(())
+}
+
+fn check_not_empty(attribute: &'static str, value: Option<&str>) -> Result<(), EncodeError> {
+    match value {
+        Some("") => Err(EncodeError::InvalidValue {
+            attribute,
+            value: String::new(),
+            reason: "it must not be empty".into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn check_extensions(extensions: &BTreeMap<String, serde_json::Value>) -> Result<(), EncodeError> {
+    for (name, value) in extensions {
+        check_extension_name(name)?;
+        check_extension_value(name, value)?;
     }
     Ok(())
 }
@@ -190,11 +219,7 @@ impl Envelope {
     /// The time attribute as RFC 3339 text, in UTC (`Z`), with as many
     /// fraction digits as the nanoseconds need.
     pub fn time_rfc3339(&self) -> Result<String, EncodeError> {
-        self.time
-            .checked_to_offset(UtcOffset::UTC)
-            .ok_or_else(|| EncodeError::Time(format!("{} is out of range in UTC", self.time)))?
-            .format(&Rfc3339)
-            .map_err(|e| EncodeError::Time(format!("{}: {e}", self.time)))
+        rfc3339(self.time)
     }
 
     /// The structured-mode JSON body.
@@ -296,14 +321,29 @@ struct Texts {
 impl Texts {
     fn of(envelope: &Envelope) -> Result<Self, EncodeError> {
         Ok(Self {
-            id: envelope.id.to_string(),
+            id: id_text(envelope.id),
             time: envelope.time_rfc3339()?,
         })
     }
 }
 
-/// The fixed header names, parsed once (a custom name is a shared buffer,
-/// so a clone does not allocate).
+/// A time as RFC 3339 text in UTC.
+fn rfc3339(time: OffsetDateTime) -> Result<String, EncodeError> {
+    time.checked_to_offset(UtcOffset::UTC)
+        .ok_or_else(|| EncodeError::Time(format!("{time} is out of range in UTC")))?
+        .format(&Rfc3339)
+        .map_err(|e| EncodeError::Time(format!("{time}: {e}")))
+}
+
+/// An id as hyphenated lower-case text, as its `Display`, without the
+/// formatting machinery.
+fn id_text(id: Uuid) -> String {
+    let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
+    id.hyphenated().encode_lower(&mut buf).to_owned()
+}
+
+/// The fixed header names. Static names: a clone copies no bytes and
+/// touches no reference count.
 struct HeaderNames {
     msg_id: HeaderName,
     content_type: HeaderName,
@@ -319,28 +359,441 @@ struct HeaderNames {
     subject: HeaderName,
 }
 
+/// `ce-` and the attribute name, for the two extensions Tidings sets.
+const ORGANIZATION_HEADER: &str = "ce-organizationid";
+const SCHEMA_VERSION_HEADER: &str = "ce-schemaversion";
+
 fn header_names() -> &'static HeaderNames {
-    static NAMES: OnceLock<HeaderNames> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        // Every name here is a constant, valid header name: a failure would
-        // be a bug in this file, caught by every test that encodes.
-        let name = |text: &str| {
-            text.parse::<HeaderName>()
-                .expect("constant header names are valid")
-        };
-        HeaderNames {
-            msg_id: name(MSG_ID_HEADER),
-            content_type: name("content-type"),
-            specversion: name("ce-specversion"),
-            id: name("ce-id"),
-            source: name("ce-source"),
-            event_type: name("ce-type"),
-            time: name("ce-time"),
-            datacontenttype: name("ce-datacontenttype"),
-            organization: name(&format!("ce-{ORGANIZATION_ATTRIBUTE}")),
-            schema_version: name(&format!("ce-{SCHEMA_VERSION_ATTRIBUTE}")),
-            dataschema: name("ce-dataschema"),
-            subject: name("ce-subject"),
+    static NAMES: HeaderNames = HeaderNames {
+        msg_id: HeaderName::from_static(MSG_ID_HEADER),
+        content_type: HeaderName::from_static("content-type"),
+        specversion: HeaderName::from_static("ce-specversion"),
+        id: HeaderName::from_static("ce-id"),
+        source: HeaderName::from_static("ce-source"),
+        event_type: HeaderName::from_static("ce-type"),
+        time: HeaderName::from_static("ce-time"),
+        datacontenttype: HeaderName::from_static("ce-datacontenttype"),
+        organization: HeaderName::from_static(ORGANIZATION_HEADER),
+        schema_version: HeaderName::from_static(SCHEMA_VERSION_HEADER),
+        dataschema: HeaderName::from_static("ce-dataschema"),
+        subject: HeaderName::from_static("ce-subject"),
+    };
+    &NAMES
+}
+
+/// The attributes of one event that a [`Template`] does not hold.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EventAttributes<'a> {
+    /// The event id.
+    pub id: Uuid,
+    /// The event time.
+    pub time: OffsetDateTime,
+    /// The entity key.
+    pub subject: Option<&'a str>,
+    /// The tenant.
+    pub organization_id: &'a str,
+    /// Other extension attributes.
+    pub extensions: &'a BTreeMap<String, serde_json::Value>,
+}
+
+/// What a publish sends: the body, the headers and their size on the wire.
+#[derive(Debug)]
+pub(crate) struct Encoded {
+    pub body: Vec<u8>,
+    pub headers: HeaderMap,
+    pub headers_wire_len: usize,
+}
+
+/// What the envelopes of one event type from one source share, encoded
+/// once: the constant headers (parsed, percent-encoded), the constant
+/// fragments of the body, and whether the constant attributes pass
+/// [`check_attributes`]. [`Template::encode`] adds one event's attributes
+/// and its payload, and gives the same body bytes, the same headers and
+/// the same errors as [`Envelope::encode`] of the same envelope.
+#[derive(Debug)]
+pub(crate) struct Template {
+    source: String,
+    event_type: String,
+    dataschema: Option<String>,
+    schema_version: u32,
+    /// Whether source, type, dataschema and schema version pass the checks.
+    constants_ok: bool,
+    /// The constant headers, and the four that every event sets (message
+    /// id, id, time, tenant) with empty values: the map has room for an
+    /// event's headers, so a copy of it never grows while it is filled.
+    headers: HeaderMap,
+    /// The wire size of the headers without the four per-event ones.
+    headers_wire_len: usize,
+    /// `","source":…,"type":…,"time":"`: between the id and the time.
+    body_after_id: String,
+    /// `","datacontenttype":…` and `,"dataschema":…`: after the time.
+    body_after_time: String,
+    /// `,"schemaversion":N`.
+    body_schema_version: String,
+}
+
+/// The body up to the id's value.
+const BODY_HEAD: &str = "{\"specversion\":\"1.0\",\"id\":\"";
+
+impl Template {
+    /// The template of the envelopes with these constant attributes.
+    pub(crate) fn new(
+        source: String,
+        event_type: &str,
+        dataschema: Option<&str>,
+        schema_version: u32,
+    ) -> Result<Self, EncodeError> {
+        let constants_ok = check(
+            &source,
+            None,
+            dataschema,
+            event_type,
+            &BTreeMap::new(),
+            schema_version,
+        )
+        .is_ok();
+        let json = serde_json::to_string::<str>;
+        let body_after_id = format!(
+            "\",\"source\":{},\"type\":{},\"time\":\"",
+            json(&source)?,
+            json(event_type)?
+        );
+        let mut body_after_time = format!("\",\"datacontenttype\":{}", json(DATA_CONTENT_TYPE)?);
+        if let Some(schema) = dataschema {
+            body_after_time.push_str(",\"dataschema\":");
+            body_after_time.push_str(&json(schema)?);
         }
-    })
+        let body_schema_version = format!(",\"schemaversion\":{schema_version}");
+
+        let names = header_names();
+        let mut headers = HeaderMap::new();
+        let mut headers_wire_len = "NATS/1.0\r\n".len() + 2;
+        let mut put = |name: &HeaderName, value: &str, percent: bool| {
+            let value = if percent {
+                percent_encode(value)
+            } else {
+                Cow::Borrowed(value)
+            };
+            let header_value = header_value(name, &value)?;
+            headers_wire_len += header_wire_len(name, &value);
+            headers.insert(name.clone(), header_value);
+            Ok::<(), EncodeError>(())
+        };
+        put(&names.content_type, STRUCTURED_CONTENT_TYPE, false)?;
+        put(&names.specversion, SPEC_VERSION, true)?;
+        put(&names.source, &source, true)?;
+        put(&names.event_type, event_type, true)?;
+        put(&names.datacontenttype, DATA_CONTENT_TYPE, true)?;
+        put(&names.schema_version, &schema_version.to_string(), true)?;
+        if let Some(schema) = dataschema {
+            put(&names.dataschema, schema, true)?;
+        }
+        for name in [&names.msg_id, &names.id, &names.time, &names.organization] {
+            headers.insert(name.clone(), async_nats::HeaderValue::new());
+        }
+        Ok(Self {
+            source,
+            event_type: event_type.to_string(),
+            dataschema: dataschema.map(str::to_string),
+            schema_version,
+            constants_ok,
+            headers,
+            headers_wire_len,
+            body_after_id,
+            body_after_time,
+            body_schema_version,
+        })
+    }
+
+    /// The checks of [`check_attributes`], of the constant attributes only
+    /// once.
+    fn check(&self, event: &EventAttributes<'_>) -> Result<(), EncodeError> {
+        if self.constants_ok {
+            check_not_empty("subject", event.subject)?;
+            check_extensions(event.extensions)
+        } else {
+            check(
+                &self.source,
+                event.subject,
+                self.dataschema.as_deref(),
+                &self.event_type,
+                event.extensions,
+                self.schema_version,
+            )
+        }
+    }
+
+    /// One event's body and headers: what [`Envelope::encode`] gives for
+    /// the envelope of these attributes and this payload. `capacity` is a
+    /// guess at the body's size.
+    pub(crate) fn encode(
+        &self,
+        event: &EventAttributes<'_>,
+        data: &serde_json::Value,
+        capacity: usize,
+    ) -> Result<Encoded, EncodeError> {
+        self.check(event)?;
+        let id = id_text(event.id);
+        let time = rfc3339(event.time)?;
+
+        let mut body = Vec::with_capacity(capacity);
+        body.extend_from_slice(BODY_HEAD.as_bytes());
+        body.extend_from_slice(id.as_bytes());
+        body.extend_from_slice(self.body_after_id.as_bytes());
+        body.extend_from_slice(time.as_bytes());
+        body.extend_from_slice(self.body_after_time.as_bytes());
+        if let Some(subject) = event.subject {
+            body.extend_from_slice(b",\"subject\":");
+            serde_json::to_writer(&mut body, subject)?;
+        }
+        body.extend_from_slice(b",\"organizationid\":");
+        serde_json::to_writer(&mut body, event.organization_id)?;
+        body.extend_from_slice(self.body_schema_version.as_bytes());
+        for (name, value) in event.extensions {
+            body.push(b',');
+            serde_json::to_writer(&mut body, name)?;
+            body.push(b':');
+            serde_json::to_writer(&mut body, value)?;
+        }
+        body.extend_from_slice(b",\"data\":");
+        serde_json::to_writer(&mut body, data)?;
+        body.push(b'}');
+
+        let (headers, headers_wire_len) = self.headers_with(event, id, time)?;
+        Ok(Encoded {
+            body,
+            headers,
+            headers_wire_len,
+        })
+    }
+
+    /// One event's headers alone, as [`Envelope::headers`] gives them.
+    pub(crate) fn headers(&self, event: &EventAttributes<'_>) -> Result<HeaderMap, EncodeError> {
+        self.check(event)?;
+        let (headers, _) = self.headers_with(event, id_text(event.id), rfc3339(event.time)?)?;
+        Ok(headers)
+    }
+
+    fn headers_with(
+        &self,
+        event: &EventAttributes<'_>,
+        id: String,
+        time: String,
+    ) -> Result<(HeaderMap, usize), EncodeError> {
+        let names = header_names();
+        let mut headers = self.headers.clone();
+        let mut wire_len = self.headers_wire_len;
+        // Percent-encoded text and the id and time hold no CR or LF: every
+        // value here is a valid header value.
+        let mut put = |name: &HeaderName, value: String| {
+            wire_len += header_wire_len(name, &value);
+            headers.insert(name.clone(), async_nats::HeaderValue::from(value));
+        };
+        put(&names.msg_id, id.clone());
+        put(&names.id, id);
+        put(&names.time, time);
+        put(
+            &names.organization,
+            percent_encode(event.organization_id).into_owned(),
+        );
+        if let Some(subject) = event.subject {
+            put(&names.subject, percent_encode(subject).into_owned());
+        }
+        for (name, value) in event.extensions {
+            let text = match value {
+                serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
+                other => Cow::Owned(other.to_string()),
+            };
+            let header_name = format!("ce-{name}")
+                .parse::<HeaderName>()
+                .map_err(|_| EncodeError::AttributeName(name.clone()))?;
+            put(&header_name, percent_encode(&text).into_owned());
+        }
+        Ok((headers, wire_len))
+    }
+}
+
+fn header_value(name: &HeaderName, value: &str) -> Result<async_nats::HeaderValue, EncodeError> {
+    value
+        .parse::<async_nats::HeaderValue>()
+        .map_err(|_| EncodeError::HeaderValue {
+            attribute: name.to_string(),
+            value: value.to_string(),
+        })
+}
+
+/// `Name: value\r\n`.
+fn header_wire_len(name: &HeaderName, value: &str) -> usize {
+    AsRef::<str>::as_ref(name).len() + 2 + value.len() + 2
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::OrganizationId;
+
+    fn envelope(
+        subject: Option<&str>,
+        dataschema: Option<&str>,
+        extensions: &[(&str, serde_json::Value)],
+        data: serde_json::Value,
+    ) -> Envelope {
+        Envelope {
+            id: Uuid::now_v7(),
+            source: "/tidings/auth".into(),
+            event_type: "auth.user.created".into(),
+            time: OffsetDateTime::now_utc(),
+            dataschema: dataschema.map(str::to_string),
+            subject: subject.map(str::to_string),
+            organization_id: OrganizationId::new("org-42").expect("a valid token"),
+            schema_version: 3,
+            extensions: extensions
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+            data,
+        }
+    }
+
+    fn template_of(envelope: &Envelope) -> Template {
+        Template::new(
+            envelope.source.clone(),
+            &envelope.event_type,
+            envelope.dataschema.as_deref(),
+            envelope.schema_version,
+        )
+        .expect("constant attributes encode")
+    }
+
+    fn attributes(envelope: &Envelope) -> EventAttributes<'_> {
+        EventAttributes {
+            id: envelope.id,
+            time: envelope.time,
+            subject: envelope.subject.as_deref(),
+            organization_id: envelope.organization_id.as_str(),
+            extensions: &envelope.extensions,
+        }
+    }
+
+    fn wire_len(headers: &HeaderMap) -> usize {
+        let mut len = "NATS/1.0\r\n".len() + 2;
+        for (name, values) in headers.iter() {
+            for value in values {
+                len += header_wire_len(name, value.as_str());
+            }
+        }
+        len
+    }
+
+    #[test]
+    fn the_template_encodes_what_the_envelope_encodes() {
+        let payload = serde_json::json!({
+            "user_id": "u-1",
+            "email": "ünïcode \"quoted\" \\ and\nnewline@example.com",
+            "nested": {"b": [1, 2.5, null, true], "a": "x"},
+        });
+        let cases = [
+            envelope(
+                Some("u-1"),
+                Some("https://schemas.example/u.json"),
+                &[],
+                payload.clone(),
+            ),
+            envelope(None, None, &[], payload.clone()),
+            envelope(Some("ключ"), None, &[], serde_json::json!({})),
+            envelope(
+                Some("k"),
+                Some("urn:x"),
+                &[
+                    ("traceparent", serde_json::json!("00-abc-def-01")),
+                    ("zeta", serde_json::json!(7)),
+                    ("alpha", serde_json::json!(true)),
+                    ("spaced", serde_json::json!("a b%\"ü")),
+                ],
+                payload,
+            ),
+        ];
+        for envelope in &cases {
+            let (body, headers) = envelope.encode().expect("the envelope encodes");
+            let template = template_of(envelope);
+            let encoded = template
+                .encode(&attributes(envelope), &envelope.data, 0)
+                .expect("the template encodes");
+            assert_eq!(
+                String::from_utf8_lossy(&encoded.body),
+                String::from_utf8_lossy(&body)
+            );
+            assert_eq!(encoded.headers, headers);
+            assert_eq!(encoded.headers_wire_len, wire_len(&headers));
+            let again = template
+                .headers(&attributes(envelope))
+                .expect("the headers again");
+            assert_eq!(again, headers);
+            let decoded = Envelope::decode_message(Some(&encoded.headers), &encoded.body)
+                .expect("what the template encodes decodes");
+            assert_eq!(&decoded, envelope);
+        }
+    }
+
+    #[test]
+    fn the_template_reports_what_the_envelope_reports() {
+        let mut cases = Vec::new();
+        let base = || envelope(Some("k"), Some("urn:x"), &[], serde_json::json!({}));
+        cases.push(Envelope {
+            source: String::new(),
+            subject: Some(String::new()),
+            ..base()
+        });
+        cases.push(Envelope {
+            subject: Some(String::new()),
+            dataschema: Some(String::new()),
+            ..base()
+        });
+        cases.push(Envelope {
+            event_type: "auth.user".into(),
+            extensions: [("Bad".to_string(), serde_json::json!(1))].into(),
+            ..base()
+        });
+        cases.push(Envelope {
+            extensions: [("id".to_string(), serde_json::json!(1))].into(),
+            schema_version: u32::MAX,
+            ..base()
+        });
+        cases.push(Envelope {
+            extensions: [("n".to_string(), serde_json::json!(null))].into(),
+            ..base()
+        });
+        cases.push(Envelope {
+            schema_version: u32::MAX,
+            ..base()
+        });
+        cases.push(Envelope {
+            time: OffsetDateTime::now_utc().replace_year(-5).expect("a year"),
+            ..base()
+        });
+        for envelope in &cases {
+            let expected = envelope.encode().expect_err("the envelope is refused");
+            let template = template_of(envelope);
+            let got = template
+                .encode(&attributes(envelope), &envelope.data, 0)
+                .expect_err("the template refuses it too");
+            assert_eq!(got.to_string(), expected.to_string());
+            let got = template
+                .headers(&attributes(envelope))
+                .expect_err("and its headers");
+            assert_eq!(got.to_string(), expected.to_string());
+        }
+    }
+
+    #[test]
+    fn the_extension_header_names_are_ce_and_the_attribute() {
+        assert_eq!(
+            ORGANIZATION_HEADER,
+            format!("ce-{}", super::super::ORGANIZATION_ATTRIBUTE)
+        );
+        assert_eq!(
+            SCHEMA_VERSION_HEADER,
+            format!("ce-{SCHEMA_VERSION_ATTRIBUTE}")
+        );
+    }
 }

@@ -24,7 +24,7 @@
 //! | `schemaversion` | the payload's schema version (integer) |
 //! | `data` | the payload |
 mod decode;
-mod encode;
+pub(crate) mod encode;
 
 use std::collections::BTreeMap;
 

@@ -9,9 +9,12 @@
 mod config;
 mod error;
 
-use std::collections::BTreeMap;
+use std::any::TypeId;
+use std::collections::{BTreeMap, HashMap};
 use std::error::Error as _;
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Instant;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
@@ -24,10 +27,11 @@ use uuid::Uuid;
 pub use config::{ConfigError, PublisherConfig, RetryPolicy};
 pub use error::{AttemptFailure, AttemptFailureKind, Outcome, PublishError};
 
-use crate::envelope::Envelope;
+use crate::envelope::encode::{EventAttributes, Template};
+use crate::envelope::EncodeError;
 use crate::event::DomainEvent;
 use crate::schema;
-use crate::subject::subject_of;
+use crate::subject::subject_with_key;
 use crate::token::{InvalidToken, OrganizationId};
 
 /// Who and when: the per-call context of a publish. The organization id is
@@ -99,15 +103,27 @@ pub struct Prepared {
     subject: String,
     headers: HeaderMap,
     body: Bytes,
-    /// The attributes, without the payload: retries rebuild their headers
-    /// from it, so the first attempt can send `headers` without a copy.
-    attributes: Envelope,
+    event_id: Uuid,
+    /// What retries rebuild their headers from, so the first attempt can
+    /// send `headers` without a copy.
+    retry: RetryAttributes,
+}
+
+/// The attributes of a prepared event that its type's template does not
+/// hold. The tenant and the entity key are where they are in the subject.
+#[derive(Debug, Clone)]
+struct RetryAttributes {
+    plan: Arc<TypePlan>,
+    time: OffsetDateTime,
+    organization_id: Range<usize>,
+    entity_key: Option<Range<usize>>,
+    extensions: BTreeMap<String, serde_json::Value>,
 }
 
 impl Prepared {
     /// The event id.
     pub fn event_id(&self) -> Uuid {
-        self.attributes.id
+        self.event_id
     }
 
     /// The subject.
@@ -124,6 +140,56 @@ impl Prepared {
     pub fn headers(&self) -> &HeaderMap {
         &self.headers
     }
+
+    fn organization_id(&self) -> &str {
+        self.subject
+            .get(self.retry.organization_id.clone())
+            .unwrap_or_default()
+    }
+
+    /// The headers again, for a retry.
+    fn rebuild_headers(&self) -> Result<HeaderMap, EncodeError> {
+        let retry = &self.retry;
+        retry.plan.template.headers(&EventAttributes {
+            id: self.event_id,
+            time: retry.time,
+            subject: retry
+                .entity_key
+                .clone()
+                .and_then(|key| self.subject.get(key)),
+            organization_id: self.organization_id(),
+            extensions: &retry.extensions,
+        })
+    }
+}
+
+/// What a publisher keeps per event type: the envelope template, the
+/// compiled schema (when it validates and the schema compiled), and the
+/// size of the last body, to size the next one's buffer.
+struct TypePlan {
+    template: Template,
+    validator: Option<Arc<jsonschema::Validator>>,
+    body_len: AtomicUsize,
+}
+
+impl std::fmt::Debug for TypePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TypePlan")
+            .field("template", &self.template)
+            .field("validates", &self.validator.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The plans of the event types a publisher has prepared, by type.
+#[derive(Default)]
+struct Plans(RwLock<HashMap<TypeId, Arc<TypePlan>>>);
+
+impl std::fmt::Debug for Plans {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let types = self.0.read().map(|m| m.len()).unwrap_or_default();
+        f.debug_struct("Plans").field("types", &types).finish()
+    }
 }
 
 /// Publishes typed events to JetStream. Cheap to clone; share one per process.
@@ -132,6 +198,7 @@ pub struct Publisher {
     max_payload: usize,
     js: jetstream::Context,
     config: Arc<PublisherConfig>,
+    plans: Arc<Plans>,
 }
 
 impl Publisher {
@@ -147,6 +214,7 @@ impl Publisher {
             max_payload: client.server_info().max_payload,
             js,
             config: Arc::new(config),
+            plans: Arc::default(),
         })
     }
 
@@ -186,12 +254,16 @@ impl Publisher {
         ctx: &PublishContext,
         event: &E,
     ) -> Result<Prepared, PublishError> {
+        let plan = self.plan::<E>()?;
         let data = serde_json::to_value(event).map_err(|source| PublishError::Serialize {
             event_type: E::EVENT_TYPE,
             source,
         })?;
         if self.config.validate {
-            let violations = schema::violations::<E>(&data)?;
+            let violations = match &plan.validator {
+                Some(validator) => schema::violations_of(validator, &data),
+                None => schema::violations::<E>(&data)?,
+            };
             if !violations.is_empty() {
                 return Err(PublishError::InvalidPayload {
                     event_type: E::EVENT_TYPE,
@@ -200,29 +272,29 @@ impl Publisher {
                 });
             }
         }
-        let subject = subject_of(&ctx.organization_id, event)?;
-        let envelope = Envelope {
-            id: Uuid::now_v7(),
-            source: self.config.source.clone().unwrap_or_else(|| {
-                let service = E::EVENT_TYPE.split('.').next().unwrap_or(E::EVENT_TYPE);
-                format!("/tidings/{service}")
-            }),
-            event_type: E::EVENT_TYPE.to_string(),
-            time: ctx.time.unwrap_or_else(OffsetDateTime::now_utc),
-            dataschema: Some(E::SCHEMA_URI.to_string()).filter(|s| !s.is_empty()),
-            subject: event.entity_key().map(|k| k.into_owned()),
-            organization_id: ctx.organization_id.clone(),
-            schema_version: E::SCHEMA_VERSION,
-            extensions: ctx.extensions.clone(),
-            data,
-        };
-        let (body, headers) = envelope.encode()?;
-        let body = Bytes::from(body);
-        let attributes = Envelope {
-            data: serde_json::Value::Null,
-            ..envelope
-        };
-        let size = body.len() + headers_wire_len(&headers);
+        let key = event.entity_key();
+        let key = key.as_deref();
+        let subject = subject_with_key(E::EVENT_TYPE, &ctx.organization_id, key)?;
+        let organization_start = E::EVENT_TYPE.len() + 1;
+        let organization_id =
+            organization_start..organization_start + ctx.organization_id.as_str().len();
+        let entity_key =
+            key.map(|key| organization_id.end + 1..organization_id.end + 1 + key.len());
+        let event_id = Uuid::now_v7();
+        let time = ctx.time.unwrap_or_else(OffsetDateTime::now_utc);
+        let encoded = plan.template.encode(
+            &EventAttributes {
+                id: event_id,
+                time,
+                subject: key,
+                organization_id: ctx.organization_id.as_str(),
+                extensions: &ctx.extensions,
+            },
+            &data,
+            plan.body_len.load(Ordering::Relaxed) + 64,
+        )?;
+        plan.body_len.store(encoded.body.len(), Ordering::Relaxed);
+        let size = encoded.body.len() + encoded.headers_wire_len;
         // Read once per publisher: server_info() clones the whole INFO. A
         // server with a smaller limit met after a reconnect is still caught
         // by the client's own check, as a rejected attempt.
@@ -230,7 +302,7 @@ impl Publisher {
         if max > 0 && size > max {
             return Err(PublishError::TooLarge {
                 event_type: E::EVENT_TYPE,
-                event_id: attributes.id,
+                event_id,
                 size,
                 max,
             });
@@ -239,10 +311,57 @@ impl Publisher {
             event_type: E::EVENT_TYPE,
             stream: E::STREAM,
             subject,
-            headers,
-            body,
-            attributes,
+            headers: encoded.headers,
+            body: Bytes::from(encoded.body),
+            event_id,
+            retry: RetryAttributes {
+                plan,
+                time,
+                organization_id,
+                entity_key,
+                extensions: ctx.extensions.clone(),
+            },
         })
+    }
+
+    /// The plan of `E`'s events, made on the first use of the type.
+    fn plan<E: DomainEvent>(&self) -> Result<Arc<TypePlan>, EncodeError> {
+        let type_id = TypeId::of::<E>();
+        if let Some(plan) = self
+            .plans
+            .0
+            .read()
+            .ok()
+            .and_then(|m| m.get(&type_id).cloned())
+        {
+            return Ok(plan);
+        }
+        let source = self.config.source.clone().unwrap_or_else(|| {
+            let service = E::EVENT_TYPE.split('.').next().unwrap_or(E::EVENT_TYPE);
+            format!("/tidings/{service}")
+        });
+        let template = Template::new(
+            source,
+            E::EVENT_TYPE,
+            Some(E::SCHEMA_URI).filter(|s| !s.is_empty()),
+            E::SCHEMA_VERSION,
+        )?;
+        // A schema that does not compile is not cached: validation asks for
+        // it again on every publish and reports why it is unusable.
+        let validator = if self.config.validate {
+            schema::validator::<E>().ok()
+        } else {
+            None
+        };
+        let plan = Arc::new(TypePlan {
+            template,
+            validator,
+            body_len: AtomicUsize::new(0),
+        });
+        if let Ok(mut plans) = self.plans.0.write() {
+            plans.entry(type_id).or_insert_with(|| plan.clone());
+        }
+        Ok(plan)
     }
 
     /// Sends a prepared event with the retry schedule.
@@ -254,14 +373,14 @@ impl Publisher {
             let headers = if attempt == 1 {
                 std::mem::take(&mut prepared.headers)
             } else {
-                prepared.attributes.headers()?
+                prepared.rebuild_headers()?
             };
             match self.attempt(&prepared, headers, attempt).await {
                 Ok(ack) => {
                     tracing::debug!(
                         event_type = prepared.event_type,
-                        event_id = %prepared.attributes.id,
-                        organization_id = %prepared.attributes.organization_id,
+                        event_id = %prepared.event_id,
+                        organization_id = prepared.organization_id(),
                         subject = %prepared.subject,
                         stream = %ack.stream,
                         sequence = ack.sequence,
@@ -270,7 +389,7 @@ impl Publisher {
                         "event published"
                     );
                     return Ok(Published {
-                        event_id: prepared.attributes.id,
+                        event_id: prepared.event_id,
                         subject: prepared.subject,
                         stream: ack.stream,
                         sequence: ack.sequence,
@@ -281,14 +400,14 @@ impl Publisher {
                 Err(failure) if !failure.kind.is_retryable() => {
                     tracing::error!(
                         event_type = prepared.event_type,
-                        event_id = %prepared.attributes.id,
+                        event_id = %prepared.event_id,
                         subject = %prepared.subject,
                         error = %failure,
                         "event refused by the server"
                     );
                     return Err(PublishError::Rejected {
                         event_type: prepared.event_type,
-                        event_id: prepared.attributes.id,
+                        event_id: prepared.event_id,
                         detail: failure.detail,
                     });
                 }
@@ -297,7 +416,7 @@ impl Publisher {
                         let delay = retry.delay(attempt);
                         tracing::warn!(
                             event_type = prepared.event_type,
-                            event_id = %prepared.attributes.id,
+                            event_id = %prepared.event_id,
                             subject = %prepared.subject,
                             error = %failure,
                             retry_in = ?delay,
@@ -359,7 +478,7 @@ impl Publisher {
         };
         let error = PublishError::RetriesExhausted {
             event_type: prepared.event_type,
-            event_id: prepared.attributes.id,
+            event_id: prepared.event_id,
             subject: prepared.subject,
             outcome,
             attempts,
@@ -413,16 +532,4 @@ fn is_unavailable(e: &jetstream::context::PublishError) -> bool {
     e.source()
         .and_then(|s| s.downcast_ref::<jetstream::Error>())
         .is_some_and(|api| api.code() == 503)
-}
-
-/// The size of the headers on the wire: `NATS/1.0\r\n`, one
-/// `Name: value\r\n` per value, and a closing `\r\n`.
-fn headers_wire_len(headers: &HeaderMap) -> usize {
-    let mut len = "NATS/1.0\r\n".len() + 2;
-    for (name, values) in headers.iter() {
-        for value in values {
-            len += AsRef::<str>::as_ref(name).len() + 2 + value.as_str().len() + 2;
-        }
-    }
-    len
 }
