@@ -430,7 +430,10 @@ impl Publisher {
                 }
             }
         }
-        Err(self.exhausted(prepared, failures, started).await)
+        // Boxed: the rare path's future (it may look the stream up) would
+        // otherwise make every publish's future larger, and publish_batch
+        // moves and allocates one per event.
+        Err(Box::pin(self.exhausted(prepared, failures, started)).await)
     }
 
     /// Whether JetStream says the stream does not exist (404).
