@@ -45,7 +45,7 @@ impl Requests {
         self.reserved.truncate(self.reserved.len() - n);
         shared
             .reserved
-            .store(self.reserved.len(), Ordering::Relaxed);
+            .store(self.reserved.len(), Ordering::SeqCst);
         if n > 0 {
             shared.slot_freed();
         }
@@ -55,7 +55,7 @@ impl Requests {
         let slot = self.reserved.pop();
         shared
             .reserved
-            .store(self.reserved.len(), Ordering::Relaxed);
+            .store(self.reserved.len(), Ordering::SeqCst);
         slot
     }
 }
@@ -78,8 +78,7 @@ pub(crate) async fn pull_loop(
             return;
         }
     };
-    let max = shared.config.max_in_flight;
-    let threshold = (max / 2).max(1);
+    let threshold = shared.pull_threshold();
     let mut requests = Requests {
         reserved: Vec::new(),
         last_expiry: None,
@@ -107,7 +106,7 @@ pub(crate) async fn pull_loop(
                         requests.reserved.extend(split(permits, free));
                         shared
                             .reserved
-                            .store(requests.outstanding(), Ordering::Relaxed);
+                            .store(requests.outstanding(), Ordering::SeqCst);
                         requests.last_expiry = Some(Instant::now() + shared.config.pull_expires);
                         continue;
                     }

@@ -2,7 +2,7 @@
 //! pulling): decode it, run its handler (in its entity's lane in ordered
 //! mode), and ack, NAK or dead-letter it.
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -41,6 +41,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Free slots worth a new pull request while others are outstanding:
+    /// half of them.
+    pub(crate) fn pull_threshold(&self) -> usize {
+        (self.config.max_in_flight / 2).max(1)
+    }
+
     /// Wakes the pull loops: slots were given back.
     pub(crate) fn slot_freed(&self) {
         self.freed.send_modify(|n| *n = n.wrapping_add(1));
@@ -121,7 +127,17 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         drop(self.permit.take());
-        self.shared.slot_freed();
+        // Wake the pull loops only when they could act: enough slots free
+        // for a new request, or nothing asked for at all (they may be
+        // waiting for any slot). Otherwise a message or the end of a
+        // request wakes them anyway; a wake per event would cost a
+        // cross-thread switch per event.
+        let shared = &self.shared;
+        if shared.slots.available_permits() >= shared.pull_threshold()
+            || shared.reserved.load(Ordering::SeqCst) == 0
+        {
+            shared.slot_freed();
+        }
     }
 }
 
