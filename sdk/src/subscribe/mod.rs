@@ -434,8 +434,14 @@ pub struct ReplayReport {
 }
 
 /// A started subscriber. Call [`shutdown`](Self::shutdown) to stop it
-/// gracefully; dropping it stops pulling at once (handlers already running
-/// finish in the background).
+/// gracefully; dropping it stops pulling and the handlers at once (their
+/// events come back after the ack wait).
+///
+/// Handlers run concurrently on the task of their stream's pull loop (and,
+/// in ordered mode, on one task per entity with events in flight), so an
+/// event costs no hand-off to another thread. A handler that does long CPU
+/// work should move it to `tokio::task::spawn_blocking` so it does not hold
+/// up the others.
 pub struct Running {
     client: async_nats::Client,
     shared: Arc<Shared>,
@@ -487,23 +493,22 @@ impl Running {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.shared.config.shutdown_deadline;
         let _ = self.stop.send(true);
-        for handle in std::mem::take(&mut self.loops) {
-            let abort = handle.abort_handle();
-            if tokio::time::timeout_at(deadline, handle).await.is_err() {
-                abort.abort();
-            }
-        }
+        let mut loops = std::mem::take(&mut self.loops);
         let all = u32::try_from(self.shared.config.max_in_flight).unwrap_or(u32::MAX);
         let slots = self.shared.slots.clone();
         let mut abandoned = 0;
-        if tokio::time::timeout_at(deadline, slots.acquire_many(all))
+        if tokio::time::timeout_at(deadline, settle(&mut loops, &slots, all))
             .await
             .is_err()
         {
             abandoned = self.in_flight();
             let _ = self.abort.send(true);
-            // Aborted handlers NAK their event and free their slot at once.
-            let _ = tokio::time::timeout(Duration::from_secs(5), slots.acquire_many(all)).await;
+            // Aborted handlers NAK their event and give their slot back.
+            let _ =
+                tokio::time::timeout(Duration::from_secs(5), settle(&mut loops, &slots, all)).await;
+            for handle in &loops {
+                handle.abort();
+            }
         }
         if let Err(e) = self.client.flush().await {
             tracing::warn!(group = %self.shared.group, error = %e, "could not flush the last acks");
@@ -515,6 +520,16 @@ impl Running {
         tracing::info!(group = %self.shared.group, abandoned, elapsed = ?report.elapsed, "consumer group stopped");
         report
     }
+}
+
+/// Waits until the pull loops ended (their last requests ended and the
+/// handlers they drive finished) and every slot is back (entity lanes).
+async fn settle(loops: &mut Vec<JoinHandle<()>>, slots: &tokio::sync::Semaphore, all: u32) {
+    while let Some(handle) = loops.last_mut() {
+        let _ = handle.await;
+        loops.pop();
+    }
+    let _ = slots.acquire_many(all).await;
 }
 
 impl Drop for Running {

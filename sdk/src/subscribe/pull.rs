@@ -17,12 +17,14 @@ use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::message::AckKind;
 use async_nats::StatusCode;
+use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use super::worker::{dispatch, Delivered, Shared, Slot};
+use super::worker::{dispatch, Delivered, Inline, Shared, Slot};
 
 /// How long after the last request's expiry a missing end status is given
 /// up on (the server restarted, the connection dropped).
@@ -43,9 +45,7 @@ impl Requests {
     fn release(&mut self, shared: &Shared, n: usize) {
         let n = n.min(self.reserved.len());
         self.reserved.truncate(self.reserved.len() - n);
-        shared
-            .reserved
-            .store(self.reserved.len(), Ordering::SeqCst);
+        shared.reserved.store(self.reserved.len(), Ordering::SeqCst);
         if n > 0 {
             shared.slot_freed();
         }
@@ -53,9 +53,7 @@ impl Requests {
 
     fn take_one(&mut self, shared: &Shared) -> Option<OwnedSemaphorePermit> {
         let slot = self.reserved.pop();
-        shared
-            .reserved
-            .store(self.reserved.len(), Ordering::SeqCst);
+        shared.reserved.store(self.reserved.len(), Ordering::SeqCst);
         slot
     }
 }
@@ -85,16 +83,27 @@ pub(crate) async fn pull_loop(
     };
     let mut stopping = *stop.borrow();
     let mut freed = shared.freed.subscribe();
+    // The events being handled, driven by this task.
+    let mut running: FuturesUnordered<Inline> = FuturesUnordered::new();
+    // No request before this instant (after a failure).
+    let mut paused_until: Option<Instant> = None;
     loop {
-        if stopping && requests.outstanding() == 0 {
+        if stopping && requests.outstanding() == 0 && running.is_empty() {
             return;
+        }
+        if paused_until.is_some_and(|at| at <= Instant::now()) {
+            paused_until = None;
         }
         // Seen before counting, so a slot freed after the count wakes us.
         freed.borrow_and_update();
         // Ask for more when half the slots are free, or when nothing is
         // asked for and any slot is free.
         let free = shared.slots.available_permits();
-        if !stopping && free > 0 && (free >= threshold || requests.outstanding() == 0) {
+        if !stopping
+            && paused_until.is_none()
+            && free > 0
+            && (free >= threshold || requests.outstanding() == 0)
+        {
             if let Ok(permits) = shared.slots.clone().try_acquire_many_owned(free as u32) {
                 let batch = BatchConfig {
                     batch: free,
@@ -113,8 +122,7 @@ pub(crate) async fn pull_loop(
                     Err(e) => {
                         drop(permits);
                         tracing::warn!(group = %shared.group, stream = %stream, error = %e, "pull request failed; retrying");
-                        pause(&mut stop, shared.config.pull_expires).await;
-                        stopping = *stop.borrow();
+                        paused_until = Some(Instant::now() + shared.config.pull_expires);
                         continue;
                     }
                 }
@@ -122,6 +130,7 @@ pub(crate) async fn pull_loop(
         }
         let expired = requests.last_expiry.map(|at| at + GRACE);
         let message = tokio::select! {
+            Some(()) = running.next(), if !running.is_empty() => continue,
             message = subscription.next() => match message {
                 Some(message) => message,
                 None => {
@@ -130,6 +139,8 @@ pub(crate) async fn pull_loop(
                 }
             },
             _ = freed.changed(), if !stopping => continue,
+            _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)),
+                if paused_until.is_some() => continue,
             _ = stop.changed(), if !stopping => {
                 stopping = true;
                 continue;
@@ -145,25 +156,35 @@ pub(crate) async fn pull_loop(
         };
         match message.status.unwrap_or(StatusCode::OK) {
             StatusCode::OK => {
-                let slot = match requests.take_one(&shared) {
-                    Some(slot) => slot,
-                    // More than was asked for (a request the loop already
-                    // gave up on): wait for a slot like any other.
-                    None => match shared.slots.clone().acquire_owned().await {
-                        Ok(slot) => slot,
-                        Err(_) => return,
-                    },
-                };
                 let message = async_nats::jetstream::Message {
                     message,
                     context: context.clone(),
                 };
-                match Delivered::new(message) {
-                    Ok(delivered) => dispatch(&shared, delivered, Slot::new(slot, &shared)),
+                let delivered = match Delivered::new(message) {
+                    Ok(delivered) => delivered,
                     Err(e) => {
-                        drop(slot);
-                        tracing::error!(group = %shared.group, stream = %stream, error = %e, "a message without JetStream metadata; it cannot be acked")
+                        // Not from the consumer; it holds no slot.
+                        tracing::error!(group = %shared.group, stream = %stream, error = %e, "a message without JetStream metadata; it cannot be acked");
+                        continue;
                     }
+                };
+                let slot = match requests.take_one(&shared) {
+                    Some(slot) => slot,
+                    // More than was asked for (a request the loop already
+                    // gave up on). Waiting for a slot here would stall the
+                    // handlers this task drives: release it instead.
+                    None => match shared.slots.clone().try_acquire_owned() {
+                        Ok(slot) => slot,
+                        Err(_) => {
+                            if let Err(e) = delivered.acker.ack_with(AckKind::Nak(None)).await {
+                                tracing::warn!(group = %shared.group, error = %e, "NAK failed; the event comes back after the ack wait");
+                            }
+                            continue;
+                        }
+                    },
+                };
+                if let Some(work) = dispatch(&shared, delivered, Slot::new(slot, &shared)) {
+                    running.push(work);
                 }
             }
             StatusCode::IDLE_HEARTBEAT => {}
@@ -180,8 +201,7 @@ pub(crate) async fn pull_loop(
                         // leadership change...): the requests are void.
                         tracing::warn!(group = %shared.group, stream = %stream, %status, description = ?message.description, "pull request ended by the server; asking again");
                         requests.release(&shared, usize::MAX);
-                        pause(&mut stop, Duration::from_millis(200)).await;
-                        stopping = stopping || *stop.borrow();
+                        paused_until = Some(Instant::now() + Duration::from_millis(200));
                     }
                 }
             }
@@ -199,12 +219,4 @@ fn split(mut permits: OwnedSemaphorePermit, n: usize) -> Vec<OwnedSemaphorePermi
     }
     out.push(permits);
     out
-}
-
-/// Waits `delay` or until `stop`.
-async fn pause(stop: &mut watch::Receiver<bool>, delay: Duration) {
-    tokio::select! {
-        _ = tokio::time::sleep(delay) => {}
-        _ = stop.changed() => {}
-    }
 }

@@ -147,9 +147,14 @@ struct Job {
     _slot: Slot,
 }
 
-/// Runs a message now, or queues it behind the message of the same entity
-/// being handled (ordered mode).
-pub(crate) fn dispatch(shared: &Arc<Shared>, delivered: Delivered, slot: Slot) {
+/// The work of one event that runs on the pull loop's own task.
+pub(crate) type Inline = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Handles a message: returns its work for the pull loop to run (on the
+/// loop's own task: no cross-thread hand-off per event), or queues it
+/// behind the message of the same entity being handled (ordered mode, on
+/// the entity lane's task) and returns `None`.
+pub(crate) fn dispatch(shared: &Arc<Shared>, delivered: Delivered, slot: Slot) -> Option<Inline> {
     let job = Job {
         delivered,
         _slot: slot,
@@ -161,21 +166,21 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, delivered: Delivered, slot: Slot) {
         .flatten();
     let Some(key) = key else {
         let shared = shared.clone();
-        tokio::spawn(async move {
+        return Some(Box::pin(async move {
             process(&shared, &job.delivered).await;
             drop(job);
-        });
-        return;
+        }));
     };
     {
         let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(queue) = lanes.get_mut(&key) {
             queue.push_back(job);
-            return;
+            return None;
         }
         lanes.insert(key.clone(), VecDeque::new());
     }
     tokio::spawn(run_lane(shared.clone(), key, job));
+    None
 }
 
 /// The ordering key of a subject `TYPE(3 tokens).ORG.KEY`: `ORG.KEY`, or
