@@ -266,7 +266,9 @@ pub async fn redrive(js: &jetstream::Context, dead: &DeadLetter) -> Result<Redri
     let mut headers = HeaderMap::new();
     for (name, values) in dead.headers.iter() {
         let name: &str = name.as_ref();
-        let ours = name.len() > 12 && name[..12].eq_ignore_ascii_case("tidings-dlq-");
+        let ours = name
+            .get(..12)
+            .is_some_and(|p| p.eq_ignore_ascii_case("tidings-dlq-"));
         if ours
             || name.eq_ignore_ascii_case(MSG_ID_HEADER)
             || name.eq_ignore_ascii_case(REDRIVE_COUNT_HEADER)
