@@ -428,7 +428,17 @@ impl Envelope {
         let Some(headers) = headers else {
             return Ok(envelope);
         };
-        let id = envelope.id.to_string();
+        // The common case, every header agreeing, allocates nothing; a
+        // disagreement is reported for the first header in name order, so
+        // the error does not depend on the map's iteration order.
+        let agree = headers.iter().all(|(name, values)| {
+            values
+                .iter()
+                .all(|v| envelope.header_agrees(name.as_ref(), v.as_str()))
+        });
+        if agree {
+            return Ok(envelope);
+        }
         let mut found: Vec<(&str, &async_nats::HeaderValue)> = headers
             .iter()
             .flat_map(|(name, values)| {
@@ -439,45 +449,60 @@ impl Envelope {
         found.sort_by(|a, b| a.0.cmp(b.0).then_with(|| a.1.as_str().cmp(b.1.as_str())));
         for (header, value) in found {
             let raw = value.as_str();
-            let mismatch = |body_value: Option<String>| DecodeError::HeaderMismatch {
+            if envelope.header_agrees(header, raw) {
+                continue;
+            }
+            let body_value = if header.eq_ignore_ascii_case(super::MSG_ID_HEADER) {
+                Some(envelope.id.to_string())
+            } else {
+                let attribute = header[3..].to_ascii_lowercase();
+                envelope.attribute_text(&attribute).map(Cow::into_owned)
+            };
+            return Err(DecodeError::HeaderMismatch {
                 header: header.to_string(),
                 header_value: raw.to_string(),
                 body_value: body_value.unwrap_or_else(|| "(absent)".to_string()),
-            };
-            if header.eq_ignore_ascii_case(super::MSG_ID_HEADER) {
-                if !raw.eq_ignore_ascii_case(&id) {
-                    return Err(mismatch(Some(id)));
-                }
-                continue;
-            }
-            let Some(attribute) = header
-                .get(..3)
-                .filter(|p| p.eq_ignore_ascii_case("ce-"))
-                .map(|_| &header[3..])
-            else {
-                continue;
-            };
-            let attribute: Cow<'_, str> = if attribute.bytes().any(|b| b.is_ascii_uppercase()) {
-                Cow::Owned(attribute.to_ascii_lowercase())
-            } else {
-                Cow::Borrowed(attribute)
-            };
-            let agrees = match percent_decode(raw) {
-                None => false,
-                Some(text) => match attribute.as_ref() {
-                    "time" => {
-                        OffsetDateTime::parse(&text, &Rfc3339).is_ok_and(|t| t == envelope.time)
-                    }
-                    "id" => text.eq_ignore_ascii_case(&id),
-                    other => envelope.attribute_text(other).as_deref() == Some(text.as_ref()),
-                },
-            };
-            if !agrees {
-                let body_value = envelope.attribute_text(&attribute).map(Cow::into_owned);
-                return Err(mismatch(body_value));
-            }
+            });
         }
         Ok(envelope)
+    }
+
+    /// Whether one header agrees with the body: `Nats-Msg-Id` and `ce-id`
+    /// name the event id (hyphenated, any case), `ce-time` the same
+    /// instant, every other `ce-` header the attribute's canonical text
+    /// after percent-decoding. Other headers are not the envelope's.
+    fn header_agrees(&self, header: &str, raw: &str) -> bool {
+        let same_id =
+            |text: &str| text.len() == 36 && Uuid::try_parse(text).is_ok_and(|id| id == self.id);
+        if header.eq_ignore_ascii_case(super::MSG_ID_HEADER) {
+            return same_id(raw);
+        }
+        let Some(attribute) = header
+            .get(..3)
+            .filter(|p| p.eq_ignore_ascii_case("ce-"))
+            .map(|_| &header[3..])
+        else {
+            return true;
+        };
+        let attribute: Cow<'_, str> = if attribute.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(attribute.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(attribute)
+        };
+        let Some(text) = percent_decode(raw) else {
+            return false;
+        };
+        match attribute.as_ref() {
+            "time" => OffsetDateTime::parse(&text, &Rfc3339).is_ok_and(|t| t == self.time),
+            "id" => same_id(&text),
+            SCHEMA_VERSION_ATTRIBUTE => {
+                // The canonical text: decimal digits, no sign, no leading zero.
+                !text.starts_with('0')
+                    && text.bytes().all(|b| b.is_ascii_digit())
+                    && text.parse::<u32>().is_ok_and(|v| v == self.schema_version)
+            }
+            other => self.attribute_text(other).as_deref() == Some(text.as_ref()),
+        }
     }
 
     /// The canonical string of a context attribute or extension, as a `ce-`
