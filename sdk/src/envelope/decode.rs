@@ -10,7 +10,7 @@ use time::{OffsetDateTime, UtcOffset};
 use uuid::Uuid;
 
 use super::{
-    is_legal_attribute_name, Envelope, DATA_CONTENT_TYPE, ORGANIZATION_ATTRIBUTE,
+    is_legal_attribute_name, Envelope, DATA_CONTENT_TYPE, ORGANIZATION_ATTRIBUTE, OWN_ATTRIBUTES,
     SCHEMA_VERSION_ATTRIBUTE, SPEC_VERSION,
 };
 use crate::event::DomainEvent;
@@ -134,8 +134,95 @@ fn kind(value: &Value) -> &'static str {
 /// The top level of a body: an object whose member names are unique, or
 /// the kind of JSON it is instead.
 enum TopLevel {
-    Object(Map<String, Value>),
+    Object(Box<Members>),
     Other(&'static str),
+}
+
+/// The members of the body: Tidings' own attributes in fixed slots (no map
+/// work for them, and no allocation for their names), the others by name.
+struct Members {
+    own: [Option<Value>; OWN_ATTRIBUTES.len()],
+    other: Map<String, Value>,
+}
+
+impl Members {
+    fn slot(name: &str) -> Option<usize> {
+        OWN_ATTRIBUTES.iter().position(|a| *a == name)
+    }
+
+    fn contains_key(&self, name: &str) -> bool {
+        match Self::slot(name) {
+            Some(i) => self.own[i].is_some(),
+            None => self.other.contains_key(name),
+        }
+    }
+
+    fn remove(&mut self, name: &str) -> Option<Value> {
+        match Self::slot(name) {
+            Some(i) => self.own[i].take(),
+            None => self.other.remove(name),
+        }
+    }
+
+    fn retain(&mut self, mut keep: impl FnMut(&str, &Value) -> bool) {
+        for (name, slot) in OWN_ATTRIBUTES.iter().zip(self.own.iter_mut()) {
+            if slot.as_ref().is_some_and(|v| !keep(name, v)) {
+                *slot = None;
+            }
+        }
+        self.other.retain(|name, value| keep(name, value));
+    }
+}
+
+impl IntoIterator for Members {
+    type Item = (String, Value);
+    type IntoIter = Box<dyn Iterator<Item = (String, Value)>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        let own = OWN_ATTRIBUTES
+            .iter()
+            .zip(self.own)
+            .filter_map(|(name, v)| v.map(|v| (name.to_string(), v)));
+        Box::new(own.chain(self.other))
+    }
+}
+
+/// A member name: one of Tidings' own attributes (by slot) or another.
+enum Key {
+    Own(usize),
+    Other(String),
+}
+
+struct KeySeed;
+
+impl<'de> de::DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+
+    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<Key, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+        Ok(match Members::slot(name) {
+            Some(i) => Key::Own(i),
+            None => Key::Other(name.to_string()),
+        })
+    }
+
+    fn visit_string<E: de::Error>(self, name: String) -> Result<Key, E> {
+        Ok(match Members::slot(&name) {
+            Some(i) => Key::Own(i),
+            None => Key::Other(name),
+        })
+    }
 }
 
 struct TopLevelVisitor;
@@ -148,17 +235,30 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
-        let mut object = Map::new();
-        while let Some(name) = access.next_key::<String>()? {
-            if object.contains_key(&name) {
-                return Err(de::Error::custom(format_args!(
-                    "attribute {name:?} appears twice"
-                )));
+        let mut members = Members {
+            own: Default::default(),
+            other: Map::new(),
+        };
+        let twice =
+            |name: &str| de::Error::custom(format_args!("attribute {name:?} appears twice"));
+        while let Some(key) = access.next_key_seed(KeySeed)? {
+            match key {
+                Key::Own(i) => {
+                    if members.own[i].is_some() {
+                        return Err(twice(OWN_ATTRIBUTES[i]));
+                    }
+                    members.own[i] = Some(access.next_value::<Value>()?);
+                }
+                Key::Other(name) => {
+                    if members.other.contains_key(&name) {
+                        return Err(twice(&name));
+                    }
+                    let value = access.next_value::<Value>()?;
+                    members.other.insert(name, value);
+                }
             }
-            let value = access.next_value::<Value>()?;
-            object.insert(name, value);
         }
-        Ok(TopLevel::Object(object))
+        Ok(TopLevel::Object(Box::new(members)))
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
@@ -239,10 +339,7 @@ fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
 }
 
 /// Takes a required, non-empty string attribute out of the object.
-fn take_string(
-    object: &mut Map<String, Value>,
-    attribute: &'static str,
-) -> Result<String, DecodeError> {
+fn take_string(object: &mut Members, attribute: &'static str) -> Result<String, DecodeError> {
     match object.remove(attribute) {
         None => Err(DecodeError::Missing { attribute }),
         Some(Value::String(s)) if s.is_empty() => Err(DecodeError::InvalidValue {
@@ -261,7 +358,7 @@ fn take_string(
 
 /// Takes an optional, non-empty string attribute.
 fn take_optional_string(
-    object: &mut Map<String, Value>,
+    object: &mut Members,
     attribute: &'static str,
 ) -> Result<Option<String>, DecodeError> {
     if object.contains_key(attribute) {
@@ -280,7 +377,7 @@ impl Envelope {
             message: e.to_string(),
         })?;
         let mut object = match top {
-            TopLevel::Object(object) => object,
+            TopLevel::Object(object) => *object,
             TopLevel::Other(found) => return Err(DecodeError::NotAnObject { found }),
         };
         // JSON event format 2.2: an attribute whose value is null is unset.
