@@ -87,6 +87,11 @@ pub(crate) async fn pull_loop(
     let mut running: FuturesUnordered<Inline> = FuturesUnordered::new();
     // No request before this instant (after a failure).
     let mut paused_until: Option<Instant> = None;
+    // One timer for "every request has surely ended", reset when a request
+    // goes out: a new timer per loop turn would cost a timer-wheel
+    // registration per event.
+    let expiry = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(expiry);
     loop {
         if stopping && requests.outstanding() == 0 && running.is_empty() {
             return;
@@ -116,7 +121,9 @@ pub(crate) async fn pull_loop(
                         shared
                             .reserved
                             .store(requests.outstanding(), Ordering::SeqCst);
-                        requests.last_expiry = Some(Instant::now() + shared.config.pull_expires);
+                        let at = Instant::now() + shared.config.pull_expires;
+                        requests.last_expiry = Some(at);
+                        expiry.as_mut().reset(at + GRACE);
                         continue;
                     }
                     Err(e) => {
@@ -128,7 +135,6 @@ pub(crate) async fn pull_loop(
                 }
             }
         }
-        let expired = requests.last_expiry.map(|at| at + GRACE);
         let message = tokio::select! {
             Some(()) = running.next(), if !running.is_empty() => continue,
             message = subscription.next() => match message {
@@ -145,8 +151,7 @@ pub(crate) async fn pull_loop(
                 stopping = true;
                 continue;
             }
-            _ = tokio::time::sleep_until(expired.unwrap_or_else(Instant::now)),
-                if expired.is_some() && requests.outstanding() > 0 => {
+            _ = &mut expiry, if requests.last_expiry.is_some() && requests.outstanding() > 0 => {
                 // Every request has expired at the server and no end status
                 // came: nothing more can arrive for them.
                 requests.release(&shared, usize::MAX);
