@@ -272,14 +272,7 @@ impl Envelope {
             } else {
                 Cow::Borrowed(value)
             };
-            let header_value =
-                value
-                    .parse::<async_nats::HeaderValue>()
-                    .map_err(|_| EncodeError::HeaderValue {
-                        attribute: name.to_string(),
-                        value: value.to_string(),
-                    })?;
-            headers.insert(name.clone(), header_value);
+            headers.insert(name.clone(), header_value(name, &value)?);
             Ok::<(), EncodeError>(())
         };
         put(&names.msg_id, &texts.id, false)?;
@@ -299,13 +292,7 @@ impl Envelope {
             put(&names.subject, subject, true)?;
         }
         for (name, value) in &self.extensions {
-            let text = match value {
-                serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
-                other => Cow::Owned(other.to_string()),
-            };
-            let header_name = format!("ce-{name}")
-                .parse::<HeaderName>()
-                .map_err(|_| EncodeError::AttributeName(name.clone()))?;
+            let (header_name, text) = extension_header(name, value)?;
             put(&header_name, &text, true)?;
         }
         Ok(headers)
@@ -600,17 +587,27 @@ impl Template {
             put(&names.subject, percent_encode(subject).into_owned());
         }
         for (name, value) in event.extensions {
-            let text = match value {
-                serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
-                other => Cow::Owned(other.to_string()),
-            };
-            let header_name = format!("ce-{name}")
-                .parse::<HeaderName>()
-                .map_err(|_| EncodeError::AttributeName(name.clone()))?;
+            let (header_name, text) = extension_header(name, value)?;
             put(&header_name, percent_encode(&text).into_owned());
         }
         Ok((headers, wire_len))
     }
+}
+
+/// The `ce-` header of an extension attribute and its text before
+/// percent-encoding (a string as itself, other values as JSON).
+fn extension_header<'a>(
+    name: &str,
+    value: &'a serde_json::Value,
+) -> Result<(HeaderName, Cow<'a, str>), EncodeError> {
+    let text = match value {
+        serde_json::Value::String(s) => Cow::Borrowed(s.as_str()),
+        other => Cow::Owned(other.to_string()),
+    };
+    let header_name = format!("ce-{name}")
+        .parse::<HeaderName>()
+        .map_err(|_| EncodeError::AttributeName(name.to_string()))?;
+    Ok((header_name, text))
 }
 
 fn header_value(name: &HeaderName, value: &str) -> Result<async_nats::HeaderValue, EncodeError> {
