@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt as _;
-use support::{fast_config, settled, setup, take, UserCreated};
+use support::{fast_config, say, settled, setup, take, ChildTest, UserCreated};
 use tidings::dlq::{
     ops, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookSink,
     DLQ_STREAM,
@@ -204,9 +204,7 @@ async fn child_moving_to_the_dlq() -> anyhow::Result<()> {
         Err::<(), _>("always fails".to_string())
     });
     let _running = subscriber.start().await?;
-    let mut out = std::io::stdout();
-    std::io::Write::write_all(&mut out, b"ready\n")?;
-    std::io::Write::flush(&mut out)?;
+    say("ready")?;
     std::future::pending::<()>().await;
     Ok(())
 }
@@ -215,43 +213,18 @@ async fn child_moving_to_the_dlq() -> anyhow::Result<()> {
 async fn a_process_killed_between_the_dlq_copy_and_the_terminate_leaves_one_copy(
 ) -> anyhow::Result<()> {
     let (server, client, js, publisher) = setup().await?;
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            "child_moving_to_the_dlq",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TIDINGS_CHILD_NATS_URL", server.url())
-        .env(tidings::testing::failpoint::FAILPOINT_ENV, "dlq-after-copy")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    let mut wait_for = async |want: &str| -> anyhow::Result<()> {
-        loop {
-            let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-                .await
-                .map_err(|_| anyhow::anyhow!("the child did not say {want:?} within 30 s"))??
-                .ok_or_else(|| anyhow::anyhow!("the child exited before saying {want:?}"))?;
-            if line.contains(want) {
-                return Ok(());
-            }
-        }
-    };
-    wait_for("ready").await?;
+    let mut child = ChildTest::spawn(
+        "child_moving_to_the_dlq",
+        &server.url(),
+        &[(tidings::testing::failpoint::FAILPOINT_ENV, "dlq-after-copy")],
+    )?;
+    child.next_line("ready").await?;
     let published = publisher
         .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
         .await?;
-    wait_for("failpoint dlq-after-copy reached").await?;
+    child.next_line("failpoint dlq-after-copy reached").await?;
     child.kill().await?; // SIGKILL between the copy and the terminate
-    child.wait().await?;
-    // The copy is there; the original is still unacknowledged.
+                         // The copy is there; the original is still unacknowledged.
     assert_eq!(dead_letters(&js, 1).await?.len(), 1);
 
     // A new instance gets the original again (after the ack wait), finds

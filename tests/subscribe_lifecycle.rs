@@ -6,18 +6,16 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt as _;
-use support::{consumer_info, fast_config, settled, setup, take, UserCreated};
+use support::{consumer_info, fast_config, say, settled, setup, take, ChildTest, UserCreated};
 use tidings::idempotency::Deduplicator;
 use tidings::replay::{Replay, ReplaySpec, ReplayStart};
 use tidings::{Event, EventMeta, PublishContext, Publisher, Subscriber};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 /// A subscriber of `group` sending each event's metadata to `tx`, after
@@ -164,67 +162,29 @@ async fn child_subscriber_that_never_acks() -> anyhow::Result<()> {
     let client = async_nats::connect(url).await?;
     let mut subscriber = Subscriber::new(client, "killed", fast_config())?;
     subscriber.handle::<UserCreated, _>(|event: Event<UserCreated>| async move {
-        let mut out = std::io::stdout();
-        writeln!(out, "handling {}", event.meta.event_id)?;
-        out.flush()?;
+        say(&format!("handling {}", event.meta.event_id))?;
         std::future::pending::<()>().await;
         Ok::<(), std::io::Error>(())
     });
     let _running = subscriber.start().await?;
-    let mut out = std::io::stdout();
-    writeln!(out, "ready")?;
-    out.flush()?;
+    say("ready")?;
     std::future::pending::<()>().await;
     Ok(())
-}
-
-/// The rest of the child's next stdout line from `want` on (libtest may
-/// print its "test ... " prefix on the same line).
-async fn next_line(
-    lines: &mut tokio::io::Lines<BufReader<tokio::process::ChildStdout>>,
-    want: &str,
-) -> anyhow::Result<String> {
-    loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .map_err(|_| anyhow::anyhow!("the child did not say {want:?} within 30 s"))??
-            .ok_or_else(|| anyhow::anyhow!("the child exited before saying {want:?}"))?;
-        if let Some(at) = line.find(want) {
-            return Ok(line[at..].to_string());
-        }
-    }
 }
 
 #[tokio::test]
 async fn a_subscriber_killed_before_its_ack_gets_the_event_again_after_restart(
 ) -> anyhow::Result<()> {
     let (server, client, js, publisher) = setup().await?;
-    let mut child = tokio::process::Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            "child_subscriber_that_never_acks",
-            "--ignored",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env("TIDINGS_CHILD_NATS_URL", server.url())
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()?;
-    let stdout = child
-        .stdout
-        .take()
-        .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
-    let mut lines = BufReader::new(stdout).lines();
-    next_line(&mut lines, "ready").await?;
+    let mut child = ChildTest::spawn("child_subscriber_that_never_acks", &server.url(), &[])?;
+    child.next_line("ready").await?;
     let published = publisher
         .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
         .await?;
-    let line = next_line(&mut lines, "handling").await?;
+    let line = child.next_line("handling").await?;
     assert_eq!(line, format!("handling {}", published.event_id));
 
-    child.kill().await?; // SIGKILL, then reaped
-    let status = child.wait().await?;
+    let status = child.kill().await?; // SIGKILL, then reaped
     assert!(!status.success());
 
     let (tx, mut rx) = mpsc::unbounded_channel();

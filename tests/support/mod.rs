@@ -187,3 +187,68 @@ pub async fn take<T>(
     }
     Ok(out)
 }
+
+/// This test binary run again as a child process, for one `#[ignore]`d
+/// test that acts as the child when `TIDINGS_CHILD_NATS_URL` is set. Killed
+/// (SIGKILL) and reaped when dropped.
+pub struct ChildTest {
+    child: tokio::process::Child,
+    lines: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStdout>>,
+}
+
+impl ChildTest {
+    /// Starts test `name` of this binary against `url`, with extra `env`.
+    pub fn spawn(name: &str, url: &str, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(std::env::current_exe()?)
+            .args([
+                "--exact",
+                name,
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env("TIDINGS_CHILD_NATS_URL", url)
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("no stdout"))?;
+        Ok(Self {
+            child,
+            lines: tokio::io::BufReader::new(stdout).lines(),
+        })
+    }
+
+    /// The rest of the child's next stdout line from `want` on (libtest may
+    /// print its "test ... " prefix on the same line).
+    pub async fn next_line(&mut self, want: &str) -> anyhow::Result<String> {
+        loop {
+            let line =
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.lines.next_line())
+                    .await
+                    .map_err(|_| anyhow::anyhow!("the child did not say {want:?} within 30 s"))??
+                    .ok_or_else(|| anyhow::anyhow!("the child exited before saying {want:?}"))?;
+            if let Some(at) = line.find(want) {
+                return Ok(line[at..].to_string());
+            }
+        }
+    }
+
+    /// SIGKILL, then reaps it.
+    pub async fn kill(mut self) -> anyhow::Result<std::process::ExitStatus> {
+        self.child.kill().await?;
+        Ok(self.child.wait().await?)
+    }
+}
+
+/// For a child test: one line on stdout, flushed, for [`ChildTest::next_line`].
+pub fn say(line: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout();
+    writeln!(out, "{line}")?;
+    out.flush()
+}
