@@ -168,6 +168,59 @@ async fn typed_errors_before_anything_is_sent() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The batch call from a spawned task (its future is `Send`), with a small
+/// window: one result per event in input order, a bad event fails alone,
+/// and every good one is stored once, in order.
+#[tokio::test]
+async fn a_batch_answers_each_event_in_order_and_fails_only_the_bad_one() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let client = server.connect().await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "dev").await?;
+    let publisher = Publisher::new(
+        client,
+        PublisherConfig {
+            max_in_flight: 4,
+            ..PublisherConfig::default()
+        },
+    )?;
+    let mut events: Vec<UserCreated> = (0..50).map(UserCreated::numbered).collect();
+    events[17].display_name = String::new();
+    events[31].user_id = "u.31".into();
+    let results = tokio::spawn(async move {
+        let ctx = PublishContext::new("org-batch")?;
+        anyhow::Ok(publisher.publish_batch(&ctx, &events).await)
+    })
+    .await??;
+
+    assert_eq!(results.len(), 50);
+    let mut sequences = Vec::new();
+    for (n, result) in results.iter().enumerate() {
+        match (n, result) {
+            (17, Err(PublishError::InvalidPayload { .. })) => {}
+            (31, Err(PublishError::InvalidToken(_))) => {}
+            (17 | 31, other) => panic!("event {n}: expected its error, got {other:?}"),
+            (_, Ok(published)) => {
+                assert_eq!(
+                    published.subject,
+                    format!("auth.user.created.org-batch.u-{n}"),
+                    "result {n} answers event {n}"
+                );
+                sequences.push(published.sequence);
+            }
+            (_, Err(e)) => panic!("event {n} failed: {e}"),
+        }
+    }
+    assert_eq!(
+        sequences,
+        (1..=48).collect::<Vec<u64>>(),
+        "stored once each, in order"
+    );
+    let stored = fetch_all(&js, "AUTH_EVENTS").await?;
+    assert_eq!(stored.len(), 48);
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_missing_stream_is_named_after_the_retries() -> anyhow::Result<()> {
     let server = NatsServer::launch().await?;

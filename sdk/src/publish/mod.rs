@@ -20,7 +20,7 @@ use std::time::Instant;
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use futures_util::stream::{self, StreamExt};
+use futures_util::stream::{FuturesOrdered, StreamExt};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -241,11 +241,29 @@ impl Publisher {
         ctx: &PublishContext,
         events: &[E],
     ) -> Vec<Result<Published, PublishError>> {
-        stream::iter(events)
-            .map(|event| self.publish(ctx, event))
-            .buffered(self.config.max_in_flight)
-            .collect()
-            .await
+        let window = self.config.max_in_flight.max(1);
+        let mut results = Vec::with_capacity(events.len());
+        let mut in_flight = FuturesOrdered::new();
+        for event in events {
+            if in_flight.len() >= window {
+                results.extend(in_flight.next().await);
+            }
+            // Prepared when the window has room, outside the future, which
+            // then holds only what sending needs.
+            in_flight.push_back(self.send_prepared(self.prepare(ctx, event)));
+        }
+        while let Some(result) = in_flight.next().await {
+            results.push(result);
+        }
+        results
+    }
+
+    /// [`Publisher::send`] of an event that may have failed to prepare.
+    async fn send_prepared(
+        &self,
+        prepared: Result<Prepared, PublishError>,
+    ) -> Result<Published, PublishError> {
+        self.send(prepared?).await
     }
 
     /// Validates and encodes an event without sending it.
