@@ -12,6 +12,9 @@
 //! hand-rolled publisher would; `--raw-headers full` gives it every header
 //! the SDK sends (the `ce-` binary-mode headers too), which isolates the
 //! SDK's own work from the cost of carrying those headers on the wire.
+//! `--breakdown` adds pipelined runs that split the gap: raw with every
+//! header, and the SDK sending events prepared before the clock starts
+//! (its send path alone), beside raw and the SDK as above.
 // A benchmark reports on stdout.
 #![allow(clippy::print_stdout)]
 
@@ -36,6 +39,7 @@ struct Options {
     in_flight: usize,
     rounds: usize,
     raw_full_headers: bool,
+    breakdown: bool,
 }
 
 fn parse_options() -> anyhow::Result<Options> {
@@ -45,9 +49,14 @@ fn parse_options() -> anyhow::Result<Options> {
         in_flight: 256,
         rounds: 3,
         raw_full_headers: false,
+        breakdown: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
+        if flag == "--breakdown" {
+            options.breakdown = true;
+            continue;
+        }
         let value = args
             .next()
             .with_context(|| format!("{flag} needs a value"))?;
@@ -73,7 +82,7 @@ fn parse_options() -> anyhow::Result<Options> {
             "--rounds" => options.rounds = number,
             other => anyhow::bail!(
                 "unknown option {other}; use --sequential N, --pipelined N, --in-flight N, \
-                 --rounds N, --raw-headers full|msg-id"
+                 --rounds N, --raw-headers full|msg-id, --breakdown"
             ),
         }
     }
@@ -121,6 +130,100 @@ fn raw_message(
             .payload(prepared.body().clone())
             .headers(headers),
     ))
+}
+
+/// Publishes pre-built raw messages with `in_flight` PubAcks outstanding;
+/// the time taken and how many failed.
+async fn raw_pipelined(
+    js: &jetstream::Context,
+    messages: Vec<(String, PublishMessage)>,
+    in_flight: usize,
+) -> (Duration, usize) {
+    let started = Instant::now();
+    let results: Vec<_> = stream::iter(messages)
+        .map(|(subject, message)| {
+            let js = js.clone();
+            async move { js.send_publish(subject, message).await?.await }
+        })
+        .buffered(in_flight)
+        .collect()
+        .await;
+    (
+        started.elapsed(),
+        results.iter().filter(|r| r.is_err()).count(),
+    )
+}
+
+/// The split of the pipelined gap (`--breakdown`): the same events through
+/// raw with only `Nats-Msg-Id`, raw with every header the SDK sends, the
+/// SDK's send path alone (events prepared before the clock starts), and
+/// the SDK's batch call; rates and ratios to raw.
+async fn breakdown(
+    options: &Options,
+    js: &jetstream::Context,
+    publisher: &Publisher,
+    ctx: &PublishContext,
+) -> anyhow::Result<serde_json::Value> {
+    const SIDES: [&str; 4] = ["raw", "raw_full_headers", "sdk_send_only", "sdk"];
+    let mut times = [Duration::ZERO; 4];
+    let mut failures = 0;
+    let events: Vec<UserCreated> = (0..options.pipelined).map(UserCreated::numbered).collect();
+    for round in 0..options.rounds {
+        for turn in 0..SIDES.len() {
+            // Each round starts with the next side, so none always runs first.
+            let side = (round + turn) % SIDES.len();
+            let (elapsed, failed) = match SIDES[side] {
+                "raw" | "raw_full_headers" => {
+                    let full = SIDES[side] == "raw_full_headers";
+                    let messages = (0..events.len())
+                        .map(|n| raw_message(publisher, ctx, n, full))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    raw_pipelined(js, messages, options.in_flight).await
+                }
+                "sdk_send_only" => {
+                    let prepared = events
+                        .iter()
+                        .map(|event| publisher.prepare(ctx, event))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    let started = Instant::now();
+                    let results: Vec<_> = stream::iter(prepared)
+                        .map(|prepared| publisher.send(prepared))
+                        .buffered(options.in_flight)
+                        .collect()
+                        .await;
+                    (
+                        started.elapsed(),
+                        results.iter().filter(|r| r.is_err()).count(),
+                    )
+                }
+                _ => {
+                    let started = Instant::now();
+                    let results = publisher.publish_batch(ctx, &events).await;
+                    (
+                        started.elapsed(),
+                        results.iter().filter(|r| r.is_err()).count(),
+                    )
+                }
+            };
+            times[side] += elapsed;
+            failures += failed;
+            purge(js).await?;
+        }
+    }
+    anyhow::ensure!(
+        failures == 0,
+        "{failures} publishes failed in the breakdown"
+    );
+    let total = (options.pipelined * options.rounds) as f64;
+    let rates: Vec<f64> = times.iter().map(|t| total / t.as_secs_f64()).collect();
+    let mut report = serde_json::Map::new();
+    for (side, rate) in SIDES.iter().zip(&rates) {
+        report.insert(
+            (*side).to_string(),
+            json!({ "rate_per_s": rate, "over_raw": rate / rates[0] }),
+        );
+    }
+    Ok(serde_json::Value::Object(report))
 }
 
 async fn purge(js: &jetstream::Context) -> anyhow::Result<()> {
@@ -227,17 +330,9 @@ async fn main() -> anyhow::Result<()> {
                 let messages = (0..events.len())
                     .map(|n| raw_message(&publisher, &ctx, n, options.raw_full_headers))
                     .collect::<anyhow::Result<Vec<_>>>()?;
-                let started = Instant::now();
-                let results: Vec<_> = stream::iter(messages)
-                    .map(|(subject, message)| {
-                        let js = js.clone();
-                        async move { js.send_publish(subject, message).await?.await }
-                    })
-                    .buffered(options.in_flight)
-                    .collect()
-                    .await;
-                raw_pipe_time += started.elapsed();
-                failures += results.iter().filter(|r| r.is_err()).count();
+                let (elapsed, failed) = raw_pipelined(&js, messages, options.in_flight).await;
+                raw_pipe_time += elapsed;
+                failures += failed;
             } else {
                 let started = Instant::now();
                 let results = publisher.publish_batch(&ctx, &events).await;
@@ -287,6 +382,9 @@ async fn main() -> anyhow::Result<()> {
             "met": rate_ratio >= 0.8,
         },
     });
+    if options.breakdown {
+        report["pipelined_breakdown"] = breakdown(&options, &js, &publisher, &ctx).await?;
+    }
     if consume_options.only != Some(consume::Only::Publish) {
         report["benchmark"] = json!("publish, consume");
         consume::run(&consume_options, &url, &js, &publisher, &ctx, &mut report).await?;

@@ -86,6 +86,10 @@ impl Options {
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
+            if flag == "--breakdown" {
+                // The publish half's one flag without a value.
+                continue;
+            }
             let Some(value) = args.next() else { break };
             let count = || -> anyhow::Result<usize> {
                 let n: usize = value
