@@ -241,6 +241,9 @@ impl Publisher {
         ctx: &PublishContext,
         events: &[E],
     ) -> Vec<Result<Published, PublishError>> {
+        // A loop rather than `stream::iter(..).map(..).buffered(..)`: with a
+        // closure returning a borrowing future, the compiler cannot prove
+        // the batch's future `Send`, and it could not be spawned.
         let window = self.config.max_in_flight.max(1);
         let mut results = Vec::with_capacity(events.len());
         let mut in_flight = FuturesOrdered::new();
@@ -248,22 +251,12 @@ impl Publisher {
             if in_flight.len() >= window {
                 results.extend(in_flight.next().await);
             }
-            // Prepared when the window has room, outside the future, which
-            // then holds only what sending needs.
-            in_flight.push_back(self.send_prepared(self.prepare(ctx, event)));
+            in_flight.push_back(self.publish(ctx, event));
         }
         while let Some(result) = in_flight.next().await {
             results.push(result);
         }
         results
-    }
-
-    /// [`Publisher::send`] of an event that may have failed to prepare.
-    async fn send_prepared(
-        &self,
-        prepared: Result<Prepared, PublishError>,
-    ) -> Result<Published, PublishError> {
-        self.send(prepared?).await
     }
 
     /// Validates and encodes an event without sending it.
