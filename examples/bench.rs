@@ -156,16 +156,31 @@ async fn raw_pipelined(
 
 /// The split of the pipelined gap (`--breakdown`): the same events through
 /// raw with only `Nats-Msg-Id`, raw with every header the SDK sends, the
-/// SDK's send path alone (events prepared before the clock starts), and
-/// the SDK's batch call; rates and ratios to raw.
+/// SDK's send path alone (events prepared before the clock starts), the
+/// SDK's batch call, and the batch call with `ce_headers` off; rates and
+/// ratios to raw.
 async fn breakdown(
     options: &Options,
+    client: &async_nats::Client,
     js: &jetstream::Context,
     publisher: &Publisher,
     ctx: &PublishContext,
 ) -> anyhow::Result<serde_json::Value> {
-    const SIDES: [&str; 4] = ["raw", "raw_full_headers", "sdk_send_only", "sdk"];
-    let mut times = [Duration::ZERO; 4];
+    const SIDES: [&str; 5] = [
+        "raw",
+        "raw_full_headers",
+        "sdk_send_only",
+        "sdk",
+        "sdk_without_ce_headers",
+    ];
+    let mut times = [Duration::ZERO; SIDES.len()];
+    let lean = Publisher::new(
+        client.clone(),
+        PublisherConfig {
+            ce_headers: false,
+            ..publisher.config().clone()
+        },
+    )?;
     let mut failures = 0;
     let events: Vec<UserCreated> = (0..options.pipelined).map(UserCreated::numbered).collect();
     for round in 0..options.rounds {
@@ -197,6 +212,11 @@ async fn breakdown(
                     )
                 }
                 _ => {
+                    let publisher = if SIDES[side] == "sdk" {
+                        publisher
+                    } else {
+                        &lean
+                    };
                     let started = Instant::now();
                     let results = publisher.publish_batch(ctx, &events).await;
                     (
@@ -383,7 +403,7 @@ async fn main() -> anyhow::Result<()> {
         },
     });
     if options.breakdown {
-        report["pipelined_breakdown"] = breakdown(&options, &js, &publisher, &ctx).await?;
+        report["pipelined_breakdown"] = breakdown(&options, &client, &js, &publisher, &ctx).await?;
     }
     if consume_options.only != Some(consume::Only::Publish) {
         report["benchmark"] = json!("publish, consume");

@@ -168,6 +168,99 @@ async fn typed_errors_before_anything_is_sent() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// With `ce_headers` off a message carries only `Nats-Msg-Id` and
+/// `content-type`, is that much smaller, and reaches a typed handler with
+/// the same attributes (read from the body).
+#[tokio::test]
+async fn without_ce_headers_a_message_is_smaller_and_reads_the_same() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let client = server.connect().await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "dev").await?;
+    let full = Publisher::new(client.clone(), PublisherConfig::default())?;
+    let lean = Publisher::new(
+        client.clone(),
+        PublisherConfig {
+            ce_headers: false,
+            ..PublisherConfig::default()
+        },
+    )?;
+    let ctx = PublishContext::new("org-lean")?.with_extension("traceparent", "00-ab-cd-01".into());
+    let with_headers = full.publish(&ctx, &UserCreated::numbered(1)).await?;
+    let without = lean.publish(&ctx, &UserCreated::numbered(2)).await?;
+
+    let stored = fetch_all(&js, "AUTH_EVENTS").await?;
+    assert_eq!(stored.len(), 2);
+    let names = |m: &jetstream::Message| {
+        let mut names: Vec<String> = m
+            .headers
+            .iter()
+            .flat_map(|h| h.iter().map(|(name, _)| name.to_string()))
+            .collect();
+        names.sort();
+        names
+    };
+    assert!(names(&stored[0]).len() > 10, "{:?}", names(&stored[0]));
+    assert_eq!(names(&stored[1]), ["Nats-Msg-Id", "content-type"]);
+    let headers = stored[1].headers.as_ref().expect("headers");
+    assert_eq!(
+        headers.get("Nats-Msg-Id").map(|v| v.to_string()),
+        Some(without.event_id.to_string())
+    );
+    let header_bytes = |m: &jetstream::Message| {
+        m.headers.as_ref().map_or(0, |h| {
+            h.iter()
+                .flat_map(|(name, values)| {
+                    values
+                        .iter()
+                        .map(move |v| name.to_string().len() + v.as_str().len() + 4)
+                })
+                .sum::<usize>()
+        })
+    };
+    assert!(
+        header_bytes(&stored[0]) > header_bytes(&stored[1]) + 300,
+        "{} vs {} header bytes",
+        header_bytes(&stored[0]),
+        header_bytes(&stored[1])
+    );
+
+    // A typed subscriber reads both alike.
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut subscriber = tidings::Subscriber::new(
+        client,
+        "lean-readers",
+        tidings::SubscriberConfig {
+            start_at: tidings::subscribe::StartAt::All,
+            ..tidings::SubscriberConfig::default()
+        },
+    )?;
+    subscriber.handle::<UserCreated, _>(move |event: tidings::Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event);
+            Ok::<(), std::convert::Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    let got = support::take(&mut rx, 2).await?;
+    running.shutdown().await;
+    for (event, published, n) in [(&got[0], &with_headers, 1), (&got[1], &without, 2)] {
+        assert_eq!(event.meta.event_id, published.event_id);
+        assert_eq!(event.meta.organization_id.as_str(), "org-lean");
+        assert_eq!(
+            event.meta.entity_key.as_deref(),
+            Some(format!("u-{n}").as_str())
+        );
+        assert_eq!(
+            event.meta.extensions.get("traceparent"),
+            Some(&serde_json::json!("00-ab-cd-01"))
+        );
+        assert_eq!(event.payload, UserCreated::numbered(n));
+    }
+    Ok(())
+}
+
 /// The batch call from a spawned task (its future is `Send`), with a small
 /// window: one result per event in input order, a bad event fails alone,
 /// and every good one is stored once, in order.

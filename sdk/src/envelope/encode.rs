@@ -405,9 +405,13 @@ pub(crate) struct Template {
     schema_version: u32,
     /// Whether source, type, dataschema and schema version pass the checks.
     constants_ok: bool,
-    /// The constant headers, and the four that every event sets (message
-    /// id, id, time, tenant) with empty values: the map has room for an
-    /// event's headers, so a copy of it never grows while it is filled.
+    /// Whether the `ce-` headers go beside the body, or only `Nats-Msg-Id`
+    /// and `content-type`.
+    ce_headers: bool,
+    /// The constant headers, and the ones that every event sets (message
+    /// id; with the `ce-` headers also id, time, tenant) with empty values:
+    /// the map has room for an event's headers, so a copy of it never
+    /// grows while it is filled.
     headers: HeaderMap,
     /// The wire size of the headers without the four per-event ones.
     headers_wire_len: usize,
@@ -423,12 +427,15 @@ pub(crate) struct Template {
 const BODY_HEAD: &str = "{\"specversion\":\"1.0\",\"id\":\"";
 
 impl Template {
-    /// The template of the envelopes with these constant attributes.
+    /// The template of the envelopes with these constant attributes; with
+    /// `ce_headers` false their messages carry only `Nats-Msg-Id` and
+    /// `content-type` beside the body.
     pub(crate) fn new(
         source: String,
         event_type: &str,
         dataschema: Option<&str>,
         schema_version: u32,
+        ce_headers: bool,
     ) -> Result<Self, EncodeError> {
         let constants_ok = check(
             &source,
@@ -467,23 +474,27 @@ impl Template {
             Ok::<(), EncodeError>(())
         };
         put(&names.content_type, STRUCTURED_CONTENT_TYPE, false)?;
-        put(&names.specversion, SPEC_VERSION, true)?;
-        put(&names.source, &source, true)?;
-        put(&names.event_type, event_type, true)?;
-        put(&names.datacontenttype, DATA_CONTENT_TYPE, true)?;
-        put(&names.schema_version, &schema_version.to_string(), true)?;
-        if let Some(schema) = dataschema {
-            put(&names.dataschema, schema, true)?;
+        if ce_headers {
+            put(&names.specversion, SPEC_VERSION, true)?;
+            put(&names.source, &source, true)?;
+            put(&names.event_type, event_type, true)?;
+            put(&names.datacontenttype, DATA_CONTENT_TYPE, true)?;
+            put(&names.schema_version, &schema_version.to_string(), true)?;
+            if let Some(schema) = dataschema {
+                put(&names.dataschema, schema, true)?;
+            }
+            for name in [&names.id, &names.time, &names.organization] {
+                headers.insert(name.clone(), async_nats::HeaderValue::new());
+            }
         }
-        for name in [&names.msg_id, &names.id, &names.time, &names.organization] {
-            headers.insert(name.clone(), async_nats::HeaderValue::new());
-        }
+        headers.insert(names.msg_id.clone(), async_nats::HeaderValue::new());
         Ok(Self {
             source,
             event_type: event_type.to_string(),
             dataschema: dataschema.map(str::to_string),
             schema_version,
             constants_ok,
+            ce_headers,
             headers,
             headers_wire_len,
             body_after_id,
@@ -576,6 +587,10 @@ impl Template {
             wire_len += header_wire_len(name, &value);
             headers.insert(name.clone(), async_nats::HeaderValue::from(value));
         };
+        if !self.ce_headers {
+            put(&names.msg_id, id);
+            return Ok((headers, wire_len));
+        }
         put(&names.msg_id, id.clone());
         put(&names.id, id);
         put(&names.time, time);
@@ -653,11 +668,16 @@ mod tests {
     }
 
     fn template_of(envelope: &Envelope) -> Template {
+        template_with(envelope, true)
+    }
+
+    fn template_with(envelope: &Envelope, ce_headers: bool) -> Template {
         Template::new(
             envelope.source.clone(),
             &envelope.event_type,
             envelope.dataschema.as_deref(),
             envelope.schema_version,
+            ce_headers,
         )
         .expect("constant attributes encode")
     }
@@ -729,6 +749,26 @@ mod tests {
             let decoded = Envelope::decode_message(Some(&encoded.headers), &encoded.body)
                 .expect("what the template encodes decodes");
             assert_eq!(&decoded, envelope);
+
+            // Without the `ce-` headers: the same body, the id as the
+            // message id, the content type, nothing else.
+            let lean = template_with(envelope, false);
+            let encoded = lean
+                .encode(&attributes(envelope), &envelope.data, 0)
+                .expect("the lean template encodes");
+            assert_eq!(encoded.body, body);
+            let mut expected = HeaderMap::new();
+            expected.insert(MSG_ID_HEADER, envelope.id.to_string().as_str());
+            expected.insert("content-type", STRUCTURED_CONTENT_TYPE);
+            assert_eq!(encoded.headers, expected);
+            assert_eq!(encoded.headers_wire_len, wire_len(&expected));
+            assert_eq!(
+                lean.headers(&attributes(envelope)).expect("again"),
+                expected
+            );
+            let decoded = Envelope::decode_message(Some(&encoded.headers), &encoded.body)
+                .expect("a lean message decodes");
+            assert_eq!(&decoded, envelope);
         }
     }
 
@@ -770,15 +810,17 @@ mod tests {
         });
         for envelope in &cases {
             let expected = envelope.encode().expect_err("the envelope is refused");
-            let template = template_of(envelope);
-            let got = template
-                .encode(&attributes(envelope), &envelope.data, 0)
-                .expect_err("the template refuses it too");
-            assert_eq!(got.to_string(), expected.to_string());
-            let got = template
-                .headers(&attributes(envelope))
-                .expect_err("and its headers");
-            assert_eq!(got.to_string(), expected.to_string());
+            for ce_headers in [true, false] {
+                let template = template_with(envelope, ce_headers);
+                let got = template
+                    .encode(&attributes(envelope), &envelope.data, 0)
+                    .expect_err("the template refuses it too");
+                assert_eq!(got.to_string(), expected.to_string());
+                let got = template
+                    .headers(&attributes(envelope))
+                    .expect_err("and its headers");
+                assert_eq!(got.to_string(), expected.to_string());
+            }
         }
     }
 

@@ -72,6 +72,14 @@ pub struct PublisherConfig {
     pub source: Option<String>,
     /// Validate every payload against its schema before sending (default on).
     pub validate: bool,
+    /// Send the CloudEvents binary-mode `ce-` headers beside the
+    /// structured-mode body (default on), so that tools can read an
+    /// event's attributes without parsing the body. Off, a message carries
+    /// only `Nats-Msg-Id` and `content-type`: for the benchmark's event
+    /// about 470 bytes less per stored message (more events fit a stream's
+    /// byte limit) and a faster publish. Subscribers read the attributes
+    /// from the body and route by subject either way.
+    pub ce_headers: bool,
     /// How failed attempts are retried.
     pub retry: RetryPolicy,
     /// How long one attempt waits for its PubAck (default 5 s).
@@ -88,6 +96,7 @@ impl Default for PublisherConfig {
         Self {
             source: None,
             validate: true,
+            ce_headers: true,
             retry: RetryPolicy::default(),
             attempt_timeout: Duration::from_secs(5),
             duplicate_window: Duration::from_secs(120),

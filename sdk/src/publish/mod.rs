@@ -356,6 +356,7 @@ impl Publisher {
             E::EVENT_TYPE,
             Some(E::SCHEMA_URI).filter(|s| !s.is_empty()),
             E::SCHEMA_VERSION,
+            self.config.ce_headers,
         )?;
         // A schema that does not compile is not cached: validation asks for
         // it again on every publish and reports why it is unusable.
