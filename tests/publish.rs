@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt;
-use support::{provision, UserCreated};
+use support::{provision, setup, take, UserCreated};
 use tidings::envelope::Envelope;
 use tidings::publish::{AttemptFailureKind, Outcome, PublishError, RetryPolicy};
 use tidings::testing::{eventually, NatsCluster, NatsServer};
@@ -173,11 +173,7 @@ async fn typed_errors_before_anything_is_sent() -> anyhow::Result<()> {
 /// the same attributes (read from the body).
 #[tokio::test]
 async fn without_ce_headers_a_message_is_smaller_and_reads_the_same() -> anyhow::Result<()> {
-    let server = NatsServer::launch().await?;
-    let client = server.connect().await?;
-    let js = jetstream::new(client.clone());
-    provision(&js, "dev").await?;
-    let full = Publisher::new(client.clone(), PublisherConfig::default())?;
+    let (_server, client, js, full) = setup().await?;
     let lean = Publisher::new(
         client.clone(),
         PublisherConfig {
@@ -243,7 +239,7 @@ async fn without_ce_headers_a_message_is_smaller_and_reads_the_same() -> anyhow:
         }
     });
     let running = subscriber.start().await?;
-    let got = support::take(&mut rx, 2).await?;
+    let got = take(&mut rx, 2).await?;
     running.shutdown().await;
     for (event, published, n) in [(&got[0], &with_headers, 1), (&got[1], &without, 2)] {
         assert_eq!(event.meta.event_id, published.event_id);
@@ -266,10 +262,7 @@ async fn without_ce_headers_a_message_is_smaller_and_reads_the_same() -> anyhow:
 /// and every good one is stored once, in order.
 #[tokio::test]
 async fn a_batch_answers_each_event_in_order_and_fails_only_the_bad_one() -> anyhow::Result<()> {
-    let server = NatsServer::launch().await?;
-    let client = server.connect().await?;
-    let js = jetstream::new(client.clone());
-    provision(&js, "dev").await?;
+    let (_server, client, js, _) = setup().await?;
     let publisher = Publisher::new(
         client,
         PublisherConfig {
