@@ -413,7 +413,8 @@ pub(crate) struct Template {
     /// the map has room for an event's headers, so a copy of it never
     /// grows while it is filled.
     headers: HeaderMap,
-    /// The wire size of the headers without the four per-event ones.
+    /// The wire size of the constant headers (the per-event ones are
+    /// counted as each event fills them in).
     headers_wire_len: usize,
     /// `","source":…,"type":…,"time":"`: between the id and the time.
     body_after_id: String,
