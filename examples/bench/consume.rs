@@ -32,7 +32,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use async_nats::jetstream::{self, consumer, message::PublishMessage};
+use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use serde_json::json;
 use tidings::subscribe::StartAt;
@@ -445,19 +445,7 @@ impl Bench {
         let (failures, schedule, arrived) = match side {
             Side::Raw => {
                 let messages = (0..expected)
-                    .map(|n| {
-                        let prepared = self
-                            .publisher
-                            .prepare(&self.ctx, &UserCreated::numbered(n))?;
-                        let mut headers = async_nats::HeaderMap::new();
-                        headers.insert("Nats-Msg-Id", uuid::Uuid::now_v7().to_string().as_str());
-                        Ok((
-                            prepared.subject().to_string(),
-                            PublishMessage::build()
-                                .payload(prepared.body().clone())
-                                .headers(headers),
-                        ))
-                    })
+                    .map(|n| super::raw_message(&self.publisher, &self.ctx, n, false))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let consumer = self
                     .raw_consumer(&name, consumer::DeliverPolicy::New)
