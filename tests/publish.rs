@@ -321,6 +321,92 @@ async fn a_missing_stream_is_named_after_the_retries() -> anyhow::Result<()> {
         }
         other => panic!("expected StreamMissing, got {other:?}"),
     }
+    // The batch call answers each event the same way.
+    let events: Vec<UserCreated> = (2..5).map(UserCreated::numbered).collect();
+    for (n, result) in publisher
+        .publish_batch(&ctx, &events)
+        .await
+        .iter()
+        .enumerate()
+    {
+        match result {
+            Err(PublishError::StreamMissing { subject, .. }) => {
+                assert_eq!(subject, &format!("auth.user.created.org-1.u-{}", n + 2));
+            }
+            other => panic!("expected StreamMissing, got {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// A batch through a server restart: every event answered Ok and stored
+/// exactly once (the lost PubAcks time out and are retried under the same
+/// `Nats-Msg-Id`).
+#[tokio::test]
+async fn a_batch_through_a_restart_stores_each_event_once() -> anyhow::Result<()> {
+    const EVENTS: usize = 20_000;
+    let mut server = NatsServer::launch().await?;
+    let client = reconnecting_client(&server.url()).await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "dev").await?;
+    let publisher = Publisher::new(
+        client.clone(),
+        PublisherConfig {
+            attempt_timeout: Duration::from_secs(2),
+            max_in_flight: 8,
+            ..PublisherConfig::default()
+        },
+    )?;
+    let events: Vec<UserCreated> = (0..EVENTS).map(UserCreated::numbered).collect();
+    let batch = tokio::spawn({
+        let publisher = publisher.clone();
+        async move {
+            let ctx = PublishContext::new("org-restart")?;
+            anyhow::Ok(publisher.publish_batch(&ctx, &events).await)
+        }
+    });
+    eventually("some events stored", Duration::from_secs(30), || {
+        let js = js.clone();
+        async move {
+            let stored = match js.get_stream("AUTH_EVENTS").await {
+                Ok(mut stream) => stream.info().await.map(|i| i.state.messages).unwrap_or(0),
+                Err(_) => 0,
+            };
+            if stored >= 500 {
+                Ok(())
+            } else {
+                Err(format!("{stored} stored so far"))
+            }
+        }
+    })
+    .await?;
+    assert!(!batch.is_finished(), "the restart comes during the batch");
+    server.restart().await?;
+    let results = batch.await??;
+    assert!(
+        results.iter().flatten().any(|p| p.attempts > 1),
+        "some events needed a retry"
+    );
+
+    let mut ids = HashSet::new();
+    for (n, result) in results.iter().enumerate() {
+        match result {
+            Ok(published) => assert!(ids.insert(published.event_id.to_string())),
+            Err(e) => panic!("event {n} failed: {e}"),
+        }
+    }
+    let stored = fetch_all(&js, "AUTH_EVENTS").await?;
+    assert_eq!(stored.len(), EVENTS, "each event stored once");
+    let stored_ids: HashSet<String> = stored
+        .iter()
+        .filter_map(|m| {
+            m.headers
+                .as_ref()?
+                .get("Nats-Msg-Id")
+                .map(|v| v.to_string())
+        })
+        .collect();
+    assert_eq!(stored_ids, ids, "the stored ids are the published ones");
     Ok(())
 }
 

@@ -6,6 +6,7 @@
 //! exponential backoff and jitter (FR-008) under the same `Nats-Msg-Id`, so a
 //! retry never stores a second copy. Every published event is logged through
 //! `tracing` (FR-010): debug on success, warn on each retry, error on failure.
+mod batch;
 mod config;
 mod error;
 
@@ -20,7 +21,6 @@ use std::time::Instant;
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use async_nats::HeaderMap;
 use bytes::Bytes;
-use futures_util::stream::{FuturesOrdered, StreamExt};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
@@ -195,6 +195,7 @@ impl std::fmt::Debug for Plans {
 /// Publishes typed events to JetStream. Cheap to clone; share one per process.
 #[derive(Debug, Clone)]
 pub struct Publisher {
+    client: async_nats::Client,
     max_payload: usize,
     js: jetstream::Context,
     config: Arc<PublisherConfig>,
@@ -211,6 +212,7 @@ impl Publisher {
             .backpressure_on_inflight(true)
             .build(client.clone());
         Ok(Self {
+            client: client.clone(),
             max_payload: client.server_info().max_payload,
             js,
             config: Arc::new(config),
@@ -233,30 +235,18 @@ impl Publisher {
         self.send(prepared).await
     }
 
-    /// Publishes many events with up to `max_in_flight` PubAcks outstanding
-    /// at once. Results come back in input order, one per event; each event
-    /// gets the full retry schedule, and a failure does not stop the others.
+    /// Publishes many events with up to `max_in_flight` unanswered at once,
+    /// their PubAcks read from one inbox subscription for the whole batch.
+    /// Results come back in input order, one per event; each event gets the
+    /// full retry schedule (an attempt without a PubAck within
+    /// `attempt_timeout` is retried under the same `Nats-Msg-Id`), and a
+    /// failure does not stop the others.
     pub async fn publish_batch<E: DomainEvent>(
         &self,
         ctx: &PublishContext,
         events: &[E],
     ) -> Vec<Result<Published, PublishError>> {
-        // A loop rather than `stream::iter(..).map(..).buffered(..)`: with a
-        // closure returning a borrowing future, the compiler cannot prove
-        // the batch's future `Send`, and it could not be spawned.
-        let window = self.config.max_in_flight.max(1);
-        let mut results = Vec::with_capacity(events.len());
-        let mut in_flight = FuturesOrdered::new();
-        for event in events {
-            if in_flight.len() >= window {
-                results.extend(in_flight.next().await);
-            }
-            in_flight.push_back(self.publish(ctx, event));
-        }
-        while let Some(result) = in_flight.next().await {
-            results.push(result);
-        }
-        results
+        batch::publish(self, ctx, events).await
     }
 
     /// Validates and encodes an event without sending it.
@@ -379,73 +369,67 @@ impl Publisher {
     /// Sends a prepared event with the retry schedule.
     pub async fn send(&self, mut prepared: Prepared) -> Result<Published, PublishError> {
         let started = Instant::now();
+        let headers = std::mem::take(&mut prepared.headers);
+        match self.attempt(&prepared, headers, 1).await {
+            Ok(ack) => Ok(published(prepared, ack, 1)),
+            // Boxed: the rare path, kept out of every publish's future.
+            Err(failure) => Box::pin(self.retry(prepared, failure, started)).await,
+        }
+    }
+
+    /// The rest of the schedule after a failed attempt: refused at once,
+    /// or retried with the same `Nats-Msg-Id` until an attempt is stored
+    /// or the retries run out.
+    async fn retry(
+        &self,
+        prepared: Prepared,
+        failed: AttemptFailure,
+        started: Instant,
+    ) -> Result<Published, PublishError> {
         let retry = &self.config.retry;
         let mut failures = Vec::new();
-        for attempt in 1..=retry.max_retries + 1 {
-            let headers = if attempt == 1 {
-                std::mem::take(&mut prepared.headers)
-            } else {
-                prepared.rebuild_headers()?
+        let mut outcome = Err(failed);
+        loop {
+            let failure = match outcome {
+                Ok((ack, attempt)) => return Ok(published(prepared, ack, attempt)),
+                Err(failure) => failure,
             };
-            match self.attempt(&prepared, headers, attempt).await {
-                Ok(ack) => {
-                    tracing::debug!(
-                        event_type = prepared.event_type,
-                        event_id = %prepared.event_id,
-                        organization_id = prepared.organization_id(),
-                        subject = %prepared.subject,
-                        stream = %ack.stream,
-                        sequence = ack.sequence,
-                        duplicate = ack.duplicate,
-                        attempt,
-                        "event published"
-                    );
-                    return Ok(Published {
-                        event_id: prepared.event_id,
-                        subject: prepared.subject,
-                        stream: ack.stream,
-                        sequence: ack.sequence,
-                        duplicate: ack.duplicate,
-                        attempts: attempt,
-                    });
-                }
-                Err(failure) if !failure.kind.is_retryable() => {
-                    tracing::error!(
-                        event_type = prepared.event_type,
-                        event_id = %prepared.event_id,
-                        subject = %prepared.subject,
-                        error = %failure,
-                        "event refused by the server"
-                    );
-                    return Err(PublishError::Rejected {
-                        event_type: prepared.event_type,
-                        event_id: prepared.event_id,
-                        detail: failure.detail,
-                    });
-                }
-                Err(failure) => {
-                    if attempt <= retry.max_retries {
-                        let delay = retry.delay(attempt);
-                        tracing::warn!(
-                            event_type = prepared.event_type,
-                            event_id = %prepared.event_id,
-                            subject = %prepared.subject,
-                            error = %failure,
-                            retry_in = ?delay,
-                            "publish attempt failed; retrying with the same Nats-Msg-Id"
-                        );
-                        failures.push(failure);
-                        tokio::time::sleep(delay).await;
-                    } else {
-                        failures.push(failure);
-                    }
-                }
+            let attempt = failure.attempt;
+            if !failure.kind.is_retryable() {
+                tracing::error!(
+                    event_type = prepared.event_type,
+                    event_id = %prepared.event_id,
+                    subject = %prepared.subject,
+                    error = %failure,
+                    "event refused by the server"
+                );
+                return Err(PublishError::Rejected {
+                    event_type: prepared.event_type,
+                    event_id: prepared.event_id,
+                    detail: failure.detail,
+                });
             }
+            if attempt > retry.max_retries {
+                failures.push(failure);
+                break;
+            }
+            let delay = retry.delay(attempt);
+            tracing::warn!(
+                event_type = prepared.event_type,
+                event_id = %prepared.event_id,
+                subject = %prepared.subject,
+                error = %failure,
+                retry_in = ?delay,
+                "publish attempt failed; retrying with the same Nats-Msg-Id"
+            );
+            failures.push(failure);
+            tokio::time::sleep(delay).await;
+            outcome = self
+                .attempt(&prepared, prepared.rebuild_headers()?, attempt + 1)
+                .await
+                .map(|ack| (ack, attempt + 1));
         }
-        // Boxed: the rare path's future (it may look the stream up) would
-        // otherwise make every publish's future larger, and publish_batch
-        // moves and allocates one per event.
-        Err(Box::pin(self.exhausted(prepared, failures, started)).await)
+        Err(self.exhausted(prepared, failures, started).await)
     }
 
     /// Whether JetStream says the stream does not exist (404).
@@ -538,6 +522,29 @@ impl Publisher {
             .await
             .map_err(classify)?;
         ack.await.map_err(classify)
+    }
+}
+
+/// The result of a stored event, logged at debug level.
+fn published(prepared: Prepared, ack: jetstream::publish::PublishAck, attempts: u32) -> Published {
+    tracing::debug!(
+        event_type = prepared.event_type,
+        event_id = %prepared.event_id,
+        organization_id = prepared.organization_id(),
+        subject = %prepared.subject,
+        stream = %ack.stream,
+        sequence = ack.sequence,
+        duplicate = ack.duplicate,
+        attempt = attempts,
+        "event published"
+    );
+    Published {
+        event_id: prepared.event_id,
+        subject: prepared.subject,
+        stream: ack.stream,
+        sequence: ack.sequence,
+        duplicate: ack.duplicate,
+        attempts,
     }
 }
 
