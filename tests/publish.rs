@@ -34,6 +34,19 @@ async fn fetch_all(
     Ok(out)
 }
 
+/// The `Nats-Msg-Id` of each stored message that has one.
+fn msg_ids(stored: &[jetstream::Message]) -> Vec<String> {
+    stored
+        .iter()
+        .filter_map(|m| {
+            m.headers
+                .as_ref()?
+                .get("Nats-Msg-Id")
+                .map(|v| v.to_string())
+        })
+        .collect()
+}
+
 #[tokio::test]
 async fn publishes_a_cloudevent_with_routing_headers_and_a_puback() -> anyhow::Result<()> {
     let server = NatsServer::launch().await?;
@@ -339,24 +352,33 @@ async fn a_missing_stream_is_named_after_the_retries() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A server to restart, the streams, and a publisher on a client that
+/// reconnects at once, with 2 s attempts and this window.
+async fn restartable(
+    max_in_flight: usize,
+) -> anyhow::Result<(NatsServer, jetstream::Context, Publisher)> {
+    let server = NatsServer::launch().await?;
+    let client = reconnecting_client(&server.url()).await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "dev").await?;
+    let publisher = Publisher::new(
+        client,
+        PublisherConfig {
+            attempt_timeout: Duration::from_secs(2),
+            max_in_flight,
+            ..PublisherConfig::default()
+        },
+    )?;
+    Ok((server, js, publisher))
+}
+
 /// A batch through a server restart: every event answered Ok and stored
 /// exactly once (the lost PubAcks time out and are retried under the same
 /// `Nats-Msg-Id`).
 #[tokio::test]
 async fn a_batch_through_a_restart_stores_each_event_once() -> anyhow::Result<()> {
     const EVENTS: usize = 20_000;
-    let mut server = NatsServer::launch().await?;
-    let client = reconnecting_client(&server.url()).await?;
-    let js = jetstream::new(client.clone());
-    provision(&js, "dev").await?;
-    let publisher = Publisher::new(
-        client.clone(),
-        PublisherConfig {
-            attempt_timeout: Duration::from_secs(2),
-            max_in_flight: 8,
-            ..PublisherConfig::default()
-        },
-    )?;
+    let (mut server, js, publisher) = restartable(8).await?;
     let events: Vec<UserCreated> = (0..EVENTS).map(UserCreated::numbered).collect();
     let batch = tokio::spawn({
         let publisher = publisher.clone();
@@ -397,15 +419,7 @@ async fn a_batch_through_a_restart_stores_each_event_once() -> anyhow::Result<()
     }
     let stored = fetch_all(&js, "AUTH_EVENTS").await?;
     assert_eq!(stored.len(), EVENTS, "each event stored once");
-    let stored_ids: HashSet<String> = stored
-        .iter()
-        .filter_map(|m| {
-            m.headers
-                .as_ref()?
-                .get("Nats-Msg-Id")
-                .map(|v| v.to_string())
-        })
-        .collect();
+    let stored_ids: HashSet<String> = msg_ids(&stored).into_iter().collect();
     assert_eq!(stored_ids, ids, "the stored ids are the published ones");
     Ok(())
 }
@@ -469,15 +483,7 @@ async fn a_stopped_server_fails_after_the_schedule_and_one_that_returns_succeeds
     // the second is stored exactly once.
     let js = jetstream::new(client);
     let stored = fetch_all(&js, "AUTH_EVENTS").await?;
-    let ids: Vec<String> = stored
-        .iter()
-        .filter_map(|m| {
-            m.headers
-                .as_ref()?
-                .get("Nats-Msg-Id")
-                .map(|v| v.to_string())
-        })
-        .collect();
+    let ids = msg_ids(&stored);
     let second = published.event_id.to_string();
     assert_eq!(ids.iter().filter(|id| **id == second).count(), 1, "{ids:?}");
     assert_eq!(
@@ -492,17 +498,7 @@ async fn a_stopped_server_fails_after_the_schedule_and_one_that_returns_succeeds
 async fn five_publishers_through_two_restarts_store_exactly_5000() -> anyhow::Result<()> {
     const PUBLISHERS: usize = 5;
     const EACH: usize = 1000;
-    let mut server = NatsServer::launch().await?;
-    let client = reconnecting_client(&server.url()).await?;
-    let js = jetstream::new(client.clone());
-    provision(&js, "dev").await?;
-    let publisher = Publisher::new(
-        client.clone(),
-        PublisherConfig {
-            attempt_timeout: Duration::from_secs(2),
-            ..PublisherConfig::default()
-        },
-    )?;
+    let (mut server, js, publisher) = restartable(PublisherConfig::default().max_in_flight).await?;
     let acked = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for p in 0..PUBLISHERS {
