@@ -15,7 +15,10 @@ use std::time::Instant;
 use async_nats::jetstream::{publish::PublishAck, response::Response};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
-use super::{published, AttemptFailure, AttemptFailureKind, Prepared, PublishError, Published};
+use super::{
+    is_unavailable_api, published, AttemptFailure, AttemptFailureKind, Prepared, PublishError,
+    Published,
+};
 use super::{PublishContext, Publisher};
 use crate::event::DomainEvent;
 
@@ -239,7 +242,7 @@ fn answer(message: &async_nats::Message) -> Result<PublishAck, AttemptFailure> {
     match serde_json::from_slice::<Response<PublishAck>>(&message.payload) {
         Ok(Response::Ok(ack)) => Ok(ack),
         Ok(Response::Err { error }) => {
-            let kind = if error.code() == 503 {
+            let kind = if is_unavailable_api(&error) {
                 AttemptFailureKind::NoResponders
             } else {
                 AttemptFailureKind::Rejected

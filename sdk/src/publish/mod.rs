@@ -548,10 +548,16 @@ fn published(prepared: Prepared, ack: jetstream::publish::PublishAck, attempts: 
     }
 }
 
-/// Whether a JetStream API error is a 503 (no leader yet, system temporarily
-/// unavailable): worth retrying.
+/// Whether a publish failed with a JetStream API error that is worth
+/// retrying (see [`is_unavailable_api`]).
 fn is_unavailable(e: &jetstream::context::PublishError) -> bool {
     e.source()
         .and_then(|s| s.downcast_ref::<jetstream::Error>())
-        .is_some_and(|api| api.code() == 503)
+        .is_some_and(is_unavailable_api)
+}
+
+/// Whether a JetStream API error is a 503 (no leader yet, system temporarily
+/// unavailable): worth retrying.
+fn is_unavailable_api(api: &jetstream::Error) -> bool {
+    api.code() == 503
 }
