@@ -2,7 +2,7 @@
 //!
 //! This crate is the runtime layer: the [`DomainEvent`] trait, subject tokens
 //! and subjects, and payload validation. With the `testing` feature it also
-//! offers [`testing`], the real-nats-server harness this project's own tests
+//! offers `tidings::testing`, the real-nats-server harness this project's own tests
 //! use, so services can test their event handling the same way.
 
 // Generated code names `::tidings::...`; this lets the crate use it too.
