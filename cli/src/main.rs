@@ -2,13 +2,13 @@
 //!
 //! Exit codes follow one rule across subcommands: 0 clean, 1 findings
 //! (incompatible, lint errors, failed dead-letter operations, DLQ alerts),
-//! 2 usage, I/O or connection error.
+//! 2 usage, I/O or connection error. Every `--help` ends with them.
 // A command-line program talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod check;
 mod compat;
@@ -38,8 +38,31 @@ enum Command {
     Dlq(dlq::Args),
 }
 
+/// The exit-code rule, shown at the end of every command's `--help`.
+const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once)\n  2  usage, I/O or connection error";
+
+/// The command line with the exit codes in every command's help.
+fn command() -> clap::Command {
+    with_exit_codes(Cli::command())
+}
+
+fn with_exit_codes(command: clap::Command) -> clap::Command {
+    let names: Vec<String> = command
+        .get_subcommands()
+        .map(|sub| sub.get_name().to_string())
+        .collect();
+    names
+        .iter()
+        .fold(command.after_help(EXIT_CODES), |command, name| {
+            command.mut_subcommand(name, with_exit_codes)
+        })
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::from_arg_matches(&command().get_matches()) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
     let outcome = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Compat(args) => compat::run(args),
