@@ -7,9 +7,11 @@
 //! narrowing (the new schema rejects a document the old one accepted)
 //! breaks readers, i.e. BACKWARD compatibility; widening breaks writers,
 //! i.e. FORWARD compatibility. Where exactness is impossible the engine is
-//! conservative: a *changed* `pattern` or `format`, and any change to
-//! `if`/`then`/`else`, `contains`, `propertyNames` or `unevaluated*`, is
-//! judged breaking in both directions. A change inside `not` counts in the
+//! conservative: a *changed* `pattern` or `format`, any change to
+//! `if`/`then`/`else`, `contains` or `propertyNames`, and any change to a
+//! schema whose `unevaluated*` sit beside applicators, is judged breaking
+//! in both directions; elsewhere `unevaluated*` is compared exactly as the
+//! `additionalProperties`/rest of the tuple it equals. A change inside `not` counts in the
 //! other direction. `allOf` subschemas are merged into their parent where
 //! that keeps the meaning (`type`s intersect), so refactoring into `allOf`
 //! + `$ref` is not a change. Decisions:
@@ -43,9 +45,11 @@ mod kinds;
 mod model;
 mod numbers;
 mod objects;
+mod same;
 mod stack;
 mod strings;
 mod types;
+mod unevaluated;
 mod versions;
 mod walk;
 
