@@ -543,18 +543,7 @@ pub(crate) fn compare_all_of(
 }
 
 /// Validation keywords the engine does not model exactly.
-const UNSUPPORTED: &[&str] = &[
-    "if",
-    "then",
-    "else",
-    "contains",
-    "minContains",
-    "maxContains",
-    "propertyNames",
-    "$dynamicRef",
-    "$recursiveRef",
-    "oneOf",
-];
+const UNSUPPORTED: &[&str] = &["$dynamicRef", "$recursiveRef", "oneOf"];
 
 /// Any difference in an unmodelled keyword is judged breaking both ways.
 pub(crate) fn compare_unsupported(

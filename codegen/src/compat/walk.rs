@@ -7,7 +7,10 @@ use serde_json::{Map, Value};
 use super::error::CompatError;
 use super::kinds::ChangeKind;
 use super::model::{Breaks, Policy};
-use super::{arrays, combinators, example, numbers, objects, same, strings, types, unevaluated};
+use super::{
+    arrays, combinators, conditionals, contains, example, names, numbers, objects, same, strings,
+    types, unevaluated,
+};
 
 /// Upper bound on subschema comparisons in one [`super::diff`] call.
 pub(crate) const WORK_BUDGET: usize = 200_000;
@@ -652,13 +655,16 @@ impl<'a> Ctx<'a> {
         }
         if common.has_array() {
             arrays::compare(self, o, n, &mut out)?;
+            contains::compare(self, o, n, &mut out)?;
         }
         if common.has_object() {
             objects::compare(self, o, n, &mut out)?;
+            names::compare(self, o, n, &mut out)?;
         }
         types::apply_exact_enums(self, o, n, &typed, &mut out)?;
         combinators::compare_not(self, o, n, &mut out)?;
         combinators::compare_all_of(self, o, n, &mut out)?;
+        conditionals::compare(self, o, n, &mut out)?;
         combinators::compare_unsupported(self, o, n, &mut out)?;
         let (od, nd) = (o.get("default"), n.get("default"));
         if od != nd {
