@@ -991,11 +991,11 @@ fn random_pairs_never_miss_a_separating_document() {
     let seed = std::env::var("COMPAT_FUZZ_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0x5eed_cafe);
+        .unwrap_or(1511);
     let rounds: usize = std::env::var("COMPAT_FUZZ_ROUNDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(400);
+        .unwrap_or(800);
     let mut r = Lcg(seed);
     let mut misses = Vec::new();
     let (mut compared, mut separated, mut flagged) = (0, 0, 0);
