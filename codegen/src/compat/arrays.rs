@@ -50,7 +50,7 @@ fn rest_ptr(node: &Node) -> String {
 }
 
 /// Values for the positions of a tuple, for padding examples.
-fn fill(
+pub(crate) fn fill(
     ctx: &mut Ctx<'_>,
     side: Side,
     prefix: &[Node],

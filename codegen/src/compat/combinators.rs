@@ -543,20 +543,7 @@ pub(crate) fn compare_all_of(
 }
 
 /// Validation keywords the engine does not model exactly.
-const UNSUPPORTED: &[&str] = &[
-    "if",
-    "then",
-    "else",
-    "contains",
-    "minContains",
-    "maxContains",
-    "propertyNames",
-    "unevaluatedProperties",
-    "unevaluatedItems",
-    "$dynamicRef",
-    "$recursiveRef",
-    "oneOf",
-];
+const UNSUPPORTED: &[&str] = &["$dynamicRef", "$recursiveRef", "oneOf"];
 
 /// Any difference in an unmodelled keyword is judged breaking both ways.
 pub(crate) fn compare_unsupported(
@@ -566,28 +553,58 @@ pub(crate) fn compare_unsupported(
     out: &mut Vec<Pending>,
 ) -> Result<(), CompatError> {
     for key in UNSUPPORTED {
-        let (a, b) = (o.get(key), n.get(key));
-        if a == b {
-            continue;
-        }
-        for breaks in [Breaks::Readers, Breaks::Writers] {
-            let (side, node, other) = if breaks == Breaks::Readers {
-                (Side::Old, o, n)
-            } else {
-                (Side::New, n, o)
-            };
-            let mut candidates: Vec<Value> =
-                example::generate(ctx, side, node).into_iter().collect();
-            candidates.extend(example::scalar_pool(node, other));
-            out.push(Pending::new(
-                ChangeKind::UnsupportedKeywordChanged,
-                o.kw_ptr(key),
-                n.kw_ptr(key),
-                breaks,
-                format!("`{key}` changed; the engine cannot compare it exactly, so it is judged breaking in both directions"),
-                candidates,
-            ));
+        if o.get(key) != n.get(key) {
+            unsupported(ctx, o, n, key, out);
         }
     }
     Ok(())
+}
+
+/// A change under `key` that cannot be compared exactly: breaking in both
+/// directions, each with the candidates of its accepting side.
+pub(crate) fn unsupported(
+    ctx: &mut Ctx<'_>,
+    o: &Node,
+    n: &Node,
+    key: &str,
+    out: &mut Vec<Pending>,
+) {
+    let (old_path, new_path) = match key {
+        "unevaluated" => (
+            keyword_or_node(o, &super::unevaluated::KEYWORDS),
+            keyword_or_node(n, &super::unevaluated::KEYWORDS),
+        ),
+        _ => (o.kw_ptr(key), n.kw_ptr(key)),
+    };
+    let what = match key {
+        "unevaluated" => {
+            "a schema with `unevaluatedProperties`/`unevaluatedItems` beside applicators changed"
+                .to_string()
+        }
+        _ => format!("`{key}` changed"),
+    };
+    for breaks in [Breaks::Readers, Breaks::Writers] {
+        let (side, node, other) = if breaks == Breaks::Readers {
+            (Side::Old, o, n)
+        } else {
+            (Side::New, n, o)
+        };
+        let mut candidates: Vec<Value> = example::any_values(ctx, side, node);
+        candidates.extend(example::scalar_pool(node, other));
+        out.push(Pending::new(
+            ChangeKind::UnsupportedKeywordChanged,
+            old_path.clone(),
+            new_path.clone(),
+            breaks,
+            format!("{what}; the engine cannot compare it exactly, so it is judged breaking in both directions"),
+            candidates,
+        ));
+    }
+}
+
+/// The pointer of the first of `keys` the node holds, else of the node.
+fn keyword_or_node(node: &Node, keys: &[&str]) -> String {
+    keys.iter()
+        .find(|k| node.get(k).is_some())
+        .map_or_else(|| node.ptr.clone(), |k| node.kw_ptr(k))
 }

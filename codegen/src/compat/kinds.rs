@@ -166,6 +166,24 @@ kinds! {
     DependentSchemaAdded => "dependent_schema_added",
     /// A `dependentSchemas` (or schema `dependencies`) entry removed.
     DependentSchemaRemoved => "dependent_schema_removed",
+    /// `contains` added: arrays need matching items.
+    ContainsAdded => "contains_added",
+    /// `contains` removed.
+    ContainsRemoved => "contains_removed",
+    /// `contains`, `minContains` or `maxContains` changed so that some
+    /// arrays the old version accepted are rejected.
+    ContainsNarrowed => "contains_narrowed",
+    /// `contains`, `minContains` or `maxContains` changed so that some
+    /// arrays the old version rejected are accepted.
+    ContainsWidened => "contains_widened",
+    /// A property name an old document can carry is rejected by the new `propertyNames`.
+    PropertyNamesNarrowed => "property_names_narrowed",
+    /// A property name a new document can carry is rejected by the old `propertyNames`.
+    PropertyNamesWidened => "property_names_widened",
+    /// An `if`/`then`/`else` condition added.
+    ConditionAdded => "condition_added",
+    /// An `if`/`then`/`else` condition removed.
+    ConditionRemoved => "condition_removed",
     /// A `not` added.
     NotAdded => "not_added",
     /// A `not` removed.
@@ -182,9 +200,9 @@ kinds! {
     OneOfBranchAdded => "one_of_branch_added",
     /// A `oneOf` alternative removed.
     OneOfBranchRemoved => "one_of_branch_removed",
-    /// A validation keyword the engine does not model exactly
-    /// (`if`/`then`/`else`, `contains`, `propertyNames`, `unevaluated*`, ...)
-    /// changed; judged as breaking both ways.
+    /// A validation keyword the engine does not model exactly changed
+    /// (a changed `if`, `$dynamicRef`, `unevaluated*` beside applicators);
+    /// judged as breaking both ways.
     UnsupportedKeywordChanged => "unsupported_keyword_changed",
     /// `default` added, removed or changed (informational).
     DefaultChanged => "default_changed",

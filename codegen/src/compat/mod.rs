@@ -7,9 +7,15 @@
 //! narrowing (the new schema rejects a document the old one accepted)
 //! breaks readers, i.e. BACKWARD compatibility; widening breaks writers,
 //! i.e. FORWARD compatibility. Where exactness is impossible the engine is
-//! conservative: a *changed* `pattern` or `format`, and any change to
-//! `if`/`then`/`else`, `contains`, `propertyNames` or `unevaluated*`, is
-//! judged breaking in both directions. A change inside `not` counts in the
+//! conservative: a *changed* `pattern` or `format`, a changed `if`, and any
+//! change to a schema whose `unevaluatedProperties`/`unevaluatedItems` sit
+//! beside applicators (`anyOf`, `oneOf`, `if`, `dependentSchemas`, an
+//! unmergeable `allOf`, or `contains` for items) is judged breaking in both
+//! directions. Elsewhere `unevaluated*` is compared exactly as the
+//! `additionalProperties`/rest of the tuple it equals; `contains` with
+//! `minContains`/`maxContains`, `propertyNames` and `then`/`else` under
+//! the same `if` are compared exactly (see the modules `contains`, `names`,
+//! `conditionals`, `unevaluated`). A change inside `not` counts in the
 //! other direction. `allOf` subschemas are merged into their parent where
 //! that keeps the meaning (`type`s intersect), so refactoring into `allOf`
 //! + `$ref` is not a change. Decisions:
@@ -37,15 +43,20 @@ use serde_json::Value;
 
 mod arrays;
 mod combinators;
+mod conditionals;
+mod contains;
 mod error;
 mod example;
 mod kinds;
 mod model;
+mod names;
 mod numbers;
 mod objects;
+mod same;
 mod stack;
 mod strings;
 mod types;
+mod unevaluated;
 mod versions;
 mod walk;
 

@@ -7,7 +7,10 @@ use serde_json::{Map, Value};
 use super::error::CompatError;
 use super::kinds::ChangeKind;
 use super::model::{Breaks, Policy};
-use super::{arrays, combinators, example, numbers, objects, strings, types};
+use super::{
+    arrays, combinators, conditionals, contains, example, names, numbers, objects, same, strings,
+    types, unevaluated,
+};
 
 /// Upper bound on subschema comparisons in one [`super::diff`] call.
 pub(crate) const WORK_BUDGET: usize = 200_000;
@@ -340,6 +343,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// The pointer a local `$ref` names, if it resolves.
+    pub(crate) fn ref_target(&self, side: Side, reference: &str) -> Option<String> {
+        self.target_ptr(side, "", reference).ok()
+    }
+
     /// The pointer a local `$ref` names, checked to exist.
     fn target_ptr(&self, side: Side, at: &str, reference: &str) -> Result<String, CompatError> {
         let Some(fragment) = reference.strip_prefix('#') else {
@@ -508,6 +516,7 @@ impl<'a> Ctx<'a> {
             return Ok(node);
         }
         let Some(Value::Array(subs)) = node.get("allOf").cloned() else {
+            unevaluated::reduce(&mut node, self.draft(side));
             return Ok(node);
         };
         let Some(obj) = node.v.as_object() else {
@@ -551,6 +560,7 @@ impl<'a> Ctx<'a> {
             obj.insert("allOf".into(), Value::Array(keep));
         }
         node.v = Value::Object(obj);
+        unevaluated::reduce(&mut node, self.draft(side));
         Ok(node)
     }
 
@@ -620,6 +630,15 @@ impl<'a> Ctx<'a> {
         }
         let o = as_object_node(o);
         let n = as_object_node(n);
+        if unevaluated::irreducible(&o.v) || unevaluated::irreducible(&n.v) {
+            // What `unevaluated*` sees depends on which alternatives apply:
+            // only the same schema is known to be compatible.
+            let mut out = Vec::new();
+            if !same::equivalent(self, &o.v, &n.v) {
+                combinators::unsupported(self, &o, &n, "unevaluated", &mut out);
+            }
+            return Ok(out);
+        }
         combinators::compare_sums(self, &o, &n)
     }
 
@@ -636,13 +655,16 @@ impl<'a> Ctx<'a> {
         }
         if common.has_array() {
             arrays::compare(self, o, n, &mut out)?;
+            contains::compare(self, o, n, &mut out)?;
         }
         if common.has_object() {
             objects::compare(self, o, n, &mut out)?;
+            names::compare(self, o, n, &mut out)?;
         }
         types::apply_exact_enums(self, o, n, &typed, &mut out)?;
         combinators::compare_not(self, o, n, &mut out)?;
         combinators::compare_all_of(self, o, n, &mut out)?;
+        conditionals::compare(self, o, n, &mut out)?;
         combinators::compare_unsupported(self, o, n, &mut out)?;
         let (od, nd) = (o.get("default"), n.get("default"));
         if od != nd {
@@ -700,14 +722,14 @@ pub(crate) fn is_trivially_true(v: &Value) -> bool {
     }
 }
 
-const MAP_KEYWORDS: &[&str] = &[
+pub(crate) const MAP_KEYWORDS: &[&str] = &[
     "properties",
     "patternProperties",
     "dependentSchemas",
     "$defs",
     "definitions",
 ];
-const SCHEMA_KEYWORDS: &[&str] = &[
+pub(crate) const SCHEMA_KEYWORDS: &[&str] = &[
     "additionalProperties",
     "additionalItems",
     "not",
@@ -719,9 +741,11 @@ const SCHEMA_KEYWORDS: &[&str] = &[
     "unevaluatedProperties",
     "unevaluatedItems",
 ];
-const ARRAY_KEYWORDS: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems"];
+pub(crate) const ARRAY_KEYWORDS: &[&str] = &["allOf", "anyOf", "oneOf", "prefixItems"];
 
-fn relocated_child(v: &Value, ptr: String) -> Value {
+/// A schema-valued child as a `$ref` to where it really lives (a `$ref`
+/// already there is kept).
+pub(crate) fn relocated_child(v: &Value, ptr: String) -> Value {
     match v {
         Value::Object(m) if m.len() == 1 && m.contains_key("$ref") => v.clone(),
         Value::Object(_) | Value::Bool(_) => ref_to(&ptr),
@@ -765,18 +789,8 @@ pub(crate) fn relocate(m: &Map<String, Value>, ptr: &str) -> Map<String, Value> 
     out
 }
 
-const OBJECT_GROUP: &[&str] = &[
-    "properties",
-    "patternProperties",
-    "additionalProperties",
-    "unevaluatedProperties",
-];
-const ARRAY_GROUP: &[&str] = &[
-    "items",
-    "prefixItems",
-    "additionalItems",
-    "unevaluatedItems",
-];
+const OBJECT_GROUP: &[&str] = &["properties", "patternProperties", "additionalProperties"];
+const ARRAY_GROUP: &[&str] = &["items", "prefixItems", "additionalItems"];
 const COND_GROUP: &[&str] = &["if", "then", "else"];
 const CONTAINS_GROUP: &[&str] = &["contains", "minContains", "maxContains"];
 
@@ -786,9 +800,13 @@ fn has_any(m: &Map<String, Value>, keys: &[&str]) -> bool {
 
 /// Whether conjoining `sub` by merging its keywords into `obj` keeps the meaning.
 fn mergeable(obj: &Map<String, Value>, sub: &Map<String, Value>) -> bool {
-    let closes = |m: &Map<String, Value>| {
-        m.contains_key("additionalProperties") || m.contains_key("unevaluatedProperties")
-    };
+    // A subschema's `unevaluated*` sees only what the subschema evaluates.
+    if has_any(sub, &unevaluated::KEYWORDS) {
+        return false;
+    }
+    // `additionalProperties` sees the `properties` beside it; the parent's
+    // `unevaluatedProperties` sees the merged ones as it saw them in `allOf`.
+    let closes = |m: &Map<String, Value>| m.contains_key("additionalProperties");
     if (closes(sub) && has_any(obj, OBJECT_GROUP)) || (closes(obj) && has_any(sub, OBJECT_GROUP)) {
         return false;
     }
