@@ -1,7 +1,7 @@
 //! Reliable, typed publishing.
 //!
 //! [`Publisher::publish`] validates the payload against its schema, wraps it
-//! in the CloudEvents [`Envelope`], publishes it on its subject and awaits the
+//! in the CloudEvents [`Envelope`](crate::envelope::Envelope), publishes it on its subject and awaits the
 //! PubAck (FR-009), retrying timeouts, no-responders and disconnects with
 //! exponential backoff and jitter (FR-008) under the same `Nats-Msg-Id`, so a
 //! retry never stores a second copy. A publish whose outcome stays unknown
