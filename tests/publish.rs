@@ -499,6 +499,96 @@ async fn a_stopped_server_fails_after_the_schedule_and_one_that_returns_succeeds
     Ok(())
 }
 
+/// A publish whose outcome is unknown (the server was down for the whole
+/// schedule; its attempts stay queued in the client and are written after
+/// the reconnect) retried by the caller under the same event id once the
+/// server is back: exactly one stored copy.
+#[tokio::test]
+async fn an_unknown_outcome_retried_with_the_same_id_is_stored_once() -> anyhow::Result<()> {
+    let mut server = NatsServer::launch().await?;
+    let client = reconnecting_client(&server.url()).await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "dev").await?;
+    let publisher = Publisher::new(client.clone(), quick_retries())?;
+    let ctx = PublishContext::new("org-1")?;
+    let event = UserCreated::numbered(1);
+
+    server.stop().await?;
+    let event_id = match publisher.publish(&ctx, &event).await {
+        Err(PublishError::RetriesExhausted {
+            outcome: Outcome::Unknown,
+            event_id,
+            ..
+        }) => event_id,
+        other => panic!("expected an unknown outcome, got {other:?}"),
+    };
+    server.start().await?;
+
+    // The caller's retry, under the same id.
+    let retried = publisher.publish_with_id(&ctx, event_id, &event).await?;
+    assert_eq!(retried.event_id, event_id);
+
+    let stored = fetch_all(&js, "AUTH_EVENTS").await?;
+    let copies: Vec<&jetstream::Message> = stored
+        .iter()
+        .filter(|m| m.subject.as_str() == "auth.user.created.org-1.u-1")
+        .collect();
+    assert_eq!(
+        copies.len(),
+        1,
+        "one stored copy; ids {:?}, failed publish {event_id}, retry {}",
+        msg_ids(&stored),
+        retried.event_id
+    );
+    Ok(())
+}
+
+/// The retry schedule is checked against the duplicate window the stream
+/// really has: a stream whose window is shorter than the schedule's worst
+/// case (4 attempts of 5 s to enqueue plus 5 s for the PubAck) is refused
+/// before anything is sent, naming the stream and both figures.
+#[tokio::test]
+async fn a_stream_whose_window_is_shorter_than_the_schedule_is_refused() -> anyhow::Result<()> {
+    let (_server, _client, js, publisher) = setup().await?;
+    let mut config = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .config
+        .clone();
+    config.duplicate_window = Duration::from_secs(30);
+    js.update_stream(config).await?;
+    let ctx = PublishContext::new("org-1")?;
+    match publisher.publish(&ctx, &UserCreated::numbered(1)).await {
+        Err(PublishError::Config(e)) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("AUTH_EVENTS's duplicate window of 30s"),
+                "{text}"
+            );
+            assert!(text.contains("can take 40.8"), "{text}");
+        }
+        other => panic!("expected the schedule refused, got {other:?}"),
+    }
+    let results = publisher
+        .publish_batch(&ctx, &[UserCreated::numbered(2)])
+        .await;
+    assert!(
+        matches!(results[..], [Err(PublishError::Config(_))]),
+        "{results:?}"
+    );
+    let stored = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages;
+    assert_eq!(stored, 0, "nothing sent");
+    Ok(())
+}
+
 #[tokio::test]
 async fn five_publishers_through_two_restarts_store_exactly_5000() -> anyhow::Result<()> {
     const PUBLISHERS: usize = 5;
@@ -628,5 +718,88 @@ async fn an_r3_leader_step_down_is_invisible_to_the_caller() -> anyhow::Result<(
     assert_eq!(info.state.messages, TOTAL as u64, "every event stored once");
     let leader_after = info.cluster.and_then(|c| c.leader).expect("a leader");
     assert_ne!(leader_after, leader_before, "the leader did change");
+    Ok(())
+}
+
+/// A batch over many entities through a leader step-down of its R3 stream:
+/// attempts lost in the election are retried, and no entity's events are
+/// stored out of order (each payload carries its index within its entity).
+#[tokio::test]
+async fn a_batch_keeps_each_entitys_order_through_a_leader_step_down() -> anyhow::Result<()> {
+    const KEYS: usize = 32;
+    const PER_KEY: usize = 500;
+    let cluster = NatsCluster::launch().await?;
+    let client = cluster.connect().await?;
+    let js = jetstream::new(client.clone());
+    provision(&js, "production").await?;
+    let publisher = Publisher::new(
+        client.clone(),
+        PublisherConfig {
+            attempt_timeout: Duration::from_secs(2),
+            ..PublisherConfig::default()
+        },
+    )?;
+    let events: Vec<UserCreated> = (0..KEYS * PER_KEY)
+        .map(|n| UserCreated {
+            user_id: format!("u-{}", n % KEYS),
+            email: format!("user{n}@example.com"),
+            display_name: (n / KEYS).to_string(),
+        })
+        .collect();
+    let batch = tokio::spawn({
+        let publisher = publisher.clone();
+        async move {
+            let ctx = PublishContext::new("org-order")?;
+            anyhow::Ok(publisher.publish_batch(&ctx, &events).await)
+        }
+    });
+    eventually("1000 events stored", Duration::from_secs(60), || {
+        let js = js.clone();
+        async move {
+            let stored = match js.get_stream("AUTH_EVENTS").await {
+                Ok(mut stream) => stream.info().await.map(|i| i.state.messages).unwrap_or(0),
+                Err(_) => 0,
+            };
+            if stored >= 1000 {
+                Ok(())
+            } else {
+                Err(format!("{stored} stored so far"))
+            }
+        }
+    })
+    .await?;
+    assert!(!batch.is_finished(), "the step-down comes during the batch");
+    let response = client
+        .request("$JS.API.STREAM.LEADER.STEPDOWN.AUTH_EVENTS", "".into())
+        .await?;
+    let answer: serde_json::Value = serde_json::from_slice(&response.payload)?;
+    assert_eq!(answer["success"], true, "{answer}");
+    let results = batch.await??;
+    for (n, result) in results.iter().enumerate() {
+        if let Err(e) = result {
+            panic!("event {n} failed: {e}");
+        }
+    }
+
+    let stored = fetch_all(&js, "AUTH_EVENTS").await?;
+    assert_eq!(stored.len(), KEYS * PER_KEY, "each event stored once");
+    let mut last: std::collections::HashMap<String, usize> = Default::default();
+    let mut out_of_order = Vec::new();
+    for message in &stored {
+        let envelope = Envelope::decode_message(message.headers.as_ref(), &message.payload)?;
+        let event = envelope.data_as::<UserCreated>()?;
+        let index: usize = event.display_name.parse()?;
+        if let Some(previous) = last.insert(event.user_id.clone(), index) {
+            if index <= previous {
+                out_of_order.push(format!("{}: {index} after {previous}", event.user_id));
+            }
+        }
+    }
+    assert!(
+        out_of_order.is_empty(),
+        "{} events stored out of order, e.g. {:?}",
+        out_of_order.len(),
+        &out_of_order[..out_of_order.len().min(5)]
+    );
     Ok(())
 }

@@ -176,3 +176,54 @@ async fn an_unknown_profile_is_a_clear_error() {
     let err = streams::load_streams(registry_dir(), "staging").expect_err("no such profile");
     assert!(err.to_string().contains("staging"), "{err}");
 }
+
+/// Fixing a managed drift patches the server's configuration: settings that
+/// `tidings.toml` does not manage (a message size limit, compression,
+/// `deny_delete`) survive the update, and `deny_delete` does not make the
+/// update fail.
+#[tokio::test]
+async fn an_update_keeps_the_settings_it_does_not_manage() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let js = jetstream::new(server.connect().await?);
+    let specs = streams::load_streams(registry_dir(), "dev")?;
+    let auth = specs
+        .iter()
+        .find(|s| s.name == "AUTH_EVENTS")
+        .expect("AUTH_EVENTS");
+    // An operator's stream: the configured settings but a shorter max_age
+    // (a drift that is safe to fix), plus settings tidings does not manage.
+    js.create_stream(stream::Config {
+        max_age: Duration::from_secs(3600),
+        max_message_size: 4096,
+        compression: Some(stream::Compression::S2),
+        deny_delete: true,
+        ..streams::stream_config(auth)
+    })
+    .await?;
+
+    let plans = streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    let auth_plan = plans
+        .iter()
+        .find(|p| p.stream == "AUTH_EVENTS")
+        .expect("planned");
+    assert!(
+        matches!(&auth_plan.action, Action::Update(d) if d.len() == 1 && d[0].field == "max_age"),
+        "{auth_plan:?}"
+    );
+    let config = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .config
+        .clone();
+    assert_eq!(
+        config.max_age,
+        Duration::from_secs(7 * 24 * 3600),
+        "drift fixed"
+    );
+    assert_eq!(config.max_message_size, 4096, "kept");
+    assert_eq!(config.compression, Some(stream::Compression::S2), "kept");
+    assert!(config.deny_delete, "kept");
+    Ok(())
+}

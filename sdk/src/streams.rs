@@ -29,15 +29,17 @@ pub enum ProvisionError {
     /// The registry configuration is invalid.
     #[error(transparent)]
     Config(#[from] RegistryConfigError),
-    /// The server answered a stream request with an error.
-    #[error("stream {stream}: {action} failed: {detail}")]
+    /// A stream request failed: the server answered with an error, or the
+    /// client got no answer.
+    #[error("stream {stream}: {action} failed")]
     Server {
         /// The stream.
         stream: String,
         /// What was being done.
         action: &'static str,
-        /// The server's or client's message.
-        detail: String,
+        /// The server's or the client's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// Changes that would delete data, or cannot be made, were not applied.
     #[error(
@@ -234,22 +236,52 @@ fn drifts(server: &stream::Config, wanted: &stream::Config) -> Vec<Drift> {
     out
 }
 
+/// The server's configuration with the settings `tidings.toml` manages
+/// taken from `wanted`: an update with it changes only those, and keeps
+/// what an operator set beside them (a message size limit, compression,
+/// `deny_delete`, ...).
+fn patched(server: &stream::Config, wanted: &stream::Config) -> stream::Config {
+    stream::Config {
+        subjects: wanted.subjects.clone(),
+        max_age: wanted.max_age,
+        max_bytes: wanted.max_bytes,
+        discard: wanted.discard,
+        duplicate_window: wanted.duplicate_window,
+        num_replicas: wanted.num_replicas,
+        ..server.clone()
+    }
+}
+
 /// Compares every configured stream with the server.
 pub async fn plan(
     js: &jetstream::Context,
     streams: &[ResolvedStream],
 ) -> Result<Vec<StreamPlan>, ProvisionError> {
+    Ok(plan_with_server(js, streams)
+        .await?
+        .into_iter()
+        .map(|(plan, _)| plan)
+        .collect())
+}
+
+/// [`plan`], with each existing stream's configuration on the server.
+async fn plan_with_server(
+    js: &jetstream::Context,
+    streams: &[ResolvedStream],
+) -> Result<Vec<(StreamPlan, Option<stream::Config>)>, ProvisionError> {
     let mut plans = Vec::with_capacity(streams.len());
     for spec in streams {
         let wanted = stream_config(spec);
+        let mut server = None;
         let action = match js.get_stream(&spec.name).await {
             Ok(mut existing) => {
                 let info = existing.info().await.map_err(|e| ProvisionError::Server {
                     stream: spec.name.clone(),
                     action: "reading stream info",
-                    detail: e.to_string(),
+                    source: Box::new(e),
                 })?;
                 let drift = drifts(&info.config, &wanted);
+                server = Some(info.config.clone());
                 if drift.is_empty() {
                     Action::Unchanged
                 } else if drift.iter().any(|d| d.loses_data || !d.updatable) {
@@ -263,14 +295,17 @@ pub async fn plan(
                 return Err(ProvisionError::Server {
                     stream: spec.name.clone(),
                     action: "looking the stream up",
-                    detail: e.to_string(),
+                    source: Box::new(e),
                 })
             }
         };
-        plans.push(StreamPlan {
-            stream: spec.name.clone(),
-            action,
-        });
+        plans.push((
+            StreamPlan {
+                stream: spec.name.clone(),
+                action,
+            },
+            server,
+        ));
     }
     Ok(plans)
 }
@@ -291,35 +326,38 @@ pub async fn apply(
     streams: &[ResolvedStream],
     options: ApplyOptions,
 ) -> Result<Vec<StreamPlan>, ProvisionError> {
-    let plans = plan(js, streams).await?;
+    let plans = plan_with_server(js, streams).await?;
     let mut blocked = Vec::new();
-    for (spec, planned) in streams.iter().zip(&plans) {
+    for (spec, (planned, server)) in streams.iter().zip(&plans) {
         let wanted = stream_config(spec);
-        let server_err = |action, e: &dyn std::fmt::Display| ProvisionError::Server {
-            stream: spec.name.clone(),
-            action,
-            detail: e.to_string(),
-        };
+        // An update patches what the server has, never a config from defaults.
+        let update = || patched(server.as_ref().unwrap_or(&wanted), &wanted);
+        let server_err =
+            |action, e: jetstream::context::CreateStreamError| ProvisionError::Server {
+                stream: spec.name.clone(),
+                action,
+                source: Box::new(e),
+            };
         match &planned.action {
             Action::Unchanged => {}
             Action::Create => {
                 js.create_stream(wanted)
                     .await
-                    .map_err(|e| server_err("creating", &e))?;
+                    .map_err(|e| server_err("creating", e))?;
                 tracing::info!(stream = %spec.name, "stream created");
             }
             Action::Update(drift) => {
-                js.update_stream(wanted)
+                js.update_stream(update())
                     .await
-                    .map_err(|e| server_err("updating", &e))?;
+                    .map_err(|e| server_err("updating", e))?;
                 tracing::info!(stream = %spec.name, changes = ?drift, "stream updated");
             }
             Action::Blocked(drift) => {
                 let applicable = drift.iter().all(|d| d.updatable);
                 if options.allow_data_loss && applicable {
-                    js.update_stream(wanted)
+                    js.update_stream(update())
                         .await
-                        .map_err(|e| server_err("updating", &e))?;
+                        .map_err(|e| server_err("updating", e))?;
                     tracing::warn!(stream = %spec.name, changes = ?drift, "stream updated with data-losing changes, as allowed");
                 } else {
                     tracing::warn!(stream = %spec.name, changes = ?drift, "stream changes not applied");
@@ -329,7 +367,7 @@ pub async fn apply(
         }
     }
     if blocked.is_empty() {
-        Ok(plans)
+        Ok(plans.into_iter().map(|(plan, _)| plan).collect())
     } else {
         Err(ProvisionError::Blocked(blocked))
     }

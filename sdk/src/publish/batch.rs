@@ -6,7 +6,10 @@
 //! and the same guarantees for less work per event. An attempt that fails
 //! (no PubAck within `attempt_timeout`, no responders, a JetStream error, a
 //! broken connection) continues on the single-event retry schedule under
-//! the same `Nats-Msg-Id`, while the batch goes on.
+//! the same `Nats-Msg-Id`, while the batch goes on. Events of one entity
+//! (one subject) go out one at a time, each once the one before it is
+//! settled, so that a retried event is never stored after a later event of
+//! its entity.
 
 use std::collections::{HashMap, VecDeque};
 use std::pin::pin;
@@ -39,6 +42,12 @@ pub(super) async fn publish<E: DomainEvent>(
     ctx: &PublishContext,
     events: &[E],
 ) -> Vec<Result<Published, PublishError>> {
+    if let Err(error) = publisher.check_window(E::STREAM).await {
+        return events
+            .iter()
+            .map(|_| Err(PublishError::Config(error.clone())))
+            .collect();
+    }
     let inbox = publisher.client.new_inbox();
     let acks = match publisher.client.subscribe(format!("{inbox}.*")).await {
         Ok(acks) => acks,
@@ -55,11 +64,13 @@ pub(super) async fn publish<E: DomainEvent>(
         .into_iter()
         .map(|r| {
             r.unwrap_or_else(|| {
-                Err(PublishError::Rejected {
+                Err(PublishError::ClientRefused {
                     event_type: E::EVENT_TYPE,
                     event_id: uuid::Uuid::nil(),
-                    detail: "the batch ended without an answer for this event (a Tidings bug)"
-                        .into(),
+                    failure: failed(
+                        AttemptFailureKind::ClientRefused,
+                        "the batch ended without an answer for this event (a Tidings bug)".into(),
+                    ),
                 })
             })
         })
@@ -87,6 +98,11 @@ async fn one_by_one<E: DomainEvent>(
     results
 }
 
+/// Events held back until the event of the same subject (the same entity)
+/// sent before them is settled, by subject. A subject is in the map while
+/// one of its events is in flight (unanswered or retrying).
+type Held = HashMap<String, VecDeque<(usize, Prepared)>>;
+
 async fn run<E: DomainEvent>(
     publisher: &Publisher,
     ctx: &PublishContext,
@@ -103,56 +119,63 @@ async fn run<E: DomainEvent>(
     let mut order: VecDeque<usize> = VecDeque::new();
     let mut retries = FuturesUnordered::new();
     let retry = |index: usize, prepared: Prepared, failure: AttemptFailure, started: Instant| {
+        let subject = prepared.subject.clone();
         let future = publisher.retry(prepared, failure, started);
-        async move { (index, Box::pin(future).await) }
+        async move { (index, subject, Box::pin(future).await) }
     };
+    // One event per entity in flight: a later event of the same entity is
+    // sent only once the earlier one is settled, so a retry can never land
+    // after a later event of its entity (its order within the batch holds).
+    let mut held: Held = HashMap::new();
+    let mut held_count = 0;
+    let mut settled: Vec<String> = Vec::new();
     let mut expiry = pin!(tokio::time::sleep(timeout));
     let mut armed = None;
     let mut next = 0;
     loop {
-        while next < events.len() && pending.len() + retries.len() < window {
+        // Settled subjects release their next held event.
+        for subject in settled.drain(..) {
+            let Some(queue) = held.get_mut(&subject) else {
+                continue;
+            };
+            let Some((index, prepared)) = queue.pop_front() else {
+                held.remove(&subject);
+                continue;
+            };
+            held_count -= 1;
+            match send(publisher, inbox, index, prepared).await {
+                Ok(sent) => {
+                    order.push_back(index);
+                    pending.insert(index, sent);
+                }
+                Err((prepared, failure, now)) => {
+                    retries.push(retry(index, prepared, failure, now));
+                }
+            }
+        }
+        while next < events.len() && pending.len() + retries.len() + held_count < window {
             let index = next;
             next += 1;
-            let mut prepared = match publisher.prepare(ctx, &events[index]) {
+            let prepared = match publisher.prepare(ctx, &events[index]) {
                 Ok(prepared) => prepared,
                 Err(error) => {
                     results[index] = Some(Err(error));
                     continue;
                 }
             };
-            let headers = std::mem::take(&mut prepared.headers);
-            let sent = publisher
-                .client
-                .publish_with_reply_and_headers(
-                    prepared.subject.clone(),
-                    format!("{inbox}.{index}"),
-                    headers,
-                    prepared.body.clone(),
-                )
-                .await;
-            let now = Instant::now();
-            match sent {
-                Ok(()) => {
-                    pending.insert(
-                        index,
-                        Pending {
-                            prepared,
-                            sent: now,
-                        },
-                    );
+            if let Some(queue) = held.get_mut(&prepared.subject) {
+                queue.push_back((index, prepared));
+                held_count += 1;
+                continue;
+            }
+            held.insert(prepared.subject.clone(), VecDeque::new());
+            match send(publisher, inbox, index, prepared).await {
+                Ok(sent) => {
                     order.push_back(index);
+                    pending.insert(index, sent);
                 }
-                Err(error) => {
-                    // The client refuses what the server would refuse too
-                    // (a payload over a smaller limit met after a
-                    // reconnect); a send that fails is a broken connection.
-                    let kind = match error.kind() {
-                        async_nats::client::PublishErrorKind::Send => {
-                            AttemptFailureKind::Disconnected
-                        }
-                        _ => AttemptFailureKind::Rejected,
-                    };
-                    retries.push(retry(index, prepared, failed(kind, error.to_string()), now));
+                Err((prepared, failure, now)) => {
+                    retries.push(retry(index, prepared, failure, now));
                 }
             }
         }
@@ -160,7 +183,7 @@ async fn run<E: DomainEvent>(
             order.pop_front();
         }
         let oldest = order.front().and_then(|i| pending.get(i)).map(|p| p.sent);
-        if oldest.is_none() && retries.is_empty() && next >= events.len() {
+        if oldest.is_none() && retries.is_empty() && held_count == 0 && next >= events.len() {
             return;
         }
         // One timer, moved only when the oldest unanswered event changes.
@@ -187,7 +210,10 @@ async fn run<E: DomainEvent>(
                         continue;
                     };
                     match answer(&message) {
-                        Ok(ack) => results[index] = Some(Ok(published(prepared, ack, 1))),
+                        Ok(ack) => {
+                            settled.push(prepared.subject.clone());
+                            results[index] = Some(Ok(published(prepared, ack, 1)));
+                        }
                         Err(failure) => retries.push(retry(index, prepared, failure, sent)),
                     }
                 }
@@ -203,7 +229,8 @@ async fn run<E: DomainEvent>(
                     }
                 }
             },
-            Some((index, result)) = retries.next(), if !retries.is_empty() => {
+            Some((index, subject, result)) = retries.next(), if !retries.is_empty() => {
+                settled.push(subject);
                 results[index] = Some(result);
             }
             () = expiry.as_mut(), if oldest.is_some() => {
@@ -222,12 +249,65 @@ async fn run<E: DomainEvent>(
     }
 }
 
+/// The first attempt of one event, with the reply subject `<inbox>.<index>`:
+/// sent, or the failure to go on the retry schedule with.
+async fn send(
+    publisher: &Publisher,
+    inbox: &str,
+    index: usize,
+    mut prepared: Prepared,
+) -> Result<Pending, (Prepared, AttemptFailure, Instant)> {
+    let timeout = publisher.config.attempt_timeout;
+    let headers = std::mem::take(&mut prepared.headers);
+    // Bounded like a single publish's attempt: at most attempt_timeout to
+    // hand the message to the connection, then attempt_timeout for its PubAck.
+    let sent = tokio::time::timeout(
+        timeout,
+        publisher.client.publish_with_reply_and_headers(
+            prepared.subject.clone(),
+            format!("{inbox}.{index}"),
+            headers,
+            prepared.body.clone(),
+        ),
+    )
+    .await;
+    let now = Instant::now();
+    let failure = match sent {
+        Ok(Ok(())) => {
+            return Ok(Pending {
+                prepared,
+                sent: now,
+            })
+        }
+        Err(_) => failed(
+            AttemptFailureKind::TimedOut,
+            format!("not handed to the connection within {timeout:?}"),
+        ),
+        Ok(Err(error)) => {
+            // The client refuses what the server would refuse too (a
+            // payload over a smaller limit met after a reconnect); a send
+            // that fails is a broken connection.
+            let kind = match error.kind() {
+                async_nats::client::PublishErrorKind::Send => AttemptFailureKind::Disconnected,
+                _ => AttemptFailureKind::ClientRefused,
+            };
+            AttemptFailure {
+                detail: error.to_string(),
+                source: Some(std::sync::Arc::new(error)),
+                ..failed(kind, String::new())
+            }
+        }
+    };
+    Err((prepared, failure, now))
+}
+
 /// A failed first attempt.
 fn failed(kind: AttemptFailureKind, detail: String) -> AttemptFailure {
     AttemptFailure {
         attempt: 1,
         kind,
         detail,
+        source: None,
     }
 }
 
@@ -247,11 +327,16 @@ fn answer(message: &async_nats::Message) -> Result<PublishAck, AttemptFailure> {
             } else {
                 AttemptFailureKind::Rejected
             };
-            Err(failed(kind, error.to_string()))
+            Err(AttemptFailure {
+                detail: error.to_string(),
+                source: Some(std::sync::Arc::new(error)),
+                ..failed(kind, String::new())
+            })
         }
-        Err(error) => Err(failed(
-            AttemptFailureKind::Rejected,
-            format!("unreadable PubAck: {error}"),
-        )),
+        Err(error) => Err(AttemptFailure {
+            detail: format!("unreadable PubAck: {error}"),
+            source: Some(std::sync::Arc::new(error)),
+            ..failed(AttemptFailureKind::Rejected, String::new())
+        }),
     }
 }

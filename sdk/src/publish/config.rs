@@ -7,7 +7,8 @@ use std::time::Duration;
 /// not retry together. Every attempt reuses the event's `Nats-Msg-Id`, so a
 /// retry of an attempt that was in fact stored is answered `duplicate`
 /// instead of storing a second copy, as long as the whole schedule stays
-/// inside the stream's duplicate window (checked when the publisher is built).
+/// inside the stream's duplicate window (checked against each stream's
+/// `duplicate_window`, read from the server, before its first publish).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RetryPolicy {
     /// Retries after the first attempt (the spec's 3).
@@ -34,15 +35,18 @@ impl Default for RetryPolicy {
     }
 }
 
+/// A number of seconds as a duration, saturating instead of panicking.
+fn seconds(secs: f64) -> Duration {
+    Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or(Duration::MAX)
+}
+
 impl RetryPolicy {
     /// The nominal delay before retry `retry` (1-based), without jitter.
     pub fn nominal_delay(&self, retry: u32) -> Duration {
-        let factor = self
-            .multiplier
-            .max(1.0)
-            .powi(retry.saturating_sub(1) as i32);
+        let exponent = i32::try_from(retry.saturating_sub(1)).unwrap_or(i32::MAX);
+        let factor = self.multiplier.max(1.0).powi(exponent);
         let delay = self.initial_delay.as_secs_f64() * factor;
-        Duration::from_secs_f64(delay.min(self.max_delay.as_secs_f64()))
+        seconds(delay.min(self.max_delay.as_secs_f64()))
     }
 
     /// The delay before retry `retry`, with jitter applied.
@@ -50,17 +54,34 @@ impl RetryPolicy {
         let nominal = self.nominal_delay(retry).as_secs_f64();
         let jitter = self.jitter.clamp(0.0, 1.0);
         let factor = 1.0 + jitter * (fastrand::f64() * 2.0 - 1.0);
-        Duration::from_secs_f64((nominal * factor).max(0.0))
+        seconds(nominal * factor)
     }
 
-    /// The longest the whole schedule can take: every attempt timing out,
-    /// every delay at its jittered maximum.
-    pub fn worst_case(&self, attempt_timeout: Duration) -> Duration {
-        let attempts = self.max_retries + 1;
-        let delays: f64 = (1..=self.max_retries)
-            .map(|r| self.nominal_delay(r).as_secs_f64() * (1.0 + self.jitter.clamp(0.0, 1.0)))
-            .sum();
-        attempt_timeout * attempts + Duration::from_secs_f64(delays)
+    /// The longest the whole schedule can take, or `None` if that does not
+    /// fit a [`Duration`]: every attempt waiting its longest to be handed
+    /// to the connection and then its longest for the PubAck (each up to
+    /// `attempt_timeout`), every delay at its jittered maximum.
+    pub fn worst_case(&self, attempt_timeout: Duration) -> Option<Duration> {
+        let attempts = self.max_retries.checked_add(1)?;
+        let per_attempt = attempt_timeout.checked_mul(2)?;
+        let jitter = 1.0 + self.jitter.clamp(0.0, 1.0);
+        // Delays grow until capped; the capped rest is one multiplication,
+        // so a huge max_retries costs no more than a small one.
+        let mut delays = 0.0;
+        let mut previous = None;
+        let mut retry = 1;
+        while retry <= self.max_retries {
+            let nominal = self.nominal_delay(retry);
+            if nominal >= self.max_delay || previous == Some(nominal) {
+                delays += nominal.as_secs_f64() * f64::from(self.max_retries - retry + 1);
+                break;
+            }
+            delays += nominal.as_secs_f64();
+            previous = Some(nominal);
+            retry += 1;
+        }
+        let delays = Duration::try_from_secs_f64(delays * jitter).ok()?;
+        per_attempt.checked_mul(attempts)?.checked_add(delays)
     }
 }
 
@@ -82,11 +103,9 @@ pub struct PublisherConfig {
     pub ce_headers: bool,
     /// How failed attempts are retried.
     pub retry: RetryPolicy,
-    /// How long one attempt waits for its PubAck (default 5 s).
+    /// How long one attempt may wait to be handed to the connection, and
+    /// then how long it waits for its PubAck (default 5 s each).
     pub attempt_timeout: Duration,
-    /// The streams' duplicate window (default 2 min): the retry schedule
-    /// must fit inside it, or a late retry could store a second copy.
-    pub duplicate_window: Duration,
     /// How many publishes of one batch are in flight at once (default 256).
     pub max_in_flight: usize,
 }
@@ -99,7 +118,6 @@ impl Default for PublisherConfig {
             ce_headers: true,
             retry: RetryPolicy::default(),
             attempt_timeout: Duration::from_secs(5),
-            duplicate_window: Duration::from_secs(120),
             max_in_flight: 256,
         }
     }
@@ -108,20 +126,23 @@ impl Default for PublisherConfig {
 /// A publisher configuration that cannot work.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ConfigError {
-    /// The retry schedule outlasts the duplicate window.
+    /// The retry schedule outlasts a stream's duplicate window.
     #[error(
-        "the retry schedule can take {worst:?} ({attempts} attempts of {attempt_timeout:?} plus \
-         delays), longer than the duplicate window of {window:?}: a late retry could store a \
-         second copy. Shorten attempt_timeout or the retries, or widen the streams' duplicate_window"
+        "the retry schedule can take {worst:?} ({attempts} attempts of up to {attempt_timeout:?} \
+         to enqueue plus {attempt_timeout:?} for the PubAck, plus delays), longer than stream \
+         {stream}'s duplicate window of {window:?}: a late retry could store a second copy. \
+         Shorten attempt_timeout or the retries, or widen the stream's duplicate_window"
     )]
     ScheduleOutlastsWindow {
+        /// The stream.
+        stream: String,
         /// The worst case of the schedule.
         worst: Duration,
         /// Attempts in all.
         attempts: u32,
-        /// One attempt's timeout.
+        /// One attempt's timeout (for each of its two waits).
         attempt_timeout: Duration,
-        /// The duplicate window.
+        /// The stream's duplicate window, as the server reports it.
         window: Duration,
     },
     /// A setting is out of range.
@@ -135,7 +156,9 @@ pub enum ConfigError {
 }
 
 impl PublisherConfig {
-    /// Checks that the settings can work together.
+    /// Checks that the settings can work together. The schedule is checked
+    /// against each stream's duplicate window by the publisher, which reads
+    /// the window from the server.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |setting, reason: &str| {
             Err(ConfigError::Invalid {
@@ -166,13 +189,31 @@ impl PublisherConfig {
                 );
             }
         }
-        let worst = self.retry.worst_case(self.attempt_timeout);
-        if worst >= self.duplicate_window {
+        if self.worst_case().is_none() {
+            return invalid(
+                "attempt_timeout and retry",
+                "the retry schedule's worst case does not fit a Duration",
+            );
+        }
+        Ok(())
+    }
+
+    /// The longest a publish can take, all attempts and delays; `None` if
+    /// that overflows (refused by [`PublisherConfig::validate`]).
+    pub fn worst_case(&self) -> Option<Duration> {
+        self.retry.worst_case(self.attempt_timeout)
+    }
+
+    /// Whether the whole schedule fits a stream's duplicate window.
+    pub fn check_window(&self, stream: &str, window: Duration) -> Result<(), ConfigError> {
+        let worst = self.worst_case().unwrap_or(Duration::MAX);
+        if worst >= window {
             return Err(ConfigError::ScheduleOutlastsWindow {
+                stream: stream.to_string(),
                 worst,
-                attempts: self.retry.max_retries + 1,
+                attempts: self.retry.max_retries.saturating_add(1),
                 attempt_timeout: self.attempt_timeout,
-                window: self.duplicate_window,
+                window,
             });
         }
         Ok(())
@@ -200,6 +241,12 @@ mod tests {
             }
         }
         assert!(PublisherConfig::default().validate().is_ok());
+        let worst = PublisherConfig::default().worst_case().expect("fits");
+        // 4 attempts of 5 s + 5 s, delays of at most 120 + 240 + 480 ms.
+        assert!(
+            worst.abs_diff(Duration::from_millis(40_840)) < Duration::from_millis(1),
+            "{worst:?}"
+        );
     }
 
     #[test]
@@ -215,15 +262,26 @@ mod tests {
     #[test]
     fn a_schedule_longer_than_the_window_is_refused() {
         let config = PublisherConfig {
-            attempt_timeout: Duration::from_secs(40),
+            attempt_timeout: Duration::from_secs(20),
             ..PublisherConfig::default()
         };
-        let err = config.validate().expect_err("4 x 40 s > 2 min");
+        assert!(config.validate().is_ok());
+        // Each attempt can wait 20 s to enqueue and 20 s for its PubAck.
+        let err = config
+            .check_window("AUTH_EVENTS", Duration::from_secs(120))
+            .expect_err("4 x (20 + 20) s > 2 min");
         assert!(matches!(
             err,
             ConfigError::ScheduleOutlastsWindow { attempts: 4, .. }
         ));
-        assert!(err.to_string().contains("duplicate window"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("AUTH_EVENTS's duplicate window of 120s"),
+            "{err}"
+        );
+        assert!(PublisherConfig::default()
+            .check_window("AUTH_EVENTS", Duration::from_secs(120))
+            .is_ok());
     }
 
     #[test]
@@ -252,6 +310,30 @@ mod tests {
             assert!(
                 matches!(config.validate(), Err(ConfigError::Invalid { .. })),
                 "{config:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_whose_schedule_overflows_are_refused_not_a_panic() {
+        for config in [
+            PublisherConfig {
+                attempt_timeout: Duration::MAX,
+                ..Default::default()
+            },
+            PublisherConfig {
+                retry: RetryPolicy {
+                    initial_delay: Duration::MAX,
+                    max_delay: Duration::MAX,
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        ] {
+            let result = std::panic::catch_unwind(|| config.validate());
+            assert!(
+                matches!(result, Ok(Err(ConfigError::Invalid { .. }))),
+                "{config:?}: {result:?}"
             );
         }
     }

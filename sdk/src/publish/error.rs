@@ -1,4 +1,5 @@
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::envelope::EncodeError;
@@ -6,7 +7,7 @@ use crate::schema::{SchemaError, Violation};
 use crate::token::InvalidToken;
 
 /// One failed attempt to get a PubAck.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct AttemptFailure {
     /// 1-based attempt number.
     pub attempt: u32,
@@ -14,6 +15,16 @@ pub struct AttemptFailure {
     pub kind: AttemptFailureKind,
     /// The client's or server's message.
     pub detail: String,
+    /// The client's error, when there is one (its [`source`](std::error::Error::source)).
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl std::error::Error for AttemptFailure {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
 }
 
 /// The class of a failed attempt, which decides whether it is retried.
@@ -28,12 +39,19 @@ pub enum AttemptFailureKind {
     Disconnected,
     /// The server refused the message (not retried).
     Rejected,
+    /// The client refused to send the message, before the server saw it (a
+    /// payload over the limit of the server it is connected to, a subject
+    /// it cannot send on, a client closed); not retried.
+    ClientRefused,
 }
 
 impl AttemptFailureKind {
     /// Whether a failure of this kind is worth another attempt.
     pub fn is_retryable(self) -> bool {
-        !matches!(self, AttemptFailureKind::Rejected)
+        !matches!(
+            self,
+            AttemptFailureKind::Rejected | AttemptFailureKind::ClientRefused
+        )
     }
 }
 
@@ -43,7 +61,8 @@ impl fmt::Display for AttemptFailure {
             AttemptFailureKind::TimedOut => "no PubAck in time",
             AttemptFailureKind::NoResponders => "no responders",
             AttemptFailureKind::Disconnected => "disconnected",
-            AttemptFailureKind::Rejected => "rejected",
+            AttemptFailureKind::Rejected => "rejected by the server",
+            AttemptFailureKind::ClientRefused => "refused by the client",
         };
         write!(f, "attempt {}: {kind} ({})", self.attempt, self.detail)
     }
@@ -54,9 +73,15 @@ impl fmt::Display for AttemptFailure {
 pub enum Outcome {
     /// Nothing was stored: every attempt was refused before reaching a stream.
     NotStored,
-    /// At least one attempt timed out after the message was sent: the event
-    /// may be stored. Publishing it again with the same event id is safe
-    /// within the duplicate window.
+    /// At least one attempt timed out after the message was sent, or the
+    /// connection broke: the event may be stored (the client can still
+    /// write an attempt it holds after it reconnects). Publishing it again
+    /// under the same event id, with
+    /// [`Publisher::publish_with_id`](super::Publisher::publish_with_id) or
+    /// by sending the same [`Prepared`](super::Prepared) event again, is
+    /// stored at most once within the stream's duplicate window;
+    /// [`Publisher::publish`](super::Publisher::publish) would mint a new id
+    /// and could store a second copy.
     Unknown,
 }
 
@@ -77,6 +102,10 @@ pub enum PublishError {
         /// Every violation, with its JSON pointer and the schema's message.
         violations: Vec<Violation>,
     },
+    /// The publisher's settings cannot keep a stream's guarantee (the retry
+    /// schedule outlasts its duplicate window); nothing was sent.
+    #[error(transparent)]
+    Config(#[from] super::ConfigError),
     /// The payload could not be serialized.
     #[error("{event_type} payload could not be serialized: {source}")]
     Serialize {
@@ -125,20 +154,32 @@ pub enum PublishError {
         subject: String,
     },
     /// The server refused the message.
-    #[error("the server refused {event_type} event {event_id}: {detail}")]
+    #[error("the server refused {event_type} event {event_id}")]
     Rejected {
         /// The event type.
         event_type: &'static str,
         /// The event id.
         event_id: uuid::Uuid,
-        /// The server's message.
-        detail: String,
+        /// The attempt the server refused, with its answer.
+        #[source]
+        failure: AttemptFailure,
+    },
+    /// The client refused to send the message; the server never saw it.
+    #[error("the client did not send {event_type} event {event_id}")]
+    ClientRefused {
+        /// The event type.
+        event_type: &'static str,
+        /// The event id.
+        event_id: uuid::Uuid,
+        /// The attempt the client refused, with its error.
+        #[source]
+        failure: AttemptFailure,
     },
     /// Every attempt failed.
     #[error(
         "{event_type} event {event_id} on {subject}: {} attempts in {elapsed:?} failed, outcome {}: {}",
         attempts.len(),
-        match outcome { Outcome::Unknown => "unknown (it may be stored; retrying with the same event id is safe within the duplicate window)", Outcome::NotStored => "not stored" },
+        match outcome { Outcome::Unknown => format!("unknown (it may be stored; retry it under the same id with publisher.publish_with_id(ctx, {event_id}, event) or by sending the same Prepared event, within the stream's duplicate window: publish() would mint a new id and could store a second copy)"), Outcome::NotStored => "not stored".to_string() },
         attempts.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
     )]
     RetriesExhausted {

@@ -4,11 +4,15 @@
 //! in the CloudEvents [`Envelope`](crate::envelope::Envelope), publishes it on its subject and awaits the
 //! PubAck (FR-009), retrying timeouts, no-responders and disconnects with
 //! exponential backoff and jitter (FR-008) under the same `Nats-Msg-Id`, so a
-//! retry never stores a second copy. Every published event is logged through
+//! retry never stores a second copy. A publish whose outcome stays unknown
+//! can be retried by the caller under the same event id with
+//! [`Publisher::publish_with_id`] (or by sending the same [`Prepared`] event
+//! again). Every published event is logged through
 //! `tracing` (FR-010): debug on success, warn on each retry, error on failure.
 mod batch;
 mod config;
 mod error;
+mod window;
 
 use std::any::TypeId;
 use std::collections::{BTreeMap, HashMap};
@@ -200,6 +204,7 @@ pub struct Publisher {
     js: jetstream::Context,
     config: Arc<PublisherConfig>,
     plans: Arc<Plans>,
+    windows: Arc<window::Windows>,
 }
 
 impl Publisher {
@@ -217,6 +222,7 @@ impl Publisher {
             js,
             config: Arc::new(config),
             plans: Arc::default(),
+            windows: Arc::default(),
         })
     }
 
@@ -235,6 +241,22 @@ impl Publisher {
         self.send(prepared).await
     }
 
+    /// Publishes one event under an event id of the caller's choosing (the
+    /// CloudEvents `id` and `Nats-Msg-Id`). Publishing the same event again
+    /// with the same id within the stream's duplicate window stores it at
+    /// most once: this is how to retry a publish whose outcome was
+    /// [`Outcome::Unknown`], or to make a publish idempotent with an id kept
+    /// beside the caller's own data.
+    pub async fn publish_with_id<E: DomainEvent>(
+        &self,
+        ctx: &PublishContext,
+        event_id: Uuid,
+        event: &E,
+    ) -> Result<Published, PublishError> {
+        let prepared = self.prepare_with_id(ctx, event_id, event)?;
+        self.send(prepared).await
+    }
+
     /// Publishes many events with up to `max_in_flight` unanswered at once,
     /// their PubAcks read from one inbox subscription for the whole batch.
     /// Results come back in input order, one per event; each event gets the
@@ -249,10 +271,22 @@ impl Publisher {
         batch::publish(self, ctx, events).await
     }
 
-    /// Validates and encodes an event without sending it.
+    /// Validates and encodes an event under a new event id (a UUID v7)
+    /// without sending it.
     pub fn prepare<E: DomainEvent>(
         &self,
         ctx: &PublishContext,
+        event: &E,
+    ) -> Result<Prepared, PublishError> {
+        self.prepare_with_id(ctx, Uuid::now_v7(), event)
+    }
+
+    /// Validates and encodes an event under the caller's event id without
+    /// sending it (see [`Publisher::publish_with_id`]).
+    pub fn prepare_with_id<E: DomainEvent>(
+        &self,
+        ctx: &PublishContext,
+        event_id: Uuid,
         event: &E,
     ) -> Result<Prepared, PublishError> {
         let plan = self.plan::<E>()?;
@@ -281,7 +315,6 @@ impl Publisher {
             organization_start..organization_start + ctx.organization_id.as_str().len();
         let entity_key =
             key.map(|key| organization_id.end + 1..organization_id.end + 1 + key.len());
-        let event_id = Uuid::now_v7();
         let time = ctx.time.unwrap_or_else(OffsetDateTime::now_utc);
         let encoded = plan.template.encode(
             &EventAttributes {
@@ -366,8 +399,10 @@ impl Publisher {
         Ok(plan)
     }
 
-    /// Sends a prepared event with the retry schedule.
+    /// Sends a prepared event with the retry schedule. Sending a clone of
+    /// the same prepared event again retries it under the same event id.
     pub async fn send(&self, mut prepared: Prepared) -> Result<Published, PublishError> {
+        self.check_window(prepared.stream).await?;
         let started = Instant::now();
         let headers = std::mem::take(&mut prepared.headers);
         match self.attempt(&prepared, headers, 1).await {
@@ -401,12 +436,21 @@ impl Publisher {
                     event_id = %prepared.event_id,
                     subject = %prepared.subject,
                     error = %failure,
-                    "event refused by the server"
+                    "event refused"
                 );
-                return Err(PublishError::Rejected {
-                    event_type: prepared.event_type,
-                    event_id: prepared.event_id,
-                    detail: failure.detail,
+                let (event_type, event_id) = (prepared.event_type, prepared.event_id);
+                return Err(if failure.kind == AttemptFailureKind::ClientRefused {
+                    PublishError::ClientRefused {
+                        event_type,
+                        event_id,
+                        failure,
+                    }
+                } else {
+                    PublishError::Rejected {
+                        event_type,
+                        event_id,
+                        failure,
+                    }
                 });
             }
             if attempt > retry.max_retries {
@@ -430,6 +474,29 @@ impl Publisher {
                 .map(|ack| (ack, attempt + 1));
         }
         Err(self.exhausted(prepared, failures, started).await)
+    }
+
+    /// Refuses to publish to a stream whose duplicate window (read from the
+    /// server once per stream) is shorter than the retry schedule's worst
+    /// case: a late retry could store a second copy. A window that cannot
+    /// be read now (no such stream, no server) is looked up again on the
+    /// next publish; the publish goes ahead and fails on its own terms.
+    async fn check_window(&self, stream: &'static str) -> Result<(), ConfigError> {
+        let window = match self.windows.get(stream) {
+            Some(window) => window,
+            None => match self.js.get_stream(stream).await {
+                Ok(found) => {
+                    let window = found.cached_info().config.duplicate_window;
+                    self.windows.insert(stream, window);
+                    window
+                }
+                Err(error) => {
+                    tracing::debug!(stream, %error, "duplicate window not read; checked on the next publish");
+                    return Ok(());
+                }
+            },
+        };
+        self.config.check_window(stream, window)
     }
 
     /// Whether JetStream says the stream does not exist (404).
@@ -497,30 +564,46 @@ impl Publisher {
             .payload(prepared.body.clone())
             .headers(headers);
         let classify = |e: jetstream::context::PublishError| {
-            let detail = match e.source() {
-                Some(source) => format!("{e}: {source}"),
-                None => e.to_string(),
-            };
             let kind = match e.kind() {
                 PublishErrorKind::TimedOut => AttemptFailureKind::TimedOut,
                 PublishErrorKind::StreamNotFound => AttemptFailureKind::NoResponders,
                 PublishErrorKind::BrokenPipe | PublishErrorKind::MaxAckPending => {
                     AttemptFailureKind::Disconnected
                 }
-                PublishErrorKind::Other if is_unavailable(&e) => AttemptFailureKind::NoResponders,
+                PublishErrorKind::Other => match api_error(&e) {
+                    Some(api) if is_unavailable_api(api) => AttemptFailureKind::NoResponders,
+                    Some(_) => AttemptFailureKind::Rejected,
+                    // Not an answer from the server: the client's own
+                    // error (a closed client, a subject it cannot send on).
+                    None => AttemptFailureKind::ClientRefused,
+                },
+                PublishErrorKind::MaxPayloadExceeded => AttemptFailureKind::ClientRefused,
                 _ => AttemptFailureKind::Rejected,
             };
             AttemptFailure {
                 attempt,
                 kind,
-                detail,
+                // async-nats' message already ends with its source's.
+                detail: e.to_string(),
+                source: Some(Arc::new(e)),
             }
         };
-        let ack = self
-            .js
-            .send_publish(prepared.subject.clone(), message)
-            .await
-            .map_err(classify)?;
+        // Waiting for an in-flight slot and for room in the connection's
+        // queue is bounded too, so one attempt takes at most two
+        // attempt_timeouts (what the duplicate-window check counts).
+        let timeout = self.config.attempt_timeout;
+        let ack = tokio::time::timeout(
+            timeout,
+            self.js.send_publish(prepared.subject.clone(), message),
+        )
+        .await
+        .map_err(|_| AttemptFailure {
+            attempt,
+            kind: AttemptFailureKind::TimedOut,
+            detail: format!("not handed to the connection within {timeout:?}"),
+            source: None,
+        })?
+        .map_err(classify)?;
         ack.await.map_err(classify)
     }
 }
@@ -548,12 +631,10 @@ fn published(prepared: Prepared, ack: jetstream::publish::PublishAck, attempts: 
     }
 }
 
-/// Whether a publish failed with a JetStream API error that is worth
-/// retrying (see [`is_unavailable_api`]).
-fn is_unavailable(e: &jetstream::context::PublishError) -> bool {
-    e.source()
-        .and_then(|s| s.downcast_ref::<jetstream::Error>())
-        .is_some_and(is_unavailable_api)
+/// The JetStream API error a publish failed with, if the server answered
+/// with one.
+fn api_error(e: &jetstream::context::PublishError) -> Option<&jetstream::Error> {
+    e.source()?.downcast_ref::<jetstream::Error>()
 }
 
 /// Whether a JetStream API error is a 503 (no leader yet, system temporarily
