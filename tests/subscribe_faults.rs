@@ -217,7 +217,7 @@ async fn replay_under_sustained_publishing_stops_at_the_last_sequence_of_its_sta
         while let Some(item) = replay.next().await {
             last = item?.stream_sequence;
             count += 1;
-            if count % 20 == 0 {
+            if count.is_multiple_of(20) {
                 // A reader slower than the writer.
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
