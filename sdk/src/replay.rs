@@ -2,10 +2,14 @@
 //! time or a stream sequence, up to an end time or to the end of the stream
 //! as it is when the replay starts, in stream order.
 //!
-//! A replay reads through an ordered, ephemeral consumer of its own: the
-//! durable consumer groups and their positions are not touched. Times are
+//! A replay reads through an ephemeral consumer of its own: the durable
+//! consumer groups and their positions are not touched. It ends at the
+//! stream's last sequence of its start, also while events keep being
+//! published, and never waits for messages deleted after its start. Times are
 //! the stream's storage times (what JetStream orders and starts by), so
 //! `[from, to)` selects the events stored in that interval.
+use std::time::Duration;
+
 use async_nats::jetstream::{self, consumer};
 use futures_util::StreamExt;
 use time::OffsetDateTime;
@@ -99,13 +103,30 @@ pub(crate) struct Scanned {
     pub(crate) stored_at: OffsetDateTime,
 }
 
+/// How many messages a scan fetches per request.
+const SCAN_BATCH: usize = 256;
+
+/// How long the server keeps a scan's consumer between two fetches (a
+/// replay handler may take its time over one batch).
+const SCAN_INACTIVE: Duration = Duration::from_secs(600);
+
 /// Reads the messages of a stream matching some filters, in stream order,
 /// from a start to an end time or to the end of the stream as it was when
-/// the scan started, through an ordered ephemeral consumer.
+/// the scan started, through an ephemeral consumer of its own.
+///
+/// It fetches without waiting (`no_wait`): a fetch that finds nothing ends
+/// the scan, so messages deleted after the start never keep it waiting, and
+/// it stops at the stream's last sequence of its start, so messages stored
+/// since never keep it following the tail.
 pub(crate) struct Scan {
     stream: String,
-    messages: Option<consumer::pull::Ordered>,
+    consumer: Option<consumer::PullConsumer>,
+    batch: Option<consumer::pull::Batch>,
+    /// Whether the current fetch returned a message.
+    fetched: bool,
     until: Option<OffsetDateTime>,
+    /// The stream's last sequence when the scan started.
+    end: u64,
 }
 
 impl Scan {
@@ -135,71 +156,100 @@ impl Scan {
                 start_sequence: start_sequence.max(1),
             },
         };
+        // The end, read before the consumer counts its pending messages.
+        let end = handle
+            .get_info()
+            .await
+            .map_err(|e| server(e.to_string()))?
+            .state
+            .last_sequence;
         let consumer = handle
-            .create_consumer(consumer::pull::OrderedConfig {
+            .create_consumer(consumer::pull::Config {
                 description: Some("Tidings scan".into()),
                 filter_subjects: filters,
                 deliver_policy,
+                ack_policy: consumer::AckPolicy::None,
+                inactive_threshold: SCAN_INACTIVE,
+                memory_storage: true,
+                num_replicas: 1,
                 ..Default::default()
             })
             .await
             .map_err(|e| server(e.to_string()))?;
-        let messages = if consumer.cached_info().num_pending == 0 {
-            None
-        } else {
-            Some(
-                consumer
-                    .messages()
-                    .await
-                    .map_err(|e| server(e.to_string()))?,
-            )
-        };
+        let consumer = (consumer.cached_info().num_pending > 0).then_some(consumer);
         Ok(Self {
             stream,
-            messages,
+            consumer,
+            batch: None,
+            fetched: false,
             until,
+            end,
         })
+    }
+
+    /// Ends the scan.
+    fn finish(&mut self) {
+        self.consumer = None;
+        self.batch = None;
+    }
+
+    fn failed(&mut self, detail: String) -> Option<Result<Scanned, ReplayError>> {
+        self.finish();
+        Some(Err(ReplayError::Server {
+            stream: self.stream.clone(),
+            detail,
+        }))
     }
 
     /// The next message; `None` at the end.
     pub(crate) async fn next(&mut self) -> Option<Result<Scanned, ReplayError>> {
-        let messages = self.messages.as_mut()?;
-        let failed = |stream: &str, detail: String| {
-            Some(Err(ReplayError::Server {
-                stream: stream.to_string(),
-                detail,
-            }))
-        };
-        let message = match messages.next().await? {
-            Ok(message) => message,
-            Err(e) => {
-                self.messages = None;
-                return failed(&self.stream, e.to_string());
+        loop {
+            let consumer = self.consumer.as_ref()?;
+            if self.batch.is_none() {
+                match consumer.fetch().max_messages(SCAN_BATCH).messages().await {
+                    Ok(batch) => {
+                        self.fetched = false;
+                        self.batch = Some(batch);
+                    }
+                    Err(e) => return self.failed(e.to_string()),
+                }
             }
-        };
-        let (sequence, stored_at, pending) = match message.info() {
-            Ok(info) => (info.stream_sequence, info.published, info.pending),
-            Err(e) => {
-                self.messages = None;
-                return failed(
-                    &self.stream,
-                    format!("a message without JetStream metadata: {e}"),
-                );
+            let Some(batch) = self.batch.as_mut() else {
+                continue;
+            };
+            let message = match batch.next().await {
+                Some(Ok(message)) => message,
+                Some(Err(e)) => return self.failed(e.to_string()),
+                None if self.fetched => {
+                    // The batch is used up; fetch the next.
+                    self.batch = None;
+                    continue;
+                }
+                None => {
+                    // Nothing left to deliver: the end (also when the
+                    // messages counted at the start were deleted since).
+                    self.finish();
+                    return None;
+                }
+            };
+            self.fetched = true;
+            let (sequence, stored_at) = match message.info() {
+                Ok(info) => (info.stream_sequence, info.published),
+                Err(e) => return self.failed(format!("a message without JetStream metadata: {e}")),
+            };
+            if sequence > self.end || self.until.is_some_and(|until| stored_at >= until) {
+                self.finish();
+                return None;
             }
-        };
-        if self.until.is_some_and(|until| stored_at >= until) {
-            self.messages = None;
-            return None;
+            if sequence == self.end {
+                self.finish();
+            }
+            return Some(Ok(Scanned {
+                message: message.split().0,
+                sequence,
+                stored_at,
+            }));
         }
-        if pending == 0 {
-            // The last message stored when the scan started (or since).
-            self.messages = None;
-        }
-        Some(Ok(Scanned {
-            message: message.split().0,
-            sequence,
-            stored_at,
-        }))
     }
 }
 

@@ -127,7 +127,12 @@ impl AlertSink for TracingSink {
     }
 }
 
-/// Alerts as JSON messages on a NATS subject (`ops.alerts.dlq`).
+/// How long [`NatsSink`] waits for the server to take an alert (as long as
+/// the webhook's timeout): a monitor must not hang on a server that is gone.
+const NATS_SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Alerts as JSON messages on a NATS subject (`ops.alerts.dlq`), each
+/// confirmed by a flush within 10 s.
 #[derive(Debug, Clone)]
 pub struct NatsSink {
     client: async_nats::Client,
@@ -152,11 +157,16 @@ impl AlertSink for NatsSink {
     fn send<'a>(&'a self, alert: &'a Alert) -> SinkFuture<'a> {
         Box::pin(async move {
             let body = serde_json::to_vec(&alert.to_json()).map_err(|e| e.to_string())?;
-            self.client
-                .publish(self.subject.clone(), body.into())
+            let send = async {
+                self.client
+                    .publish(self.subject.clone(), body.into())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.client.flush().await.map_err(|e| e.to_string())
+            };
+            tokio::time::timeout(NATS_SEND_TIMEOUT, send)
                 .await
-                .map_err(|e| e.to_string())?;
-            self.client.flush().await.map_err(|e| e.to_string())
+                .map_err(|_| format!("not confirmed by the server within {NATS_SEND_TIMEOUT:?}"))?
         })
     }
 }

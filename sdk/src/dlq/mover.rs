@@ -17,7 +17,8 @@ use super::record::{DeadLetterKind, FailureRecord, MSG_ID_HEADER_ORIGINAL, REDRI
 use super::DLQ_STREAM;
 use crate::envelope::MSG_ID_HEADER;
 
-/// The key-value bucket holding when each failing event first failed.
+/// The key-value bucket holding, per group and failing event, when it first
+/// failed and how its deliveries ended (see `Attempts`).
 pub const FAILURES_BUCKET: &str = "tidings_failures";
 
 /// The DLQ subject of message `sequence` (on `subject`) given up by `group`:
@@ -32,6 +33,51 @@ pub fn dlq_subject(group: &str, subject: &str, sequence: u64) -> String {
         tokens.push("_");
     }
     format!("dlq.{group}.{}.{sequence}", tokens.join("."))
+}
+
+/// What the failures bucket holds for one event of one group: its
+/// deliveries that ended without an ack and why, so the delivery budget
+/// counts only handler failures and deliveries whose outcome is unknown.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub(crate) struct Attempts {
+    /// When the handler first failed on it (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) first_failure: Option<String>,
+    /// Handler runs that failed (in ordered mode also those retried in
+    /// place, within one delivery).
+    #[serde(default)]
+    pub(crate) runs: u32,
+    /// Deliveries that ended with a NAK after a failed run.
+    #[serde(default)]
+    pub(crate) naks: u32,
+    /// Deliveries released without a verdict of the handler.
+    #[serde(default)]
+    pub(crate) released: u32,
+}
+
+impl Attempts {
+    /// A stored value; the older format held only the first failure's time.
+    fn parse(value: &[u8]) -> Self {
+        serde_json::from_slice(value).unwrap_or_else(|_| Self {
+            first_failure: std::str::from_utf8(value).ok().map(str::to_string),
+            ..Self::default()
+        })
+    }
+
+    /// Of the deliveries before the server's `delivery`-th, those that
+    /// ended with no outcome noted: the handler outlived the ack wait, or
+    /// its process stopped.
+    pub(crate) fn unknown(&self, delivery: u32) -> u32 {
+        delivery
+            .saturating_sub(1)
+            .saturating_sub(self.naks.saturating_add(self.released))
+    }
+
+    /// The delivery budget spent before the server's `delivery`-th: failed
+    /// runs and deliveries of unknown outcome.
+    pub(crate) fn spent(&self, delivery: u32) -> u32 {
+        self.runs.saturating_add(self.unknown(delivery))
+    }
 }
 
 /// One original message, as the mover needs it.
@@ -96,22 +142,98 @@ impl Mover {
         format!("{group}.{stream}.{sequence}")
     }
 
-    /// Remembers when the group's handler first failed on this event (the
-    /// first call wins).
-    pub(crate) async fn note_failure(&self, group: &str, stream: &str, sequence: u64) {
-        let Some(store) = &self.failures else { return };
+    /// What was noted of the event's earlier deliveries (nothing if the
+    /// bucket is unavailable: every earlier delivery then counts as one
+    /// whose outcome is unknown).
+    pub(crate) async fn attempts(&self, group: &str, stream: &str, sequence: u64) -> Attempts {
+        let Some(store) = &self.failures else {
+            return Attempts::default();
+        };
+        match store.get(Self::failure_key(group, stream, sequence)).await {
+            Ok(Some(value)) => Attempts::parse(&value),
+            Ok(None) => Attempts::default(),
+            Err(e) => {
+                tracing::warn!(group, stream, sequence, error = %e, "cannot read the event's earlier failures; its earlier deliveries count as failed");
+                Attempts::default()
+            }
+        }
+    }
+
+    /// Notes a failed handler run (the first failure's time stays); `nak`:
+    /// the delivery ends with a NAK (not an in-place retry).
+    pub(crate) async fn note_failure(&self, group: &str, stream: &str, sequence: u64, nak: bool) {
         let now = OffsetDateTime::now_utc()
             .format(&Rfc3339)
             .unwrap_or_default();
+        self.change(group, stream, sequence, |a| {
+            a.first_failure.get_or_insert_with(|| now.clone());
+            a.runs = a.runs.saturating_add(1);
+            if nak {
+                a.naks = a.naks.saturating_add(1);
+            }
+        })
+        .await;
+    }
+
+    /// Notes a delivery released without a verdict of the handler (NAKed
+    /// at a shutdown's deadline, for want of a slot, or after a failed move
+    /// to the dead-letter queue): it spends none of the event's deliveries.
+    pub(crate) async fn note_release(&self, group: &str, stream: &str, sequence: u64) {
+        self.change(group, stream, sequence, |a| {
+            a.released = a.released.saturating_add(1);
+        })
+        .await;
+    }
+
+    /// Read, change, write back (compare-and-set on the revision; retried
+    /// when another writer came first).
+    async fn change(&self, group: &str, stream: &str, sequence: u64, f: impl Fn(&mut Attempts)) {
+        let Some(store) = &self.failures else { return };
         let key = Self::failure_key(group, stream, sequence);
-        // `create` fails when the key exists: the first failure stays.
-        let _ = store.create(&key, now.into()).await;
+        for _ in 0..3 {
+            let entry = match store.entry(key.clone()).await {
+                Ok(entry) => entry,
+                Err(e) => {
+                    tracing::warn!(group, stream, sequence, error = %e, "cannot note the delivery's outcome");
+                    return;
+                }
+            };
+            let (mut attempts, revision) = match entry {
+                Some(entry) if entry.operation == kv::Operation::Put => {
+                    (Attempts::parse(&entry.value), Some(entry.revision))
+                }
+                Some(entry) => (Attempts::default(), Some(entry.revision)),
+                None => (Attempts::default(), None),
+            };
+            f(&mut attempts);
+            let value: bytes::Bytes = match serde_json::to_vec(&attempts) {
+                Ok(value) => value.into(),
+                Err(e) => {
+                    tracing::warn!(group, error = %e, "cannot encode the delivery's outcome");
+                    return;
+                }
+            };
+            let written = match revision {
+                Some(revision) => store.update(&key, value, revision).await.map(drop).is_ok(),
+                None => store.create(&key, value).await.map(drop).is_ok(),
+            };
+            if written {
+                return;
+            }
+        }
+        tracing::warn!(
+            group,
+            stream,
+            sequence,
+            "could not note the delivery's outcome (concurrent writers)"
+        );
     }
 
     async fn first_failure(&self, key: &str) -> Option<OffsetDateTime> {
         let store = self.failures.as_ref()?;
         let value = store.get(key).await.ok()??;
-        OffsetDateTime::parse(std::str::from_utf8(&value).ok()?, &Rfc3339).ok()
+        let first = Attempts::parse(&value).first_failure?;
+        OffsetDateTime::parse(&first, &Rfc3339).ok()
     }
 
     /// Copies the original into DLQ_EVENTS with its failure record, unless

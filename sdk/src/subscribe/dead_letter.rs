@@ -16,7 +16,8 @@ pub(crate) enum DeadLetterReason {
     /// The message cannot be read: not an event, an unknown type, a payload
     /// that breaks its schema, a version the reader cannot read.
     Poison(String),
-    /// The handler failed on every allowed delivery.
+    /// The handler failed on every allowed delivery (failed runs and
+    /// deliveries of unknown outcome).
     Exhausted {
         /// The last failure.
         last_error: String,
@@ -24,7 +25,14 @@ pub(crate) enum DeadLetterReason {
 }
 
 /// Moves the event to the dead-letter queue, then terminates it.
-pub(crate) async fn dead_letter(shared: &Shared, delivered: &Delivered, reason: DeadLetterReason) {
+/// `deliveries`: the handler runs it had (for a poison message, the
+/// server's delivery count), for the failure record.
+pub(crate) async fn dead_letter(
+    shared: &Shared,
+    delivered: &Delivered,
+    reason: DeadLetterReason,
+    deliveries: u32,
+) {
     let group = shared.group.as_str();
     let (kind, error) = match reason {
         DeadLetterReason::Poison(reason) => (DeadLetterKind::Poison, reason),
@@ -34,12 +42,12 @@ pub(crate) async fn dead_letter(shared: &Shared, delivered: &Delivered, reason: 
         message: &delivered.message,
         stream: &delivered.stream,
         sequence: delivered.stream_sequence,
-        deliveries: delivered.delivery,
+        deliveries,
     };
     let dlq_sequence = match shared.mover.copy(group, &original, kind, &error).await {
         Ok(sequence) => sequence,
         Err(e) => {
-            let delay = shared.config.backoff.delay(delivered.delivery);
+            let delay = shared.config.backoff.delay(deliveries);
             tracing::error!(
                 group,
                 stream = %delivered.stream,
@@ -48,6 +56,11 @@ pub(crate) async fn dead_letter(shared: &Shared, delivered: &Delivered, reason: 
                 retry_in = ?delay,
                 "could not move the event to the dead-letter queue; it stays and is tried again"
             );
+            // Not the handler's failure: the redelivery does not count it.
+            shared
+                .mover
+                .note_release(group, &delivered.stream, delivered.stream_sequence)
+                .await;
             if let Err(e) = delivered.acker.ack_with(AckKind::Nak(Some(delay))).await {
                 tracing::warn!(group, error = %e, "NAK failed; the event comes back after the ack wait");
             }
@@ -73,7 +86,7 @@ pub(crate) async fn dead_letter(shared: &Shared, delivered: &Delivered, reason: 
         stream = %delivered.stream,
         stream_sequence = delivered.stream_sequence,
         subject = %delivered.message.subject,
-        deliveries = delivered.delivery,
+        deliveries,
         reason = kind.as_str(),
         error = %error,
         dlq_sequence,

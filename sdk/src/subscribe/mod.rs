@@ -18,6 +18,7 @@ mod config;
 mod dead_letter;
 mod event;
 mod handler;
+mod health;
 mod pull;
 mod worker;
 
@@ -33,6 +34,7 @@ use tokio::task::JoinHandle;
 pub use config::{Backoff, ConfigError, StartAt, SubscriberConfig};
 pub use event::{Event, EventMeta};
 pub use handler::BoxError;
+pub use health::Health;
 
 use handler::{ErasedHandler, Typed};
 use worker::Shared;
@@ -315,12 +317,15 @@ impl Subscriber {
             self.dedup,
             mover,
             abort_rx,
+            consumers.len(),
         ));
         let loops = consumers
             .into_iter()
-            .map(|c| {
+            .enumerate()
+            .map(|(index, c)| {
                 tokio::spawn(pull::pull_loop(
                     shared.clone(),
+                    index,
                     c,
                     self.js.clone(),
                     self.client.clone(),
@@ -328,6 +333,11 @@ impl Subscriber {
                 ))
             })
             .collect();
+        tokio::spawn(health::watch_connection(
+            self.client.clone(),
+            shared.health.clone(),
+            stop_rx.clone(),
+        ));
         tracing::info!(group = %self.group, "consumer group started");
         Ok(Running {
             client: self.client,
@@ -474,13 +484,17 @@ impl Running {
         &self.shared.group
     }
 
+    /// What this instance is doing: consuming, reconnecting, consuming on a
+    /// recreated consumer, or stopped (with the error that stopped it).
+    /// Await `changed()` on the receiver to follow the transitions.
+    pub fn health(&self) -> watch::Receiver<Health> {
+        self.shared.health.subscribe()
+    }
+
     /// Events this instance holds now: being handled, or waiting for their
     /// entity's turn (ordered mode).
     pub fn in_flight(&self) -> usize {
-        let reserved = self
-            .shared
-            .reserved
-            .load(std::sync::atomic::Ordering::Relaxed);
+        let reserved = self.shared.reserved();
         (self.shared.config.max_in_flight - self.shared.slots.available_permits())
             .saturating_sub(reserved)
     }
@@ -488,7 +502,9 @@ impl Running {
     /// Graceful shutdown: stops pulling (messages of the last pull request
     /// are still handled), lets in-flight handlers finish and ack until the
     /// configured deadline, releases the events of those still running
-    /// after it, and flushes the acks to the server.
+    /// after it, and flushes the acks to the server. Returns within the
+    /// deadline plus 4 s, also with the server unreachable (2 s for the
+    /// released handlers and the pull loops to end, 2 s for the flush).
     pub async fn shutdown(mut self) -> ShutdownReport {
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + self.shared.config.shutdown_deadline;
@@ -504,15 +520,21 @@ impl Running {
             abandoned = self.in_flight();
             let _ = self.abort.send(true);
             // Aborted handlers NAK their event and give their slot back.
-            let _ =
-                tokio::time::timeout(Duration::from_secs(5), settle(&mut loops, &slots, all)).await;
+            let _ = tokio::time::timeout(AFTER_DEADLINE, settle(&mut loops, &slots, all)).await;
             for handle in &loops {
                 handle.abort();
             }
         }
-        if let Err(e) = self.client.flush().await {
-            tracing::warn!(group = %self.shared.group, error = %e, "could not flush the last acks");
+        match tokio::time::timeout(FLUSH_TIMEOUT, self.client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::warn!(group = %self.shared.group, error = %e, "could not flush the last acks");
+            }
+            Err(_) => {
+                tracing::warn!(group = %self.shared.group, timeout = ?FLUSH_TIMEOUT, "the last acks were not flushed in time (server unreachable?); their events come back after the ack wait");
+            }
         }
+        health::report(&self.shared.health, Health::Stopped { error: None });
         let report = ShutdownReport {
             abandoned,
             elapsed: started.elapsed(),
@@ -521,6 +543,15 @@ impl Running {
         report
     }
 }
+
+/// How long a shutdown waits, after its deadline, for aborted handlers to
+/// release their events and the pull loops to end.
+const AFTER_DEADLINE: Duration = Duration::from_secs(2);
+
+/// How long a shutdown waits for the server to confirm the last acks: with
+/// the server gone, a flush would wait for a reconnection that may never
+/// come.
+const FLUSH_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Waits until the pull loops ended (their last requests ended and the
 /// handlers they drive finished) and every slot is back (entity lanes).
@@ -535,6 +566,7 @@ async fn settle(loops: &mut Vec<JoinHandle<()>>, slots: &tokio::sync::Semaphore,
 impl Drop for Running {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
+        health::report(&self.shared.health, Health::Stopped { error: None });
         for handle in &self.loops {
             handle.abort();
         }

@@ -11,20 +11,19 @@
 //! given back then. On shutdown no new request goes out and the loop reads
 //! until every request has ended (at most `pull_expires`), so no message is
 //! left in flight to nowhere.
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::consumer::PullConsumer;
-use async_nats::jetstream::message::AckKind;
 use async_nats::StatusCode;
 use futures_util::stream::FuturesUnordered;
 use futures_util::StreamExt;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio::time::Instant;
 
-use super::worker::{dispatch, Delivered, Inline, Shared, Slot};
+use super::health::{self, Health};
+use super::worker::{dispatch, release, Delivered, Inline, Shared, Slot};
 
 /// How long after the last request's expiry a missing end status is given
 /// up on (the server restarted, the connection dropped).
@@ -32,6 +31,8 @@ const GRACE: Duration = Duration::from_secs(2);
 
 /// The outstanding requests: one reserved slot per message asked for.
 struct Requests {
+    /// This loop's index among the subscriber's pull loops.
+    index: usize,
     reserved: Vec<OwnedSemaphorePermit>,
     last_expiry: Option<Instant>,
 }
@@ -41,11 +42,17 @@ impl Requests {
         self.reserved.len()
     }
 
+    /// Reserves the slots of a request that went out.
+    fn add(&mut self, shared: &Shared, permits: OwnedSemaphorePermit, n: usize) {
+        self.reserved.extend(split(permits, n));
+        shared.set_reserved(self.index, self.reserved.len());
+    }
+
     /// Gives back `n` reserved slots (messages that will not come).
     fn release(&mut self, shared: &Shared, n: usize) {
         let n = n.min(self.reserved.len());
         self.reserved.truncate(self.reserved.len() - n);
-        shared.reserved.store(self.reserved.len(), Ordering::SeqCst);
+        shared.set_reserved(self.index, self.reserved.len());
         if n > 0 {
             shared.slot_freed();
         }
@@ -53,16 +60,18 @@ impl Requests {
 
     fn take_one(&mut self, shared: &Shared) -> Option<OwnedSemaphorePermit> {
         let slot = self.reserved.pop();
-        shared.reserved.store(self.reserved.len(), Ordering::SeqCst);
+        shared.set_reserved(self.index, self.reserved.len());
         slot
     }
 }
 
 /// Pulls from one stream's consumer until `stop`, then reads until every
-/// request has ended (their messages are handled like any other).
+/// request has ended (their messages are handled like any other). `index`:
+/// this loop's place among the subscriber's loops (one per stream).
 pub(crate) async fn pull_loop(
     shared: Arc<Shared>,
-    consumer: PullConsumer,
+    index: usize,
+    mut consumer: PullConsumer,
     context: async_nats::jetstream::Context,
     client: async_nats::Client,
     mut stop: watch::Receiver<bool>,
@@ -73,11 +82,14 @@ pub(crate) async fn pull_loop(
         Ok(subscription) => subscription,
         Err(e) => {
             tracing::error!(group = %shared.group, stream = %stream, error = %e, "cannot subscribe to a pull inbox; this stream is not consumed");
+            let error = format!("stream {stream}: cannot subscribe to a pull inbox: {e}");
+            health::report(&shared.health, Health::Stopped { error: Some(error) });
             return;
         }
     };
     let threshold = shared.pull_threshold();
     let mut requests = Requests {
+        index,
         reserved: Vec::new(),
         last_expiry: None,
     };
@@ -87,6 +99,11 @@ pub(crate) async fn pull_loop(
     let mut running: FuturesUnordered<Inline> = FuturesUnordered::new();
     // No request before this instant (after a failure).
     let mut paused_until: Option<Instant> = None;
+    // The highest stream sequence received: a recreated consumer goes on
+    // after it.
+    let mut last_seen: Option<u64> = None;
+    // Failed attempts to recreate a missing consumer, for the backoff.
+    let mut recreate_failures: u32 = 0;
     // One timer for "every request has surely ended", reset when a request
     // goes out: a new timer per loop turn would cost a timer-wheel
     // registration per event.
@@ -103,7 +120,13 @@ pub(crate) async fn pull_loop(
         freed.borrow_and_update();
         // Ask for more when half the slots are free, or when nothing is
         // asked for and any slot is free.
-        let free = shared.slots.available_permits();
+        // One free slot stays for each other stream's loop that has nothing
+        // asked for: a loop re-asking for every free slot whenever its
+        // request expires would starve the others.
+        let free = shared
+            .slots
+            .available_permits()
+            .saturating_sub(shared.idle_loops_besides(index));
         if !stopping
             && paused_until.is_none()
             && free > 0
@@ -117,10 +140,7 @@ pub(crate) async fn pull_loop(
                 };
                 match consumer.request_batch(batch, inbox.clone().into()).await {
                     Ok(()) => {
-                        requests.reserved.extend(split(permits, free));
-                        shared
-                            .reserved
-                            .store(requests.outstanding(), Ordering::SeqCst);
+                        requests.add(&shared, permits, free);
                         let at = Instant::now() + shared.config.pull_expires;
                         requests.last_expiry = Some(at);
                         expiry.as_mut().reset(at + GRACE);
@@ -141,6 +161,8 @@ pub(crate) async fn pull_loop(
                 Some(message) => message,
                 None => {
                     tracing::error!(group = %shared.group, stream = %stream, "the pull inbox closed; this stream is no longer consumed");
+                    let error = format!("stream {stream}: the pull inbox closed");
+                    health::report(&shared.health, Health::Stopped { error: Some(error) });
                     return;
                 }
             },
@@ -173,6 +195,7 @@ pub(crate) async fn pull_loop(
                         continue;
                     }
                 };
+                last_seen = last_seen.max(Some(delivered.stream_sequence));
                 let slot = match requests.take_one(&shared) {
                     Some(slot) => slot,
                     // More than was asked for (a request the loop already
@@ -181,9 +204,7 @@ pub(crate) async fn pull_loop(
                     None => match shared.slots.clone().try_acquire_owned() {
                         Ok(slot) => slot,
                         Err(_) => {
-                            if let Err(e) = delivered.acker.ack_with(AckKind::Nak(None)).await {
-                                tracing::warn!(group = %shared.group, error = %e, "NAK failed; the event comes back after the ack wait");
-                            }
+                            release(&shared, &delivered).await;
                             continue;
                         }
                     },
@@ -206,12 +227,139 @@ pub(crate) async fn pull_loop(
                         // leadership change...): the requests are void.
                         tracing::warn!(group = %shared.group, stream = %stream, %status, description = ?message.description, "pull request ended by the server; asking again");
                         requests.release(&shared, usize::MAX);
-                        paused_until = Some(Instant::now() + Duration::from_millis(200));
+                        let mut pause = Duration::from_millis(200);
+                        if may_be_gone(status, message.description.as_deref()) {
+                            match recreate(&shared, &context, &mut consumer, last_seen).await {
+                                Ok(recreated) => {
+                                    recreate_failures = 0;
+                                    if recreated {
+                                        health::report(
+                                            &shared.health,
+                                            Health::ConsumerRecreated {
+                                                stream: stream.clone(),
+                                            },
+                                        );
+                                    }
+                                }
+                                Err(e) => {
+                                    recreate_failures = recreate_failures.saturating_add(1);
+                                    pause = recreate_backoff(recreate_failures);
+                                    tracing::error!(group = %shared.group, stream = %stream, error = %e, retry_in = ?pause, "the group's consumer is gone and cannot be created again; retrying");
+                                }
+                            }
+                        }
+                        paused_until = Some(Instant::now() + pause);
                     }
                 }
             }
         }
     }
+}
+
+/// Whether a request's end may mean the consumer is gone: the server says
+/// it was deleted, or nobody answered the request (no consumer listens).
+fn may_be_gone(status: StatusCode, description: Option<&str>) -> bool {
+    status == StatusCode::NO_RESPONDERS
+        || (status == StatusCode::REQUEST_TERMINATED
+            && description.is_some_and(|d| d.to_ascii_lowercase().contains("consumer deleted")))
+}
+
+/// The pause before attempt `failures + 1` to recreate a consumer: 200 ms,
+/// doubling, at most 10 s.
+fn recreate_backoff(failures: u32) -> Duration {
+    Duration::from_millis(200)
+        .saturating_mul(1 << failures.min(6))
+        .min(Duration::from_secs(10))
+}
+
+/// Why a missing consumer could not be created again.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RecreateError {
+    /// The stream could not be read.
+    #[error("cannot read stream {stream}")]
+    Stream {
+        /// The stream.
+        stream: String,
+        /// The server's answer.
+        #[source]
+        source: async_nats::jetstream::context::GetStreamError,
+    },
+    /// Whether the consumer exists could not be told.
+    #[error("cannot read consumer {name}")]
+    Info {
+        /// The consumer.
+        name: String,
+        /// The server's answer.
+        #[source]
+        source: async_nats::jetstream::context::ConsumerInfoError,
+    },
+    /// The old consumer's settings cannot make a pull consumer.
+    #[error("consumer {name} is not a pull consumer: {detail}")]
+    Config {
+        /// The consumer.
+        name: String,
+        /// Why.
+        detail: String,
+    },
+    /// The server refused the new consumer.
+    #[error("cannot create consumer {name}")]
+    Create {
+        /// The consumer.
+        name: String,
+        /// The server's answer.
+        #[source]
+        source: async_nats::jetstream::stream::ConsumerError,
+    },
+}
+
+/// Creates the group's consumer again if it is gone, with the settings it
+/// had, going on after the last message this loop received (from the
+/// beginning of its deliver policy if none came). `Ok(false)`: it exists
+/// (another instance recreated it, or it was never gone).
+async fn recreate(
+    shared: &Shared,
+    context: &async_nats::jetstream::Context,
+    consumer: &mut PullConsumer,
+    last_seen: Option<u64>,
+) -> Result<bool, RecreateError> {
+    use async_nats::jetstream::consumer::{DeliverPolicy, FromConsumer};
+    use async_nats::jetstream::context::ConsumerInfoErrorKind;
+    let info = consumer.cached_info();
+    let (stream, name) = (info.stream_name.clone(), info.name.clone());
+    let handle = context
+        .get_stream(&stream)
+        .await
+        .map_err(|source| RecreateError::Stream {
+            stream: stream.clone(),
+            source,
+        })?;
+    match handle.consumer_info(&name).await {
+        Ok(_) => return Ok(false),
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {}
+        Err(source) => return Err(RecreateError::Info { name, source }),
+    }
+    let mut config = async_nats::jetstream::consumer::pull::Config::try_from_consumer_config(
+        info.config.clone(),
+    )
+    .map_err(|e| RecreateError::Config {
+        name: name.clone(),
+        detail: e.to_string(),
+    })?;
+    if let Some(last) = last_seen {
+        config.deliver_policy = DeliverPolicy::ByStartSequence {
+            start_sequence: last.saturating_add(1),
+        };
+    }
+    let created = handle
+        .create_consumer(config)
+        .await
+        .map_err(|source| RecreateError::Create {
+            name: name.clone(),
+            source,
+        })?;
+    tracing::warn!(group = %shared.group, stream = %stream, consumer = %name, after_sequence = ?last_seen, "the group's consumer was gone; created it again");
+    *consumer = created;
+    Ok(true)
 }
 
 /// Splits one permit for `n` slots into `n` permits of one.

@@ -14,7 +14,8 @@ use super::config::SubscriberConfig;
 use super::dead_letter::{dead_letter, DeadLetterReason};
 use super::event::EventMeta;
 use super::handler::{ErasedHandler, Failure};
-use crate::dlq::mover::Mover;
+use super::health::Health;
+use crate::dlq::mover::{Attempts, Mover};
 use crate::envelope::Envelope;
 use crate::idempotency::Deduplicator;
 use crate::token::NO_KEY;
@@ -29,12 +30,15 @@ pub(crate) struct Shared {
     pub(crate) mover: Mover,
     /// One permit per handler slot (`max_in_flight`).
     pub(crate) slots: Arc<Semaphore>,
-    /// Slots reserved for messages asked of the server, not yet arrived.
-    pub(crate) reserved: AtomicUsize,
+    /// Slots reserved for messages asked of the server, not yet arrived:
+    /// one counter per stream's pull loop (each loop writes its own).
+    reserved: Box<[AtomicUsize]>,
     /// Bumped whenever slots are given back, to wake the pull loops.
     pub(crate) freed: watch::Sender<u64>,
     /// Set when a shutdown's deadline passed: running handlers give up.
     pub(crate) abort: watch::Receiver<bool>,
+    /// What the subscriber is doing, for `Running::health`.
+    pub(crate) health: watch::Sender<Health>,
     /// Per-entity lanes (ordered mode): the messages waiting behind the one
     /// being handled, by `org.key`.
     lanes: Mutex<HashMap<String, VecDeque<Job>>>,
@@ -52,6 +56,34 @@ impl Shared {
         self.freed.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// Slots reserved by all pull loops together.
+    pub(crate) fn reserved(&self) -> usize {
+        self.reserved.iter().map(|r| r.load(Ordering::SeqCst)).sum()
+    }
+
+    /// Records how many slots pull loop `index` has reserved.
+    pub(crate) fn set_reserved(&self, index: usize, n: usize) {
+        if let Some(counter) = self.reserved.get(index) {
+            counter.store(n, Ordering::SeqCst);
+        }
+    }
+
+    /// How many pull loops other than `index` have nothing asked for.
+    pub(crate) fn idle_loops_besides(&self, index: usize) -> usize {
+        self.reserved
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i != index && r.load(Ordering::SeqCst) == 0)
+            .count()
+    }
+
+    /// Whether some pull loop has nothing asked for (and may be waiting for
+    /// any free slot).
+    fn a_loop_is_idle(&self) -> bool {
+        self.reserved.iter().any(|r| r.load(Ordering::SeqCst) == 0)
+    }
+
+    /// `loops`: the number of pull loops (one per stream).
     pub(crate) fn new(
         group: String,
         config: SubscriberConfig,
@@ -59,17 +91,19 @@ impl Shared {
         dedup: Option<Deduplicator>,
         mover: Mover,
         abort: watch::Receiver<bool>,
+        loops: usize,
     ) -> Self {
         Self {
             mover,
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
-            reserved: AtomicUsize::new(0),
+            reserved: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             freed: watch::Sender::new(0),
             group,
             config,
             handlers,
             dedup,
             abort,
+            health: watch::Sender::new(Health::Consuming),
             lanes: Mutex::new(HashMap::new()),
         }
     }
@@ -133,9 +167,7 @@ impl Drop for Slot {
         // request wakes them anyway; a wake per event would cost a
         // cross-thread switch per event.
         let shared = &self.shared;
-        if shared.slots.available_permits() >= shared.pull_threshold()
-            || shared.reserved.load(Ordering::SeqCst) == 0
-        {
+        if shared.slots.available_permits() >= shared.pull_threshold() || shared.a_loop_is_idle() {
             shared.slot_freed();
         }
     }
@@ -257,7 +289,8 @@ async fn process(shared: &Shared, delivered: &Delivered) {
     let envelope = match Envelope::decode_message(message.headers.as_ref(), &message.payload) {
         Ok(envelope) => envelope,
         Err(e) => {
-            return dead_letter(shared, delivered, DeadLetterReason::Poison(e.to_string())).await
+            let reason = DeadLetterReason::Poison(e.to_string());
+            return dead_letter(shared, delivered, reason, delivered.delivery).await;
         }
     };
     let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
@@ -265,32 +298,41 @@ async fn process(shared: &Shared, delivered: &Delivered) {
             "group {group} has no handler for event type {} (on subject {})",
             envelope.event_type, message.subject
         );
-        return dead_letter(shared, delivered, DeadLetterReason::Poison(reason)).await;
+        let reason = DeadLetterReason::Poison(reason);
+        return dead_letter(shared, delivered, reason, delivered.delivery).await;
     };
     let max = shared.config.max_deliveries;
-    if delivered.delivery > max {
+    // The budget earlier deliveries spent: failed handler runs and
+    // deliveries whose outcome is unknown, not those released for reasons
+    // other than the handler (see `Attempts`).
+    let earlier = if delivered.delivery > 1 {
+        shared
+            .mover
+            .attempts(group, &delivered.stream, delivered.stream_sequence)
+            .await
+    } else {
+        Attempts::default()
+    };
+    let mut spent = earlier.spent(delivered.delivery);
+    if spent >= max {
         let last_error = format!(
-            "delivered {} times without an ack: the handler outlived the ack wait or its process stopped",
-            delivered.delivery - 1
+            "{} failed handler runs and {} deliveries without an outcome (the handler outlived the ack wait or its process stopped)",
+            earlier.runs,
+            earlier.unknown(delivered.delivery)
         );
-        return dead_letter(
-            shared,
-            delivered,
-            DeadLetterReason::Exhausted { last_error },
-        )
-        .await;
+        let reason = DeadLetterReason::Exhausted { last_error };
+        return dead_letter(shared, delivered, reason, spent).await;
     }
     if let Some(dedup) = &shared.dedup {
-        match dedup.seen(group, envelope.id).await {
-            Ok(true) => {
+        match seen(shared, dedup, delivered, envelope.id).await {
+            Some(true) => {
                 tracing::debug!(group, event_id = %envelope.id, "already handled; acked without running the handler");
                 return ack(shared, delivered).await;
             }
-            Ok(false) => {}
-            Err(e) => {
-                let delay = shared.config.backoff.delay(delivered.delivery);
-                tracing::warn!(group, event_id = %envelope.id, error = %e, retry_in = ?delay, "cannot check for duplicates; retrying later");
-                return nak(shared, delivered, Some(delay)).await;
+            Some(false) => {}
+            None => {
+                tracing::warn!(group, event_id = %envelope.id, "shutdown deadline passed while the duplicate check was failing; the event is released for redelivery");
+                return release(shared, delivered).await;
             }
         }
     }
@@ -322,33 +364,86 @@ async fn process(shared: &Shared, delivered: &Delivered) {
                     }
                 }
                 tracing::debug!(group, %event_id, subject = %message.subject, delivery = meta.delivery, "event handled");
-                return ack(shared, delivered).await;
+                ack(shared, delivered).await;
+                if delivered.delivery > 1 || spent > 0 {
+                    shared
+                        .mover
+                        .forget(group, &delivered.stream, delivered.stream_sequence)
+                        .await;
+                }
+                return;
             }
             Run::Done(Err(Failure::Unreadable(reason))) => {
-                return dead_letter(shared, delivered, DeadLetterReason::Poison(reason)).await
+                let reason = DeadLetterReason::Poison(reason);
+                return dead_letter(shared, delivered, reason, delivered.delivery).await;
             }
-            Run::Done(Err(Failure::Handler(error))) if meta.delivery >= max => {
+            Run::Done(Err(Failure::Handler(error))) if spent + 1 >= max => {
                 let reason = DeadLetterReason::Exhausted { last_error: error };
-                return dead_letter(shared, delivered, reason).await;
+                return dead_letter(shared, delivered, reason, spent + 1).await;
             }
             Run::Done(Err(Failure::Handler(error))) => {
+                spent += 1;
                 shared
                     .mover
-                    .note_failure(group, &delivered.stream, delivered.stream_sequence)
+                    .note_failure(
+                        group,
+                        &delivered.stream,
+                        delivered.stream_sequence,
+                        !ordered,
+                    )
                     .await;
-                let delay = shared.config.backoff.delay(meta.delivery);
-                tracing::warn!(group, %event_id, subject = %message.subject, delivery = meta.delivery, error = %error, retry_in = ?delay, "handler failed; retrying");
+                let delay = shared.config.backoff.delay(spent);
+                tracing::warn!(group, %event_id, subject = %message.subject, delivery = meta.delivery, failed_runs = spent, error = %error, retry_in = ?delay, "handler failed; retrying");
                 if !ordered {
                     return nak(shared, delivered, Some(delay)).await;
                 }
                 if !wait_keeping_alive(shared, delivered, delay).await {
-                    return nak(shared, delivered, None).await;
+                    return release(shared, delivered).await;
                 }
                 meta.delivery += 1;
             }
             Run::Aborted => {
                 tracing::warn!(group, %event_id, "shutdown deadline passed; the event is released for redelivery");
-                return nak(shared, delivered, None).await;
+                return release(shared, delivered).await;
+            }
+        }
+    }
+}
+
+/// Whether the group already handled the event. A failing check (the
+/// bucket gone, the server busy) is not the handler's failure: the event
+/// waits here, kept alive with progress acks (and keeping its entity's lane
+/// in ordered mode), and the check is retried with backoff, so the outage
+/// spends none of the event's deliveries. `None` if the shutdown deadline
+/// passed first.
+async fn seen(
+    shared: &Shared,
+    dedup: &Deduplicator,
+    delivered: &Delivered,
+    event_id: uuid::Uuid,
+) -> Option<bool> {
+    let group = shared.group.as_str();
+    let mut failures = 0;
+    loop {
+        match dedup.seen(group, event_id).await {
+            Ok(seen) => {
+                if failures > 0 {
+                    tracing::info!(group, %event_id, failures, "the duplicate check works again");
+                }
+                return Some(seen);
+            }
+            Err(e) => {
+                failures += 1;
+                let delay = shared.config.backoff.delay(failures);
+                tracing::warn!(group, %event_id, error = %e, failures, retry_in = ?delay, "cannot check for duplicates; the event waits in place");
+                // Waits shorter than a third of the ack wait send no
+                // progress ack of their own: one per attempt keeps it alive.
+                if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
+                    tracing::warn!(group, error = %e, "progress ack failed");
+                }
+                if !wait_keeping_alive(shared, delivered, delay).await {
+                    return None;
+                }
             }
         }
     }
@@ -394,6 +489,16 @@ async fn ack(shared: &Shared, delivered: &Delivered) {
     if let Err(e) = delivered.acker.ack().await {
         tracing::warn!(group = %shared.group, stream_sequence = delivered.stream_sequence, error = %e, "ack failed; the event will be delivered again");
     }
+}
+
+/// NAKs (no delay) a delivery that ends with no verdict of the handler,
+/// noting it so the redelivery does not count it against the event.
+pub(crate) async fn release(shared: &Shared, delivered: &Delivered) {
+    shared
+        .mover
+        .note_release(&shared.group, &delivered.stream, delivered.stream_sequence)
+        .await;
+    nak(shared, delivered, None).await;
 }
 
 async fn nak(shared: &Shared, delivered: &Delivered, delay: Option<Duration>) {

@@ -1,0 +1,503 @@
+//! A consumer group and a replay when something other than the handler
+//! fails, against real nats-servers: the server killed during a shutdown,
+//! a group spanning two streams, the deduplication bucket gone, a replay
+//! under sustained publishing or over deleted messages.
+mod support;
+
+use std::borrow::Cow;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::jetstream;
+use serde::{Deserialize, Serialize};
+use support::{fast_config, settled, setup, take, UserCreated};
+use tidings::idempotency::Deduplicator;
+use tidings::replay::{Replay, ReplaySpec, ReplayStart};
+use tidings::subscribe::Health;
+use tidings::{DomainEvent, Event, PublishContext, Subscriber};
+use tokio::sync::{mpsc, Semaphore};
+
+/// A hand-written event type stored in a second stream (CATALOG_EVENTS),
+/// for a group whose types span two streams.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ProductNoted {
+    sku: String,
+}
+
+impl DomainEvent for ProductNoted {
+    const EVENT_TYPE: &'static str = "catalog.product.noted";
+    const SCHEMA_VERSION: u32 = 1;
+    const STREAM: &'static str = "CATALOG_EVENTS";
+    const SCHEMA: &'static str = r#"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"sku": {"type": "string", "minLength": 1}},
+        "required": ["sku"]
+    }"#;
+    const SCHEMA_URI: &'static str = "https://schemas.tidings.dev/test/product.noted.v1.json";
+    const KEY_FIELD: Option<&'static str> = Some("sku");
+
+    fn entity_key(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.sku))
+    }
+}
+
+impl tidings::upcast::ReadAnyVersion for ProductNoted {}
+
+/// Messages stored in DLQ_EVENTS.
+async fn dead_letters(js: &jetstream::Context) -> anyhow::Result<u64> {
+    Ok(js
+        .get_stream("DLQ_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages)
+}
+
+#[tokio::test]
+async fn shutdown_returns_within_its_deadline_when_the_server_was_killed() -> anyhow::Result<()> {
+    let (mut server, client, _js, publisher) = setup().await?;
+    let deadline = Duration::from_secs(2);
+    let config = tidings::SubscriberConfig {
+        shutdown_deadline: deadline,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(client, "killed", config)?;
+    subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(());
+            std::future::pending::<()>().await;
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    take(&mut rx, 1).await?;
+    server.kill()?;
+    let started = Instant::now();
+    let report = tokio::time::timeout(deadline + Duration::from_secs(30), running.shutdown()).await;
+    let elapsed = started.elapsed();
+    assert!(
+        report.is_ok() && elapsed <= deadline + Duration::from_secs(5),
+        "shutdown with a {deadline:?} deadline had {} after {elapsed:?}",
+        if report.is_ok() {
+            "returned"
+        } else {
+            "not returned"
+        }
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_group_spanning_two_streams_counts_each_stream_s_reservations_apart() -> anyhow::Result<()>
+{
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_in_flight: 8,
+        pull_expires: Duration::from_secs(2),
+        shutdown_deadline: Duration::from_millis(500),
+        ..fast_config()
+    };
+    // Each handler reports its start, then waits for a permit of `gate`.
+    let gate = Arc::new(Semaphore::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+    let mut subscriber = Subscriber::new(client, "two-streams", config)?;
+    {
+        let (gate, tx) = (gate.clone(), tx.clone());
+        subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
+            let (gate, tx) = (gate.clone(), tx.clone());
+            async move {
+                let _ = tx.send("user");
+                if let Ok(permit) = gate.acquire().await {
+                    permit.forget();
+                }
+                Ok::<(), Infallible>(())
+            }
+        });
+    }
+    {
+        let (gate, tx) = (gate.clone(), tx.clone());
+        subscriber.handle::<ProductNoted, _>(move |_event: Event<ProductNoted>| {
+            let (gate, tx) = (gate.clone(), tx.clone());
+            async move {
+                let _ = tx.send("product");
+                if let Ok(permit) = gate.acquire().await {
+                    permit.forget();
+                }
+                Ok::<(), Infallible>(())
+            }
+        });
+    }
+    let running = subscriber.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    publisher
+        .publish(
+            &ctx,
+            &ProductNoted {
+                sku: "sku-1".into(),
+            },
+        )
+        .await?;
+    let mut started = take(&mut rx, 2).await?;
+    started.sort_unstable();
+    assert_eq!(started, vec!["product", "user"]);
+    assert_eq!(running.in_flight(), 2, "two handlers are running");
+    // Both handlers finish and ack; each stream's loop may ask for more
+    // while the other's request is still out.
+    gate.add_permits(2);
+    settled(&js, "AUTH_EVENTS", "two-streams").await?;
+    settled(&js, "CATALOG_EVENTS", "two-streams").await?;
+    tidings::testing::eventually(
+        "nothing is in flight once both events are acked",
+        Duration::from_secs(5),
+        || async {
+            match running.in_flight() {
+                0 => Ok(()),
+                n => Err(format!("in_flight() says {n}")),
+            }
+        },
+    )
+    .await?;
+    // A third event whose handler outlives the shutdown deadline.
+    publisher.publish(&ctx, &UserCreated::numbered(2)).await?;
+    take(&mut rx, 1).await?;
+    assert_eq!(running.in_flight(), 1);
+    let report = running.shutdown().await;
+    assert_eq!(report.abandoned, 1, "one handler was still running");
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_under_sustained_publishing_stops_at_the_last_sequence_of_its_start(
+) -> anyhow::Result<()> {
+    let (_server, _client, js, publisher) = setup().await?;
+    let ctx = PublishContext::new("org-1")?;
+    let events: Vec<UserCreated> = (0..1000).map(UserCreated::numbered).collect();
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    let spec = ReplaySpec {
+        stream: "AUTH_EVENTS".into(),
+        event_types: vec!["auth.user.created".into()],
+        organization: None,
+        start: ReplayStart::Sequence(1),
+        until: None,
+    };
+    let mut replay = Replay::start(&js, spec).await?;
+    // Publishing goes on while the replay reads, until it ends.
+    let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let writer = {
+        let publisher = publisher.clone();
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let more: Vec<UserCreated> = (0..100).map(UserCreated::numbered).collect();
+            loop {
+                tokio::select! {
+                    _ = &mut stop_rx => return,
+                    results = publisher.publish_batch(&ctx, &more) => {
+                        if results.iter().any(Result::is_err) {
+                            return;
+                        }
+                    }
+                }
+            }
+        })
+    };
+    let read = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut last = 0;
+        let mut count = 0u64;
+        while let Some(item) = replay.next().await {
+            last = item?.stream_sequence;
+            count += 1;
+            if count.is_multiple_of(20) {
+                // A reader slower than the writer.
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        anyhow::Ok((count, last))
+    })
+    .await;
+    let _ = stop_tx.send(());
+    writer.await?;
+    let (count, last) =
+        read.map_err(|_| anyhow::anyhow!("the replay was still following the tail after 20 s"))??;
+    assert_eq!((count, last), (1000, 1000), "(events read, last sequence)");
+    Ok(())
+}
+
+#[tokio::test]
+async fn replay_ends_when_the_rest_of_its_range_is_deleted() -> anyhow::Result<()> {
+    let (_server, _client, js, publisher) = setup().await?;
+    let ctx = PublishContext::new("org-1")?;
+    let kept: Vec<UserCreated> = (0..100).map(UserCreated::numbered).collect();
+    for r in publisher.publish_batch(&ctx, &kept).await {
+        r?;
+    }
+    let doomed: Vec<UserCreated> = (0..1000)
+        .map(|_| UserCreated {
+            user_id: "doomed".into(),
+            ..UserCreated::numbered(0)
+        })
+        .collect();
+    for r in publisher.publish_batch(&ctx, &doomed).await {
+        r?;
+    }
+    let spec = ReplaySpec {
+        stream: "AUTH_EVENTS".into(),
+        event_types: vec!["auth.user.created".into()],
+        organization: None,
+        start: ReplayStart::Sequence(1),
+        until: None,
+    };
+    let mut replay = Replay::start(&js, spec).await?;
+    // The replay counted them at its start; they go before it reads them.
+    js.get_stream("AUTH_EVENTS")
+        .await?
+        .purge()
+        .filter("auth.user.created.org-1.doomed")
+        .await?;
+    let sequences = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut sequences = Vec::new();
+        while let Some(item) = replay.next().await {
+            sequences.push(item?.stream_sequence);
+        }
+        anyhow::Ok(sequences)
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the replay waited 20 s for deleted messages"))??;
+    assert_eq!(
+        sequences[..100],
+        (1..=100).collect::<Vec<u64>>()[..],
+        "every kept event, in order"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unavailable_dedup_bucket_holds_the_event_in_place_without_spending_its_deliveries(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let ttl = Duration::from_secs(3600);
+    let dedup = Deduplicator::open(&js, "dedup_outage", ttl, 1).await?;
+    js.delete_key_value("dedup_outage").await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 3,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(client, "dedup-outage", config.clone())?;
+    subscriber
+        .handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send(event.meta);
+                Ok::<(), Infallible>(())
+            }
+        })
+        .deduplicate(dedup);
+    let running = subscriber.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    // Longer than max_deliveries backoffs: the outage outlasts the budget.
+    let outage = config.backoff.delay(1) + config.backoff.delay(2) + config.backoff.delay(3);
+    let until = Instant::now() + outage * 4;
+    tokio::select! {
+        meta = rx.recv() => anyhow::bail!("the handler ran during the outage: {meta:?}"),
+        _ = tokio::time::sleep_until(until.into()) => {}
+    }
+    assert_eq!(
+        dead_letters(&js).await?,
+        0,
+        "dead-lettered during the outage"
+    );
+    Deduplicator::open(&js, "dedup_outage", ttl, 1).await?;
+    let got = take(&mut rx, 1).await?;
+    settled(&js, "AUTH_EVENTS", "dedup-outage").await?;
+    assert!(rx.try_recv().is_err(), "the handler ran twice");
+    assert_eq!(got[0].delivery, 1, "the outage spent no handler run");
+    assert_eq!(
+        dead_letters(&js).await?,
+        0,
+        "dead-lettered after the outage"
+    );
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_deleted_consumer_is_recreated_and_consumption_goes_on() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(client, "recreated", fast_config())?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.payload.user_id);
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    assert_eq!(take(&mut rx, 1).await?, vec!["u-1".to_string()]);
+    settled(&js, "AUTH_EVENTS", "recreated").await?;
+    let health = running.health();
+    assert_eq!(*health.borrow(), Health::Consuming);
+    js.get_stream("AUTH_EVENTS")
+        .await?
+        .delete_consumer("recreated")
+        .await?;
+    publisher.publish(&ctx, &UserCreated::numbered(2)).await?;
+    assert_eq!(
+        take(&mut rx, 1).await?,
+        vec!["u-2".to_string()],
+        "the event published after the deletion"
+    );
+    assert_eq!(
+        *health.borrow(),
+        Health::ConsumerRecreated {
+            stream: "AUTH_EVENTS".into()
+        }
+    );
+    settled(&js, "AUTH_EVENTS", "recreated").await?;
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_delivery_released_by_a_shutdown_does_not_count_against_the_event() -> anyhow::Result<()>
+{
+    let (server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ack_wait: Duration::from_secs(60),
+        shutdown_deadline: Duration::from_millis(300),
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut hung = Subscriber::new(client, "released", config.clone())?;
+    hung.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(());
+            std::future::pending::<()>().await;
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = hung.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    take(&mut rx, 1).await?;
+    assert_eq!(running.shutdown().await.abandoned, 1);
+
+    // Its one allowed run is still to come.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut next = Subscriber::new(server.connect().await?, "released", config)?;
+    next.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.payload.user_id);
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = next.start().await?;
+    let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+    let in_dlq = dead_letters(&js).await?;
+    assert!(
+        matches!(&got, Ok(Some(id)) if id == "u-1") && in_dlq == 0,
+        "after the release: handler got {got:?}, {in_dlq} dead letters"
+    );
+    settled(&js, "AUTH_EVENTS", "released").await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn ordered_retries_in_place_count_as_deliveries_in_the_dead_letter() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 3,
+        ordered_by_key: true,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(client, "ordered-runs", config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.meta.delivery);
+            Err::<(), _>("always refused")
+        }
+    });
+    let running = subscriber.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut rx, 3).await?, vec![1, 2, 3]);
+    let dead = tidings::testing::eventually(
+        "the dead letter arrives",
+        Duration::from_secs(20),
+        || async {
+            let found =
+                tidings::dlq::ops::list(&js, &tidings::dlq::DlqFilter::default(), None).await?;
+            match found.len() {
+                1 => Ok(found),
+                n => Err(anyhow::anyhow!("{n} dead letters")),
+            }
+        },
+    )
+    .await?;
+    let record = dead[0].record.clone()?;
+    assert_eq!(record.deliveries, 3, "three handler runs");
+    assert!(rx.try_recv().is_err(), "a fourth run");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn health_follows_the_connection_and_the_shutdown() -> anyhow::Result<()> {
+    let (mut server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(client, "healthy", fast_config())?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send(event.payload.user_id);
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    let mut health = running.health();
+    assert_eq!(*health.borrow(), Health::Consuming);
+    server.stop().await?;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        health.wait_for(|h| *h == Health::Reconnecting),
+    )
+    .await??;
+    server.start().await?;
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        health.wait_for(|h| *h == Health::Consuming),
+    )
+    .await??;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut rx, 1).await?, vec!["u-1".to_string()]);
+    settled(&js, "AUTH_EVENTS", "healthy").await?;
+    running.shutdown().await;
+    assert_eq!(*health.borrow(), Health::Stopped { error: None });
+    Ok(())
+}
