@@ -11,9 +11,10 @@
 //! Handler `Ok` acks; `Err` (or a panic) NAKs with an exponential backoff;
 //! after `max_deliveries` the event is given up (see the dead-letter module),
 //! as is a message that cannot be read as the handler's type (not an event,
-//! an unknown type, a payload that breaks its schema, a version the reader
-//! cannot read) at once. [`Running::shutdown`] stops pulling, lets in-flight
-//! handlers finish within a deadline and flushes their acks.
+//! an unknown type, a subject that contradicts the body, a payload that
+//! breaks its schema, a version the reader cannot read) at once.
+//! [`Running::shutdown`] stops pulling, lets in-flight handlers finish
+//! within a deadline and flushes their acks.
 mod config;
 mod dead_letter;
 mod event;
@@ -215,9 +216,9 @@ impl Subscriber {
     /// Replays stored events of the handled types (of the configured tenant,
     /// if any) through the handlers, one at a time, in stream order, stream
     /// after stream (see [`crate::replay`]). The group's consumers are not
-    /// touched and nothing is acked. An event that cannot be read is logged
-    /// and counted; a failing handler stops the replay with the sequence to
-    /// resume from.
+    /// touched and nothing is acked. An event that cannot be read, or whose
+    /// subject contradicts its body, is logged and counted as unreadable; a
+    /// failing handler stops the replay with the sequence to resume from.
     ///
     /// # Errors
     /// A sequence start with types in more than one stream, a server error,
@@ -248,7 +249,7 @@ impl Subscriber {
             while let Some(item) = replay.next().await {
                 let replayed = match item {
                     Ok(replayed) => replayed,
-                    Err(e @ ReplayError::Decode { .. }) => {
+                    Err(e @ (ReplayError::Decode { .. } | ReplayError::Mismatch { .. })) => {
                         tracing::error!(group = %self.group, error = %e, "replay skipped an unreadable event");
                         report.unreadable += 1;
                         continue;

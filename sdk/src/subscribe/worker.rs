@@ -17,6 +17,7 @@ use super::handler::{ErasedHandler, Failure};
 use crate::dlq::mover::Mover;
 use crate::envelope::Envelope;
 use crate::idempotency::Deduplicator;
+use crate::subject::check_subject;
 use crate::token::NO_KEY;
 
 /// What every task of one running subscriber shares.
@@ -260,6 +261,9 @@ async fn process(shared: &Shared, delivered: &Delivered) {
             return dead_letter(shared, delivered, DeadLetterReason::Poison(e.to_string())).await
         }
     };
+    if let Err(e) = check_subject(&message.subject, &envelope) {
+        return dead_letter(shared, delivered, DeadLetterReason::Poison(e.to_string())).await;
+    }
     let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
         let reason = format!(
             "group {group} has no handler for event type {} (on subject {})",
