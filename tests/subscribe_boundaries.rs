@@ -6,7 +6,10 @@
 //! events, whichever started last.
 mod support;
 
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -226,5 +229,234 @@ async fn replays_skip_a_subject_that_contradicts_the_body() -> anyhow::Result<()
     let got = take(&mut rx, 1).await?;
     assert_eq!(got[0].0, good.event_id);
     assert!(rx.try_recv().is_err(), "a handler ran on a contradiction");
+    Ok(())
+}
+
+/// Publishes 20 `created` and 20 `deactivated` events, alternating; returns
+/// their ids.
+async fn publish_both_types(publisher: &Publisher, n: usize) -> anyhow::Result<HashSet<Uuid>> {
+    let ctx = PublishContext::new("org-1")?;
+    let mut ids = HashSet::new();
+    for i in 0..n {
+        ids.insert(publish_one(publisher, &ctx, i, true).await?);
+    }
+    Ok(ids)
+}
+
+/// Event `i`: `deactivated` for odd `i` when `both`, else `created`.
+async fn publish_one(
+    publisher: &Publisher,
+    ctx: &PublishContext,
+    i: usize,
+    both: bool,
+) -> anyhow::Result<Uuid> {
+    let published = if both && i % 2 == 1 {
+        let event = UserDeactivated {
+            user_id: format!("u-{i}"),
+            reason: "left".into(),
+        };
+        publisher.publish(ctx, &event).await?
+    } else {
+        publisher.publish(ctx, &UserCreated::numbered(i)).await?
+    };
+    Ok(published.event_id)
+}
+
+/// Handled once each: every id in `want` exactly once, nothing else.
+fn assert_once_each(seen: &[Seen], want: &HashSet<Uuid>) {
+    let mut counts: HashMap<Uuid, usize> = HashMap::new();
+    for (id, ..) in seen {
+        *counts.entry(*id).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+    let missing = want.iter().filter(|id| !counts.contains_key(id)).count();
+    assert_eq!(missing, 0, "{missing} of {} never handled", want.len());
+    assert_eq!(counts.len(), want.len(), "handled events never published");
+}
+
+/// Instance A handles `created`, B `created` and `deactivated`, in one
+/// group; they start in the given order, then 40 events of both types are
+/// published. Every one is handled exactly once and nothing is dead-lettered.
+async fn both_instances_handle_every_event(a_first: bool) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Small windows, so that both instances get some of each type (one
+    // 256-event pull request would take all 40).
+    let config = SubscriberConfig {
+        max_in_flight: 4,
+        ..fast_config()
+    };
+    let a = instance(&client, "mixed", config.clone(), false, tx.clone())?;
+    let b = instance(&client, "mixed", config, true, tx)?;
+    let (a, b) = if a_first {
+        let a = a.start().await?;
+        (a, b.start().await?)
+    } else {
+        let b = b.start().await?;
+        (a.start().await?, b)
+    };
+    let ids = publish_both_types(&publisher, 40).await?;
+    let seen = take(&mut rx, 40).await?;
+    settled(&js, "AUTH_EVENTS", "mixed").await?;
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    assert_once_each(&seen, &ids);
+    let dead = ops::list(&js, &DlqFilter::default(), None).await?;
+    assert!(
+        dead.is_empty(),
+        "dead-lettered: {:?}",
+        dead.iter()
+            .map(|d| d.record.as_ref().map(|r| r.error.clone()))
+            .collect::<Vec<_>>()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_instance_with_fewer_handlers_starting_last_skips_nothing() -> anyhow::Result<()> {
+    both_instances_handle_every_event(false).await
+}
+
+#[tokio::test]
+async fn an_instance_with_more_handlers_starting_last_poisons_nothing() -> anyhow::Result<()> {
+    both_instances_handle_every_event(true).await
+}
+
+#[tokio::test]
+async fn a_rolling_deploy_that_adds_a_handler_handles_every_event_once_under_load(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let old = instance(&client, "rolling", fast_config(), false, tx.clone())?
+        .start()
+        .await?;
+    // The producer publishes `created` events at a steady rate, and
+    // `deactivated` ones too once the new version is up (before that, no
+    // instance of the group handles them, so they are not the group's).
+    let deactivating = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let deactivating = deactivating.clone();
+        tokio::spawn(async move {
+            let ctx = PublishContext::new("org-1")?;
+            let mut ids = HashSet::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(2));
+            for i in 0..1_200 {
+                tick.tick().await;
+                let both = deactivating.load(Ordering::SeqCst);
+                ids.insert(publish_one(&publisher, &ctx, i, both).await?);
+            }
+            anyhow::Ok(ids)
+        })
+    };
+    let mut seen = take(&mut rx, 100).await?;
+    let new = instance(&client, "rolling", fast_config(), true, tx)?
+        .start()
+        .await?;
+    deactivating.store(true, Ordering::SeqCst);
+    seen.extend(take(&mut rx, 300).await?);
+    let report = old.shutdown().await;
+    assert_eq!(report.abandoned, 0);
+    let ids = producer.await??;
+    seen.extend(take(&mut rx, ids.len().saturating_sub(seen.len())).await?);
+    settled(&js, "AUTH_EVENTS", "rolling").await?;
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    assert_once_each(&seen, &ids);
+    let deactivations = seen.iter().filter(|s| s.1 == "deactivated").count();
+    assert!(deactivations > 100, "only {deactivations} deactivations");
+    let dead = ops::list(&js, &DlqFilter::default(), None).await?;
+    assert!(
+        dead.is_empty(),
+        "dead-lettered: {:?}",
+        dead.iter()
+            .map(|d| d.record.as_ref().map(|r| r.error.clone()))
+            .collect::<Vec<_>>()
+    );
+    new.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn start_never_narrows_the_filter_and_retire_types_does_explicitly() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let filters = |info: jetstream::consumer::Info| {
+        let mut all = info.config.filter_subjects.clone();
+        all.push(info.config.filter_subject.clone());
+        all.retain(|f| !f.is_empty());
+        all.sort();
+        all
+    };
+    // The new version ran and was rolled back: the old one starts last.
+    let new = instance(&client, "retiring", fast_config(), true, tx.clone())?
+        .start()
+        .await?;
+    new.shutdown().await;
+    let old = instance(&client, "retiring", fast_config(), false, tx)?
+        .start()
+        .await?;
+    let both = vec![
+        "auth.user.created.>".to_string(),
+        "auth.user.deactivated.>".to_string(),
+    ];
+    assert_eq!(
+        filters(support::consumer_info(&js, "AUTH_EVENTS", "retiring").await?),
+        both
+    );
+
+    let err = tidings::subscribe::retire_types(
+        &js,
+        "AUTH_EVENTS",
+        "retiring",
+        &["auth.user.created", "auth.user.deactivated"],
+    )
+    .await
+    .expect_err("no filter left");
+    assert!(
+        err.to_string().contains("delete the consumer instead"),
+        "{err}"
+    );
+    let retired = tidings::subscribe::retire_types(
+        &js,
+        "AUTH_EVENTS",
+        "retiring",
+        &["auth.user.deactivated"],
+    )
+    .await?;
+    assert_eq!(retired, vec!["auth.user.deactivated.>".to_string()]);
+    assert_eq!(
+        filters(support::consumer_info(&js, "AUTH_EVENTS", "retiring").await?),
+        vec!["auth.user.created.>".to_string()]
+    );
+
+    let ctx = PublishContext::new("org-1")?;
+    let created = publish_one(&publisher, &ctx, 0, true).await?;
+    publish_one(&publisher, &ctx, 1, true).await?;
+    let got = take(&mut rx, 1).await?;
+    assert_eq!(got[0].0, created);
+    // The deactivation is not the group's: nothing pending, nothing held.
+    tidings::testing::eventually(
+        "the group has nothing pending",
+        Duration::from_secs(20),
+        || async {
+            let info = support::consumer_info(&js, "AUTH_EVENTS", "retiring").await?;
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "pending {}, awaiting ack {}",
+                    info.num_pending,
+                    info.num_ack_pending
+                ))
+            }
+        },
+    )
+    .await?;
+    assert!(rx.try_recv().is_err());
+    assert!(ops::list(&js, &DlqFilter::default(), None)
+        .await?
+        .is_empty());
+    old.shutdown().await;
     Ok(())
 }

@@ -125,6 +125,13 @@ pub fn filter_for_type(event_type: &str, organization: Option<&OrganizationId>) 
     }
 }
 
+/// The event type a filter made by [`filter_for_type`] selects: its first
+/// three tokens, or `None` for a filter with fewer.
+pub fn filter_event_type(filter: &str) -> Option<&str> {
+    let end = filter.match_indices('.').nth(2)?.0;
+    Some(&filter[..end])
+}
+
 /// The number of tokens every event subject has.
 pub const SUBJECT_TOKENS: usize = 5;
 
@@ -252,6 +259,10 @@ mod tests {
             filter_for_type("auth.user.created", Some(&org)),
             "auth.user.created.org-42.>"
         );
+        for filter in ["auth.user.created.>", "auth.user.created.org-42.>"] {
+            assert_eq!(filter_event_type(filter), Some("auth.user.created"));
+        }
+        assert_eq!(filter_event_type("auth.>"), None);
         Ok(())
     }
 }

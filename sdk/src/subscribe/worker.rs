@@ -14,6 +14,7 @@ use super::config::SubscriberConfig;
 use super::dead_letter::{dead_letter, DeadLetterReason};
 use super::event::EventMeta;
 use super::handler::{ErasedHandler, Failure};
+use super::skipped::Skipped;
 use crate::dlq::mover::Mover;
 use crate::envelope::Envelope;
 use crate::idempotency::Deduplicator;
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) dedup: Option<Deduplicator>,
     /// Moves given-up events to the dead-letter queue.
     pub(crate) mover: Mover,
+    /// Counts deliveries of types this instance has no handler for.
+    pub(crate) skipped: Skipped,
     /// One permit per handler slot (`max_in_flight`).
     pub(crate) slots: Arc<Semaphore>,
     /// Slots reserved for messages asked of the server, not yet arrived.
@@ -59,10 +62,12 @@ impl Shared {
         handlers: HashMap<&'static str, Arc<dyn ErasedHandler>>,
         dedup: Option<Deduplicator>,
         mover: Mover,
+        skipped: Skipped,
         abort: watch::Receiver<bool>,
     ) -> Self {
         Self {
             mover,
+            skipped,
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
             reserved: AtomicUsize::new(0),
             freed: watch::Sender::new(0),
@@ -265,30 +270,35 @@ async fn process(shared: &Shared, delivered: &Delivered) {
         return dead_letter(shared, delivered, DeadLetterReason::Poison(e.to_string())).await;
     }
     let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
-        let reason = format!(
-            "group {group} has no handler for event type {} (on subject {})",
-            envelope.event_type, message.subject
-        );
-        return dead_letter(shared, delivered, DeadLetterReason::Poison(reason)).await;
+        return release_unhandled(shared, delivered, &envelope.event_type).await;
     };
+    // The delivery budget counts deliveries to instances that could handle
+    // the event, not those released by instances without its handler.
+    let skipped = if delivered.delivery > 1 {
+        shared
+            .skipped
+            .count(group, &delivered.stream, delivered.stream_sequence)
+            .await
+    } else {
+        0
+    };
+    let runs = delivered.delivery.saturating_sub(skipped).max(1);
     let max = shared.config.max_deliveries;
-    if delivered.delivery > max {
+    if runs > max {
         let last_error = format!(
             "delivered {} times without an ack: the handler outlived the ack wait or its process stopped",
-            delivered.delivery - 1
+            runs - 1
         );
-        return dead_letter(
-            shared,
-            delivered,
-            DeadLetterReason::Exhausted { last_error },
-        )
-        .await;
+        let reason = DeadLetterReason::Exhausted { last_error };
+        dead_letter(shared, delivered, reason).await;
+        return forget_skipped(shared, delivered, skipped).await;
     }
     if let Some(dedup) = &shared.dedup {
         match dedup.seen(group, envelope.id).await {
             Ok(true) => {
                 tracing::debug!(group, event_id = %envelope.id, "already handled; acked without running the handler");
-                return ack(shared, delivered).await;
+                ack(shared, delivered).await;
+                return forget_skipped(shared, delivered, skipped).await;
             }
             Ok(false) => {}
             Err(e) => {
@@ -300,6 +310,7 @@ async fn process(shared: &Shared, delivered: &Delivered) {
     }
     let event_id = envelope.id;
     let mut meta = meta_of(shared, &envelope, delivered);
+    meta.delivery = runs;
     let ordered = shared.config.ordered_by_key;
     let mut envelope = Some(envelope);
     loop {
@@ -326,14 +337,16 @@ async fn process(shared: &Shared, delivered: &Delivered) {
                     }
                 }
                 tracing::debug!(group, %event_id, subject = %message.subject, delivery = meta.delivery, "event handled");
-                return ack(shared, delivered).await;
+                ack(shared, delivered).await;
+                return forget_skipped(shared, delivered, skipped).await;
             }
             Run::Done(Err(Failure::Unreadable(reason))) => {
                 return dead_letter(shared, delivered, DeadLetterReason::Poison(reason)).await
             }
             Run::Done(Err(Failure::Handler(error))) if meta.delivery >= max => {
                 let reason = DeadLetterReason::Exhausted { last_error: error };
-                return dead_letter(shared, delivered, reason).await;
+                dead_letter(shared, delivered, reason).await;
+                return forget_skipped(shared, delivered, skipped).await;
             }
             Run::Done(Err(Failure::Handler(error))) => {
                 shared
@@ -355,6 +368,51 @@ async fn process(shared: &Shared, delivered: &Delivered) {
                 return nak(shared, delivered, None).await;
             }
         }
+    }
+}
+
+/// Releases an event of a type this instance has no handler for, for an
+/// instance of the group that has one (the group's filter is the union of
+/// the types its instances handle): a NAK with the backoff's delay, counted
+/// as a skipped delivery, not against the event's delivery budget. Warns
+/// once per type: if no instance handles the type any more, the operator
+/// retires it from the group (`retire_types`), or it keeps coming back.
+async fn release_unhandled(shared: &Shared, delivered: &Delivered, event_type: &str) {
+    let group = shared.group.as_str();
+    let stream = delivered.stream.as_str();
+    shared
+        .skipped
+        .note(group, stream, delivered.stream_sequence)
+        .await;
+    let delay = shared.config.backoff.delay(delivered.delivery);
+    if shared.skipped.first_of_type(event_type) {
+        tracing::warn!(
+            group,
+            stream,
+            event_type,
+            subject = %delivered.message.subject,
+            retry_in = ?delay,
+            "this instance has no handler for this type, which the group's consumer receives (another instance handles it, or did): released for the others; if none handles it any more, retire it with tidings::subscribe::retire_types"
+        );
+    } else {
+        tracing::debug!(
+            group,
+            stream,
+            event_type,
+            stream_sequence = delivered.stream_sequence,
+            "no handler here; released for the others"
+        );
+    }
+    nak(shared, delivered, Some(delay)).await;
+}
+
+/// Forgets the skipped deliveries of an event being settled.
+async fn forget_skipped(shared: &Shared, delivered: &Delivered, skipped: u32) {
+    if skipped > 0 {
+        shared
+            .skipped
+            .forget(&shared.group, &delivered.stream, delivered.stream_sequence)
+            .await;
     }
 }
 
