@@ -15,7 +15,7 @@ use futures_util::StreamExt;
 use time::OffsetDateTime;
 
 use crate::envelope::{DecodeError, Envelope};
-use crate::subject::filter_for_type;
+use crate::subject::{check_subject, filter_for_type, SubjectMismatch};
 use crate::token::OrganizationId;
 
 /// Where a replay starts.
@@ -80,6 +80,18 @@ pub enum ReplayError {
         /// Why.
         #[source]
         source: DecodeError,
+    },
+    /// A stored message's subject contradicts its body (type, tenant or
+    /// entity key): it is not replayed (the replay goes on).
+    #[error("stream {stream} sequence {sequence} is not replayed: {source}")]
+    Mismatch {
+        /// The stream.
+        stream: String,
+        /// Its sequence.
+        sequence: u64,
+        /// What differs.
+        #[source]
+        source: SubjectMismatch,
     },
     /// A handler failed on a replayed event: the replay stops there, so it
     /// can be resumed from this sequence.
@@ -292,7 +304,9 @@ impl Replay {
         Ok(Self { scan })
     }
 
-    /// The next event, in stream order; `None` at the end of the range.
+    /// The next event, in stream order; `None` at the end of the range. A
+    /// message that is not a readable event, or whose subject contradicts
+    /// its body, is an error item, and the replay goes on after it.
     pub async fn next(&mut self) -> Option<Result<Replayed, ReplayError>> {
         let scanned = match self.scan.next().await? {
             Ok(scanned) => scanned,
@@ -303,19 +317,29 @@ impl Replay {
             sequence,
             stored_at,
         } = scanned;
-        Some(
-            Envelope::decode_message(message.headers.as_ref(), &message.payload)
-                .map(|envelope| Replayed {
-                    envelope,
-                    subject: message.subject.to_string(),
-                    stream_sequence: sequence,
-                    stored_at,
-                })
-                .map_err(|source| ReplayError::Decode {
-                    stream: self.scan.stream.clone(),
+        let stream = &self.scan.stream;
+        let envelope = match Envelope::decode_message(message.headers.as_ref(), &message.payload) {
+            Ok(envelope) => envelope,
+            Err(source) => {
+                return Some(Err(ReplayError::Decode {
+                    stream: stream.clone(),
                     sequence,
                     source,
-                }),
-        )
+                }))
+            }
+        };
+        if let Err(source) = check_subject(&message.subject, &envelope) {
+            return Some(Err(ReplayError::Mismatch {
+                stream: stream.clone(),
+                sequence,
+                source,
+            }));
+        }
+        Some(Ok(Replayed {
+            envelope,
+            subject: message.subject.to_string(),
+            stream_sequence: sequence,
+            stored_at,
+        }))
     }
 }

@@ -3,23 +3,29 @@
 //! A [`Subscriber`] is one instance of a named consumer group. It registers
 //! typed handlers ([`Subscriber::handle`]), then [`start`](Subscriber::start)
 //! creates or updates one durable pull consumer per stream for the group
-//! (filter subjects: the handled types, optionally one tenant) and consumes
-//! with at most `max_in_flight` handlers at once. Every instance that starts
-//! with the same group shares the same consumers, so each event is handled
-//! by one instance; two groups each receive every event.
+//! (filter subjects: the handled types, optionally one tenant, added to
+//! those the consumer already has) and consumes with at most
+//! `max_in_flight` handlers at once. Every instance that starts with the
+//! same group shares the same consumers, so each event is handled by one
+//! instance; two groups each receive every event. An instance that receives
+//! a type only other instances handle releases it to them (a NAK with a
+//! delay, recorded so that it does not spend the event's delivery budget);
+//! [`retire_types`] narrows the filter.
 //!
 //! Handler `Ok` acks; `Err` (or a panic) NAKs with an exponential backoff;
 //! after `max_deliveries` the event is given up (see the dead-letter module),
 //! as is a message that cannot be read as the handler's type (not an event,
-//! an unknown type, a payload that breaks its schema, a version the reader
-//! cannot read) at once. [`Running::shutdown`] stops pulling, lets in-flight
-//! handlers finish within a deadline and flushes their acks.
+//! a subject that contradicts the body, a payload that breaks its schema, a
+//! version the reader cannot read) at once. [`Running::shutdown`] stops
+//! pulling, lets in-flight handlers finish within a deadline and flushes
+//! their acks.
 mod config;
 mod dead_letter;
 mod event;
 mod handler;
 mod health;
 mod pull;
+mod retire;
 mod worker;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -35,6 +41,7 @@ pub use config::{Backoff, ConfigError, StartAt, SubscriberConfig};
 pub use event::{Event, EventMeta};
 pub use handler::BoxError;
 pub use health::Health;
+pub use retire::retire_types;
 
 use handler::{ErasedHandler, Typed};
 use worker::Shared;
@@ -217,9 +224,9 @@ impl Subscriber {
     /// Replays stored events of the handled types (of the configured tenant,
     /// if any) through the handlers, one at a time, in stream order, stream
     /// after stream (see [`crate::replay`]). The group's consumers are not
-    /// touched and nothing is acked. An event that cannot be read is logged
-    /// and counted; a failing handler stops the replay with the sequence to
-    /// resume from.
+    /// touched and nothing is acked. An event that cannot be read, or whose
+    /// subject contradicts its body, is logged and counted as unreadable; a
+    /// failing handler stops the replay with the sequence to resume from.
     ///
     /// # Errors
     /// A sequence start with types in more than one stream, a server error,
@@ -250,7 +257,7 @@ impl Subscriber {
             while let Some(item) = replay.next().await {
                 let replayed = match item {
                     Ok(replayed) => replayed,
-                    Err(e @ ReplayError::Decode { .. }) => {
+                    Err(e @ (ReplayError::Decode { .. } | ReplayError::Mismatch { .. })) => {
                         tracing::error!(group = %self.group, error = %e, "replay skipped an unreadable event");
                         report.unreadable += 1;
                         continue;
@@ -368,8 +375,9 @@ impl Subscriber {
         }
     }
 
-    /// Creates the group's consumer on `stream`, or updates it (keeping the
-    /// position and start policy it has).
+    /// Creates the group's consumer on `stream`, or updates it: it keeps its
+    /// position and start policy, and the filters of types other instances
+    /// handle (the filter only grows; see [`retire_types`]).
     async fn consumer(
         &self,
         stream: &str,
@@ -386,32 +394,42 @@ impl Subscriber {
                 &types.iter().copied().collect::<Vec<_>>().join(", "),
             )
             .await?;
-        let mut filters: Vec<String> = types
+        let ours: BTreeSet<String> = types
             .iter()
             .map(|t| filter_for_type(t, self.config.organization.as_ref()))
             .collect();
-        filters.sort();
         let existing = handle.consumer_info(&self.group).await.ok();
-        let deliver_policy = match &existing {
+        let (filters, deliver_policy) = match &existing {
             Some(info) => {
-                let mut before = info.config.filter_subjects.clone();
-                before.sort();
-                if before != filters {
-                    tracing::warn!(
+                let before = filters_of(&info.config);
+                let added: Vec<&String> = ours.difference(&before).collect();
+                let others: Vec<&String> = before.difference(&ours).collect();
+                if !added.is_empty() {
+                    tracing::info!(group = %self.group, stream, added = ?added, "the group's consumer now also receives these types");
+                }
+                if !others.is_empty() {
+                    tracing::info!(
                         group = %self.group,
                         stream,
-                        before = ?before,
-                        after = ?filters,
-                        "the group's filter subjects change: every instance of a group should handle the same types"
+                        kept = ?others,
+                        "the group's consumer keeps filters this instance has no handler for (another instance handles them, or did): their events are left to the others; tidings::subscribe::retire_types drops a type no instance handles any more"
                     );
                 }
-                info.config.deliver_policy
+                // Start only widens the filter: narrowing it would move the
+                // group past every event of a type other instances handle.
+                let union: Vec<String> = before.union(&ours).cloned().collect();
+                (union, info.config.deliver_policy)
             }
-            None => match self.config.start_at {
-                StartAt::New => consumer::DeliverPolicy::New,
-                StartAt::All => consumer::DeliverPolicy::All,
-                StartAt::Time(start_time) => consumer::DeliverPolicy::ByStartTime { start_time },
-            },
+            None => {
+                let deliver_policy = match self.config.start_at {
+                    StartAt::New => consumer::DeliverPolicy::New,
+                    StartAt::All => consumer::DeliverPolicy::All,
+                    StartAt::Time(start_time) => {
+                        consumer::DeliverPolicy::ByStartTime { start_time }
+                    }
+                };
+                (ours.into_iter().collect(), deliver_policy)
+            }
         };
         let config = consumer::pull::Config {
             durable_name: Some(self.group.clone()),
@@ -432,6 +450,18 @@ impl Subscriber {
             .await
             .map_err(|e| failed(e.to_string()))
     }
+}
+
+/// A consumer's filter subjects, however the server stores them (one
+/// filter comes back as `filter_subject`).
+fn filters_of(config: &consumer::Config) -> BTreeSet<String> {
+    config
+        .filter_subjects
+        .iter()
+        .chain(std::iter::once(&config.filter_subject))
+        .filter(|f| !f.is_empty())
+        .cloned()
+        .collect()
 }
 
 /// What a replay through the handlers did.

@@ -1,7 +1,7 @@
 //! What happens to each pulled message (see [`super::pull`] for the
 //! pulling): decode it, run its handler (in its entity's lane in ordered
 //! mode), and ack, NAK or dead-letter it.
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,6 +18,7 @@ use super::health::Health;
 use crate::dlq::mover::{Attempts, Mover};
 use crate::envelope::Envelope;
 use crate::idempotency::Deduplicator;
+use crate::subject::check_subject;
 use crate::token::NO_KEY;
 
 /// What every task of one running subscriber shares.
@@ -28,6 +29,8 @@ pub(crate) struct Shared {
     pub(crate) dedup: Option<Deduplicator>,
     /// Moves given-up events to the dead-letter queue.
     pub(crate) mover: Mover,
+    /// The types without a handler here that this instance has warned of.
+    unhandled_warned: Mutex<HashSet<String>>,
     /// One permit per handler slot (`max_in_flight`).
     pub(crate) slots: Arc<Semaphore>,
     /// Slots reserved for messages asked of the server, not yet arrived:
@@ -95,6 +98,7 @@ impl Shared {
     ) -> Self {
         Self {
             mover,
+            unhandled_warned: Mutex::new(HashSet::new()),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
             reserved: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             freed: watch::Sender::new(0),
@@ -293,13 +297,12 @@ async fn process(shared: &Shared, delivered: &Delivered) {
             return dead_letter(shared, delivered, reason, delivered.delivery).await;
         }
     };
-    let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
-        let reason = format!(
-            "group {group} has no handler for event type {} (on subject {})",
-            envelope.event_type, message.subject
-        );
-        let reason = DeadLetterReason::Poison(reason);
+    if let Err(e) = check_subject(&message.subject, &envelope) {
+        let reason = DeadLetterReason::Poison(e.to_string());
         return dead_letter(shared, delivered, reason, delivered.delivery).await;
+    }
+    let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
+        return release_unhandled(shared, delivered, &envelope.event_type).await;
     };
     let max = shared.config.max_deliveries;
     // The budget earlier deliveries spent: failed handler runs and
@@ -338,6 +341,8 @@ async fn process(shared: &Shared, delivered: &Delivered) {
     }
     let event_id = envelope.id;
     let mut meta = meta_of(shared, &envelope, delivered);
+    // This run's place in the delivery budget (1 on the first).
+    meta.delivery = spent + 1;
     let ordered = shared.config.ordered_by_key;
     let mut envelope = Some(envelope);
     loop {
@@ -447,6 +452,47 @@ async fn seen(
             }
         }
     }
+}
+
+/// Releases an event of a type this instance has no handler for, for an
+/// instance of the group that has one (the group's filter is the union of
+/// the types its instances handle): a NAK with the backoff's delay,
+/// recorded as a release, so it does not spend the event's delivery budget
+/// (see `Attempts`). Warns once per type: if no instance handles the type
+/// any more, the operator retires it from the group (`retire_types`), or it
+/// keeps coming back.
+async fn release_unhandled(shared: &Shared, delivered: &Delivered, event_type: &str) {
+    let group = shared.group.as_str();
+    let stream = delivered.stream.as_str();
+    shared
+        .mover
+        .note_release(group, stream, delivered.stream_sequence)
+        .await;
+    let delay = shared.config.backoff.delay(delivered.delivery);
+    let first_of_type = shared
+        .unhandled_warned
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(event_type.to_string());
+    if first_of_type {
+        tracing::warn!(
+            group,
+            stream,
+            event_type,
+            subject = %delivered.message.subject,
+            retry_in = ?delay,
+            "this instance has no handler for this type, which the group's consumer receives (another instance handles it, or did): released for the others; if none handles it any more, retire it with tidings::subscribe::retire_types"
+        );
+    } else {
+        tracing::debug!(
+            group,
+            stream,
+            event_type,
+            stream_sequence = delivered.stream_sequence,
+            "no handler here; released for the others"
+        );
+    }
+    nak(shared, delivered, Some(delay)).await;
 }
 
 /// Sleeps `delay` with progress acks every third of the ack wait; `false`

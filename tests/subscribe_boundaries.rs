@@ -1,0 +1,462 @@
+//! The boundaries a consumer group must keep against a real nats-server:
+//! a message's subject and body must name the same type, tenant and entity
+//! (tenant filters and permissions work on subjects, handlers on bodies),
+//! and instances of one group that handle different types (every rolling
+//! deploy that adds a handler) must not skip or dead-letter each other's
+//! events, whichever started last.
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream;
+use support::{fast_config, settled, setup, take, UserCreated, UserDeactivated};
+use tidings::dlq::{ops, DeadLetterKind, DlqFilter};
+use tidings::replay::{Replay, ReplayError, ReplaySpec, ReplayStart};
+use tidings::subscribe::SubscriberConfig;
+use tidings::{Event, OrganizationId, PublishContext, Publisher, Subscriber};
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+/// What a handler saw: the event id, the type, the tenant and the key the
+/// handler was given.
+type Seen = (Uuid, &'static str, String, String);
+
+/// An instance of `group` handling `auth.user.created` (and, with
+/// `deactivated`, `auth.user.deactivated`), sending what it sees to `tx`.
+fn instance(
+    client: &async_nats::Client,
+    group: &str,
+    config: SubscriberConfig,
+    deactivated: bool,
+    tx: mpsc::UnboundedSender<Seen>,
+) -> anyhow::Result<Subscriber> {
+    let mut subscriber = Subscriber::new(client.clone(), group, config)?;
+    let created = tx.clone();
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = created.clone();
+        async move {
+            let _ = tx.send((
+                event.meta.event_id,
+                "created",
+                event.meta.organization_id.to_string(),
+                event.payload.user_id.clone(),
+            ));
+            Ok::<(), Infallible>(())
+        }
+    });
+    if deactivated {
+        subscriber.handle::<UserDeactivated, _>(move |event: Event<UserDeactivated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((
+                    event.meta.event_id,
+                    "deactivated",
+                    event.meta.organization_id.to_string(),
+                    event.payload.user_id.clone(),
+                ));
+                Ok::<(), Infallible>(())
+            }
+        });
+    }
+    Ok(subscriber)
+}
+
+/// Publishes the event prepared for `ctx` on `subject` instead of its own,
+/// headers and body untouched: a publisher with the permission to publish
+/// on `subject` lying about what it publishes.
+async fn publish_on<E: tidings::DomainEvent>(
+    js: &jetstream::Context,
+    publisher: &Publisher,
+    ctx: &PublishContext,
+    event: &E,
+    subject: &str,
+) -> anyhow::Result<u64> {
+    let prepared = publisher.prepare(ctx, event)?;
+    Ok(js
+        .publish_with_headers(
+            subject.to_string(),
+            prepared.headers().clone(),
+            prepared.body().clone(),
+        )
+        .await?
+        .await?
+        .sequence)
+}
+
+/// Three messages whose subjects contradict their bodies, all on org-A
+/// subjects: an org-B event, a `created` event on a `deactivated` subject,
+/// and user u-1's event on user u-2's subject. Returns their sequences.
+async fn publish_contradictions(
+    js: &jetstream::Context,
+    publisher: &Publisher,
+) -> anyhow::Result<[u64; 3]> {
+    let org_a = PublishContext::new("org-A")?;
+    let org_b = PublishContext::new("org-B")?;
+    let u1 = UserCreated::numbered(1);
+    Ok([
+        publish_on(js, publisher, &org_b, &u1, "auth.user.created.org-A.u-1").await?,
+        publish_on(
+            js,
+            publisher,
+            &org_a,
+            &u1,
+            "auth.user.deactivated.org-A.u-1",
+        )
+        .await?,
+        publish_on(js, publisher, &org_a, &u1, "auth.user.created.org-A.u-2").await?,
+    ])
+}
+
+/// The dead letters once there are `n` of them.
+async fn dead_letters(js: &jetstream::Context, n: usize) -> anyhow::Result<Vec<ops::DeadLetter>> {
+    Ok(tidings::testing::eventually(
+        "the dead letters arrive",
+        Duration::from_secs(20),
+        || async {
+            let found = ops::list(js, &DlqFilter::default(), None).await?;
+            if found.len() == n {
+                Ok(found)
+            } else {
+                Err(anyhow::anyhow!("{} of {n} dead letters", found.len()))
+            }
+        },
+    )
+    .await?)
+}
+
+fn org_a_only() -> anyhow::Result<SubscriberConfig> {
+    Ok(SubscriberConfig {
+        organization: Some(OrganizationId::new("org-A")?),
+        ..fast_config()
+    })
+}
+
+#[tokio::test]
+async fn a_subject_that_contradicts_the_body_on_tenant_type_or_key_is_poison_naming_both(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let running = instance(&client, "tenant-a", org_a_only()?, true, tx)?
+        .start()
+        .await?;
+    let sequences = publish_contradictions(&js, &publisher).await?;
+    let good = publisher
+        .publish(&PublishContext::new("org-A")?, &UserCreated::numbered(3))
+        .await?;
+    // Stream order: the handler's first event must be the one that agrees.
+    let got = take(&mut rx, 1).await?;
+    assert_eq!(
+        got,
+        vec![(good.event_id, "created", "org-A".into(), "u-3".into())],
+        "a message whose subject contradicts its body reached a handler"
+    );
+    let mut dead = dead_letters(&js, 3).await?;
+    dead.sort_by_key(|d| d.record.as_ref().map(|r| r.sequence).unwrap_or(0));
+    let expected = [
+        ("organization", "org-A", "org-B"),
+        ("event type", "auth.user.deactivated", "auth.user.created"),
+        ("entity key", "u-2", "u-1"),
+    ];
+    for ((letter, sequence), (what, subject_says, body_says)) in
+        dead.iter().zip(sequences).zip(expected)
+    {
+        let record = letter.record.clone()?;
+        assert_eq!(record.sequence, sequence);
+        assert_eq!(record.kind, DeadLetterKind::Poison);
+        assert_eq!(record.deliveries, 1, "given up at once");
+        assert!(
+            record.error.contains(&format!(
+                "the subject says {what} {subject_says}, the body says {body_says}"
+            )),
+            "{}",
+            record.error
+        );
+    }
+    settled(&js, "AUTH_EVENTS", "tenant-a").await?;
+    assert!(rx.try_recv().is_err(), "a handler ran on a contradiction");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn replays_skip_a_subject_that_contradicts_the_body() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    publish_contradictions(&js, &publisher).await?;
+    let good = publisher
+        .publish(&PublishContext::new("org-A")?, &UserCreated::numbered(3))
+        .await?;
+
+    let mut replay = Replay::start(
+        &js,
+        ReplaySpec {
+            stream: "AUTH_EVENTS".into(),
+            event_types: vec!["auth.user.created".into(), "auth.user.deactivated".into()],
+            organization: Some(OrganizationId::new("org-A")?),
+            start: ReplayStart::Sequence(1),
+            until: None,
+        },
+    )
+    .await?;
+    let mut read = Vec::new();
+    let mut refused = Vec::new();
+    while let Some(item) = tokio::time::timeout(Duration::from_secs(10), replay.next()).await? {
+        match item {
+            Ok(replayed) => read.push(replayed.envelope.id),
+            Err(e @ ReplayError::Server { .. }) => return Err(e.into()),
+            Err(e) => refused.push(e.to_string()),
+        }
+    }
+    assert_eq!(read, vec![good.event_id], "refused: {refused:?}");
+    assert_eq!(refused.len(), 3, "{refused:?}");
+    assert!(
+        refused[0].contains("the subject says organization org-A, the body says org-B"),
+        "{}",
+        refused[0]
+    );
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let subscriber = instance(&client, "tenant-a", org_a_only()?, true, tx)?;
+    let report = tokio::time::timeout(
+        Duration::from_secs(10),
+        subscriber.replay(ReplayStart::Sequence(1), None),
+    )
+    .await??;
+    assert_eq!((report.handled, report.unreadable), (1, 3));
+    let got = take(&mut rx, 1).await?;
+    assert_eq!(got[0].0, good.event_id);
+    assert!(rx.try_recv().is_err(), "a handler ran on a contradiction");
+    Ok(())
+}
+
+/// Publishes 20 `created` and 20 `deactivated` events, alternating; returns
+/// their ids.
+async fn publish_both_types(publisher: &Publisher, n: usize) -> anyhow::Result<HashSet<Uuid>> {
+    let ctx = PublishContext::new("org-1")?;
+    let mut ids = HashSet::new();
+    for i in 0..n {
+        ids.insert(publish_one(publisher, &ctx, i, true).await?);
+    }
+    Ok(ids)
+}
+
+/// Event `i`: `deactivated` for odd `i` when `both`, else `created`.
+async fn publish_one(
+    publisher: &Publisher,
+    ctx: &PublishContext,
+    i: usize,
+    both: bool,
+) -> anyhow::Result<Uuid> {
+    let published = if both && i % 2 == 1 {
+        let event = UserDeactivated {
+            user_id: format!("u-{i}"),
+            reason: "left".into(),
+        };
+        publisher.publish(ctx, &event).await?
+    } else {
+        publisher.publish(ctx, &UserCreated::numbered(i)).await?
+    };
+    Ok(published.event_id)
+}
+
+/// Handled once each: every id in `want` exactly once, nothing else.
+fn assert_once_each(seen: &[Seen], want: &HashSet<Uuid>) {
+    let mut counts: HashMap<Uuid, usize> = HashMap::new();
+    for (id, ..) in seen {
+        *counts.entry(*id).or_default() += 1;
+    }
+    let twice: Vec<_> = counts.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "handled more than once: {twice:?}");
+    let missing = want.iter().filter(|id| !counts.contains_key(id)).count();
+    assert_eq!(missing, 0, "{missing} of {} never handled", want.len());
+    assert_eq!(counts.len(), want.len(), "handled events never published");
+}
+
+/// Instance A handles `created`, B `created` and `deactivated`, in one
+/// group; they start in the given order, then 40 events of both types are
+/// published. Every one is handled exactly once and nothing is dead-lettered.
+async fn both_instances_handle_every_event(a_first: bool) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // Small windows, so that both instances get some of each type (one
+    // 256-event pull request would take all 40).
+    let config = SubscriberConfig {
+        max_in_flight: 4,
+        ..fast_config()
+    };
+    let a = instance(&client, "mixed", config.clone(), false, tx.clone())?;
+    let b = instance(&client, "mixed", config, true, tx)?;
+    let (a, b) = if a_first {
+        let a = a.start().await?;
+        (a, b.start().await?)
+    } else {
+        let b = b.start().await?;
+        (a.start().await?, b)
+    };
+    let ids = publish_both_types(&publisher, 40).await?;
+    let seen = take(&mut rx, 40).await?;
+    settled(&js, "AUTH_EVENTS", "mixed").await?;
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    assert_once_each(&seen, &ids);
+    let dead = ops::list(&js, &DlqFilter::default(), None).await?;
+    assert!(
+        dead.is_empty(),
+        "dead-lettered: {:?}",
+        dead.iter()
+            .map(|d| d.record.as_ref().map(|r| r.error.clone()))
+            .collect::<Vec<_>>()
+    );
+    a.shutdown().await;
+    b.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_instance_with_fewer_handlers_starting_last_skips_nothing() -> anyhow::Result<()> {
+    both_instances_handle_every_event(false).await
+}
+
+#[tokio::test]
+async fn an_instance_with_more_handlers_starting_last_poisons_nothing() -> anyhow::Result<()> {
+    both_instances_handle_every_event(true).await
+}
+
+#[tokio::test]
+async fn a_rolling_deploy_that_adds_a_handler_handles_every_event_once_under_load(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let old = instance(&client, "rolling", fast_config(), false, tx.clone())?
+        .start()
+        .await?;
+    // The producer publishes `created` events at a steady rate, and
+    // `deactivated` ones too once the new version is up (before that, no
+    // instance of the group handles them, so they are not the group's).
+    let deactivating = Arc::new(AtomicBool::new(false));
+    let producer = {
+        let deactivating = deactivating.clone();
+        tokio::spawn(async move {
+            let ctx = PublishContext::new("org-1")?;
+            let mut ids = HashSet::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(2));
+            for i in 0..1_200 {
+                tick.tick().await;
+                let both = deactivating.load(Ordering::SeqCst);
+                ids.insert(publish_one(&publisher, &ctx, i, both).await?);
+            }
+            anyhow::Ok(ids)
+        })
+    };
+    let mut seen = take(&mut rx, 100).await?;
+    let new = instance(&client, "rolling", fast_config(), true, tx)?
+        .start()
+        .await?;
+    deactivating.store(true, Ordering::SeqCst);
+    seen.extend(take(&mut rx, 300).await?);
+    let report = old.shutdown().await;
+    assert_eq!(report.abandoned, 0);
+    let ids = producer.await??;
+    seen.extend(take(&mut rx, ids.len().saturating_sub(seen.len())).await?);
+    settled(&js, "AUTH_EVENTS", "rolling").await?;
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    assert_once_each(&seen, &ids);
+    let deactivations = seen.iter().filter(|s| s.1 == "deactivated").count();
+    assert!(deactivations > 100, "only {deactivations} deactivations");
+    let dead = ops::list(&js, &DlqFilter::default(), None).await?;
+    assert!(
+        dead.is_empty(),
+        "dead-lettered: {:?}",
+        dead.iter()
+            .map(|d| d.record.as_ref().map(|r| r.error.clone()))
+            .collect::<Vec<_>>()
+    );
+    new.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn start_never_narrows_the_filter_and_retire_types_does_explicitly() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let filters = |info: jetstream::consumer::Info| {
+        let mut all = info.config.filter_subjects.clone();
+        all.push(info.config.filter_subject.clone());
+        all.retain(|f| !f.is_empty());
+        all.sort();
+        all
+    };
+    // The new version ran and was rolled back: the old one starts last.
+    let new = instance(&client, "retiring", fast_config(), true, tx.clone())?
+        .start()
+        .await?;
+    new.shutdown().await;
+    let old = instance(&client, "retiring", fast_config(), false, tx)?
+        .start()
+        .await?;
+    let both = vec![
+        "auth.user.created.>".to_string(),
+        "auth.user.deactivated.>".to_string(),
+    ];
+    assert_eq!(
+        filters(support::consumer_info(&js, "AUTH_EVENTS", "retiring").await?),
+        both
+    );
+
+    let err = tidings::subscribe::retire_types(
+        &js,
+        "AUTH_EVENTS",
+        "retiring",
+        &["auth.user.created", "auth.user.deactivated"],
+    )
+    .await
+    .expect_err("no filter left");
+    assert!(
+        err.to_string().contains("delete the consumer instead"),
+        "{err}"
+    );
+    let retired = tidings::subscribe::retire_types(
+        &js,
+        "AUTH_EVENTS",
+        "retiring",
+        &["auth.user.deactivated"],
+    )
+    .await?;
+    assert_eq!(retired, vec!["auth.user.deactivated.>".to_string()]);
+    assert_eq!(
+        filters(support::consumer_info(&js, "AUTH_EVENTS", "retiring").await?),
+        vec!["auth.user.created.>".to_string()]
+    );
+
+    let ctx = PublishContext::new("org-1")?;
+    let created = publish_one(&publisher, &ctx, 0, true).await?;
+    publish_one(&publisher, &ctx, 1, true).await?;
+    let got = take(&mut rx, 1).await?;
+    assert_eq!(got[0].0, created);
+    // The deactivation is not the group's: nothing pending, nothing held.
+    tidings::testing::eventually(
+        "the group has nothing pending",
+        Duration::from_secs(20),
+        || async {
+            let info = support::consumer_info(&js, "AUTH_EVENTS", "retiring").await?;
+            if info.num_pending == 0 && info.num_ack_pending == 0 {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!(
+                    "pending {}, awaiting ack {}",
+                    info.num_pending,
+                    info.num_ack_pending
+                ))
+            }
+        },
+    )
+    .await?;
+    assert!(rx.try_recv().is_err());
+    assert!(ops::list(&js, &DlqFilter::default(), None)
+        .await?
+        .is_empty());
+    old.shutdown().await;
+    Ok(())
+}
