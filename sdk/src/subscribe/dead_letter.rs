@@ -3,7 +3,9 @@
 //! dead-letter queue (see [`crate::dlq`]): copied to DLQ_EVENTS with its
 //! failure record, and terminated only after the copy's PubAck. If the copy
 //! fails, the original is NAKed and the move is tried again on its next
-//! delivery: the event is never in neither place.
+//! delivery: the event is never in neither place. A move still failing
+//! once the event has used its deliveries is recorded for the
+//! [`crate::dlq::DlqMonitor`], which alerts on it.
 use async_nats::jetstream::message::AckKind;
 
 use super::worker::{Delivered, Shared};
@@ -40,6 +42,22 @@ pub(crate) async fn dead_letter(shared: &Shared, delivered: &Delivered, reason: 
         Ok(sequence) => sequence,
         Err(e) => {
             let delay = shared.config.backoff.delay(delivered.delivery);
+            if delivered.delivery >= shared.config.max_deliveries {
+                // Past its deliveries and still not in the DLQ: retrying
+                // alone would go unnoticed; the monitor alerts on this.
+                shared
+                    .mover
+                    .note_stuck(group, &original, &e.to_string())
+                    .await;
+                tracing::error!(
+                    group,
+                    stream = %delivered.stream,
+                    stream_sequence = delivered.stream_sequence,
+                    deliveries = delivered.delivery,
+                    error = %e,
+                    "moving the event to the dead-letter queue keeps failing past max_deliveries; recorded for the DLQ monitor's alert"
+                );
+            }
             tracing::error!(
                 group,
                 stream = %delivered.stream,
