@@ -10,8 +10,8 @@ use async_nats::jetstream;
 use futures_util::StreamExt as _;
 use support::{fast_config, say, settled, setup, take, ChildTest, UserCreated};
 use tidings::dlq::{
-    ops, AlertKind, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink, TracingSink,
-    WebhookSink, DLQ_STREAM,
+    ops, AlertKind, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink, RedriveTarget,
+    TracingSink, WebhookSink, DLQ_STREAM,
 };
 use tidings::envelope::MSG_ID_HEADER;
 use tidings::{Event, PublishContext, Subscriber};
@@ -462,7 +462,7 @@ async fn dead_letters_can_be_filtered_redriven_and_purged() -> anyhow::Result<()
         .messages()
         .await?;
     let first = ops::get(&js, dead[0].dlq_sequence).await?;
-    let redriven = ops::redrive(&js, &first).await?;
+    let redriven = ops::redrive(&js, &first, RedriveTarget::EveryGroup).await?;
     assert_eq!(redriven.subject, a.subject);
     assert_eq!(redriven.redrive_count, 1);
     let again = tokio::time::timeout(Duration::from_secs(10), original_stream.next())
@@ -515,6 +515,214 @@ async fn operations_on_a_server_without_the_dlq_stream_say_so() -> anyhow::Resul
         ops::get(&js, 1).await,
         Err(ops::DlqError::StreamMissing)
     ));
+    Ok(())
+}
+
+/// A subscriber of `group` whose handler fails while `healthy` is false and
+/// sends every delivery's (user id, delivery) to `tx`.
+fn failing_until_healthy(
+    client: async_nats::Client,
+    group: &str,
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tx: mpsc::UnboundedSender<(String, u32)>,
+) -> anyhow::Result<Subscriber> {
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let mut subscriber = Subscriber::new(client, group, config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        let healthy = healthy.clone();
+        async move {
+            let _ = tx.send((event.payload.user_id.clone(), event.meta.delivery));
+            if healthy.load(std::sync::atomic::Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("downstream is down".to_string())
+            }
+        }
+    });
+    Ok(subscriber)
+}
+
+#[tokio::test]
+async fn a_redriven_event_is_handled_by_the_subscriber_and_leaves_the_dlq() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let running = failing_until_healthy(client.clone(), "billing", healthy.clone(), tx)?
+        .start()
+        .await?;
+    let published = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut rx, 1).await?, vec![("u-1".to_string(), 1)]);
+    let dead = dead_letters(&js, 1).await?;
+
+    healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    ops::redrive(&js, &dead[0], RedriveTarget::EveryGroup).await?;
+    let handled = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+    let after = ops::list(&js, &DlqFilter::default(), None).await?;
+    assert!(
+        matches!(handled, Ok(Some((ref user, 1))) if user == "u-1"),
+        "the redriven event never reached the handler ({handled:?}); the DLQ now holds {:?}",
+        after
+            .iter()
+            .map(|d| d.record.as_ref().map(|r| r.error.clone()))
+            .collect::<Vec<_>>()
+    );
+    settled(&js, "AUTH_EVENTS", "billing").await?;
+    assert!(
+        ops::list(&js, &DlqFilter::default(), None)
+            .await?
+            .is_empty(),
+        "the redriven event was dead-lettered again"
+    );
+    assert!(rx.try_recv().is_err(), "the handler ran more than once");
+    let _ = published;
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redrive_answered_duplicate_for_another_message_keeps_the_dead_letter(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    let published = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let dead = dead_letters(&js, 1).await?;
+    running.shutdown().await;
+    // Another message already holds the redrive's message id within the
+    // duplicate window: the redrive is answered `duplicate`, but nothing of
+    // this dead letter was stored.
+    let msg_id = tidings::envelope::redrive_msg_id(published.event_id, dead[0].dlq_sequence);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(MSG_ID_HEADER, msg_id.as_str());
+    let other = js
+        .publish_with_headers(published.subject.clone(), headers, "someone else".into())
+        .await?
+        .await?;
+    let result = ops::redrive(&js, &dead[0], RedriveTarget::EveryGroup).await;
+    let still = ops::get(&js, dead[0].dlq_sequence).await;
+    assert!(
+        still.is_ok(),
+        "the dead letter was deleted although its redrive stored nothing (redrive said {result:?})"
+    );
+    match result {
+        Err(ops::DlqError::RedriveDuplicate {
+            sequence,
+            stream,
+            stored_sequence,
+        }) => assert_eq!(
+            (sequence, stream.as_str(), stored_sequence),
+            (dead[0].dlq_sequence, "AUTH_EVENTS", other.sequence)
+        ),
+        other => anyhow::bail!("not a RedriveDuplicate: {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redrive_repeated_after_its_copy_was_stored_only_deletes_the_dead_letter(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    let published = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let dead = dead_letters(&js, 1).await?;
+    running.shutdown().await;
+    // What a redrive that stopped before the delete left behind.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        MSG_ID_HEADER,
+        tidings::envelope::redrive_msg_id(published.event_id, dead[0].dlq_sequence).as_str(),
+    );
+    headers.insert("Tidings-Redrive-Count", "1");
+    let earlier = js
+        .publish_with_headers(published.subject.clone(), headers, dead[0].body.clone())
+        .await?
+        .await?;
+    let redriven = ops::redrive(&js, &dead[0], RedriveTarget::EveryGroup).await?;
+    assert_eq!(redriven.sequence, earlier.sequence, "stored once");
+    assert!(matches!(
+        ops::get(&js, dead[0].dlq_sequence).await,
+        Err(ops::DlqError::NotFound(_))
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redrive_to_a_subject_the_dlq_subject_does_not_name_is_refused() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let dead = dead_letters(&js, 1).await?;
+    running.shutdown().await;
+    let before = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages;
+    let record = dead[0].record.clone()?;
+    for (subject, stream) in [
+        // Truncated: one token short, still inside AUTH_EVENTS.
+        ("auth.user.created.org-1", "AUTH_EVENTS"),
+        // Another tenant's subject.
+        ("auth.user.created.org-2.u-1", "AUTH_EVENTS"),
+        // Another stream's subject, record and all.
+        ("catalog.item.created.org-1.u-1", "CATALOG_EVENTS"),
+        // The right subject, a foreign stream in the record.
+        (record.subject.as_str(), "CATALOG_EVENTS"),
+    ] {
+        let mut forged = dead[0].clone();
+        let mut r = record.clone();
+        r.subject = subject.to_string();
+        r.stream = stream.to_string();
+        forged.record = Ok(r);
+        let result = ops::redrive(&js, &forged, RedriveTarget::EveryGroup).await;
+        assert!(
+            result.is_err(),
+            "redrive to {subject} in {stream}: {result:?}"
+        );
+    }
+    let after = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages;
+    assert_eq!(before, after, "a forged redrive stored a message");
+    assert!(ops::get(&js, dead[0].dlq_sequence).await.is_ok());
     Ok(())
 }
 
@@ -688,6 +896,52 @@ async fn an_event_a_few_bytes_under_max_payload_still_reaches_the_dlq() -> anyho
     assert_eq!(record.group, "billing");
     settled(&js, "AUTH_EVENTS", "billing").await?;
     running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_group_only_redrive_reaches_the_failing_group_and_no_other() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (billing_tx, mut billing) = mpsc::unbounded_channel();
+    let billing_running =
+        failing_until_healthy(client.clone(), "billing", healthy.clone(), billing_tx)?
+            .start()
+            .await?;
+    let (shipping_tx, mut shipping) = mpsc::unbounded_channel();
+    let shipping_running = failing_until_healthy(
+        client.clone(),
+        "shipping",
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        shipping_tx,
+    )?
+    .start()
+    .await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut billing, 1).await?, vec![("u-1".to_string(), 1)]);
+    assert_eq!(take(&mut shipping, 1).await?, vec![("u-1".to_string(), 1)]);
+    let dead = dead_letters(&js, 1).await?;
+    assert_eq!(dead[0].group(), Some("billing"));
+
+    healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    let redriven = ops::redrive(&js, &dead[0], RedriveTarget::FailingGroup).await?;
+    assert_eq!(redriven.group.as_deref(), Some("billing"));
+    assert_eq!(take(&mut billing, 1).await?, vec![("u-1".to_string(), 1)]);
+    // Both groups have settled the redriven message: billing handled it,
+    // shipping acked it without running its handler.
+    settled(&js, "AUTH_EVENTS", "billing").await?;
+    settled(&js, "AUTH_EVENTS", "shipping").await?;
+    assert!(
+        shipping.try_recv().is_err(),
+        "the other group handled the redriven event"
+    );
+    assert!(ops::list(&js, &DlqFilter::default(), None)
+        .await?
+        .is_empty());
+    billing_running.shutdown().await;
+    shipping_running.shutdown().await;
     Ok(())
 }
 

@@ -10,8 +10,9 @@
 //!   (past `max_deliveries`, recorded for the monitor's alert); if the
 //!   process dies between copy and terminate, the next delivery finds the
 //!   copy and only terminates.
-//! * Operating ([`ops`]): list, show, redrive and purge, with filters by
-//!   group, event type, organization and time.
+//! * Operating ([`ops`], [`redrive`]): list, show, redrive (to every group
+//!   or to the failing group only) and purge, with filters by group, event
+//!   type, organization and time.
 //! * Monitoring ([`monitor`]): depth per group and event type against a
 //!   threshold, and moves that keep failing, alerts through pluggable sinks.
 mod control;
@@ -19,6 +20,7 @@ pub mod monitor;
 pub mod mover;
 pub mod ops;
 pub mod record;
+pub mod redrive;
 mod webhook;
 
 pub use monitor::{
@@ -26,8 +28,9 @@ pub use monitor::{
     WebhookSink,
 };
 pub use mover::{dlq_subject, MoveError, FAILURES_BUCKET};
-pub use ops::{DeadLetter, DlqError, DlqFilter, Redriven};
+pub use ops::{DeadLetter, DlqError, DlqFilter};
 pub use record::{DeadLetterKind, FailureRecord, RecordError};
+pub use redrive::{RedriveTarget, Redriven};
 
 /// The dead-letter stream.
 pub const DLQ_STREAM: &str = "DLQ_EVENTS";

@@ -10,7 +10,19 @@ use async_nats::jetstream::message::AckKind;
 
 use super::worker::{Delivered, Shared};
 use crate::dlq::mover::Original;
+use crate::dlq::record::REDRIVE_GROUP_HEADER;
 use crate::dlq::DeadLetterKind;
+
+/// Whether the message is an event redriven for one consumer group only
+/// (`Tidings-Redrive-Group`, see [`crate::dlq::RedriveTarget`]) and that
+/// group is not `group`: then `group` acks it without handling it.
+pub(crate) fn redriven_for_another_group(group: &str, message: &async_nats::Message) -> bool {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(REDRIVE_GROUP_HEADER))
+        .is_some_and(|only| only.as_str() != group)
+}
 
 /// Why an event is given up.
 #[derive(Debug, Clone)]
