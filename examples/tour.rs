@@ -284,7 +284,7 @@ async fn main() -> anyhow::Result<()> {
             record.error
         );
     }
-    let redriven = dlq::ops::redrive(&js, &dead[0]).await?;
+    let redriven = dlq::ops::redrive(&js, &dead[0], dlq::RedriveTarget::EveryGroup).await?;
     println!(
         "   Redrove #{} to {}: {} #{} (redrive count {}).",
         redriven.dlq_sequence,

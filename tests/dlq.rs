@@ -10,8 +10,8 @@ use async_nats::jetstream;
 use futures_util::StreamExt as _;
 use support::{fast_config, say, settled, setup, take, ChildTest, UserCreated};
 use tidings::dlq::{
-    ops, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookSink,
-    DLQ_STREAM,
+    ops, AlertKind, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink, RedriveTarget,
+    TracingSink, WebhookSink, DLQ_STREAM,
 };
 use tidings::envelope::MSG_ID_HEADER;
 use tidings::{Event, PublishContext, Subscriber};
@@ -213,6 +213,18 @@ async fn child_moving_to_the_dlq() -> anyhow::Result<()> {
 async fn a_process_killed_between_the_dlq_copy_and_the_terminate_leaves_one_copy(
 ) -> anyhow::Result<()> {
     let (server, client, js, publisher) = setup().await?;
+    // A DLQ duplicate window shorter than the kill-to-restart gap: the
+    // copy's `Nats-Msg-Id` no longer protects, only the subject lookup does.
+    let window = Duration::from_millis(500);
+    let mut dlq_config = js
+        .get_stream(DLQ_STREAM)
+        .await?
+        .info()
+        .await?
+        .config
+        .clone();
+    dlq_config.duplicate_window = window;
+    js.update_stream(dlq_config).await?;
     let mut child = ChildTest::spawn(
         "child_moving_to_the_dlq",
         &server.url(),
@@ -225,7 +237,20 @@ async fn a_process_killed_between_the_dlq_copy_and_the_terminate_leaves_one_copy
     child.next_line("failpoint dlq-after-copy reached").await?;
     child.kill().await?; // SIGKILL between the copy and the terminate
                          // The copy is there; the original is still unacknowledged.
-    assert_eq!(dead_letters(&js, 1).await?.len(), 1);
+    let copy = dead_letters(&js, 1).await?.remove(0);
+    tidings::testing::eventually(
+        "the DLQ duplicate window passes after the copy",
+        Duration::from_secs(10),
+        || async {
+            let since = time::OffsetDateTime::now_utc() - copy.stored_at;
+            if since > window * 2 {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("{since} since the copy"))
+            }
+        },
+    )
+    .await?;
 
     // A new instance gets the original again (after the ack wait), finds
     // the copy, and only terminates.
@@ -437,7 +462,7 @@ async fn dead_letters_can_be_filtered_redriven_and_purged() -> anyhow::Result<()
         .messages()
         .await?;
     let first = ops::get(&js, dead[0].dlq_sequence).await?;
-    let redriven = ops::redrive(&js, &first).await?;
+    let redriven = ops::redrive(&js, &first, RedriveTarget::EveryGroup).await?;
     assert_eq!(redriven.subject, a.subject);
     assert_eq!(redriven.redrive_count, 1);
     let again = tokio::time::timeout(Duration::from_secs(10), original_stream.next())
@@ -490,5 +515,510 @@ async fn operations_on_a_server_without_the_dlq_stream_say_so() -> anyhow::Resul
         ops::get(&js, 1).await,
         Err(ops::DlqError::StreamMissing)
     ));
+    Ok(())
+}
+
+/// A subscriber of `group` whose handler fails while `healthy` is false and
+/// sends every delivery's (user id, delivery) to `tx`.
+fn failing_until_healthy(
+    client: async_nats::Client,
+    group: &str,
+    healthy: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    tx: mpsc::UnboundedSender<(String, u32)>,
+) -> anyhow::Result<Subscriber> {
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let mut subscriber = Subscriber::new(client, group, config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        let healthy = healthy.clone();
+        async move {
+            let _ = tx.send((event.payload.user_id.clone(), event.meta.delivery));
+            if healthy.load(std::sync::atomic::Ordering::SeqCst) {
+                Ok(())
+            } else {
+                Err("downstream is down".to_string())
+            }
+        }
+    });
+    Ok(subscriber)
+}
+
+#[tokio::test]
+async fn a_redriven_event_is_handled_by_the_subscriber_and_leaves_the_dlq() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let running = failing_until_healthy(client.clone(), "billing", healthy.clone(), tx)?
+        .start()
+        .await?;
+    let published = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut rx, 1).await?, vec![("u-1".to_string(), 1)]);
+    let dead = dead_letters(&js, 1).await?;
+
+    healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    ops::redrive(&js, &dead[0], RedriveTarget::EveryGroup).await?;
+    let handled = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+    let after = ops::list(&js, &DlqFilter::default(), None).await?;
+    assert!(
+        matches!(handled, Ok(Some((ref user, 1))) if user == "u-1"),
+        "the redriven event never reached the handler ({handled:?}); the DLQ now holds {:?}",
+        after
+            .iter()
+            .map(|d| d.record.as_ref().map(|r| r.error.clone()))
+            .collect::<Vec<_>>()
+    );
+    settled(&js, "AUTH_EVENTS", "billing").await?;
+    assert!(
+        ops::list(&js, &DlqFilter::default(), None)
+            .await?
+            .is_empty(),
+        "the redriven event was dead-lettered again"
+    );
+    assert!(rx.try_recv().is_err(), "the handler ran more than once");
+    let _ = published;
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redrive_answered_duplicate_for_another_message_keeps_the_dead_letter(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    let published = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let dead = dead_letters(&js, 1).await?;
+    running.shutdown().await;
+    // Another message already holds the redrive's message id within the
+    // duplicate window: the redrive is answered `duplicate`, but nothing of
+    // this dead letter was stored.
+    let msg_id = tidings::envelope::redrive_msg_id(published.event_id, dead[0].dlq_sequence);
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(MSG_ID_HEADER, msg_id.as_str());
+    let other = js
+        .publish_with_headers(published.subject.clone(), headers, "someone else".into())
+        .await?
+        .await?;
+    let result = ops::redrive(&js, &dead[0], RedriveTarget::EveryGroup).await;
+    let still = ops::get(&js, dead[0].dlq_sequence).await;
+    assert!(
+        still.is_ok(),
+        "the dead letter was deleted although its redrive stored nothing (redrive said {result:?})"
+    );
+    match result {
+        Err(ops::DlqError::RedriveDuplicate {
+            sequence,
+            stream,
+            stored_sequence,
+        }) => assert_eq!(
+            (sequence, stream.as_str(), stored_sequence),
+            (dead[0].dlq_sequence, "AUTH_EVENTS", other.sequence)
+        ),
+        other => anyhow::bail!("not a RedriveDuplicate: {other:?}"),
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redrive_repeated_after_its_copy_was_stored_only_deletes_the_dead_letter(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    let published = publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let dead = dead_letters(&js, 1).await?;
+    running.shutdown().await;
+    // What a redrive that stopped before the delete left behind.
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(
+        MSG_ID_HEADER,
+        tidings::envelope::redrive_msg_id(published.event_id, dead[0].dlq_sequence).as_str(),
+    );
+    headers.insert("Tidings-Redrive-Count", "1");
+    let earlier = js
+        .publish_with_headers(published.subject.clone(), headers, dead[0].body.clone())
+        .await?
+        .await?;
+    let redriven = ops::redrive(&js, &dead[0], RedriveTarget::EveryGroup).await?;
+    assert_eq!(redriven.sequence, earlier.sequence, "stored once");
+    assert!(matches!(
+        ops::get(&js, dead[0].dlq_sequence).await,
+        Err(ops::DlqError::NotFound(_))
+    ));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redrive_to_a_subject_the_dlq_subject_does_not_name_is_refused() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let dead = dead_letters(&js, 1).await?;
+    running.shutdown().await;
+    let before = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages;
+    let record = dead[0].record.clone()?;
+    for (subject, stream) in [
+        // Truncated: one token short, still inside AUTH_EVENTS.
+        ("auth.user.created.org-1", "AUTH_EVENTS"),
+        // Another tenant's subject.
+        ("auth.user.created.org-2.u-1", "AUTH_EVENTS"),
+        // Another stream's subject, record and all.
+        ("catalog.item.created.org-1.u-1", "CATALOG_EVENTS"),
+        // The right subject, a foreign stream in the record.
+        (record.subject.as_str(), "CATALOG_EVENTS"),
+    ] {
+        let mut forged = dead[0].clone();
+        let mut r = record.clone();
+        r.subject = subject.to_string();
+        r.stream = stream.to_string();
+        forged.record = Ok(r);
+        let result = ops::redrive(&js, &forged, RedriveTarget::EveryGroup).await;
+        assert!(
+            result.is_err(),
+            "redrive to {subject} in {stream}: {result:?}"
+        );
+    }
+    let after = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages;
+    assert_eq!(before, after, "a forged redrive stored a message");
+    assert!(ops::get(&js, dead[0].dlq_sequence).await.is_ok());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_poison_message_with_jetstream_control_headers_reaches_the_dlq_within_max_deliveries(
+) -> anyhow::Result<()> {
+    let (_server, client, js, _publisher) = setup().await?;
+    // The original stream accepts TTL and rollup headers; DLQ_EVENTS does not.
+    let mut auth = js.get_stream("AUTH_EVENTS").await?;
+    let mut config = auth.info().await?.config.clone();
+    config.allow_message_ttl = true;
+    config.allow_rollup = true;
+    js.update_stream(config).await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 3,
+        ..fast_config()
+    };
+    let running = failing_for_u1(client.clone(), "strict", config, tx)?
+        .start()
+        .await?;
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Expected-Stream", "AUTH_EVENTS");
+    headers.insert("Nats-TTL", "1h");
+    headers.insert("Nats-Rollup", "sub");
+    headers.insert("X-Kept", "yes");
+    let seq = js
+        .publish_with_headers("auth.user.created.org-1.u-9", headers, "{not json".into())
+        .await?
+        .await?
+        .sequence;
+    let dead = dead_letters(&js, 1).await?;
+    let record = dead[0].record.clone()?;
+    assert_eq!(record.sequence, seq);
+    assert_eq!(record.kind, DeadLetterKind::Poison);
+    for control in ["Nats-Expected-Stream", "Nats-TTL", "Nats-Rollup"] {
+        assert!(dead[0].headers.get(control).is_none(), "{control} kept");
+    }
+    assert_eq!(
+        dead[0]
+            .headers
+            .get("X-Kept")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("yes")
+    );
+    settled(&js, "AUTH_EVENTS", "strict").await?;
+    let info = support::consumer_info(&js, "AUTH_EVENTS", "strict").await?;
+    assert!(
+        info.num_redelivered <= 2,
+        "redelivered {} times",
+        info.num_redelivered
+    );
+    let _ = auth.info().await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// An event type without a length limit, for messages near `max_payload`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+struct UserNoted {
+    user_id: String,
+    notes: String,
+}
+
+impl tidings::DomainEvent for UserNoted {
+    const EVENT_TYPE: &'static str = "auth.user.noted";
+    const SCHEMA_VERSION: u32 = 1;
+    const STREAM: &'static str = "AUTH_EVENTS";
+    const SCHEMA: &'static str = r#"{
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {"user_id": {"type": "string"}, "notes": {"type": "string"}},
+        "required": ["user_id", "notes"]
+    }"#;
+    const SCHEMA_URI: &'static str = "https://schemas.tidings.dev/test/user.noted.v1.json";
+    const KEY_FIELD: Option<&'static str> = Some("user_id");
+
+    fn entity_key(&self) -> Option<std::borrow::Cow<'_, str>> {
+        Some(std::borrow::Cow::Borrowed(&self.user_id))
+    }
+}
+
+impl tidings::upcast::ReadAnyVersion for UserNoted {}
+
+/// A stored message's size as `max_payload` counts it: headers on the wire
+/// (`NATS/1.0`, one `Name: value` line each, a blank line) and the body.
+fn message_size(message: &jetstream::message::StreamMessage) -> usize {
+    let headers: usize = message
+        .headers
+        .iter()
+        .flat_map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values
+                .iter()
+                .map(move |v| name.len() + 2 + v.as_str().len() + 2)
+        })
+        .sum();
+    "NATS/1.0\r\n".len() + headers + 2 + message.payload.len()
+}
+
+#[tokio::test]
+async fn an_event_a_few_bytes_under_max_payload_still_reaches_the_dlq() -> anyhow::Result<()> {
+    const MAX_PAYLOAD: usize = 8192;
+    let server = tidings::testing::NatsServer::builder()
+        .max_payload(MAX_PAYLOAD as u32)
+        .launch()
+        .await?;
+    let client = server.connect().await?;
+    let js = jetstream::new(client.clone());
+    support::provision(&js, "dev").await?;
+    let publisher = tidings::Publisher::new(client.clone(), tidings::PublisherConfig::default())?;
+    let ctx = PublishContext::new("org-1")?;
+    let auth = js.get_stream("AUTH_EVENTS").await?;
+    // A probe tells the size of everything but the notes.
+    let probe = UserNoted {
+        user_id: "u-0".into(),
+        notes: "x".into(),
+    };
+    let probe_seq = publisher.publish(&ctx, &probe).await?.sequence;
+    let base = message_size(&auth.get_raw_message(probe_seq).await?);
+    let notes = "n".repeat(1 + MAX_PAYLOAD - 8 - base);
+    let big = publisher
+        .publish(
+            &ctx,
+            &UserNoted {
+                user_id: "u-1".into(),
+                notes,
+            },
+        )
+        .await?;
+    let stored = message_size(&auth.get_raw_message(big.sequence).await?);
+    assert!(
+        (MAX_PAYLOAD - 16..=MAX_PAYLOAD).contains(&stored),
+        "the original is {stored} bytes"
+    );
+
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let mut subscriber = Subscriber::new(client, "billing", config)?;
+    subscriber.handle::<UserNoted, _>(|_e: Event<UserNoted>| async move {
+        Err::<(), _>(format!("refused: {}", "a long explanation ".repeat(60)))
+    });
+    let running = subscriber.start().await?;
+    // The probe and the big one.
+    let dead = dead_letters(&js, 2).await?;
+    let letter = dead
+        .iter()
+        .find(|d| d.record.as_ref().is_ok_and(|r| r.sequence == big.sequence))
+        .ok_or_else(|| anyhow::anyhow!("the big event is not in the DLQ"))?;
+    let original = auth.get_raw_message(big.sequence).await?;
+    assert_eq!(
+        letter.body, original.payload,
+        "the body is the event: kept whole"
+    );
+    assert_eq!(letter.envelope()?.id, big.event_id);
+    // Its own headers are about as large as the failure record: all of
+    // them had to go, and the dead letter says so.
+    assert_eq!(
+        letter
+            .headers
+            .get("Tidings-Dlq-Truncated")
+            .map(|v| v.to_string())
+            .as_deref(),
+        Some("error,ce-headers,headers")
+    );
+    let record = letter.record.clone()?;
+    assert_eq!(record.kind, DeadLetterKind::Exhausted);
+    assert_eq!(record.group, "billing");
+    settled(&js, "AUTH_EVENTS", "billing").await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_group_only_redrive_reaches_the_failing_group_and_no_other() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let healthy = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (billing_tx, mut billing) = mpsc::unbounded_channel();
+    let billing_running =
+        failing_until_healthy(client.clone(), "billing", healthy.clone(), billing_tx)?
+            .start()
+            .await?;
+    let (shipping_tx, mut shipping) = mpsc::unbounded_channel();
+    let shipping_running = failing_until_healthy(
+        client.clone(),
+        "shipping",
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        shipping_tx,
+    )?
+    .start()
+    .await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    assert_eq!(take(&mut billing, 1).await?, vec![("u-1".to_string(), 1)]);
+    assert_eq!(take(&mut shipping, 1).await?, vec![("u-1".to_string(), 1)]);
+    let dead = dead_letters(&js, 1).await?;
+    assert_eq!(dead[0].group(), Some("billing"));
+
+    healthy.store(true, std::sync::atomic::Ordering::SeqCst);
+    let redriven = ops::redrive(&js, &dead[0], RedriveTarget::FailingGroup).await?;
+    assert_eq!(redriven.group.as_deref(), Some("billing"));
+    assert_eq!(take(&mut billing, 1).await?, vec![("u-1".to_string(), 1)]);
+    // Both groups have settled the redriven message: billing handled it,
+    // shipping acked it without running its handler.
+    settled(&js, "AUTH_EVENTS", "billing").await?;
+    settled(&js, "AUTH_EVENTS", "shipping").await?;
+    assert!(
+        shipping.try_recv().is_err(),
+        "the other group handled the redriven event"
+    );
+    assert!(ops::list(&js, &DlqFilter::default(), None)
+        .await?
+        .is_empty());
+    billing_running.shutdown().await;
+    shipping_running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_move_that_keeps_failing_raises_a_monitor_alert_and_completes_once_it_can(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    // DLQ_EVENTS refuses every copy: its messages may be 64 bytes at most.
+    let mut dlq_config = js
+        .get_stream(DLQ_STREAM)
+        .await?
+        .info()
+        .await?
+        .config
+        .clone();
+    let open = dlq_config.max_message_size;
+    dlq_config.max_message_size = 64;
+    js.update_stream(dlq_config.clone()).await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 2,
+        ..fast_config()
+    };
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let (url, received) = webhook_receiver().await?;
+    let alert = tidings::testing::eventually(
+        "the monitor alerts on the failing move",
+        Duration::from_secs(20),
+        || async {
+            let mut monitor = DlqMonitor::new(js.clone(), MonitorConfig::default())
+                .sink(TracingSink)
+                .sink(WebhookSink::new(&url).map_err(anyhow::Error::msg)?);
+            monitor
+                .check()
+                .await?
+                .into_iter()
+                .find(|a| a.kind == AlertKind::MoveFailing)
+                .ok_or_else(|| anyhow::anyhow!("no alert yet"))
+        },
+    )
+    .await?;
+    let monitor = DlqMonitor::new(js.clone(), MonitorConfig::default());
+    assert_eq!(
+        (alert.group.as_str(), alert.event_type.as_str(), alert.count),
+        ("billing", "auth.user.created", 1)
+    );
+    let error = alert.error.clone().unwrap_or_default();
+    assert!(error.contains("maximum"), "{error}");
+    let posted: serde_json::Value = serde_json::from_str(&received.await??)?;
+    assert_eq!(posted["kind"], "tidings.dlq.move_failing");
+    assert!(ops::list(&js, &DlqFilter::default(), None)
+        .await?
+        .is_empty());
+
+    // Once DLQ_EVENTS takes it, the move completes and the alert clears.
+    dlq_config.max_message_size = open;
+    js.update_stream(dlq_config).await?;
+    dead_letters(&js, 1).await?;
+    settled(&js, "AUTH_EVENTS", "billing").await?;
+    tidings::testing::eventually(
+        "the failing move is forgotten",
+        Duration::from_secs(10),
+        || async {
+            let left = monitor.failing_moves().await;
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("{left:?}"))
+            }
+        },
+    )
+    .await?;
+    running.shutdown().await;
     Ok(())
 }

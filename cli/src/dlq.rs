@@ -47,8 +47,10 @@ pub enum DlqCommand {
     Ls(LsArgs),
     /// Show one dead letter: its failure record and the decoded event.
     Show(ShowArgs),
-    /// Republish dead letters to their original subjects (same event id, new
-    /// message id, a redrive count) and remove each after its PubAck.
+    /// Republish dead letters to their original subjects (same event id, a
+    /// redrive message id, a redrive count) and remove each after its
+    /// PubAck; every matching group gets them, or only the failing one with
+    /// --group-only.
     Redrive(ActArgs),
     /// Delete dead letters for good.
     Purge(ActArgs),
@@ -174,6 +176,10 @@ pub struct ActArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// redrive only: only the consumer group that gave each dead letter up
+    /// handles it again; subscribers of other groups ack it unhandled.
+    #[arg(long)]
+    pub group_only: bool,
 }
 
 /// Runs `tidings dlq`.

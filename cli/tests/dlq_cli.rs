@@ -866,3 +866,57 @@ async fn bad_input_exits_2_with_a_message_that_names_it() -> anyhow::Result<()> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn redrive_group_only_names_the_failing_group_and_purge_refuses_the_flag(
+) -> anyhow::Result<()> {
+    let f = fixture(false).await?;
+    let url = f.server.url();
+    let dead = ops::list(
+        &f.js,
+        &DlqFilter {
+            group: Some("analytics".into()),
+            organization: Some(tidings::OrganizationId::new("org-2")?),
+            ..Default::default()
+        },
+        None,
+    )
+    .await?;
+    assert_eq!(dead.len(), 1);
+    let record = dead[0].record.clone()?;
+    let seq = dead[0].dlq_sequence.to_string();
+
+    let out = dlq(&url, &["purge", &seq, "--group-only", "--yes"]).await?;
+    assert_eq!(code(&out), 2, "{}", both(&out));
+    assert!(
+        stderr(&out).contains("--group-only applies to redrive"),
+        "{}",
+        both(&out)
+    );
+    assert!(ops::get(&f.js, dead[0].dlq_sequence).await.is_ok());
+
+    let out = dlq(&url, &["redrive", &seq, "--group-only", "--yes"]).await?;
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert!(
+        stdout(&out).contains(", for group analytics only)"),
+        "{}",
+        both(&out)
+    );
+    let copy =
+        f.js.get_stream("AUTH_EVENTS")
+            .await?
+            .get_last_raw_message_by_subject(&record.subject)
+            .await?;
+    assert_eq!(
+        header_of(&copy.headers, "Tidings-Redrive-Group").as_deref(),
+        Some("analytics")
+    );
+    assert_eq!(
+        header_of(&copy.headers, "Nats-Msg-Id"),
+        Some(tidings::envelope::redrive_msg_id(
+            dead[0].envelope()?.id,
+            dead[0].dlq_sequence
+        ))
+    );
+    Ok(())
+}

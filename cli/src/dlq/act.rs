@@ -4,7 +4,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
 use anyhow::bail;
-use tidings::dlq::{ops, DeadLetter, DlqError};
+use tidings::dlq::{ops, DeadLetter, DlqError, RedriveTarget};
 
 use super::{connect, ActArgs, Connection};
 
@@ -45,6 +45,14 @@ pub async fn run(server: &str, action: Action, args: ActArgs) -> anyhow::Result<
             action.verb()
         );
     }
+    if args.group_only && action != Action::Redrive {
+        bail!("--group-only applies to redrive: it says which groups handle the redriven events");
+    }
+    let target = if args.group_only {
+        RedriveTarget::FailingGroup
+    } else {
+        RedriveTarget::EveryGroup
+    };
     let conn = connect(server).await?;
     let selected = select(&conn, &args, &filter).await?;
     let n = selected.len();
@@ -58,7 +66,7 @@ pub async fn run(server: &str, action: Action, args: ActArgs) -> anyhow::Result<
     }
     let mut failed = 0usize;
     for (i, dead) in selected.iter().enumerate() {
-        match one(&conn, action, dead).await {
+        match one(&conn, action, target, dead).await {
             Ok(line) => println!("{line}"),
             Err(e) => {
                 failed += 1;
@@ -126,12 +134,21 @@ fn confirm(action: Action, n: usize) -> anyhow::Result<bool> {
 }
 
 /// Acts on one dead letter; the line to print on success.
-async fn one(conn: &Connection, action: Action, dead: &DeadLetter) -> Result<String, DlqError> {
+async fn one(
+    conn: &Connection,
+    action: Action,
+    target: RedriveTarget,
+    dead: &DeadLetter,
+) -> Result<String, DlqError> {
     match action {
         Action::Redrive => {
-            let r = ops::redrive(&conn.js, dead).await?;
+            let r = ops::redrive(&conn.js, dead, target).await?;
+            let only = r
+                .group
+                .map(|g| format!(", for group {g} only"))
+                .unwrap_or_default();
             Ok(format!(
-                "#{} redriven to {} ({} #{}, redrive {})",
+                "#{} redriven to {} ({} #{}, redrive {}{only})",
                 r.dlq_sequence, r.subject, r.stream, r.sequence, r.redrive_count
             ))
         }

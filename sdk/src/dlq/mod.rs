@@ -4,25 +4,33 @@
 //! * Moving ([`mover`]): after `max_deliveries` failed deliveries, or at once
 //!   for a message that cannot be read, the subscriber copies the event to
 //!   `dlq.<group>.<type>.<org>.<sequence>`, awaits the PubAck, and only then
-//!   terminates the original. If the copy fails the original is NAKed and
-//!   tried again later; if the process dies between copy and terminate, the
-//!   next delivery finds the copy and only terminates.
-//! * Operating ([`ops`]): list, show, redrive and purge, with filters by
-//!   group, event type, organization and time.
+//!   terminates the original. The copy leaves out the original's JetStream
+//!   control headers and is made to fit `max_payload` (never cutting the
+//!   body). If the copy fails the original is NAKed and tried again later
+//!   (past `max_deliveries`, recorded for the monitor's alert); if the
+//!   process dies between copy and terminate, the next delivery finds the
+//!   copy and only terminates.
+//! * Operating ([`ops`], [`redrive`]): list, show, redrive (to every group
+//!   or to the failing group only) and purge, with filters by group, event
+//!   type, organization and time.
 //! * Monitoring ([`monitor`]): depth per group and event type against a
-//!   threshold, alerts through pluggable sinks.
+//!   threshold, and moves that keep failing, alerts through pluggable sinks.
+mod control;
 pub mod monitor;
 pub mod mover;
 pub mod ops;
 pub mod record;
+pub mod redrive;
 mod webhook;
 
 pub use monitor::{
-    Alert, AlertSink, Depth, DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookSink,
+    Alert, AlertKind, AlertSink, Depth, DlqMonitor, MonitorConfig, NatsSink, TracingSink,
+    WebhookSink,
 };
 pub use mover::{dlq_subject, MoveError, FAILURES_BUCKET};
-pub use ops::{DeadLetter, DlqError, DlqFilter, Redriven};
+pub use ops::{DeadLetter, DlqError, DlqFilter};
 pub use record::{DeadLetterKind, FailureRecord, RecordError};
+pub use redrive::{RedriveTarget, Redriven};
 
 /// The dead-letter stream.
 pub const DLQ_STREAM: &str = "DLQ_EVENTS";

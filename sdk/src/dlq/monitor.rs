@@ -11,6 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::task::JoinHandle;
 
+use super::mover::{StuckMove, FAILURES_BUCKET, STUCK_PREFIX};
 use super::ops::{self, DlqError, DlqFilter};
 use super::webhook::{post_json, HttpUrl};
 use super::DLQ_STREAM;
@@ -51,38 +52,68 @@ pub struct Depth {
     pub count: u64,
 }
 
-/// A group and type above the threshold.
+/// What an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertKind {
+    /// A group and type hold more dead letters than the threshold.
+    Threshold,
+    /// Events a group gave up cannot be copied into DLQ_EVENTS: they stay
+    /// in their stream and are retried, past `max_deliveries`.
+    MoveFailing,
+}
+
+impl AlertKind {
+    /// `tidings.dlq.threshold` or `tidings.dlq.move_failing` (the JSON `kind`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::Threshold => "tidings.dlq.threshold",
+            AlertKind::MoveFailing => "tidings.dlq.move_failing",
+        }
+    }
+}
+
+/// A group and type above the threshold, or whose moves keep failing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
+    /// What it is about.
+    pub kind: AlertKind,
     /// The consumer group.
     pub group: String,
     /// The event type.
     pub event_type: String,
-    /// Dead letters now.
+    /// Dead letters now, or events whose move keeps failing.
     pub count: u64,
-    /// The threshold.
+    /// The threshold (0 for [`AlertKind::MoveFailing`]).
     pub threshold: u64,
-    /// When the oldest of them was dead-lettered.
+    /// When the oldest of them was dead-lettered, or first failed to move.
     pub since: OffsetDateTime,
+    /// Why the last move failed ([`AlertKind::MoveFailing`] only).
+    pub error: Option<String>,
 }
 
 impl Alert {
     /// One line for people.
     pub fn summary(&self) -> String {
-        format!(
-            "{} dead letters for consumer group {} and event type {} (threshold {}), the oldest since {}",
-            self.count,
-            self.group,
-            self.event_type,
-            self.threshold,
-            self.since.format(&Rfc3339).unwrap_or_default()
-        )
+        let since = self.since.format(&Rfc3339).unwrap_or_default();
+        match self.kind {
+            AlertKind::Threshold => format!(
+                "{} dead letters for consumer group {} and event type {} (threshold {}), the oldest since {since}",
+                self.count, self.group, self.event_type, self.threshold,
+            ),
+            AlertKind::MoveFailing => format!(
+                "{} events of consumer group {} and event type {} cannot be moved to {DLQ_STREAM} (failing since {since}): {}",
+                self.count,
+                self.group,
+                self.event_type,
+                self.error.as_deref().unwrap_or("unknown error")
+            ),
+        }
     }
 
     /// The JSON sent by the NATS and webhook sinks.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "kind": "tidings.dlq.threshold",
+        let mut json = serde_json::json!({
+            "kind": self.kind.as_str(),
             "stream": DLQ_STREAM,
             "group": self.group,
             "event_type": self.event_type,
@@ -90,7 +121,11 @@ impl Alert {
             "threshold": self.threshold,
             "since": self.since.format(&Rfc3339).unwrap_or_default(),
             "summary": self.summary(),
-        })
+        });
+        if let (Some(error), Some(object)) = (&self.error, json.as_object_mut()) {
+            object.insert("error".into(), error.clone().into());
+        }
+        json
     }
 }
 
@@ -115,14 +150,25 @@ impl AlertSink for TracingSink {
     }
 
     fn send<'a>(&'a self, alert: &'a Alert) -> SinkFuture<'a> {
-        tracing::error!(
-            group = %alert.group,
-            event_type = %alert.event_type,
-            count = alert.count,
-            threshold = alert.threshold,
-            since = %alert.since.format(&Rfc3339).unwrap_or_default(),
-            "dead letters above threshold"
-        );
+        let since = alert.since.format(&Rfc3339).unwrap_or_default();
+        match alert.kind {
+            AlertKind::Threshold => tracing::error!(
+                group = %alert.group,
+                event_type = %alert.event_type,
+                count = alert.count,
+                threshold = alert.threshold,
+                since = %since,
+                "dead letters above threshold"
+            ),
+            AlertKind::MoveFailing => tracing::error!(
+                group = %alert.group,
+                event_type = %alert.event_type,
+                count = alert.count,
+                since = %since,
+                error = alert.error.as_deref().unwrap_or_default(),
+                "events cannot be moved to the dead-letter queue"
+            ),
+        }
         Box::pin(std::future::ready(Ok(())))
     }
 }
@@ -212,7 +258,7 @@ pub struct DlqMonitor {
     js: jetstream::Context,
     config: MonitorConfig,
     sinks: Vec<Box<dyn AlertSink>>,
-    last_alert: HashMap<(String, String), Instant>,
+    last_alert: HashMap<(AlertKind, String, String), Instant>,
 }
 
 impl std::fmt::Debug for DlqMonitor {
@@ -297,19 +343,33 @@ impl DlqMonitor {
             .iter()
             .filter(|d| d.count > self.config.threshold)
             .collect();
-        self.last_alert.retain(|(group, event_type), _| {
-            above
-                .iter()
-                .any(|d| &d.group == group && &d.event_type == event_type)
-        });
+        let failing = self.failing_moves().await;
+        self.last_alert
+            .retain(|(kind, group, event_type), _| match kind {
+                AlertKind::Threshold => above
+                    .iter()
+                    .any(|d| &d.group == group && &d.event_type == event_type),
+                AlertKind::MoveFailing => failing
+                    .iter()
+                    .any(|a| &a.group == group && &a.event_type == event_type),
+            });
         let mut raised = Vec::new();
+        for alert in failing {
+            let key = (alert.kind, alert.group.clone(), alert.event_type.clone());
+            if self.repeated_too_soon(&key) {
+                continue;
+            }
+            self.send(&alert).await;
+            self.last_alert.insert(key, Instant::now());
+            raised.push(alert);
+        }
         for depth in above {
-            let key = (depth.group.clone(), depth.event_type.clone());
-            if self
-                .last_alert
-                .get(&key)
-                .is_some_and(|at| at.elapsed() < self.config.repeat_after)
-            {
+            let key = (
+                AlertKind::Threshold,
+                depth.group.clone(),
+                depth.event_type.clone(),
+            );
+            if self.repeated_too_soon(&key) {
                 continue;
             }
             let oldest = ops::list(
@@ -323,6 +383,7 @@ impl DlqMonitor {
             )
             .await?;
             let alert = Alert {
+                kind: AlertKind::Threshold,
                 group: depth.group.clone(),
                 event_type: depth.event_type.clone(),
                 count: depth.count,
@@ -330,16 +391,91 @@ impl DlqMonitor {
                 since: oldest
                     .first()
                     .map_or_else(OffsetDateTime::now_utc, |d| d.stored_at),
+                error: None,
             };
-            for sink in &self.sinks {
-                if let Err(e) = sink.send(&alert).await {
-                    tracing::warn!(sink = %sink.name(), error = %e, "a DLQ alert could not be delivered");
-                }
-            }
+            self.send(&alert).await;
             self.last_alert.insert(key, Instant::now());
             raised.push(alert);
         }
         Ok(raised)
+    }
+
+    fn repeated_too_soon(&self, key: &(AlertKind, String, String)) -> bool {
+        self.last_alert
+            .get(key)
+            .is_some_and(|at| at.elapsed() < self.config.repeat_after)
+    }
+
+    /// Sends to every sink; a sink that fails is logged.
+    async fn send(&self, alert: &Alert) {
+        for sink in &self.sinks {
+            if let Err(e) = sink.send(alert).await {
+                tracing::warn!(sink = %sink.name(), error = %e, "a DLQ alert could not be delivered");
+            }
+        }
+    }
+
+    /// The events whose move to DLQ_EVENTS keeps failing, as recorded by
+    /// the subscribers in [`FAILURES_BUCKET`], per group and event type
+    /// (without the bucket, or unreadable: none, with a warning).
+    pub async fn failing_moves(&self) -> Vec<Alert> {
+        let store = match self.js.get_key_value(FAILURES_BUCKET).await {
+            Ok(store) => store,
+            Err(_) => return Vec::new(),
+        };
+        let keys: Vec<String> = match store.keys().await {
+            Ok(keys) => match keys.try_collect().await {
+                Ok(keys) => keys,
+                Err(e) => {
+                    tracing::warn!(error = %e, "DLQ monitor could not list failing moves");
+                    return Vec::new();
+                }
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "DLQ monitor could not list failing moves");
+                return Vec::new();
+            }
+        };
+        let mut by_type: BTreeMap<(String, String), Alert> = BTreeMap::new();
+        for key in keys.iter().filter(|k| k.starts_with(STUCK_PREFIX)) {
+            let Ok(Some(value)) = store.get(key).await else {
+                continue;
+            };
+            let Ok(stuck) = serde_json::from_slice::<StuckMove>(&value) else {
+                continue;
+            };
+            if self
+                .config
+                .group
+                .as_ref()
+                .is_some_and(|g| g != &stuck.group)
+            {
+                continue;
+            }
+            let event_type = stuck
+                .subject
+                .splitn(4, '.')
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(".");
+            let since = OffsetDateTime::parse(&stuck.since, &Rfc3339)
+                .unwrap_or_else(|_| OffsetDateTime::now_utc());
+            let alert = by_type
+                .entry((stuck.group.clone(), event_type.clone()))
+                .or_insert_with(|| Alert {
+                    kind: AlertKind::MoveFailing,
+                    group: stuck.group.clone(),
+                    event_type,
+                    count: 0,
+                    threshold: 0,
+                    since,
+                    error: None,
+                });
+            alert.count += 1;
+            alert.since = alert.since.min(since);
+            alert.error = Some(stuck.error);
+        }
+        by_type.into_values().collect()
     }
 
     /// Runs [`check`](Self::check) every `interval` in a task until it is

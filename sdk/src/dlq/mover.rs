@@ -10,10 +10,15 @@
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream::LastRawMessageErrorKind};
+use async_nats::HeaderMap;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::record::{DeadLetterKind, FailureRecord, MSG_ID_HEADER_ORIGINAL, REDRIVE_COUNT_HEADER};
+use super::control::without_control_headers;
+use super::record::{
+    DeadLetterKind, FailureRecord, ERROR_HEADER, MSG_ID_HEADER_ORIGINAL, REDRIVE_COUNT_HEADER,
+    TRUNCATED_HEADER,
+};
 use super::DLQ_STREAM;
 use crate::envelope::MSG_ID_HEADER;
 
@@ -97,6 +102,15 @@ pub enum MoveError {
     /// The copy was not acknowledged.
     #[error("the copy to {DLQ_STREAM} was not acknowledged: {0}")]
     Publish(String),
+    /// The body with the shortest failure record is larger than the
+    /// server's `max_payload`.
+    #[error("the copy to {DLQ_STREAM} cannot fit max_payload ({max_payload} bytes): the body alone with the failure record is {size} bytes")]
+    TooLarge {
+        /// The smallest copy's size.
+        size: usize,
+        /// The server's limit.
+        max_payload: usize,
+    },
 }
 
 /// The dead-letter side of a running subscriber.
@@ -287,7 +301,12 @@ impl Mover {
             last_failure: now,
             redrive_count,
         };
-        let mut headers = original.message.headers.clone().unwrap_or_default();
+        let mut headers = original
+            .message
+            .headers
+            .as_ref()
+            .map(without_control_headers)
+            .unwrap_or_default();
         record.write(&mut headers);
         if let Some(id) = headers.get(MSG_ID_HEADER).cloned() {
             headers.insert(MSG_ID_HEADER_ORIGINAL, id);
@@ -296,6 +315,18 @@ impl Mover {
             MSG_ID_HEADER,
             format!("dlq.{group}.{}.{}", original.stream, original.sequence).as_str(),
         );
+        let max_payload = self.js.client().server_info().max_payload;
+        let truncated = fit(&mut headers, original.message.payload.len(), max_payload)?;
+        if !truncated.is_empty() {
+            tracing::warn!(
+                group,
+                stream = original.stream,
+                sequence = original.sequence,
+                max_payload,
+                truncated = %truncated,
+                "the dead letter's headers were shortened to fit max_payload; the body is whole"
+            );
+        }
         let mut last = String::new();
         for attempt in 0..4u32 {
             if attempt > 0 {
@@ -320,19 +351,215 @@ impl Mover {
         Err(MoveError::Publish(last))
     }
 
-    /// Forgets the first-failure time of a moved event.
+    /// Forgets the first-failure time of a moved event, and that its move
+    /// was failing.
     pub(crate) async fn forget(&self, group: &str, stream: &str, sequence: u64) {
         if let Some(store) = &self.failures {
             let _ = store
                 .purge(Self::failure_key(group, stream, sequence))
                 .await;
+            let _ = store.purge(stuck_key(group, stream, sequence)).await;
+        }
+    }
+
+    /// Records that moving this event keeps failing (it has used its
+    /// deliveries and is still not in the DLQ), for [`super::DlqMonitor`]
+    /// to alert on. The first time it was recorded stays.
+    pub(crate) async fn note_stuck(&self, group: &str, original: &Original<'_>, error: &str) {
+        let Some(store) = &self.failures else { return };
+        let key = stuck_key(group, original.stream, original.sequence);
+        let now = OffsetDateTime::now_utc()
+            .format(&Rfc3339)
+            .unwrap_or_default();
+        let since = match store.get(&key).await {
+            Ok(Some(old)) => serde_json::from_slice::<StuckMove>(&old)
+                .map(|s| s.since)
+                .unwrap_or(now),
+            _ => now,
+        };
+        let stuck = StuckMove {
+            group: group.to_string(),
+            subject: original.message.subject.to_string(),
+            error: error.to_string(),
+            since,
+            deliveries: original.deliveries,
+        };
+        match serde_json::to_vec(&stuck) {
+            Ok(value) => {
+                if let Err(e) = store.put(&key, value.into()).await {
+                    tracing::warn!(group, error = %e, "could not record a failing dead-letter move for the monitor");
+                }
+            }
+            Err(e) => {
+                tracing::warn!(group, error = %e, "could not encode a failing dead-letter move")
+            }
         }
     }
 }
 
+/// The key under which a failing move is recorded in [`FAILURES_BUCKET`].
+fn stuck_key(group: &str, stream: &str, sequence: u64) -> String {
+    format!("{STUCK_PREFIX}{group}.{stream}.{sequence}")
+}
+
+/// Where failing moves are recorded in [`FAILURES_BUCKET`].
+pub(crate) const STUCK_PREFIX: &str = "stuck.";
+
+/// An event whose move to the DLQ keeps failing.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub(crate) struct StuckMove {
+    /// The consumer group.
+    pub(crate) group: String,
+    /// The event's subject.
+    pub(crate) subject: String,
+    /// Why the last copy failed.
+    pub(crate) error: String,
+    /// When it was first recorded (RFC 3339).
+    pub(crate) since: String,
+    /// Deliveries so far.
+    pub(crate) deliveries: u32,
+}
+
+/// The size of `headers` on the wire, as `max_payload` counts it:
+/// `NATS/1.0`, one `Name: value` line each, and a blank line.
+fn wire_len(headers: &HeaderMap) -> usize {
+    let lines: usize = headers
+        .iter()
+        .map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values
+                .iter()
+                .map(|v| name.len() + 2 + v.as_str().len() + 2)
+                .sum::<usize>()
+        })
+        .sum();
+    "NATS/1.0\r\n".len() + lines + 2
+}
+
+/// Whether a header stays in a copy being made to fit.
+type KeepHeader<'a> = &'a dyn Fn(&str) -> bool;
+
+/// `text` cut to at most `room` bytes on a character boundary, with `…`
+/// when cut.
+fn shorten(text: &str, room: usize) -> String {
+    if text.len() <= room {
+        return text.to_string();
+    }
+    let ellipsis = '…'.len_utf8();
+    if room < ellipsis {
+        return String::new();
+    }
+    let mut cut = room - ellipsis;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    format!("{}…", &text[..cut])
+}
+
+/// Makes a copy whose headers and body exceed `max_payload` fit: first the
+/// error text is shortened, then the original's `ce-` headers (the body
+/// holds the same attributes) are left out, then every other original
+/// header; the body is never touched. What was cut is named in
+/// `Tidings-Dlq-Truncated`, and returned (empty when the copy fitted).
+fn fit(headers: &mut HeaderMap, body: usize, max_payload: usize) -> Result<String, MoveError> {
+    if wire_len(headers) + body <= max_payload {
+        return Ok(String::new());
+    }
+    let error = headers
+        .get(ERROR_HEADER)
+        .map(|v| v.as_str().to_string())
+        .unwrap_or_default();
+    let is_ce = |name: &str| name.get(..3).is_some_and(|p| p.eq_ignore_ascii_case("ce-"));
+    let is_record = |name: &str| {
+        name.get(..12)
+            .is_some_and(|p| p.eq_ignore_ascii_case("tidings-dlq-"))
+            || name.eq_ignore_ascii_case(MSG_ID_HEADER)
+            || name.eq_ignore_ascii_case(REDRIVE_COUNT_HEADER)
+    };
+    let stages: [(&str, KeepHeader<'_>); 3] = [
+        ("error", &|_| true),
+        ("error,ce-headers", &|name| !is_ce(name)),
+        ("error,ce-headers,headers", &|name| is_record(name)),
+    ];
+    let mut smallest = 0;
+    for (truncated, keep) in stages {
+        let mut candidate = HeaderMap::new();
+        for (name, values) in headers.iter() {
+            let name: &str = name.as_ref();
+            if !keep(name) {
+                continue;
+            }
+            for value in values {
+                candidate.append(name, value.clone());
+            }
+        }
+        candidate.insert(ERROR_HEADER, "");
+        candidate.insert(TRUNCATED_HEADER, truncated);
+        let fixed = wire_len(&candidate) + body;
+        smallest = fixed;
+        if let Some(room) = max_payload.checked_sub(fixed) {
+            candidate.insert(ERROR_HEADER, shorten(&error, room).as_str());
+            *headers = candidate;
+            return Ok(truncated.to_string());
+        }
+    }
+    Err(MoveError::TooLarge {
+        size: smallest,
+        max_payload,
+    })
+}
+
 #[cfg(test)]
 mod tests {
-    use super::dlq_subject;
+    use super::*;
+
+    #[test]
+    fn a_copy_over_max_payload_loses_error_text_then_headers_never_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert("ce-id", "0195e1b2-0000-7000-8000-000000000000");
+        headers.insert("X-Other", "kept-until-last");
+        headers.insert(ERROR_HEADER, "e".repeat(1000).as_str());
+        headers.insert(MSG_ID_HEADER, "dlq.g.S.1");
+        let full = wire_len(&headers);
+        // Fits: untouched.
+        let mut same = headers.clone();
+        assert_eq!(fit(&mut same, 100, full + 100).ok().as_deref(), Some(""));
+        assert_eq!(wire_len(&same), full);
+        // 500 bytes over: the error is cut, the rest kept.
+        let mut cut = headers.clone();
+        assert_eq!(
+            fit(&mut cut, 100, full + 100 - 500).ok().as_deref(),
+            Some("error")
+        );
+        assert!(wire_len(&cut) + 100 <= full + 100 - 500);
+        assert!(cut
+            .get(ERROR_HEADER)
+            .is_some_and(|v| v.as_str().ends_with('…')));
+        assert!(cut.get("ce-id").is_some());
+        // Room for nothing but the record: every original header goes.
+        let mut bare = headers.clone();
+        let record_only = "NATS/1.0\r\n".len()
+            + 2
+            + [
+                (MSG_ID_HEADER, "dlq.g.S.1"),
+                (ERROR_HEADER, ""),
+                (TRUNCATED_HEADER, "error,ce-headers,headers"),
+            ]
+            .iter()
+            .map(|(n, v)| n.len() + v.len() + 4)
+            .sum::<usize>();
+        assert_eq!(
+            fit(&mut bare, 100, record_only + 100).ok().as_deref(),
+            Some("error,ce-headers,headers")
+        );
+        assert!(bare.get("X-Other").is_none() && bare.get("ce-id").is_none());
+        // Not even that: too large.
+        let mut none = headers;
+        assert!(matches!(
+            fit(&mut none, 100, record_only + 99),
+            Err(MoveError::TooLarge { .. })
+        ));
+    }
 
     #[test]
     fn the_dlq_subject_names_group_type_tenant_and_sequence() {

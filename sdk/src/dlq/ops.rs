@@ -4,9 +4,10 @@ use async_nats::HeaderMap;
 use bytes::Bytes;
 use time::OffsetDateTime;
 
-use super::record::{FailureRecord, RecordError, REDRIVE_COUNT_HEADER};
+use super::record::{FailureRecord, RecordError};
+pub use super::redrive::{redrive, RedriveTarget, Redriven};
 use super::DLQ_STREAM;
-use crate::envelope::{DecodeError, Envelope, MSG_ID_HEADER};
+use crate::envelope::{DecodeError, Envelope};
 use crate::replay::{ReplayError, ReplayStart, Scan};
 use crate::token::{check_group, check_token, OrganizationId};
 
@@ -47,6 +48,28 @@ pub enum DlqError {
         subject: String,
         /// Why.
         detail: String,
+    },
+    /// The record names a subject or stream the dead letter's DLQ subject
+    /// does not: nothing was published, the dead letter stays.
+    #[error("redrive of {DLQ_STREAM} #{sequence} to {subject} refused (the dead letter stays): {reason}")]
+    RedriveRefused {
+        /// The dead letter.
+        sequence: u64,
+        /// The subject its record names.
+        subject: String,
+        /// What does not agree.
+        reason: String,
+    },
+    /// The redrive was answered `duplicate` for a message that is not this
+    /// redrive: nothing of this dead letter was stored, it stays.
+    #[error("redrive of {DLQ_STREAM} #{sequence} was answered duplicate of {stream} #{stored_sequence}, which is not this redrive (the dead letter stays)")]
+    RedriveDuplicate {
+        /// The dead letter.
+        sequence: u64,
+        /// The stream holding the other message.
+        stream: String,
+        /// The other message's sequence.
+        stored_sequence: u64,
     },
 }
 
@@ -228,84 +251,6 @@ pub(crate) async fn dlq_stream(
         } else {
             DlqError::Server(e.to_string())
         }
-    })
-}
-
-/// What a redrive did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Redriven {
-    /// The dead letter's sequence (now deleted).
-    pub dlq_sequence: u64,
-    /// The original subject it went back to.
-    pub subject: String,
-    /// Its new stream and sequence.
-    pub stream: String,
-    /// Its new sequence.
-    pub sequence: u64,
-    /// How many times it has now been redriven.
-    pub redrive_count: u32,
-}
-
-/// Republishes a dead letter to its original subject (same body and event
-/// id, a new `Nats-Msg-Id`, `Tidings-Redrive-Count` one higher, the failure
-/// record removed), and deletes it from the DLQ only after the PubAck.
-/// Every consumer group whose filter matches receives it again, so
-/// handlers should deduplicate by event id.
-///
-/// # Errors
-/// The dead letter has no failure record, or the republish failed (then it
-/// stays in the DLQ).
-pub async fn redrive(js: &jetstream::Context, dead: &DeadLetter) -> Result<Redriven, DlqError> {
-    let record = dead
-        .record
-        .clone()
-        .map_err(|source| DlqError::NotADeadLetter {
-            sequence: dead.dlq_sequence,
-            source,
-        })?;
-    let mut headers = HeaderMap::new();
-    for (name, values) in dead.headers.iter() {
-        let name: &str = name.as_ref();
-        let ours = name
-            .get(..12)
-            .is_some_and(|p| p.eq_ignore_ascii_case("tidings-dlq-"));
-        if ours
-            || name.eq_ignore_ascii_case(MSG_ID_HEADER)
-            || name.eq_ignore_ascii_case(REDRIVE_COUNT_HEADER)
-        {
-            continue;
-        }
-        for value in values {
-            headers.append(name, value.clone());
-        }
-    }
-    let count = record.redrive_count.saturating_add(1);
-    headers.insert(REDRIVE_COUNT_HEADER, count.to_string().as_str());
-    // Deterministic: a redrive repeated after a crash between the publish
-    // and the delete is answered `duplicate` within the duplicate window.
-    headers.insert(
-        MSG_ID_HEADER,
-        format!("redrive.{}.{}", dead.dlq_sequence, count).as_str(),
-    );
-    let failed = |detail: String| DlqError::Redrive {
-        sequence: dead.dlq_sequence,
-        subject: record.subject.clone(),
-        detail,
-    };
-    let ack = js
-        .publish_with_headers(record.subject.clone(), headers, dead.body.clone())
-        .await
-        .map_err(|e| failed(e.to_string()))?
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    purge(js, dead.dlq_sequence).await?;
-    tracing::info!(dlq_sequence = dead.dlq_sequence, subject = %record.subject, stream = %ack.stream, sequence = ack.sequence, redrive_count = count, "dead letter redriven");
-    Ok(Redriven {
-        dlq_sequence: dead.dlq_sequence,
-        subject: record.subject,
-        stream: ack.stream,
-        sequence: ack.sequence,
-        redrive_count: count,
     })
 }
 

@@ -26,6 +26,13 @@ pub const LAST_FAILURE_HEADER: &str = "Tidings-Dlq-Last-Failure";
 pub const MSG_ID_HEADER_ORIGINAL: &str = "Tidings-Dlq-Msg-Id";
 /// How many times it has been redriven before (absent: never).
 pub const REDRIVE_COUNT_HEADER: &str = "Tidings-Redrive-Count";
+/// On a redriven event: the only consumer group that handles it (absent:
+/// every group whose filter matches). Other groups ack it unhandled.
+pub const REDRIVE_GROUP_HEADER: &str = "Tidings-Redrive-Group";
+/// What was shortened or left out so that the copy fits the server's
+/// `max_payload` (comma-separated: `error`, `ce-headers`, `headers`); absent
+/// when nothing was. The body is never shortened.
+pub const TRUNCATED_HEADER: &str = "Tidings-Dlq-Truncated";
 
 /// The longest error text kept, in bytes.
 pub const MAX_ERROR_LEN: usize = 1024;

@@ -564,15 +564,16 @@ impl Envelope {
         Ok(envelope)
     }
 
-    /// Whether one header agrees with the body: `Nats-Msg-Id` and `ce-id`
-    /// name the event id (hyphenated, any case), `ce-time` the same
+    /// Whether one header agrees with the body: `ce-id` names the event id
+    /// (hyphenated, any case), `Nats-Msg-Id` too or is a redrive's id of it
+    /// ([`redrive_msg_id`]), `ce-time` the same
     /// instant, every other `ce-` header the attribute's canonical text
     /// after percent-decoding. Other headers are not the envelope's.
     fn header_agrees(&self, header: &str, raw: &str) -> bool {
         let same_id =
             |text: &str| text.len() == 36 && Uuid::try_parse(text).is_ok_and(|id| id == self.id);
         if header.eq_ignore_ascii_case(super::MSG_ID_HEADER) {
-            return same_id(raw);
+            return same_id(raw) || redrive_of(raw).is_some_and(|(id, _)| same_id(id));
         }
         let Some(attribute) = header
             .get(..3)
@@ -651,5 +652,53 @@ impl Envelope {
             event_type: E::EVENT_TYPE,
             message: e.to_string(),
         })
+    }
+}
+
+/// What a redrive's `Nats-Msg-Id` says after the event id.
+const REDRIVE_INFIX: &str = ".redrive.";
+
+/// The `Nats-Msg-Id` of a dead letter's redrive: `<event id>.redrive.<DLQ
+/// sequence>`. The decoder accepts it as naming the event id (only in this
+/// exact form), and it is unique per dead letter, so a redrive repeated
+/// after a crash is answered `duplicate` within the duplicate window.
+pub fn redrive_msg_id(event_id: Uuid, dlq_sequence: u64) -> String {
+    format!("{event_id}{REDRIVE_INFIX}{dlq_sequence}")
+}
+
+/// The event id text and DLQ sequence of a redrive's `Nats-Msg-Id`, if it
+/// has exactly that form: 36 characters, the infix, a positive decimal
+/// number without a leading zero.
+fn redrive_of(msg_id: &str) -> Option<(&str, u64)> {
+    let id = msg_id.get(..36)?;
+    let sequence = msg_id.get(36..)?.strip_prefix(REDRIVE_INFIX)?;
+    if sequence.starts_with('0') || !sequence.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some((id, sequence.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_exact_redrive_form_of_the_event_id_is_accepted() {
+        let id = Uuid::now_v7();
+        let ok = redrive_msg_id(id, 42);
+        assert_eq!(redrive_of(&ok), Some((id.to_string().as_str(), 42)));
+        for bad in [
+            format!("{id}.redrive."),
+            format!("{id}.redrive.042"),
+            format!("{id}.redrive.0"),
+            format!("{id}.redrive.4x"),
+            format!("{id}.redrive.-1"),
+            format!("{id}.redrivex1"),
+            format!("{id}x.redrive.1"),
+            format!("redrive.{id}.1"),
+            format!("{id}"),
+        ] {
+            assert_eq!(redrive_of(&bad), None, "{bad}");
+        }
     }
 }

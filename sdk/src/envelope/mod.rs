@@ -28,7 +28,7 @@ pub(crate) mod encode;
 
 use std::collections::BTreeMap;
 
-pub use decode::DecodeError;
+pub use decode::{redrive_msg_id, DecodeError};
 pub use encode::EncodeError;
 use time::OffsetDateTime;
 use uuid::Uuid;

@@ -3,12 +3,26 @@
 //! dead-letter queue (see [`crate::dlq`]): copied to DLQ_EVENTS with its
 //! failure record, and terminated only after the copy's PubAck. If the copy
 //! fails, the original is NAKed and the move is tried again on its next
-//! delivery: the event is never in neither place.
+//! delivery: the event is never in neither place. A move still failing
+//! once the event has used its deliveries is recorded for the
+//! [`crate::dlq::DlqMonitor`], which alerts on it.
 use async_nats::jetstream::message::AckKind;
 
 use super::worker::{Delivered, Shared};
 use crate::dlq::mover::Original;
+use crate::dlq::record::REDRIVE_GROUP_HEADER;
 use crate::dlq::DeadLetterKind;
+
+/// Whether the message is an event redriven for one consumer group only
+/// (`Tidings-Redrive-Group`, see [`crate::dlq::RedriveTarget`]) and that
+/// group is not `group`: then `group` acks it without handling it.
+pub(crate) fn redriven_for_another_group(group: &str, message: &async_nats::Message) -> bool {
+    message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(REDRIVE_GROUP_HEADER))
+        .is_some_and(|only| only.as_str() != group)
+}
 
 /// Why an event is given up.
 #[derive(Debug, Clone)]
@@ -48,6 +62,23 @@ pub(crate) async fn dead_letter(
         Ok(sequence) => sequence,
         Err(e) => {
             let delay = shared.config.backoff.delay(deliveries);
+            // The server's count: every failed copy was a delivery too.
+            if delivered.delivery >= shared.config.max_deliveries {
+                // Past its deliveries and still not in the DLQ: retrying
+                // alone would go unnoticed; the monitor alerts on this.
+                shared
+                    .mover
+                    .note_stuck(group, &original, &e.to_string())
+                    .await;
+                tracing::error!(
+                    group,
+                    stream = %delivered.stream,
+                    stream_sequence = delivered.stream_sequence,
+                    deliveries = delivered.delivery,
+                    error = %e,
+                    "moving the event to the dead-letter queue keeps failing past max_deliveries; recorded for the DLQ monitor's alert"
+                );
+            }
             tracing::error!(
                 group,
                 stream = %delivered.stream,

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 
 use super::config::SubscriberConfig;
-use super::dead_letter::{dead_letter, DeadLetterReason};
+use super::dead_letter::{dead_letter, redriven_for_another_group, DeadLetterReason};
 use super::event::EventMeta;
 use super::handler::{ErasedHandler, Failure};
 use super::health::Health;
@@ -290,6 +290,9 @@ enum Run {
 async fn process(shared: &Shared, delivered: &Delivered) {
     let group = shared.group.as_str();
     let message = &delivered.message;
+    if redriven_for_another_group(group, message) {
+        return ack(shared, delivered).await;
+    }
     let envelope = match Envelope::decode_message(message.headers.as_ref(), &message.payload) {
         Ok(envelope) => envelope,
         Err(e) => {
