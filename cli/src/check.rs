@@ -40,7 +40,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
     /// Record new versions, shared files and deprecations in
-    /// registry.lock before checking (never overwrites a published version).
+    /// registry.lock before checking; only what has no error finding is
+    /// recorded, and a published version is never overwritten (with
+    /// --against, versions absent from the ref's lock are drafts and are
+    /// re-recorded as they are now).
     #[arg(long)]
     pub update_lock: bool,
     /// Benchmark helper: write a synthetic registry of TYPESxVERSIONS
@@ -63,8 +66,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let mut source = Source::from_dir(&args.schemas)
         .with_context(|| format!("cannot read {}", args.schemas.display()))?;
+    let base = match &args.against {
+        Some(r) => Some(Source::from_git(&args.schemas, r)?),
+        None => None,
+    };
     if args.update_lock {
-        let lock = registry::updated_lock(&source)?.to_text();
+        let lock = registry::updated_lock(&source, base.as_ref())?.to_text();
         if source.get(LOCK_FILE) != Some(lock.as_str()) {
             let path = args.schemas.join(LOCK_FILE);
             std::fs::write(&path, &lock)
@@ -73,10 +80,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             source.files.insert(LOCK_FILE.to_string(), lock);
         }
     }
-    let base = match &args.against {
-        Some(r) => Some(Source::from_git(&args.schemas, r)?),
-        None => None,
-    };
     let report = registry::check(
         &source,
         args.against

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use tidings_codegen::registry::lock::LOCK_FILE;
 use tidings_codegen::registry::{scaffold, ScaffoldError, Source};
 
 /// Arguments of `tidings new`.
@@ -47,6 +48,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!(
         "next: edit it (keep it compatible: add optional properties, don't remove or retype), then run `tidings check --update-lock`"
+    );
+    println!(
+        "it is a draft until then: --update-lock records it in {LOCK_FILE} only once the check finds no error in it, and a version absent from the base branch's lock stays a draft (`tidings check --against <base branch> --update-lock` re-records it after an edit); once merged it is published and immutable"
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -200,3 +200,69 @@ fn new_scaffolds_the_next_version_and_refuses_bad_types() {
         stderr(&o)
     );
 }
+
+/// Issue 12 item 1: a draft with errors is not locked, so fixing it is not
+/// an edit of a published version, here or against the base branch.
+#[test]
+fn update_lock_leaves_broken_drafts_unlocked_so_they_can_be_fixed() {
+    let dir = copy_of_registry();
+    let schemas = dir.path().join("schemas");
+    git(dir.path(), &["init", "-q"]);
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "base"]);
+    let o = tidings(&["new", "catalog.product.updated"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let new_out = stdout(&o);
+    let v3_path = schemas.join("catalog/product.updated.v3.json");
+    let draft = std::fs::read_to_string(&v3_path).unwrap();
+    let mut v3: serde_json::Value = serde_json::from_str(&draft).unwrap();
+    v3["properties"]["barcode"] = serde_json::json!({"type": "string"});
+    v3["required"]
+        .as_array_mut()
+        .unwrap()
+        .push("barcode".into());
+    std::fs::write(&v3_path, serde_json::to_string_pretty(&v3).unwrap()).unwrap();
+
+    let o = tidings(&["check", "--update-lock"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let lock = std::fs::read_to_string(schemas.join("registry.lock")).unwrap();
+    assert!(
+        !lock.contains("product.updated.v3.json"),
+        "the lock records the broken draft:\n{lock}"
+    );
+    assert!(stdout(&o).contains("lock/unlocked"), "{}", stdout(&o));
+    // The broken draft is committed on the base branch, still unlocked.
+    git(dir.path(), &["add", "-A"]);
+    git(dir.path(), &["commit", "-q", "-m", "draft v3"]);
+
+    // Fix the draft: the new property is optional.
+    v3["required"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|r| r != "barcode");
+    std::fs::write(&v3_path, serde_json::to_string_pretty(&v3).unwrap()).unwrap();
+    let o = tidings(&["check", "--against", "HEAD", "--update-lock"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let out = stdout(&o);
+    assert!(!out.contains("lock/edited-published"), "{out}");
+    assert!(!out.contains("against/edited"), "{out}");
+    let lock = std::fs::read_to_string(schemas.join("registry.lock")).unwrap();
+    assert!(lock.contains("product.updated.v3.json"), "{lock}");
+    let o = tidings(&["check"], dir.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+
+    // Once locked, v3 is published: editing it is an error again.
+    let edited = std::fs::read_to_string(&v3_path)
+        .unwrap()
+        .replace("\"barcode\": {", "\"barcode\": {\n      \"maxLength\": 20,");
+    std::fs::write(&v3_path, edited).unwrap();
+    let o = tidings(&["check"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("lock/edited-published"),
+        "{}",
+        stdout(&o)
+    );
+    // `tidings new` says so.
+    assert!(new_out.contains("draft"), "{new_out}");
+}

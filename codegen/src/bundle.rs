@@ -302,8 +302,19 @@ impl<'a> Bundler<'a> {
     /// # Errors
     /// See [`BundleError`].
     pub fn bundle_detailed(&mut self, path: &Path) -> Result<Bundled, BundleError> {
+        self.bundle_all(path)
+            .map_err(|mut errors| errors.swap_remove(0))
+    }
+
+    /// Like [`Bundler::bundle_detailed`], but goes on after a `$ref` it
+    /// cannot resolve and returns every such problem of the file (and of
+    /// the files it copies from), in document order, each once.
+    ///
+    /// # Errors
+    /// At least one [`BundleError`].
+    pub fn bundle_all(&mut self, path: &Path) -> Result<Bundled, Vec<BundleError>> {
         let root_path = normalize(path);
-        let root = self.load(&root_path, &root_path, "")?;
+        let root = self.load(&root_path, &root_path, "").map_err(|e| vec![e])?;
         let mut root_doc = (*root).clone();
         // Which container the copied pieces go into.
         let container = match &root_doc {
@@ -320,13 +331,14 @@ impl<'a> Bundler<'a> {
             taken: HashSet::new(),
             queue: Vec::new(),
             defs: BTreeMap::new(),
+            errors: Vec::new(),
         };
         if let Some(Value::Object(defs)) = root_doc.get(container) {
             state.taken.extend(defs.keys().cloned());
         }
         // Rewrite the root file in place.
         let mut ptr = String::new();
-        self.rewrite(&mut root_doc, &root_path, &mut ptr, &mut state, true, false)?;
+        self.rewrite(&mut root_doc, &root_path, &mut ptr, &mut state, true, false);
         // Copy every queued piece, rewriting as we go; pieces may queue more.
         let mut origins = BTreeMap::new();
         while let Some((piece, name, site_file, site_ptr, reference)) = state.queue.pop() {
@@ -339,9 +351,15 @@ impl<'a> Bundler<'a> {
                     ref_pointer: site_ptr.clone(),
                 },
             );
-            let doc = self.load(&piece.0, &site_file, &site_ptr)?;
-            let mut value = resolve_pointer(&doc, &piece.1)
-                .ok_or_else(|| BundleError {
+            let doc = match self.load(&piece.0, &site_file, &site_ptr) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    state.errors.push(e);
+                    continue;
+                }
+            };
+            let Some(found) = resolve_pointer(&doc, &piece.1) else {
+                state.errors.push(BundleError {
                     file: site_file.clone(),
                     pointer: site_ptr.clone(),
                     kind: BundleErrorKind::MissingTarget {
@@ -349,8 +367,10 @@ impl<'a> Bundler<'a> {
                         target: piece.0.clone(),
                         target_pointer: piece.1.clone(),
                     },
-                })?
-                .clone();
+                });
+                continue;
+            };
+            let mut value = found.clone();
             if let Value::Object(m) = &mut value {
                 for k in [
                     "$id",
@@ -364,10 +384,17 @@ impl<'a> Bundler<'a> {
                 }
             }
             let mut ptr = piece.1.clone();
-            self.rewrite(&mut value, &piece.0, &mut ptr, &mut state, false, false)?;
+            self.rewrite(&mut value, &piece.0, &mut ptr, &mut state, false, false);
             state.defs.insert(name, value);
         }
-        self.check_cycles(&state)?;
+        if !state.errors.is_empty() {
+            // A ref copied into several places is reported once.
+            let mut seen = HashSet::new();
+            let mut errors = std::mem::take(&mut state.errors);
+            errors.retain(|e| seen.insert((e.file.clone(), e.pointer.clone())));
+            return Err(errors);
+        }
+        self.check_cycles(&state).map_err(|e| vec![e])?;
         if !state.defs.is_empty() {
             if let Value::Object(m) = &mut root_doc {
                 let entry = m
@@ -387,9 +414,10 @@ impl<'a> Bundler<'a> {
         })
     }
 
-    /// Walks `value` (found in `file` at `ptr`), rewriting `$ref`s.
-    /// `names_map`: `value` maps names to schemas (`properties`, `$defs`),
-    /// so its keys are names, not keywords.
+    /// Walks `value` (found in `file` at `ptr`), rewriting `$ref`s; a
+    /// `$ref` it cannot resolve is recorded in `state.errors` and left as
+    /// it is. `names_map`: `value` maps names to schemas (`properties`,
+    /// `$defs`), so its keys are names, not keywords.
     fn rewrite(
         &mut self,
         value: &mut Value,
@@ -398,26 +426,28 @@ impl<'a> Bundler<'a> {
         state: &mut State,
         in_root: bool,
         names_map: bool,
-    ) -> Result<(), BundleError> {
+    ) {
         match value {
             Value::Object(map) => {
                 if !names_map {
                     if let Some(r) = map.get_mut("$ref") {
-                        let reference = match r {
-                            Value::String(s) => s.clone(),
-                            other => {
-                                return Err(BundleError {
-                                    file: file.to_path_buf(),
-                                    pointer: ptr.clone(),
-                                    kind: BundleErrorKind::Malformed {
-                                        reference: other.to_string(),
-                                        reason: "$ref must be a string".into(),
-                                    },
-                                })
+                        match r {
+                            Value::String(reference) => {
+                                let reference = reference.clone();
+                                match self.target(&reference, file, ptr, state, in_root) {
+                                    Ok(Some(new_ref)) => *r = Value::String(new_ref),
+                                    Ok(None) => {}
+                                    Err(e) => state.errors.push(e),
+                                }
                             }
-                        };
-                        if let Some(new_ref) = self.target(&reference, file, ptr, state, in_root)? {
-                            *r = Value::String(new_ref);
+                            other => state.errors.push(BundleError {
+                                file: file.to_path_buf(),
+                                pointer: ptr.clone(),
+                                kind: BundleErrorKind::Malformed {
+                                    reference: other.to_string(),
+                                    reason: "$ref must be a string".into(),
+                                },
+                            }),
                         }
                     }
                 }
@@ -431,7 +461,7 @@ impl<'a> Bundler<'a> {
                     let len = ptr.len();
                     ptr.push('/');
                     push_token(ptr, k);
-                    self.rewrite(v, file, ptr, state, in_root, child_names_map)?;
+                    self.rewrite(v, file, ptr, state, in_root, child_names_map);
                     ptr.truncate(len);
                 }
             }
@@ -443,13 +473,12 @@ impl<'a> Bundler<'a> {
                     let len = ptr.len();
                     ptr.push('/');
                     ptr.push_str(&i.to_string());
-                    self.rewrite(v, file, ptr, state, in_root, false)?;
+                    self.rewrite(v, file, ptr, state, in_root, false);
                     ptr.truncate(len);
                 }
             }
             _ => {}
         }
-        Ok(())
     }
 
     /// The rewritten form of `reference` (found in `file` at `site`), or
@@ -601,6 +630,8 @@ struct State {
     /// (piece, def name, file of the ref, pointer of the ref, the ref).
     queue: Vec<(Piece, String, PathBuf, String, String)>,
     defs: BTreeMap<String, Value>,
+    /// Unresolvable `$ref`s found so far.
+    errors: Vec<BundleError>,
 }
 
 impl State {

@@ -67,7 +67,7 @@ fn against(dir: &Path, rev: &str) -> Report {
 }
 
 fn relock(s: &mut Source) {
-    let lock = registry::updated_lock(s).unwrap().to_text();
+    let lock = registry::updated_lock(s, None).unwrap().to_text();
     s.files.insert("registry.lock".into(), lock);
 }
 

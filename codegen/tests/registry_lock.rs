@@ -23,7 +23,7 @@ fn missing_lock_and_unlocked_versions() {
         event("auth.user.created", 2, json!({})).to_string(),
     );
     assert_eq!(rules(&check(&s)), vec!["lock/unlocked"]);
-    let lock = updated_lock(&s).unwrap();
+    let lock = updated_lock(&s, None).unwrap();
     assert!(lock.find("auth.user.created", 2).is_some());
 }
 
@@ -49,7 +49,7 @@ fn editing_a_published_version_fails_and_update_lock_does_not_hide_it() {
         event("auth.user.created", 1, json!({"age": {"type": "integer"}})).to_string(),
     );
     assert_eq!(rules(&check(&s)), vec!["lock/edited-published"]);
-    let lock = updated_lock(&s).unwrap().to_text();
+    let lock = updated_lock(&s, None).unwrap().to_text();
     s.files.insert("registry.lock".into(), lock);
     assert_eq!(rules(&check(&s)), vec!["lock/edited-published"]);
 }
@@ -89,16 +89,20 @@ fn deprecation_procedure() {
     s.files
         .insert("auth/user.created.v1.json".into(), v1.to_string());
     assert_eq!(rules(&check(&s)), vec!["lock/outdated"]);
-    s.files
-        .insert("registry.lock".into(), updated_lock(&s).unwrap().to_text());
+    s.files.insert(
+        "registry.lock".into(),
+        updated_lock(&s, None).unwrap().to_text(),
+    );
     assert!(rules(&check(&s)).is_empty());
     let lock = Lock::parse(s.get("registry.lock").unwrap()).unwrap();
     assert!(lock.find("auth.user.created", 1).unwrap().deprecated);
     // 2. Delete it: the lock keeps a tombstone, and v2 without v1 is no gap.
     s.files.remove("auth/user.created.v1.json");
     assert_eq!(rules(&check(&s)), vec!["lock/outdated"]);
-    s.files
-        .insert("registry.lock".into(), updated_lock(&s).unwrap().to_text());
+    s.files.insert(
+        "registry.lock".into(),
+        updated_lock(&s, None).unwrap().to_text(),
+    );
     assert!(rules(&check(&s)).is_empty(), "{:?}", check(&s).findings);
     assert!(
         Lock::parse(s.get("registry.lock").unwrap())
@@ -144,8 +148,10 @@ fn shared_file_edits_are_caught_once() {
         json!({"$defs": {"UserId": {"type": "string"}}}).to_string(),
     );
     assert_eq!(rules(&check(&s)), vec!["lock/shared-changed"]);
-    s.files
-        .insert("registry.lock".into(), updated_lock(&s).unwrap().to_text());
+    s.files.insert(
+        "registry.lock".into(),
+        updated_lock(&s, None).unwrap().to_text(),
+    );
     assert!(rules(&check(&s)).is_empty());
 }
 
@@ -176,7 +182,7 @@ fn update_lock_refuses_to_rebuild_an_invalid_lock() {
         event("auth.user.created", 1, json!({})),
     )]);
     s.files.insert("registry.lock".into(), "not json".into());
-    let err = updated_lock(&s).unwrap_err();
+    let err = updated_lock(&s, None).unwrap_err();
     assert!(err.to_string().contains("restore it"), "{err}");
 }
 
@@ -187,8 +193,10 @@ fn broken_refs_in_unused_shared_files_are_reported() {
         "common/extra.json".into(),
         json!({"$defs": {"A": {"$ref": "nope.json#/$defs/B"}}}).to_string(),
     );
-    s.files
-        .insert("registry.lock".into(), updated_lock(&s).unwrap().to_text());
+    s.files.insert(
+        "registry.lock".into(),
+        updated_lock(&s, None).unwrap().to_text(),
+    );
     let r = check(&s);
     let f = r
         .findings

@@ -24,8 +24,10 @@ fn next_version_copies_the_latest() {
     assert_eq!(v["x-schema-version"], 2);
     // The scaffold passes the check once locked.
     s.files.insert(new.path.clone(), new.text);
-    s.files
-        .insert("registry.lock".into(), updated_lock(&s).unwrap().to_text());
+    s.files.insert(
+        "registry.lock".into(),
+        updated_lock(&s, None).unwrap().to_text(),
+    );
     assert!(rules(&check(&s)).is_empty(), "{:?}", check(&s).findings);
 }
 
@@ -48,8 +50,10 @@ fn first_version_template_passes_the_check() {
     let v: Value = serde_json::from_str(&new.text).unwrap();
     assert_eq!(v["x-stream"], "CATALOG_EVENTS");
     s.files.insert(new.path, new.text);
-    s.files
-        .insert("registry.lock".into(), updated_lock(&s).unwrap().to_text());
+    s.files.insert(
+        "registry.lock".into(),
+        updated_lock(&s, None).unwrap().to_text(),
+    );
     assert!(rules(&check(&s)).is_empty(), "{:?}", check(&s).findings);
 }
 

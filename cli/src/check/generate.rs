@@ -88,7 +88,7 @@ pub fn write(dir: &Path, spec: &str) -> anyhow::Result<()> {
     let source = Source::from_dir(dir)?;
     std::fs::write(
         dir.join("registry.lock"),
-        registry::updated_lock(&source)?.to_text(),
+        registry::updated_lock(&source, None)?.to_text(),
     )?;
     Ok(())
 }

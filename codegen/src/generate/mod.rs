@@ -23,13 +23,12 @@ use std::path::Path;
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::registry::load::{load, EventFile};
+use crate::registry::load::{load, EventFile, Loaded};
 use crate::registry::{EventType, Severity, Source};
 
 mod error;
 mod event_module;
 mod names;
-mod patterns;
 mod postprocess;
 mod prepare;
 mod typify_run;
@@ -96,8 +95,20 @@ pub fn generate_dir(dir: &Path, options: &Options) -> Result<Generated, Generate
 /// # Errors
 /// See [`generate_dir`].
 pub fn generate(source: &Source, options: &Options) -> Result<Generated, GenerateError> {
-    let loaded = load(source);
-    let mut errors: Vec<Diagnostic> = loaded
+    generate_loaded(source, &load(source), options)
+}
+
+/// [`generate`] for a registry already loaded from `source` (`tidings
+/// check` loads it once for its own rules and for generation).
+///
+/// # Errors
+/// See [`generate_dir`].
+pub fn generate_loaded(
+    source: &Source,
+    loaded: &Loaded,
+    options: &Options,
+) -> Result<Generated, GenerateError> {
+    let errors: Vec<Diagnostic> = loaded
         .findings
         .iter()
         .filter(|f| f.severity == Severity::Error)
@@ -109,7 +120,6 @@ pub fn generate(source: &Source, options: &Options) -> Result<Generated, Generat
             help: f.help.clone(),
         })
         .collect();
-    errors.extend(patterns::check(source));
     if !errors.is_empty() {
         return Err(GenerateError::Schemas(with_lines(errors, source)));
     }

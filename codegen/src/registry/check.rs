@@ -28,6 +28,11 @@ pub struct Against<'a> {
 }
 
 /// Runs every check on `source` (and against `against`, when given).
+///
+/// When the per-file rules find no error, the Rust generator runs on the
+/// registry in memory (the same [`crate::generate::generate`] build.rs
+/// runs), and each problem it reports is a `generate/failed` finding: what
+/// the check accepts, the build accepts.
 pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
     let loaded = load(source);
     let mut findings = loaded.findings.clone();
@@ -37,36 +42,136 @@ pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
     check_streams(&loaded, &mut findings);
     check_stream_history(&types, &mut findings);
     check_compat(&loaded.config, &types, &mut findings);
-    check_lock(&loaded, &types, &mut findings);
-    if let Some(a) = against {
-        check_against(&loaded, &types, &a, &mut findings);
+    #[cfg(feature = "generate")]
+    check_generation(source, &loaded, &mut findings);
+    let base = against.map(|a| {
+        let loaded = load(a.source);
+        (a, loaded)
+    });
+    let drafts = base.as_ref().map(|(_, b)| Drafts(b.lock.as_ref()));
+    check_lock(&loaded, &types, drafts, &mut findings);
+    if let Some((a, base)) = &base {
+        check_against(&loaded, &types, a, base, &mut findings);
     }
     finish(source, &loaded, &types, findings)
 }
 
+/// Generates the registry's Rust in memory when the per-file rules passed
+/// (with lint errors the generator stops on exactly those, which are
+/// findings already), turning each generation problem into a finding.
+#[cfg(feature = "generate")]
+fn check_generation(source: &Source, loaded: &Loaded, findings: &mut Vec<Finding>) {
+    if loaded
+        .findings
+        .iter()
+        .any(|f| f.severity == Severity::Error)
+    {
+        return;
+    }
+    let options = crate::generate::Options::default();
+    if let Err(e) = crate::generate::generate_loaded(source, loaded, &options) {
+        if e.diagnostics().is_empty() {
+            findings.push(internal_error(&format!("generating Rust ({e})")));
+        }
+        for d in e.diagnostics() {
+            findings.push(
+                Finding::error(
+                    d.file.clone(),
+                    d.pointer.clone(),
+                    "generate/failed",
+                    format!(
+                        "the Rust generator (build.rs) refuses this schema: {}",
+                        d.message
+                    ),
+                    if d.help.is_empty() {
+                        "simplify the schema at the pointer; docs/generate.md lists what generates"
+                            .to_string()
+                    } else {
+                        d.help.clone()
+                    },
+                )
+                .at_line(d.line),
+            );
+        }
+    }
+}
+
+/// The versions of the base registry (`--against REF`) that are published:
+/// those in its lock. A version absent from it is a draft, which may still
+/// change or go away. A base without a lock publishes every version.
+#[derive(Debug, Clone, Copy)]
+struct Drafts<'a>(Option<&'a Lock>);
+
+impl Drafts<'_> {
+    fn is_draft(&self, event_type: &str, version: u32) -> bool {
+        self.0
+            .is_some_and(|lock| lock.find(event_type, version).is_none())
+    }
+}
+
 /// The lock `tidings check --update-lock` writes: new versions and shared
 /// files recorded, deprecations recorded, deprecated versions whose file
-/// was deleted turned into tombstones. Edited or deleted published
-/// versions are left as they were locked, so the check keeps failing on
-/// them: the lock cannot be used to overwrite history.
+/// was deleted turned into tombstones. Only what the check finds no error
+/// in is recorded: a version (or shared file) with an error finding in its
+/// file or in a shared file it copies from stays out of the lock, a draft
+/// that can still be fixed. Edited or deleted published versions are left
+/// as they were locked, so the check keeps failing on them: the lock
+/// cannot be used to overwrite history.
+///
+/// With `base` (the registry at `--against REF`), a locked version that is
+/// absent from the base's lock is still a draft: its entry follows the
+/// file (re-recorded when it changed and has no errors, dropped when the
+/// file is gone).
 ///
 /// # Errors
 /// The lock file exists but is not a valid lock: rebuilding it from the
 /// current files would silently accept edits to published versions, so it
 /// must be repaired (restored from version control) first.
-pub fn updated_lock(source: &Source) -> Result<Lock, InvalidLock> {
+pub fn updated_lock(source: &Source, base: Option<&Source>) -> Result<Lock, InvalidLock> {
     let loaded = load(source);
     if loaded.lock_present && loaded.lock.is_none() {
         return Err(InvalidLock);
     }
+    let report = check(source, None);
+    let broken: BTreeSet<&str> = report
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error && !f.rule.starts_with("lock/"))
+        .map(|f| f.file.as_str())
+        .collect();
+    // A finding without a file (an internal error) leaves everything out.
+    let clean = |e: &EventFile| {
+        !broken.contains("")
+            && !broken.contains(e.path.as_str())
+            && e.bundled.as_ref().is_some_and(|b| {
+                b.origins
+                    .values()
+                    .all(|o| !broken.contains(o.file.to_string_lossy().as_ref()))
+            })
+    };
+    let base_lock = base.map(|b| load(b).lock);
+    let drafts = base_lock.as_ref().map(|l| Drafts(l.as_ref()));
+    let is_draft = |ty: &str, v: u32| drafts.is_some_and(|d| d.is_draft(ty, v));
     let mut lock = loaded.lock.clone().unwrap_or_default();
     let present: BTreeMap<(String, u32), &EventFile> = loaded
         .events
         .iter()
         .filter_map(|e| Some(((e.event_type.as_ref()?.to_string(), e.version?), e)))
         .collect();
+    lock.events.retain(|entry| {
+        !is_draft(&entry.event_type, entry.version)
+            || entry.removed
+            || present
+                .get(&(entry.event_type.clone(), entry.version))
+                .is_some_and(|e| e.fingerprint == entry.sha256 || clean(e))
+    });
     for entry in &mut lock.events {
         match present.get(&(entry.event_type.clone(), entry.version)) {
+            Some(e) if is_draft(&entry.event_type, entry.version) && !entry.removed => {
+                entry.sha256 = e.fingerprint.clone();
+                entry.file = e.path.clone();
+                entry.deprecated = e.deprecated;
+            }
             Some(e) if e.fingerprint == entry.sha256 && e.deprecated => entry.deprecated = true,
             Some(_) => {}
             None if entry.deprecated => entry.removed = true,
@@ -74,7 +179,7 @@ pub fn updated_lock(source: &Source) -> Result<Lock, InvalidLock> {
         }
     }
     for ((ty, v), e) in &present {
-        if lock.find(ty, *v).is_none() {
+        if lock.find(ty, *v).is_none() && clean(e) {
             lock.events.push(LockedVersion {
                 event_type: ty.clone(),
                 version: *v,
@@ -85,12 +190,25 @@ pub fn updated_lock(source: &Source) -> Result<Lock, InvalidLock> {
             });
         }
     }
+    // A shared file with errors keeps its locked fingerprint (if any).
+    let previous: BTreeMap<String, String> = lock
+        .shared
+        .iter()
+        .map(|s| (s.file.clone(), s.sha256.clone()))
+        .collect();
     lock.shared = loaded
         .shared
         .iter()
-        .map(|s| LockedShared {
-            file: s.path.clone(),
-            sha256: s.fingerprint.clone(),
+        .filter_map(|s| {
+            let sha256 = if broken.contains(s.path.as_str()) || broken.contains("") {
+                previous.get(&s.path)?.clone()
+            } else {
+                s.fingerprint.clone()
+            };
+            Some(LockedShared {
+                file: s.path.clone(),
+                sha256,
+            })
         })
         .collect();
     Ok(lock)
@@ -390,7 +508,12 @@ fn compat_one(
     ));
 }
 
-fn check_lock(loaded: &Loaded, types: &Types<'_>, findings: &mut Vec<Finding>) {
+fn check_lock(
+    loaded: &Loaded,
+    types: &Types<'_>,
+    drafts: Option<Drafts<'_>>,
+    findings: &mut Vec<Finding>,
+) {
     let update = "run `tidings check --update-lock` and commit schemas/registry.lock";
     let Some(lock) = &loaded.lock else {
         if !loaded.lock_present {
@@ -434,13 +557,22 @@ fn check_lock(loaded: &Loaded, types: &Types<'_>, findings: &mut Vec<Finding>) {
             )),
             (None, true) => {}
             (Some(f), false) => {
-                if f.fingerprint != entry.sha256 {
+                let draft = drafts.is_some_and(|d| d.is_draft(&entry.event_type, entry.version));
+                if f.fingerprint != entry.sha256 && draft {
+                    findings.push(Finding::error(
+                        f.path.clone(),
+                        "",
+                        "lock/outdated",
+                        format!("draft {ty} v{} (not in the base's lock) changed since it was locked", entry.version),
+                        "run `tidings check --against <base branch> --update-lock` to record the draft as it is now",
+                    ));
+                } else if f.fingerprint != entry.sha256 {
                     findings.push(Finding::error(
                         f.path.clone(),
                         "",
                         "lock/edited-published",
                         format!("{ty} v{} is published (locked sha256 {}) but the file now hashes to {}; published versions are immutable", entry.version, short(&entry.sha256), short(&f.fingerprint)),
-                        format!("revert the edit and publish the change as a new version (`tidings new {ty}`)"),
+                        format!("revert the edit and publish the change as a new version (`tidings new {ty}`); if v{} is not merged yet (a draft), `tidings check --against <base branch> --update-lock` records it as it is now", entry.version),
                     ));
                 } else if f.deprecated && !entry.deprecated {
                     findings.push(Finding::error(f.path.clone(), "/x-deprecated", "lock/outdated", format!("{ty} v{} is marked x-deprecated but the lock does not record it", entry.version), update));
@@ -448,6 +580,9 @@ fn check_lock(loaded: &Loaded, types: &Types<'_>, findings: &mut Vec<Finding>) {
                     findings.push(Finding::error(f.path.clone(), "", "lock/undeprecated", format!("{ty} v{} is deprecated in the lock; deprecation cannot be undone", entry.version), "put \"x-deprecated\": true back"));
                 }
             }
+            (None, false) if drafts.is_some_and(|d| d.is_draft(&entry.event_type, entry.version)) => findings.push(
+                Finding::error(LOCK_FILE, "", "lock/outdated", format!("draft {ty} v{} (not in the base's lock) was deleted; the lock still lists it", entry.version), "run `tidings check --against <base branch> --update-lock`").at_line(1),
+            ),
             (None, false) if entry.deprecated => findings.push(
                 Finding::error(LOCK_FILE, "", "lock/outdated", format!("deprecated {ty} v{} was deleted; the lock still lists it", entry.version), update).at_line(1),
             ),
@@ -524,10 +659,22 @@ fn check_against(
     loaded: &Loaded,
     types: &Types<'_>,
     against: &Against<'_>,
+    base: &Loaded,
     findings: &mut Vec<Finding>,
 ) {
-    let base = load(against.source);
-    let base_types = group(&base.events);
+    // The base's drafts (versions absent from its lock) may still change or
+    // go away: only its published versions are compared.
+    let drafts = Drafts(base.lock.as_ref());
+    let published: Vec<EventFile> = base
+        .events
+        .iter()
+        .filter(|e| match (&e.event_type, e.version) {
+            (Some(t), Some(v)) => !drafts.is_draft(&t.to_string(), v),
+            _ => true,
+        })
+        .cloned()
+        .collect();
+    let base_types = group(&published);
     let r = against.name;
     if let (Some(old_lock), Some(new_lock)) = (&base.lock, &loaded.lock) {
         check_lock_history(old_lock, new_lock, r, findings);

@@ -87,19 +87,42 @@ fn walk(value: &Value, ptr: &mut String, names_map: bool, out: &mut Vec<Unsuppor
                     );
                 }
             }
-            if m.contains_key("patternProperties") {
-                if m.get("additionalProperties") == Some(&Value::Bool(false)) {
+            if let Some(why) = pattern_properties_ignored(m) {
+                report(
+                    "patternProperties",
+                    format!("`patternProperties` {why}: the Rust generator (typify) silently ignores it"),
+                    "give the pattern-named members an object of their own holding only `patternProperties` (one value schema), optionally with `additionalProperties: false`; typify makes it a map",
+                    false,
+                );
+            }
+            if let Some(Value::String(r)) = m.get("$ref") {
+                if r.split_once('#')
+                    .is_some_and(|(_, f)| !f.is_empty() && !f.starts_with('/'))
+                {
                     report(
-                        "patternProperties",
-                        "`patternProperties` with `additionalProperties: false`: the Rust generator (typify) panics on this combination".into(),
-                        "use a map (`additionalProperties` with a value schema and `propertyNames` with a pattern) or drop `additionalProperties: false`",
+                        "$ref",
+                        format!("`$ref` to the anchor {r:?}: the Rust generator (typify) resolves only JSON pointers and panics on anchors"),
+                        "refer to the definition by its pointer, e.g. \"#/$defs/Name\"",
                         false,
                     );
-                } else if m.contains_key("properties") {
+                }
+            }
+            if let Some(not) = m.get("not") {
+                if !not_is_generated(not) {
                     report(
-                        "patternProperties",
-                        "`patternProperties` beside `properties`: the Rust generator (typify) silently ignores it".into(),
-                        "move the pattern-named members into a nested map property (`additionalProperties` with a value schema)",
+                        "not",
+                        "`not`: the Rust generator (typify) panics on it, except around an `enum` of values of one type".into(),
+                        "drop `not` and check the condition in code, or express the allowed values positively (`enum`, `pattern`, `oneOf`)",
+                        false,
+                    );
+                }
+            }
+            if let Some(Value::Array(values)) = m.get("enum") {
+                if !m.contains_key("type") && !m.contains_key("$ref") && json_kinds(values) > 1 {
+                    report(
+                        "enum",
+                        "untyped `enum` mixing value types: the Rust generator (typify) panics on it".into(),
+                        "give the values one type (e.g. all strings: [\"1\", \"one\"]), or use `oneOf` of typed `const`s",
                         false,
                     );
                 }
@@ -178,6 +201,91 @@ fn walk(value: &Value, ptr: &mut String, names_map: bool, out: &mut Vec<Unsuppor
     }
 }
 
+/// Why typify 0.8 would ignore this object's `patternProperties`, if it
+/// would: it turns them into a map only when they are the object's only
+/// members (no `properties`, no `required`, no `propertyNames`), every
+/// pattern has the same value schema, and `additionalProperties` is absent
+/// or `false`.
+fn pattern_properties_ignored(m: &serde_json::Map<String, Value>) -> Option<&'static str> {
+    let Some(Value::Object(patterns)) = m.get("patternProperties") else {
+        return None;
+    };
+    if patterns.is_empty() {
+        return None;
+    }
+    let non_empty = |k: &str| match m.get(k) {
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(_) => true,
+        None => false,
+    };
+    if non_empty("properties") {
+        Some("beside `properties`")
+    } else if non_empty("required") {
+        Some("beside `required`")
+    } else if m.contains_key("propertyNames") {
+        Some("beside `propertyNames`")
+    } else if patterns
+        .values()
+        .skip(1)
+        .any(|v| Some(v) != patterns.values().next())
+    {
+        Some("with different value schemas per pattern")
+    } else if matches!(
+        m.get("additionalProperties"),
+        Some(Value::Object(_) | Value::Bool(true))
+    ) {
+        Some("beside an `additionalProperties` schema")
+    } else {
+        None
+    }
+}
+
+/// Whether typify 0.8 generates a `not`: `true`/`false`, `{}`, or an `enum`
+/// (with at most one `type`) whose values share one scalar type.
+fn not_is_generated(not: &Value) -> bool {
+    match not {
+        Value::Bool(_) => true,
+        Value::Object(o) if o.keys().all(|k| is_annotation(k)) => true,
+        Value::Object(o) => {
+            let Some(Value::Array(values)) = o.get("enum") else {
+                return false;
+            };
+            let typed = matches!(o.get("type"), None | Some(Value::String(_)));
+            let scalars = values
+                .iter()
+                .all(|v| matches!(v, Value::Bool(_) | Value::Number(_) | Value::String(_)));
+            typed
+                && scalars
+                && json_kinds(values) == 1
+                && o.keys()
+                    .all(|k| k == "enum" || k == "type" || is_annotation(k))
+        }
+        _ => false,
+    }
+}
+
+fn is_annotation(k: &str) -> bool {
+    matches!(k, "description" | "title" | "$comment" | "examples") || k.starts_with("x-")
+}
+
+/// How many JSON value kinds (boolean, number, string, array, object) the
+/// values use, `null` aside.
+fn json_kinds(values: &[Value]) -> usize {
+    let mut kinds = [false; 5];
+    for v in values {
+        match v {
+            Value::Null => {}
+            Value::Bool(_) => kinds[0] = true,
+            Value::Number(_) => kinds[1] = true,
+            Value::String(_) => kinds[2] = true,
+            Value::Array(_) => kinds[3] = true,
+            Value::Object(_) => kinds[4] = true,
+        }
+    }
+    kinds.iter().filter(|k| **k).count()
+}
+
 fn k_static(k: &str) -> &'static str {
     match k {
         "if" => "if",
@@ -198,7 +306,7 @@ mod tests {
                 "if": {"type": "string"},
                 "a": {"if": {}, "then": {}},
                 "m": {"patternProperties": {"^x": {}}, "additionalProperties": false},
-                "n": {"properties": {}, "patternProperties": {"^x": {}}},
+                "n": {"properties": {"a": {}}, "patternProperties": {"^x": {}}},
                 "t": {"prefixItems": [{}]}
             },
             "unevaluatedProperties": false,
@@ -211,10 +319,7 @@ mod tests {
             .collect();
         assert!(found.contains(&("/properties/a/if".into(), "if")));
         assert!(found.contains(&("/properties/a/then".into(), "then")));
-        assert!(found.contains(&(
-            "/properties/m/patternProperties".into(),
-            "patternProperties"
-        )));
+        assert!(!found.iter().any(|(p, _)| p.starts_with("/properties/m/")));
         assert!(found.contains(&(
             "/properties/n/patternProperties".into(),
             "patternProperties"
@@ -222,7 +327,7 @@ mod tests {
         assert!(found.contains(&("/properties/t/prefixItems".into(), "prefixItems")));
         assert!(found.contains(&("/unevaluatedProperties".into(), "unevaluatedProperties")));
         assert!(found.contains(&("/dependentRequired".into(), "dependentRequired")));
-        assert_eq!(found.len(), 7, "{found:?}");
+        assert_eq!(found.len(), 6, "{found:?}");
         let closed = find_unsupported(
             &json!({"properties": {"a": {"type": "object", "additionalProperties": false}}}),
         );

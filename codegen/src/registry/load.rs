@@ -19,12 +19,18 @@ use super::source::Source;
 use crate::bundle::{BundleError, BundleErrorKind, Bundled, Bundler};
 use crate::compat::Mode;
 
-/// `$schema` values accepted for registry files.
-pub const ACCEPTED_DRAFTS: [&str; 4] = [
+/// `$schema` values accepted for registry files: draft 2020-12 and
+/// draft-07, each in every form the runtime validator (jsonschema) reads as
+/// that draft (`http` or `https`, with or without the trailing `#`).
+pub const ACCEPTED_DRAFTS: [&str; 8] = [
     "https://json-schema.org/draft/2020-12/schema",
     "https://json-schema.org/draft/2020-12/schema#",
+    "http://json-schema.org/draft/2020-12/schema",
+    "http://json-schema.org/draft/2020-12/schema#",
     "http://json-schema.org/draft-07/schema#",
     "http://json-schema.org/draft-07/schema",
+    "https://json-schema.org/draft-07/schema#",
+    "https://json-schema.org/draft-07/schema",
 ];
 
 /// One event schema file.
@@ -231,11 +237,13 @@ fn lint_file(
         let f = Finding::error(path, u.pointer, u.rule, u.message, u.help);
         findings.push(if u.warning { f.warning() } else { f });
     }
+    super::rust_names::check(path, value, findings);
+    super::patterns::check(path, value, findings);
     let fp = fingerprint(value);
     if shared {
         // Shared files' own refs must resolve even if no event uses them yet.
-        if let Err(e) = bundler.bundle(Path::new(path)) {
-            findings.push(bundle_finding(e));
+        if let Err(errors) = bundler.bundle_all(Path::new(path)) {
+            findings.extend(errors.into_iter().map(bundle_finding));
         }
         return FileResult::Shared(SharedFile {
             path: path.to_string(),
@@ -371,6 +379,7 @@ fn lint_file(
             None
         }
     };
+    super::payload_shape::check(path, value, findings);
     let deprecated = get("x-deprecated") == Some(&Value::Bool(true));
     if get("description")
         .and_then(Value::as_str)
@@ -403,10 +412,10 @@ fn lint_file(
     }
 
     // Bundle (resolves every cross-file $ref) and check examples.
-    let bundled = match bundler.bundle_detailed(Path::new(path)) {
+    let bundled = match bundler.bundle_all(Path::new(path)) {
         Ok(b) => Some(Arc::new(b)),
-        Err(e) => {
-            findings.push(bundle_finding(e));
+        Err(errors) => {
+            findings.extend(errors.into_iter().map(bundle_finding));
             None
         }
     };

@@ -24,7 +24,10 @@ pub mod keywords;
 pub mod load;
 pub mod lock;
 mod parallel;
+mod patterns;
+mod payload_shape;
 pub mod position;
+pub mod rust_names;
 pub mod scaffold;
 pub mod source;
 

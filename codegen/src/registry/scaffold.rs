@@ -209,9 +209,13 @@ fn first_version(source: &Source, ty: &EventType, id_base: &str, path: &str) -> 
         "x-schema-version": 1,
         "x-stream": stream,
         "type": "object",
-        "properties": {},
-        "required": [],
-        "examples": [{}]
+        // One property: an object without properties generates a map, not
+        // the payload struct (rule `schema/payload-shape`).
+        "properties": {
+            "id": {"description": "TODO: the id of the entity this event is about.", "type": "string", "minLength": 1}
+        },
+        "required": ["id"],
+        "examples": [{"id": "TODO"}]
     });
     // Keep the keys in the order above (serde_json may sort them).
     let order = [
