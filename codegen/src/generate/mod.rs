@@ -6,7 +6,7 @@
 //! re-exports them and aliases the latest (`pub type UserCreated =
 //! UserCreatedV2;`). Generated readers accept unknown fields, older
 //! versions upcast to newer ones, and every version's type reads a payload
-//! of any version ([`upcast`]'s `ReadAnyVersion`). See `docs/generate.md`.
+//! of any version (`upcast::ReadAnyVersion`, generated). See `docs/generate.md`.
 //!
 //! ```text
 //! pub mod upcast { ReadError, ReadAnyVersion, ... }
