@@ -45,14 +45,15 @@ fn typify(prepared: &prepare::Prepared, file_for_errors: &str) -> Result<syn::Fi
 }
 
 /// The module of one event type (`user_created`) plus the service-level
-/// re-exports and alias.
+/// re-exports and alias, its catalog entries, and whether a version is
+/// deprecated (the catalog then allows naming it).
 pub(super) fn event_type_module(
     ty: &EventType,
     files: &[&EventFile],
     mode: Mode,
     options: &Options,
     out: &mut Generated,
-) -> Result<(TokenStream, Vec<TokenStream>), Diagnostic> {
+) -> Result<(TokenStream, Vec<TokenStream>, bool), Diagnostic> {
     let base = ty.rust_name();
     let latest_file = files.last().map(|f| f.path.as_str()).unwrap_or_default();
     let mut prepared = prepare::prepare(&base, files)?;
@@ -217,6 +218,12 @@ pub(super) fn event_type_module(
     let const_doc = format!(" The event type: `{event_type}`.");
     let latest_doc = format!(" The latest schema version of `{event_type}`.");
     let service = names::module_ident(&ty.service);
+    // A deprecated version's type is named by its upcast, the readers,
+    // typify's own impls, the re-export and the catalog: those uses are the
+    // generator's, not the user's, so they must not warn (`-D warnings`).
+    // Users who name the type still get the warning.
+    let deprecated = prepared.versions.iter().any(|v| v.deprecated);
+    let allow_deprecated = deprecated.then(|| quote!(#[allow(deprecated)]));
     let entries = prepared
         .versions
         .iter()
@@ -242,6 +249,7 @@ pub(super) fn event_type_module(
             #[doc = #module_doc]
             #(#[doc = #hand_notes])*
             #regex_allow
+            #allow_deprecated
             pub mod #module {
                 #[doc = #const_doc]
                 pub const EVENT_TYPE: &str = #event_type;
@@ -251,11 +259,14 @@ pub(super) fn event_type_module(
                 #(#from_impls)*
                 #(#reads)*
             }
+            #allow_deprecated
             pub use #module::{#(#idents),*};
             #[doc = #alias_doc]
+            #allow_deprecated
             pub type #alias = #latest;
         },
         entries,
+        deprecated,
     ))
 }
 

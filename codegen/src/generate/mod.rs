@@ -133,6 +133,7 @@ pub fn generate_loaded(
     let mut diagnostics = Vec::new();
     let mut services: BTreeMap<String, Vec<TokenStream>> = BTreeMap::new();
     let mut catalog: Vec<TokenStream> = Vec::new();
+    let mut any_deprecated = false;
     let mut out = Generated {
         code: String::new(),
         event_types: 0,
@@ -163,8 +164,9 @@ pub fn generate_loaded(
         // The latest version's x-compatibility governs the event type.
         let mode = files.last().and_then(|f| f.mode).unwrap_or(default_mode);
         match event_module::event_type_module(&ty, &files, mode, options, &mut out) {
-            Ok((tokens, entries)) => {
+            Ok((tokens, entries, deprecated)) => {
                 catalog.extend(entries);
+                any_deprecated |= deprecated;
                 out.event_types += 1;
                 out.versions += files.len();
                 services.entry(ty.service.clone()).or_default().push(tokens);
@@ -176,7 +178,7 @@ pub fn generate_loaded(
         return Err(GenerateError::Schemas(with_lines(diagnostics, source)));
     }
     let prelude = upcast::prelude();
-    let catalog = upcast::catalog(&catalog);
+    let catalog = upcast::catalog(&catalog, any_deprecated);
     let service_mods = services.iter().map(|(service, items)| {
         let ident = names::module_ident(service);
         let doc = format!(" Events of the `{service}` service.");

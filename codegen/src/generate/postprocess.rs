@@ -1,5 +1,9 @@
-//! Edits typify's output: unknown fields are accepted, payload types get
-//! `#[derive(DomainEvent)]`, every public item has a doc comment.
+//! Edits typify's output: unknown fields are accepted (except by the
+//! variants of untagged enums), numbers stay exact JSON numbers, enum
+//! defaults are derived, payload types get `#[derive(DomainEvent)]`, every
+//! public item has a doc comment.
+use std::collections::BTreeSet;
+
 use proc_macro2::TokenStream;
 use quote::{quote, ToTokens};
 use syn::punctuated::Punctuated;
@@ -34,8 +38,46 @@ fn serde_metas(attr: &Attribute) -> Option<Punctuated<Meta, Token![,]>> {
 }
 
 /// Removes `deny_unknown_fields` from every `#[serde(...)]` (see
-/// `docs/generate.md`: a reader must not reject a newer producer's events).
-struct StripDeny;
+/// `docs/generate.md`: a reader must not reject a newer producer's events),
+/// except where serde needs it to choose a variant: on `untagged` enums,
+/// their variants and the structs they wrap (`keep`). serde tries an
+/// untagged enum's variants in order and takes the first that
+/// deserializes; without `deny_unknown_fields` a closed `oneOf` variant
+/// would take a document meant for another variant and drop the members it
+/// does not declare.
+struct StripDeny {
+    /// Structs that are variants of untagged enums.
+    keep: BTreeSet<String>,
+}
+
+fn is_untagged(attrs: &[Attribute]) -> bool {
+    has_serde_flag(attrs, "untagged")
+}
+
+/// The structs wrapped by the variants of `untagged` enums (`Fixed` in
+/// `Rule::Fixed(Fixed)`).
+fn untagged_variant_structs(file: &syn::File) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for item in &file.items {
+        let Item::Enum(e) = item else { continue };
+        if !is_untagged(&e.attrs) {
+            continue;
+        }
+        for v in &e.variants {
+            let Fields::Unnamed(u) = &v.fields else {
+                continue;
+            };
+            for f in &u.unnamed {
+                if let syn::Type::Path(p) = &f.ty {
+                    if let Some(last) = p.path.segments.last() {
+                        out.insert(last.ident.to_string());
+                    }
+                }
+            }
+        }
+    }
+    out
+}
 
 impl VisitMut for StripDeny {
     fn visit_attributes_mut(&mut self, attrs: &mut Vec<Attribute>) {
@@ -65,11 +107,17 @@ impl VisitMut for StripDeny {
     }
 
     fn visit_item_struct_mut(&mut self, i: &mut ItemStruct) {
+        if self.keep.contains(&i.ident.to_string()) {
+            return;
+        }
         self.visit_attributes_mut(&mut i.attrs);
         visit_mut::visit_item_struct_mut(self, i);
     }
 
     fn visit_item_enum_mut(&mut self, i: &mut syn::ItemEnum) {
+        if is_untagged(&i.attrs) {
+            return;
+        }
         self.visit_attributes_mut(&mut i.attrs);
         visit_mut::visit_item_enum_mut(self, i);
     }
@@ -77,6 +125,24 @@ impl VisitMut for StripDeny {
     fn visit_variant_mut(&mut self, i: &mut Variant) {
         self.visit_attributes_mut(&mut i.attrs);
         visit_mut::visit_variant_mut(self, i);
+    }
+}
+
+/// Replaces typify's `f64` (its type for `"type": "number"`) with
+/// `serde_json::Number`, which keeps the JSON number as written: an
+/// integer stays an integer (`4747967848`, not `4747967848.0`) and a
+/// fraction its `f64` value; `as_f64()` gives a float for arithmetic.
+struct ExactNumbers;
+
+impl VisitMut for ExactNumbers {
+    fn visit_type_mut(&mut self, t: &mut syn::Type) {
+        if let syn::Type::Path(p) = t {
+            if p.qself.is_none() && p.path.is_ident("f64") {
+                *t = syn::parse_quote!(::serde_json::Number);
+                return;
+            }
+        }
+        visit_mut::visit_type_mut(self, t);
     }
 }
 
@@ -157,6 +223,10 @@ impl VisitMut for Docs {
     }
 
     fn visit_field_mut(&mut self, f: &mut Field) {
+        if !has_doc(&f.attrs) && has_serde_flag(&f.attrs, "flatten") {
+            let text = " The members the schema does not declare, kept as they are.";
+            f.attrs.insert(0, syn::parse_quote!(#[doc = #text]));
+        }
         if !has_doc(&f.attrs) {
             if let Some(ident) = &f.ident {
                 let text = format!(
@@ -216,9 +286,81 @@ fn has_serde_flag(attrs: &[Attribute], flag: &str) -> bool {
         .any(|m| matches!(&m, Meta::Path(p) if p.is_ident(flag)))
 }
 
+/// typify writes `impl Default for E { fn default() -> Self { E::V } }`
+/// for an enum with a schema `default`; clippy (`derivable_impls`) wants
+/// `#[derive(Default)]` with `#[default]` on the variant, so the impl is
+/// replaced by those.
+fn derive_enum_defaults(file: &mut syn::File) {
+    let units: BTreeSet<(String, String)> = file
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Enum(e) => Some(e),
+            _ => None,
+        })
+        .flat_map(|e| {
+            e.variants
+                .iter()
+                .filter(|v| matches!(v.fields, Fields::Unit))
+                .map(|v| (e.ident.to_string(), v.ident.to_string()))
+        })
+        .collect();
+    let mut defaults: Vec<(String, String)> = Vec::new();
+    file.items.retain(|item| {
+        let Item::Impl(imp) = item else { return true };
+        match default_unit_variant(imp) {
+            Some(d) if units.contains(&d) => {
+                defaults.push(d);
+                false
+            }
+            _ => true,
+        }
+    });
+    for (ty, variant) in defaults {
+        for item in &mut file.items {
+            let Item::Enum(e) = item else { continue };
+            if e.ident != ty {
+                continue;
+            }
+            e.attrs.push(syn::parse_quote!(#[derive(Default)]));
+            if let Some(v) = e.variants.iter_mut().find(|v| v.ident == variant) {
+                v.attrs.push(syn::parse_quote!(#[default]));
+            }
+        }
+    }
+}
+
+/// `(Ty, Variant)` when `imp` is `impl Default for Ty { fn default() ->
+/// Self { Ty::Variant } }`.
+fn default_unit_variant(imp: &syn::ItemImpl) -> Option<(String, String)> {
+    let (_, trait_path, _) = imp.trait_.as_ref()?;
+    if trait_path.segments.last()?.ident != "Default" {
+        return None;
+    }
+    let syn::Type::Path(self_ty) = &*imp.self_ty else {
+        return None;
+    };
+    let ty = self_ty.path.get_ident()?.to_string();
+    let [syn::ImplItem::Fn(f)] = imp.items.as_slice() else {
+        return None;
+    };
+    let [syn::Stmt::Expr(syn::Expr::Path(p), None)] = f.block.stmts.as_slice() else {
+        return None;
+    };
+    match p.path.segments.iter().collect::<Vec<_>>().as_slice() {
+        [t, v] if (t.ident == ty || t.ident == "Self") && v.arguments.is_none() => {
+            Some((ty, v.ident.to_string()))
+        }
+        _ => None,
+    }
+}
+
 /// Applies the edits to the whole output of one type space.
 pub(crate) fn clean(file: &mut syn::File) {
-    StripDeny.visit_file_mut(file);
+    let keep = untagged_variant_structs(file);
+    StripDeny { keep }.visit_file_mut(file);
+    ExactNumbers.visit_file_mut(file);
+    derive_enum_defaults(file);
     Docs.visit_file_mut(file);
 }
 

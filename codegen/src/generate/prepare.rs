@@ -47,10 +47,14 @@ pub(crate) struct Prepared {
 
 impl Prepared {
     /// Every named schema: the definitions and the versions' roots.
+    /// Rewritten for typify by [`for_typify`].
     pub(crate) fn types(&self) -> BTreeMap<String, Value> {
         let mut all = self.defs.clone();
         for v in &self.versions {
             all.insert(v.rust_name.clone(), v.root.clone());
+        }
+        for schema in all.values_mut() {
+            for_typify(schema);
         }
         all
     }
@@ -260,6 +264,52 @@ fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>, root_name:
         Value::Array(a) => a
             .iter_mut()
             .for_each(|v| rename_refs(v, renames, root_name)),
+        _ => {}
+    }
+}
+
+/// Rewrites a schema for typify, keeping what it accepts:
+/// * every `"const": "<string>"` becomes `"type": "string", "enum":
+///   ["<string>"]`. typify 0.8 turns a `const` into `serde_json::Value`,
+///   which accepts anything: a `oneOf` variant told apart by its `const`
+///   discriminator (`"op": {"const": "remove"}`) would then match
+///   documents of other variants and drop their members. A one-value enum
+///   accepts only that value. Other `const`s (numbers, booleans, objects)
+///   stay as they are.
+/// * `"additionalProperties": true` on an object with `properties` becomes
+///   `{}`: typify then adds a `#[serde(flatten)]` map of the undeclared
+///   members, so they survive a round trip (CloudEvents extension
+///   attributes). Objects that leave `additionalProperties` out stay plain
+///   structs that ignore undeclared members.
+fn for_typify(value: &mut Value) {
+    match value {
+        Value::Object(m) => {
+            if let Some(Value::String(c)) = m.get("const") {
+                let one = Value::Array(vec![Value::String(c.clone())]);
+                m.remove("const");
+                m.insert("enum".into(), one);
+                m.entry("type")
+                    .or_insert_with(|| Value::String("string".into()));
+            }
+            if m.get("additionalProperties") == Some(&Value::Bool(true))
+                && m.contains_key("properties")
+            {
+                m.insert("additionalProperties".into(), Value::Object(Map::new()));
+            }
+            for (k, v) in m.iter_mut() {
+                match (k.as_str(), v) {
+                    // Maps of names to schemas: a property may be called `const`.
+                    (
+                        "properties" | "patternProperties" | "$defs" | "definitions"
+                        | "dependentSchemas",
+                        Value::Object(schemas),
+                    ) => schemas.values_mut().for_each(for_typify),
+                    (k, v) if !is_data(k) => for_typify(v),
+                    _ => {}
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(for_typify),
         _ => {}
     }
 }

@@ -205,7 +205,9 @@ pub(crate) fn prelude() -> TokenStream {
 
 /// The catalog of every generated payload type, for tests and tools that
 /// go over the whole registry (round-trip every example, decode any event).
-pub(crate) fn catalog(entries: &[TokenStream]) -> TokenStream {
+/// `deprecated`: an entry names a deprecated version's type.
+pub(crate) fn catalog(entries: &[TokenStream], deprecated: bool) -> TokenStream {
+    let allow_deprecated = deprecated.then(|| quote!(#[allow(deprecated)]));
     quote! {
         /// Every generated payload type, with monomorphic helpers, so tests
         /// and tools can go over the whole registry.
@@ -252,6 +254,7 @@ pub(crate) fn catalog(entries: &[TokenStream]) -> TokenStream {
             }
 
             /// Every payload type, by event type and version.
+            #allow_deprecated
             pub const PAYLOADS: &[Payload] = &[#(#entries),*];
         }
     }

@@ -87,7 +87,10 @@ pub mod auth {
         /// Event `auth.session.opened`, schema version 1 (`auth/session.opened.v1.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/auth/session.opened.v1.json", custom_upcast)]
+        #[domain_event(
+            schema = "codegen/tests/snapshots/registries/closed/auth/session.opened.v1.json",
+            custom_upcast
+        )]
         pub struct SessionOpenedV1 {
             /// `device` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]

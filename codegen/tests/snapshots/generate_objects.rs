@@ -131,7 +131,7 @@ pub mod auth {
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
         #[domain_event(
-            schema = "schemas/auth/user.registered.v1.json",
+            schema = "codegen/tests/snapshots/registries/objects/auth/user.registered.v1.json",
             key = "user_id",
             custom_upcast
         )]
@@ -162,10 +162,10 @@ pub mod auth {
             pub registered_at: ::chrono::DateTime<::chrono::offset::Utc>,
             /// `score` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub score: ::std::option::Option<f64>,
+            pub score: ::std::option::Option<::serde_json::Number>,
             /// `source` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-            pub source: ::std::option::Option<::serde_json::Value>,
+            pub source: ::std::option::Option<UserRegisteredV1Source>,
             /// `tags` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
@@ -246,9 +246,9 @@ pub mod auth {
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct UserRegisteredV1AddressGeo {
             /// `lat` (the schema does not describe it).
-            pub lat: f64,
+            pub lat: ::serde_json::Number,
             /// `lon` (the schema does not describe it).
-            pub lon: f64,
+            pub lon: ::serde_json::Number,
         }
         /// `UserRegisteredV1DevicesItem`
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -427,6 +427,58 @@ pub mod auth {
             }
         }
         impl ::std::convert::TryFrom<::std::string::String> for UserRegisteredV1Plan {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: ::std::string::String,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        /// `UserRegisteredV1Source`
+        #[derive(
+            ::serde::Deserialize,
+            ::serde::Serialize,
+            Clone,
+            Copy,
+            Debug,
+            Eq,
+            Hash,
+            Ord,
+            PartialEq,
+            PartialOrd
+        )]
+        pub enum UserRegisteredV1Source {
+            /// `signup-form`.
+            #[serde(rename = "signup-form")]
+            SignupForm,
+        }
+        impl ::std::fmt::Display for UserRegisteredV1Source {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                match *self {
+                    Self::SignupForm => f.write_str("signup-form"),
+                }
+            }
+        }
+        impl ::std::str::FromStr for UserRegisteredV1Source {
+            type Err = self::error::ConversionError;
+            fn from_str(
+                value: &str,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                match value {
+                    "signup-form" => Ok(Self::SignupForm),
+                    _ => Err("invalid value".into()),
+                }
+            }
+        }
+        impl ::std::convert::TryFrom<&str> for UserRegisteredV1Source {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: &str,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl ::std::convert::TryFrom<::std::string::String> for UserRegisteredV1Source {
             type Error = self::error::ConversionError;
             fn try_from(
                 value: ::std::string::String,

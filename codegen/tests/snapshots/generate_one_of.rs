@@ -89,17 +89,121 @@ pub mod catalog {
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct Discount {
             /// `kind` (the schema does not describe it).
-            pub kind: ::serde_json::Value,
+            pub kind: DiscountKind,
             /// `percent` (the schema does not describe it).
             pub percent: Percent,
+        }
+        /// `DiscountKind`
+        #[derive(
+            ::serde::Deserialize,
+            ::serde::Serialize,
+            Clone,
+            Copy,
+            Debug,
+            Eq,
+            Hash,
+            Ord,
+            PartialEq,
+            PartialOrd
+        )]
+        pub enum DiscountKind {
+            /// `discount`.
+            #[serde(rename = "discount")]
+            Discount,
+        }
+        impl ::std::fmt::Display for DiscountKind {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                match *self {
+                    Self::Discount => f.write_str("discount"),
+                }
+            }
+        }
+        impl ::std::str::FromStr for DiscountKind {
+            type Err = self::error::ConversionError;
+            fn from_str(
+                value: &str,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                match value {
+                    "discount" => Ok(Self::Discount),
+                    _ => Err("invalid value".into()),
+                }
+            }
+        }
+        impl ::std::convert::TryFrom<&str> for DiscountKind {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: &str,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl ::std::convert::TryFrom<::std::string::String> for DiscountKind {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: ::std::string::String,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
         }
         /// `Fixed`
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct Fixed {
             /// `kind` (the schema does not describe it).
-            pub kind: ::serde_json::Value,
+            pub kind: FixedKind,
             /// `price` (the schema does not describe it).
             pub price: Money,
+        }
+        /// `FixedKind`
+        #[derive(
+            ::serde::Deserialize,
+            ::serde::Serialize,
+            Clone,
+            Copy,
+            Debug,
+            Eq,
+            Hash,
+            Ord,
+            PartialEq,
+            PartialOrd
+        )]
+        pub enum FixedKind {
+            /// `fixed`.
+            #[serde(rename = "fixed")]
+            Fixed,
+        }
+        impl ::std::fmt::Display for FixedKind {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                match *self {
+                    Self::Fixed => f.write_str("fixed"),
+                }
+            }
+        }
+        impl ::std::str::FromStr for FixedKind {
+            type Err = self::error::ConversionError;
+            fn from_str(
+                value: &str,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                match value {
+                    "fixed" => Ok(Self::Fixed),
+                    _ => Err("invalid value".into()),
+                }
+            }
+        }
+        impl ::std::convert::TryFrom<&str> for FixedKind {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: &str,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
+        }
+        impl ::std::convert::TryFrom<::std::string::String> for FixedKind {
+            type Error = self::error::ConversionError;
+            fn try_from(
+                value: ::std::string::String,
+            ) -> ::std::result::Result<Self, self::error::ConversionError> {
+                value.parse()
+            }
         }
         /// An amount in a currency.
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -227,20 +331,20 @@ pub mod catalog {
         /// A percentage.
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[serde(transparent)]
-        pub struct Percent(pub f64);
+        pub struct Percent(pub ::serde_json::Number);
         impl ::std::ops::Deref for Percent {
-            type Target = f64;
-            fn deref(&self) -> &f64 {
+            type Target = ::serde_json::Number;
+            fn deref(&self) -> &::serde_json::Number {
                 &self.0
             }
         }
-        impl ::std::convert::From<Percent> for f64 {
+        impl ::std::convert::From<Percent> for ::serde_json::Number {
             fn from(value: Percent) -> Self {
                 value.0
             }
         }
-        impl ::std::convert::From<f64> for Percent {
-            fn from(value: f64) -> Self {
+        impl ::std::convert::From<::serde_json::Number> for Percent {
+            fn from(value: ::serde_json::Number) -> Self {
                 Self(value)
             }
         }
@@ -250,19 +354,19 @@ pub mod catalog {
             }
         }
         impl ::std::str::FromStr for Percent {
-            type Err = <f64 as ::std::str::FromStr>::Err;
+            type Err = <::serde_json::Number as ::std::str::FromStr>::Err;
             fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
                 Ok(Self(value.parse()?))
             }
         }
         impl ::std::convert::TryFrom<&str> for Percent {
-            type Error = <f64 as ::std::str::FromStr>::Err;
+            type Error = <::serde_json::Number as ::std::str::FromStr>::Err;
             fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
                 value.parse()
             }
         }
         impl ::std::convert::TryFrom<String> for Percent {
-            type Error = <f64 as ::std::str::FromStr>::Err;
+            type Error = <::serde_json::Number as ::std::str::FromStr>::Err;
             fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
                 value.parse()
             }
@@ -272,7 +376,10 @@ pub mod catalog {
         /// Event `catalog.price.changed`, schema version 1 (`catalog/price.changed.v1.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/catalog/price.changed.v1.json", custom_upcast)]
+        #[domain_event(
+            schema = "codegen/tests/snapshots/registries/one_of/catalog/price.changed.v1.json",
+            custom_upcast
+        )]
         pub struct PriceChangedV1 {
             /// `note` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -98,7 +98,10 @@ pub mod catalog {
         /// Event `catalog.stock.counted`, schema version 1 (`catalog/stock.counted.v1.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/catalog/stock.counted.v1.json", custom_upcast)]
+        #[domain_event(
+            schema = "codegen/tests/snapshots/registries/reencode/catalog/stock.counted.v1.json",
+            custom_upcast
+        )]
         pub struct StockCountedV1 {
             /// `qty` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -165,7 +168,10 @@ pub mod catalog {
         /// Event `catalog.stock.counted`, schema version 2 (`catalog/stock.counted.v2.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/catalog/stock.counted.v2.json", custom_upcast)]
+        #[domain_event(
+            schema = "codegen/tests/snapshots/registries/reencode/catalog/stock.counted.v2.json",
+            custom_upcast
+        )]
         pub struct StockCountedV2 {
             /// `qty` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]

@@ -60,6 +60,7 @@ pub mod payloads {
             })
     }
     /// Every payload type, by event type and version.
+    #[allow(deprecated)]
     pub const PAYLOADS: &[Payload] = &[
         Payload {
             event_type: "auth.user.created",
@@ -99,6 +100,7 @@ pub mod payloads {
 /// Events of the `auth` service.
 pub mod auth {
     /// `auth.user.created`: payload types of versions 1, 2, 3 (latest 3), their shared types and upcasts.
+    #[allow(deprecated)]
     pub mod user_created {
         /// The event type: `auth.user.created`.
         pub const EVENT_TYPE: &str = "auth.user.created";
@@ -217,10 +219,16 @@ pub mod auth {
         }
         /// The auth.user.created event, version 1.
         ///
-        /// Event `auth.user.created`, schema version 1 (`auth/user.created.v1.json`).
+        /// Event `auth.user.created`, schema version 1 (`auth/user.created.v1.json`); **deprecated**.
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/auth/user.created.v1.json", custom_upcast)]
+        #[domain_event(
+            schema = "codegen/tests/snapshots/registries/upcast/auth/user.created.v1.json",
+            custom_upcast
+        )]
+        #[deprecated(
+            note = "this schema version is deprecated in the registry (x-deprecated)"
+        )]
         pub struct UserCreatedV1 {
             /// `legacy` (the schema does not describe it).
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -237,7 +245,10 @@ pub mod auth {
         /// Event `auth.user.created`, schema version 2 (`auth/user.created.v2.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/auth/user.created.v2.json", custom_upcast)]
+        #[domain_event(
+            schema = "codegen/tests/snapshots/registries/upcast/auth/user.created.v2.json",
+            custom_upcast
+        )]
         pub struct UserCreatedV2 {
             /// Added in v2.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -254,7 +265,10 @@ pub mod auth {
         /// Event `auth.user.created`, schema version 3 (`auth/user.created.v3.json`).
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[derive(::tidings::DomainEvent)]
-        #[domain_event(schema = "schemas/auth/user.created.v3.json", custom_upcast)]
+        #[domain_event(
+            schema = "codegen/tests/snapshots/registries/upcast/auth/user.created.v3.json",
+            custom_upcast
+        )]
         pub struct UserCreatedV3 {
             /// `labels` (the schema does not describe it).
             #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
@@ -482,7 +496,9 @@ pub mod auth {
             }
         }
     }
+    #[allow(deprecated)]
     pub use user_created::{UserCreatedV1, UserCreatedV2, UserCreatedV3};
     /// The latest version of `auth.user.created` (v3).
+    #[allow(deprecated)]
     pub type UserCreated = UserCreatedV3;
 }
