@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use support::{fast_config, settled, setup, take, UserCreated, UserDeactivated};
+use support::{dead_letters, fast_config, settled, setup, take, UserCreated, UserDeactivated};
 use tidings::dlq::{ops, DeadLetterKind, DlqFilter};
 use tidings::replay::{Replay, ReplayError, ReplaySpec, ReplayStart};
 use tidings::subscribe::SubscriberConfig;
@@ -109,23 +109,6 @@ async fn publish_contradictions(
         .await?,
         publish_on(js, publisher, &org_a, &u1, "auth.user.created.org-A.u-2").await?,
     ])
-}
-
-/// The dead letters once there are `n` of them.
-async fn dead_letters(js: &jetstream::Context, n: usize) -> anyhow::Result<Vec<ops::DeadLetter>> {
-    Ok(tidings::testing::eventually(
-        "the dead letters arrive",
-        Duration::from_secs(20),
-        || async {
-            let found = ops::list(js, &DlqFilter::default(), None).await?;
-            if found.len() == n {
-                Ok(found)
-            } else {
-                Err(anyhow::anyhow!("{} of {n} dead letters", found.len()))
-            }
-        },
-    )
-    .await?)
 }
 
 fn org_a_only() -> anyhow::Result<SubscriberConfig> {

@@ -252,3 +252,24 @@ pub fn say(line: &str) -> std::io::Result<()> {
     writeln!(out, "{line}")?;
     out.flush()
 }
+
+/// Waits until the DLQ holds `n` messages and returns them.
+pub async fn dead_letters(
+    js: &jetstream::Context,
+    n: usize,
+) -> anyhow::Result<Vec<tidings::dlq::ops::DeadLetter>> {
+    Ok(tidings::testing::eventually(
+        "the dead letters arrive",
+        std::time::Duration::from_secs(20),
+        || async {
+            let found =
+                tidings::dlq::ops::list(js, &tidings::dlq::DlqFilter::default(), None).await?;
+            if found.len() == n {
+                Ok(found)
+            } else {
+                Err(anyhow::anyhow!("{} of {n} dead letters", found.len()))
+            }
+        },
+    )
+    .await?)
+}

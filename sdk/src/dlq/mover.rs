@@ -16,8 +16,8 @@ use time::OffsetDateTime;
 
 use super::control::without_control_headers;
 use super::record::{
-    DeadLetterKind, FailureRecord, ERROR_HEADER, MSG_ID_HEADER_ORIGINAL, REDRIVE_COUNT_HEADER,
-    TRUNCATED_HEADER,
+    DeadLetterKind, FailureRecord, ERROR_HEADER, FIRST_FAILURE_HEADER, MSG_ID_HEADER_ORIGINAL,
+    REDRIVE_COUNT_HEADER, TRUNCATED_HEADER,
 };
 use super::DLQ_STREAM;
 use crate::envelope::MSG_ID_HEADER;
@@ -459,7 +459,8 @@ fn shorten(text: &str, room: usize) -> String {
 /// Makes a copy whose headers and body exceed `max_payload` fit: first the
 /// error text is shortened, then the original's `ce-` headers (the body
 /// holds the same attributes) are left out, then every other original
-/// header; the body is never touched. What was cut is named in
+/// header, then the record's optional parts (the original's message id and
+/// the first failure's time); the body is never touched. What was cut is named in
 /// `Tidings-Dlq-Truncated`, and returned (empty when the copy fitted).
 fn fit(headers: &mut HeaderMap, body: usize, max_payload: usize) -> Result<String, MoveError> {
     if wire_len(headers) + body <= max_payload {
@@ -476,10 +477,19 @@ fn fit(headers: &mut HeaderMap, body: usize, max_payload: usize) -> Result<Strin
             || name.eq_ignore_ascii_case(MSG_ID_HEADER)
             || name.eq_ignore_ascii_case(REDRIVE_COUNT_HEADER)
     };
-    let stages: [(&str, KeepHeader<'_>); 3] = [
+    // The record's optional parts: the original's message id (the body's
+    // event id, normally) and the first failure's time.
+    let is_optional = |name: &str| {
+        name.eq_ignore_ascii_case(MSG_ID_HEADER_ORIGINAL)
+            || name.eq_ignore_ascii_case(FIRST_FAILURE_HEADER)
+    };
+    let stages: [(&str, KeepHeader<'_>); 4] = [
         ("error", &|_| true),
         ("error,ce-headers", &|name| !is_ce(name)),
         ("error,ce-headers,headers", &|name| is_record(name)),
+        ("error,ce-headers,headers,record-extras", &|name| {
+            is_record(name) && !is_optional(name)
+        }),
     ];
     let mut smallest = 0;
     for (truncated, keep) in stages {
@@ -553,6 +563,17 @@ mod tests {
             Some("error,ce-headers,headers")
         );
         assert!(bare.get("X-Other").is_none() && bare.get("ce-id").is_none());
+        // Room for the record without its optional parts: they go too.
+        let mut extras = headers.clone();
+        extras.insert(FIRST_FAILURE_HEADER, "2026-12-03T06:00:00Z");
+        let lean = record_only - "error,ce-headers,headers".len()
+            + "error,ce-headers,headers,record-extras".len();
+        assert_eq!(
+            fit(&mut extras, 100, lean + 100).ok().as_deref(),
+            Some("error,ce-headers,headers,record-extras")
+        );
+        assert!(extras.get(FIRST_FAILURE_HEADER).is_none());
+        assert!(extras.get(MSG_ID_HEADER).is_some());
         // Not even that: too large.
         let mut none = headers;
         assert!(matches!(
