@@ -334,6 +334,67 @@ async fn an_unavailable_dedup_bucket_holds_the_event_in_place_without_spending_i
 }
 
 #[tokio::test]
+async fn an_unavailable_dedup_bucket_keeps_an_entitys_order_in_ordered_mode() -> anyhow::Result<()>
+{
+    let (_server, client, js, publisher) = setup().await?;
+    let ttl = Duration::from_secs(3600);
+    let dedup = Deduplicator::open(&js, "dedup_ordered", ttl, 1).await?;
+    js.delete_key_value("dedup_ordered").await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 2,
+        ordered_by_key: true,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(client, "dedup-ordered", config.clone())?;
+    subscriber
+        .handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((event.payload.email, event.meta.delivery));
+                Ok::<(), Infallible>(())
+            }
+        })
+        .deduplicate(dedup);
+    let running = subscriber.start().await?;
+    // Five events of one entity, in this order.
+    let ctx = PublishContext::new("org-1")?;
+    let emails: Vec<String> = (0..5).map(|i| format!("step{i}@example.com")).collect();
+    for email in &emails {
+        let event = UserCreated {
+            user_id: "u-1".into(),
+            email: email.clone(),
+            display_name: "User 1".into(),
+        };
+        publisher.publish(&ctx, &event).await?;
+    }
+    // The outage outlasts the delivery budget several times over.
+    let outage = (1..=4).map(|n| config.backoff.delay(n)).sum::<Duration>() * 2;
+    let until = Instant::now() + outage;
+    tokio::select! {
+        got = rx.recv() => anyhow::bail!("the handler ran during the outage: {got:?}"),
+        _ = tokio::time::sleep_until(until.into()) => {}
+    }
+    Deduplicator::open(&js, "dedup_ordered", ttl, 1).await?;
+    let got = take(&mut rx, emails.len()).await?;
+    settled(&js, "AUTH_EVENTS", "dedup-ordered").await?;
+    assert_eq!(
+        got.iter()
+            .map(|(email, _)| email.clone())
+            .collect::<Vec<_>>(),
+        emails,
+        "the entity's events in publish order"
+    );
+    assert!(
+        got.iter().all(|(_, delivery)| *delivery == 1),
+        "the outage spent no handler run: {got:?}"
+    );
+    assert_eq!(dead_letters(&js).await?, 0, "nothing dead-lettered");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_deleted_consumer_is_recreated_and_consumption_goes_on() -> anyhow::Result<()> {
     let (_server, client, js, publisher) = setup().await?;
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -344,8 +344,6 @@ async fn process(shared: &Shared, delivered: &Delivered) {
     }
     let event_id = envelope.id;
     let mut meta = meta_of(shared, &envelope, delivered);
-    // This run's place in the delivery budget (1 on the first).
-    meta.delivery = spent + 1;
     let ordered = shared.config.ordered_by_key;
     let mut envelope = Some(envelope);
     loop {
