@@ -46,16 +46,21 @@ fn command() -> clap::Command {
     with_exit_codes(Cli::command())
 }
 
+/// Adds [`EXIT_CODES`] to `command` and its subcommands, except where a
+/// command's help already ends with its own (more specific) exit status.
 fn with_exit_codes(command: clap::Command) -> clap::Command {
     let names: Vec<String> = command
         .get_subcommands()
         .map(|sub| sub.get_name().to_string())
         .collect();
-    names
-        .iter()
-        .fold(command.after_help(EXIT_CODES), |command, name| {
-            command.mut_subcommand(name, with_exit_codes)
-        })
+    let command = if command.get_after_help().is_some() {
+        command
+    } else {
+        command.after_help(EXIT_CODES)
+    };
+    names.iter().fold(command, |command, name| {
+        command.mut_subcommand(name, with_exit_codes)
+    })
 }
 
 fn main() -> ExitCode {
