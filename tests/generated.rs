@@ -369,7 +369,7 @@ fn a_shared_definition_is_one_type_in_every_service() {
     let json = serde_json::to_value(&report).unwrap();
     assert_eq!(json["requested_by"], "0190f3a5-1111-7abc-8def-0000000000aa");
     // Other shared definitions too: one timestamp type for both services.
-    let _: events::common::Timestamp = order.released_at.clone();
+    let _: events::common::Timestamp = order.released_at;
     report.generated_at = order.released_at;
 }
 
@@ -396,8 +396,8 @@ fn snapshot_shared_types_cross_services_and_versions() {
     let mut price: catalog::PriceSetV1 =
         serde_json::from_value(example_of("shared", "catalog.price.set", 1)).unwrap();
     price.set_by = invited.invited_by;
-    let v2 = catalog::PriceSetV2::read_any_version(1, serde_json::to_value(&price).unwrap())
-        .unwrap();
+    let v2 =
+        catalog::PriceSetV2::read_any_version(1, serde_json::to_value(&price).unwrap()).unwrap();
     let by: common::UserId = v2.set_by;
     assert_eq!(by, invited.invited_by);
     let _: &common::Money = &price.price;
@@ -418,7 +418,8 @@ fn a_const_discriminated_one_of_is_read_by_its_discriminator() {
     .unwrap();
     assert!(matches!(fixed, Rule::Fixed(_)), "{fixed:?}");
     let open: Rule =
-        serde_json::from_value(json!({"kind": "discount", "percent": 5, "since": "today"})).unwrap();
+        serde_json::from_value(json!({"kind": "discount", "percent": 5, "since": "today"}))
+            .unwrap();
     assert!(matches!(open, Rule::Discount(_)), "{open:?}");
     // A fixed rule missing its price is not read as a discount.
     let e = serde_json::from_value::<Rule>(json!({"kind": "fixed", "percent": 5})).unwrap_err();

@@ -74,6 +74,98 @@ pub mod payloads {
         },
     ];
 }
+/// The registry's shared definitions (its shared directories,
+/// `common/`): one type per definition, used by every event type
+/// and version that refers to it (see `docs/generate.md`,
+/// *Shared types*).
+pub mod common {
+    /// User id.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        Copy
+    )]
+    #[serde(transparent)]
+    pub struct UserId(pub ::uuid::Uuid);
+    impl ::std::ops::Deref for UserId {
+        type Target = ::uuid::Uuid;
+        fn deref(&self) -> &::uuid::Uuid {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UserId> for ::uuid::Uuid {
+        fn from(value: UserId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<::uuid::Uuid> for UserId {
+        fn from(value: ::uuid::Uuid) -> Self {
+            Self(value)
+        }
+    }
+    impl ::std::fmt::Display for UserId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl ::std::str::FromStr for UserId {
+        type Err = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+            Ok(Self(value.parse()?))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UserId {
+        type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<String> for UserId {
+        type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
+            value.parse()
+        }
+    }
+    /// Error types.
+    pub mod error {
+        /// Error from a `TryFrom` or `FromStr` implementation.
+        pub struct ConversionError(::std::borrow::Cow<'static, str>);
+        impl ::std::error::Error for ConversionError {}
+        impl ::std::fmt::Display for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl ::std::fmt::Debug for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+        impl From<&'static str> for ConversionError {
+            fn from(value: &'static str) -> Self {
+                Self(value.into())
+            }
+        }
+        impl From<String> for ConversionError {
+            fn from(value: String) -> Self {
+                Self(value.into())
+            }
+        }
+    }
+}
 /// Events of the `auth` service.
 pub mod auth {
     /// `auth.session.opened`: payload types of versions 1 (latest 1), their shared types and upcasts.
@@ -96,7 +188,7 @@ pub mod auth {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub device: ::std::option::Option<SessionOpenedV1Device>,
             /// User id.
-            pub user_id: UserId,
+            pub user_id: super::super::common::UserId,
         }
         /// `SessionOpenedV1Device`
         #[derive(
@@ -112,81 +204,7 @@ pub mod auth {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub os: ::std::option::Option<::std::string::String>,
         }
-        /// User id.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-        #[serde(transparent)]
-        pub struct UserId(pub ::uuid::Uuid);
-        impl ::std::ops::Deref for UserId {
-            type Target = ::uuid::Uuid;
-            fn deref(&self) -> &::uuid::Uuid {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<UserId> for ::uuid::Uuid {
-            fn from(value: UserId) -> Self {
-                value.0
-            }
-        }
-        impl ::std::convert::From<::uuid::Uuid> for UserId {
-            fn from(value: ::uuid::Uuid) -> Self {
-                Self(value)
-            }
-        }
-        impl ::std::fmt::Display for UserId {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-        impl ::std::str::FromStr for UserId {
-            type Err = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-                Ok(Self(value.parse()?))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for UserId {
-            type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<String> for UserId {
-            type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
-        /// Error types.
-        pub mod error {
-            /// Error from a `TryFrom` or `FromStr` implementation.
-            pub struct ConversionError(::std::borrow::Cow<'static, str>);
-            impl ::std::error::Error for ConversionError {}
-            impl ::std::fmt::Display for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Display::fmt(&self.0, f)
-                }
-            }
-            impl ::std::fmt::Debug for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Debug::fmt(&self.0, f)
-                }
-            }
-            impl From<&'static str> for ConversionError {
-                fn from(value: &'static str) -> Self {
-                    Self(value.into())
-                }
-            }
-            impl From<String> for ConversionError {
-                fn from(value: String) -> Self {
-                    Self(value.into())
-                }
-            }
-        }
+        pub use super::super::common::error;
         /// Reads a payload of `auth.session.opened` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).
         impl ::tidings::upcast::ReadAnyVersion for SessionOpenedV1 {
             fn read_any_version(

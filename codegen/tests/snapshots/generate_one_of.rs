@@ -74,12 +74,242 @@ pub mod payloads {
         },
     ];
 }
+/// The registry's shared definitions (its shared directories,
+/// `common/`): one type per definition, used by every event type
+/// and version that refers to it (see `docs/generate.md`,
+/// *Shared types*).
+// typify compiles each schema `pattern` with `regress::Regex::new(..).unwrap()`;
+// the generator compiled every pattern with regress first, so it cannot fail.
+#[allow(clippy::unwrap_used)]
+pub mod common {
+    /// An amount in a currency.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Money {
+        /// `amount` (the schema does not describe it).
+        pub amount: MoneyAmount,
+        /// `currency` (the schema does not describe it).
+        pub currency: MoneyCurrency,
+    }
+    /// `MoneyAmount`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct MoneyAmount(::std::string::String);
+    impl ::std::ops::Deref for MoneyAmount {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<MoneyAmount> for ::std::string::String {
+        fn from(value: MoneyAmount) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for MoneyAmount {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^-?[0-9]+(\\.[0-9]+)?$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^-?[0-9]+(\\.[0-9]+)?$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for MoneyAmount {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for MoneyAmount {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for MoneyAmount {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /// `MoneyCurrency`
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct MoneyCurrency(::std::string::String);
+    impl ::std::ops::Deref for MoneyCurrency {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<MoneyCurrency> for ::std::string::String {
+        fn from(value: MoneyCurrency) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for MoneyCurrency {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 3usize {
+                return Err("longer than 3 characters".into());
+            }
+            if value.chars().count() < 3usize {
+                return Err("shorter than 3 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for MoneyCurrency {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for MoneyCurrency {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for MoneyCurrency {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /// Stock keeping unit.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct Sku(::std::string::String);
+    impl ::std::ops::Deref for Sku {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<Sku> for ::std::string::String {
+        fn from(value: Sku) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for Sku {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[A-Z0-9-]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[A-Z0-9-]{1,64}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Sku {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Sku {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Sku {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /// Error types.
+    pub mod error {
+        /// Error from a `TryFrom` or `FromStr` implementation.
+        pub struct ConversionError(::std::borrow::Cow<'static, str>);
+        impl ::std::error::Error for ConversionError {}
+        impl ::std::fmt::Display for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl ::std::fmt::Debug for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+        impl From<&'static str> for ConversionError {
+            fn from(value: &'static str) -> Self {
+                Self(value.into())
+            }
+        }
+        impl From<String> for ConversionError {
+            fn from(value: String) -> Self {
+                Self(value.into())
+            }
+        }
+    }
+    impl ::std::fmt::Display for MoneyAmount {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl ::std::fmt::Display for MoneyCurrency {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl ::std::fmt::Display for Sku {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+}
 /// Events of the `catalog` service.
 pub mod catalog {
     /// `catalog.price.changed`: payload types of versions 1 (latest 1), their shared types and upcasts.
-    // typify compiles each schema `pattern` with `regress::Regex::new(..).unwrap()`;
-    // the generator compiled every pattern with regress first, so it cannot fail.
-    #[allow(clippy::unwrap_used)]
     pub mod price_changed {
         /// The event type: `catalog.price.changed`.
         pub const EVENT_TYPE: &str = "catalog.price.changed";
@@ -151,7 +381,7 @@ pub mod catalog {
             /// `kind` (the schema does not describe it).
             pub kind: FixedKind,
             /// `price` (the schema does not describe it).
-            pub price: Money,
+            pub price: super::super::common::Money,
         }
         /// `FixedKind`
         #[derive(
@@ -205,131 +435,16 @@ pub mod catalog {
                 value.parse()
             }
         }
-        /// An amount in a currency.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-        pub struct Money {
-            /// `amount` (the schema does not describe it).
-            pub amount: MoneyAmount,
-            /// `currency` (the schema does not describe it).
-            pub currency: MoneyCurrency,
-        }
-        /// `MoneyAmount`
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct MoneyAmount(::std::string::String);
-        impl ::std::ops::Deref for MoneyAmount {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<MoneyAmount> for ::std::string::String {
-            fn from(value: MoneyAmount) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for MoneyAmount {
-            type Err = self::error::ConversionError;
-            fn from_str(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-                { ::regress::Regex::new("^-?[0-9]+(\\.[0-9]+)?$").unwrap() });
-                if PATTERN.find(value).is_none() {
-                    return Err(
-                        "doesn't match pattern \"^-?[0-9]+(\\.[0-9]+)?$\"".into(),
-                    );
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for MoneyAmount {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for MoneyAmount {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for MoneyAmount {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
-        /// `MoneyCurrency`
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct MoneyCurrency(::std::string::String);
-        impl ::std::ops::Deref for MoneyCurrency {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<MoneyCurrency> for ::std::string::String {
-            fn from(value: MoneyCurrency) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for MoneyCurrency {
-            type Err = self::error::ConversionError;
-            fn from_str(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                if value.chars().count() > 3usize {
-                    return Err("longer than 3 characters".into());
-                }
-                if value.chars().count() < 3usize {
-                    return Err("shorter than 3 characters".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for MoneyCurrency {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for MoneyCurrency {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for MoneyCurrency {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
         /// A percentage.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[derive(
+            ::serde::Deserialize,
+            ::serde::Serialize,
+            Clone,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash
+        )]
         #[serde(transparent)]
         pub struct Percent(pub ::serde_json::Number);
         impl ::std::ops::Deref for Percent {
@@ -387,7 +502,7 @@ pub mod catalog {
             /// How the price is set.
             pub rule: PriceChangedV1Rule,
             /// Stock keeping unit.
-            pub sku: Sku,
+            pub sku: super::super::common::Sku,
         }
         /// `PriceChangedV1Note`
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
@@ -502,7 +617,7 @@ pub mod catalog {
             }
         }
         /// How the price is set.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
         #[serde(untagged)]
         pub enum PriceChangedV1Rule {
             /// `Fixed`.
@@ -520,92 +635,45 @@ pub mod catalog {
                 Self::Discount(value)
             }
         }
-        /// Stock keeping unit.
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct Sku(::std::string::String);
-        impl ::std::ops::Deref for Sku {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<Sku> for ::std::string::String {
-            fn from(value: Sku) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for Sku {
-            type Err = self::error::ConversionError;
-            fn from_str(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-                { ::regress::Regex::new("^[A-Z0-9-]{1,64}$").unwrap() });
-                if PATTERN.find(value).is_none() {
-                    return Err("doesn't match pattern \"^[A-Z0-9-]{1,64}$\"".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for Sku {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for Sku {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for Sku {
+        pub use super::super::common::error;
+        /// Reads the variant that `kind` names.
+        impl<'de> ::serde::Deserialize<'de> for PriceChangedV1Rule {
             fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
             where
                 D: ::serde::Deserializer<'de>,
             {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
+                let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+                    deserializer,
+                )?;
+                let tag = value
+                    .get("kind")
+                    .and_then(::serde_json::Value::as_str)
+                    .map(::std::borrow::ToOwned::to_owned);
+                match tag.as_deref() {
+                    ::core::option::Option::Some("fixed") => {
+                        ::serde_json::from_value(value).map(Self::Fixed)
+                    }
+                    ::core::option::Option::Some("discount") => {
+                        ::serde_json::from_value(value).map(Self::Discount)
+                    }
+                    _ => {
+                        return ::std::result::Result::Err(
+                            <D::Error as ::serde::de::Error>::custom(
+                                ::core::format_args!(
+                                    "expected {}, got {}",
+                                    "`kind` to be one of \"fixed\", \"discount\"", value
+                                    .get("kind").unwrap_or(& ::serde_json::Value::Null)
+                                ),
+                            ),
+                        );
+                    }
+                }
+                    .map_err(<D::Error as ::serde::de::Error>::custom)
             }
         }
-        /// Error types.
-        pub mod error {
-            /// Error from a `TryFrom` or `FromStr` implementation.
-            pub struct ConversionError(::std::borrow::Cow<'static, str>);
-            impl ::std::error::Error for ConversionError {}
-            impl ::std::fmt::Display for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Display::fmt(&self.0, f)
-                }
-            }
-            impl ::std::fmt::Debug for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Debug::fmt(&self.0, f)
-                }
-            }
-            impl From<&'static str> for ConversionError {
-                fn from(value: &'static str) -> Self {
-                    Self(value.into())
-                }
-            }
-            impl From<String> for ConversionError {
-                fn from(value: String) -> Self {
-                    Self(value.into())
-                }
+        impl ::std::fmt::Display for PriceChangedV1NoteString {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.fmt(f)
             }
         }
         /// Reads a payload of `catalog.price.changed` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).

@@ -97,6 +97,98 @@ pub mod payloads {
         },
     ];
 }
+/// The registry's shared definitions (its shared directories,
+/// `common/`): one type per definition, used by every event type
+/// and version that refers to it (see `docs/generate.md`,
+/// *Shared types*).
+pub mod common {
+    /// User id.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        Copy
+    )]
+    #[serde(transparent)]
+    pub struct UserId(pub ::uuid::Uuid);
+    impl ::std::ops::Deref for UserId {
+        type Target = ::uuid::Uuid;
+        fn deref(&self) -> &::uuid::Uuid {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UserId> for ::uuid::Uuid {
+        fn from(value: UserId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<::uuid::Uuid> for UserId {
+        fn from(value: ::uuid::Uuid) -> Self {
+            Self(value)
+        }
+    }
+    impl ::std::fmt::Display for UserId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl ::std::str::FromStr for UserId {
+        type Err = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+            Ok(Self(value.parse()?))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UserId {
+        type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<String> for UserId {
+        type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
+            value.parse()
+        }
+    }
+    /// Error types.
+    pub mod error {
+        /// Error from a `TryFrom` or `FromStr` implementation.
+        pub struct ConversionError(::std::borrow::Cow<'static, str>);
+        impl ::std::error::Error for ConversionError {}
+        impl ::std::fmt::Display for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl ::std::fmt::Debug for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+        impl From<&'static str> for ConversionError {
+            fn from(value: &'static str) -> Self {
+                Self(value.into())
+            }
+        }
+        impl From<String> for ConversionError {
+            fn from(value: String) -> Self {
+                Self(value.into())
+            }
+        }
+    }
+}
 /// Events of the `auth` service.
 pub mod auth {
     /// `auth.user.created`: payload types of versions 1, 2, 3 (latest 3), their shared types and upcasts.
@@ -238,7 +330,7 @@ pub mod auth {
             /// `role` (the schema does not describe it).
             pub role: UserCreatedRole,
             /// User id.
-            pub user_id: UserId,
+            pub user_id: super::super::common::UserId,
         }
         /// The auth.user.created event, version 2.
         ///
@@ -258,7 +350,7 @@ pub mod auth {
             /// `role` (the schema does not describe it).
             pub role: UserCreatedRole,
             /// User id.
-            pub user_id: UserId,
+            pub user_id: super::super::common::UserId,
         }
         /// The auth.user.created event, version 3.
         ///
@@ -281,7 +373,7 @@ pub mod auth {
             /// `role` (the schema does not describe it).
             pub role: UserCreatedRole,
             /// User id.
-            pub user_id: UserId,
+            pub user_id: super::super::common::UserId,
         }
         /// `UserCreatedV3LabelsItem`
         #[derive(
@@ -297,79 +389,10 @@ pub mod auth {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub k: ::std::option::Option<::std::string::String>,
         }
-        /// User id.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-        #[serde(transparent)]
-        pub struct UserId(pub ::uuid::Uuid);
-        impl ::std::ops::Deref for UserId {
-            type Target = ::uuid::Uuid;
-            fn deref(&self) -> &::uuid::Uuid {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<UserId> for ::uuid::Uuid {
-            fn from(value: UserId) -> Self {
-                value.0
-            }
-        }
-        impl ::std::convert::From<::uuid::Uuid> for UserId {
-            fn from(value: ::uuid::Uuid) -> Self {
-                Self(value)
-            }
-        }
-        impl ::std::fmt::Display for UserId {
+        pub use super::super::common::error;
+        impl ::std::fmt::Display for UserCreatedName {
             fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
                 self.0.fmt(f)
-            }
-        }
-        impl ::std::str::FromStr for UserId {
-            type Err = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-                Ok(Self(value.parse()?))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for UserId {
-            type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<String> for UserId {
-            type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
-        /// Error types.
-        pub mod error {
-            /// Error from a `TryFrom` or `FromStr` implementation.
-            pub struct ConversionError(::std::borrow::Cow<'static, str>);
-            impl ::std::error::Error for ConversionError {}
-            impl ::std::fmt::Display for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Display::fmt(&self.0, f)
-                }
-            }
-            impl ::std::fmt::Debug for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Debug::fmt(&self.0, f)
-                }
-            }
-            impl From<&'static str> for ConversionError {
-                fn from(value: &'static str) -> Self {
-                    Self(value.into())
-                }
-            }
-            impl From<String> for ConversionError {
-                fn from(value: String) -> Self {
-                    Self(value.into())
-                }
             }
         }
         /// Upcast: each field of `UserCreatedV2` is moved from `UserCreatedV1` (same schema) or is new and optional (`None` / its default); fields `UserCreatedV2` no longer declares are dropped.
