@@ -487,7 +487,7 @@ fn remove_derive(attrs: &mut [Attribute], name: &str) {
         };
         let kept: Punctuated<syn::Path, Token![,]> = paths
             .into_iter()
-            .filter(|p| !p.segments.last().is_some_and(|s| s.ident == name))
+            .filter(|p| p.segments.last().is_none_or(|s| s.ident != name))
             .collect();
         *a = syn::parse_quote!(#[derive(#kept)]);
     }
