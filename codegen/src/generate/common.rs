@@ -273,3 +273,37 @@ impl Common {
             .map(String::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(file: &str, pointer: &str) -> Piece {
+        (file.to_string(), pointer.to_string())
+    }
+
+    #[test]
+    fn names_are_def_keys_prefixed_by_stem_then_dir_on_clash() {
+        let pieces: BTreeSet<Piece> = [
+            piece("common/ids.json", "/$defs/UserId"),
+            piece("common/ids.json", "/$defs/Sku"),
+            piece("common/orders.json", "/$defs/Sku"),
+            piece("shared/orders.json", "/$defs/Sku"),
+            piece("common/money.json", ""),
+            piece("common/ids.json", "/$defs/user-name"),
+        ]
+        .into_iter()
+        .collect();
+        let names = name_pieces(&pieces);
+        let name = |f: &str, p: &str| names[&piece(f, p)].as_str();
+        assert_eq!(name("common/ids.json", "/$defs/UserId"), "UserId");
+        assert_eq!(name("common/ids.json", "/$defs/user-name"), "UserName");
+        assert_eq!(name("common/money.json", ""), "Money");
+        assert_eq!(name("common/ids.json", "/$defs/Sku"), "IdsSku");
+        assert_eq!(name("common/orders.json", "/$defs/Sku"), "CommonOrdersSku");
+        assert_eq!(name("shared/orders.json", "/$defs/Sku"), "SharedOrdersSku");
+        // Every name is distinct.
+        let distinct: BTreeSet<&String> = names.values().collect();
+        assert_eq!(distinct.len(), names.len());
+    }
+}

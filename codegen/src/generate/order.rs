@@ -125,3 +125,25 @@ impl Orders {
             .map(Vec::as_slice)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tightest_properties_list_gives_the_order() {
+        let orders = Orders::from_texts([
+            r#"{"properties": {"b": {}, "a": {"properties": {"z": {}, "y": {}}}, "c": {}},
+                "examples": [{"properties": {"a": 1, "b": 2}}]}"#,
+        ]);
+        let set = |ws: &[&'static str]| ws.iter().copied().collect::<BTreeSet<&str>>();
+        let order = |ws: &[&'static str]| orders.order_of(&set(ws)).map(<[String]>::to_vec);
+        assert_eq!(
+            order(&["a", "b"]),
+            Some(vec!["b".into(), "a".into(), "c".into()])
+        );
+        assert_eq!(order(&["y", "z"]), Some(vec!["z".into(), "y".into()]));
+        // Data (`examples`) is not a schema.
+        assert_eq!(order(&["x"]), None);
+    }
+}
