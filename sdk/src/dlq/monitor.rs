@@ -1,5 +1,6 @@
 //! Watching the dead-letter queue: depth per consumer group and event type,
-//! and alerts above a threshold through pluggable sinks, rate-limited.
+//! moves that keep failing and the stream's fill level, and alerts through
+//! pluggable sinks, rate-limited.
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
