@@ -199,12 +199,37 @@ impl Frame {
     }
 }
 
-/// Where the next frame ends in `buf`, and its message sizes: `None` while
-/// the frame is incomplete.
-fn frame_end(buf: &[u8]) -> Option<(usize, usize, Option<(usize, usize)>)> {
+/// Where a complete frame ends in the buffer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Bounds {
+    /// The frame's length.
+    end: usize,
+    /// The control line's length, without `\r\n`.
+    line_len: usize,
+    /// For messages: the headers' and the whole payload's length.
+    sizes: Option<(usize, usize)>,
+}
+
+impl Bounds {
+    fn split(self, buf: &mut BytesMut, direction: Flow) -> Frame {
+        Frame {
+            direction,
+            raw: buf.split_to(self.end).freeze(),
+            line_len: self.line_len,
+            sizes: self.sizes,
+        }
+    }
+}
+
+/// Where the next frame ends in `buf`: `None` while it is incomplete.
+fn frame_end(buf: &[u8]) -> Option<Bounds> {
     let Some(line_len) = buf.windows(2).position(|w| w == b"\r\n") else {
         // An over-long line is forwarded as it is.
-        return (buf.len() >= MAX_LINE).then_some((buf.len(), buf.len(), None));
+        return (buf.len() >= MAX_LINE).then_some(Bounds {
+            end: buf.len(),
+            line_len: buf.len(),
+            sizes: None,
+        });
     };
     let line = &buf[..line_len];
     let tokens: Vec<&[u8]> = line
@@ -229,7 +254,11 @@ fn frame_end(buf: &[u8]) -> Option<(usize, usize, Option<(usize, usize)>)> {
         Some((_, total)) => line_len.checked_add(4)?.checked_add(total)?,
         None => line_len + 2,
     };
-    (buf.len() >= end).then_some((end, line_len, sizes))
+    (buf.len() >= end).then_some(Bounds {
+        end,
+        line_len,
+        sizes,
+    })
 }
 
 /// What a rule does with the frames it matches.
@@ -620,13 +649,8 @@ async fn pump(
                 Ok(0) | Err(_) => return,
                 Ok(_) => {}
             }
-            while let Some((end, line_len, sizes)) = frame_end(&buf) {
-                let frame = Frame {
-                    direction,
-                    raw: buf.split_to(end).freeze(),
-                    line_len,
-                    sizes,
-                };
+            while let Some(bounds) = frame_end(&buf) {
+                let frame = bounds.split(&mut buf, direction);
                 match shared.judge(&frame) {
                     Verdict::Forward => {}
                     Verdict::Lose => continue,
@@ -665,13 +689,8 @@ mod tests {
     fn frames(direction: Flow, wire: &[u8]) -> Vec<Frame> {
         let mut buf = BytesMut::from(wire);
         let mut out = Vec::new();
-        while let Some((end, line_len, sizes)) = frame_end(&buf) {
-            out.push(Frame {
-                direction,
-                raw: buf.split_to(end).freeze(),
-                line_len,
-                sizes,
-            });
+        while let Some(bounds) = frame_end(&buf) {
+            out.push(bounds.split(&mut buf, direction));
         }
         assert!(buf.is_empty(), "left over: {buf:?}");
         out
@@ -715,9 +734,9 @@ mod tests {
         assert!(frame_end(b"PUB a 10\r\nshort").is_none());
         assert!(frame_end(b"PIN").is_none());
         // A size that is not a number: the line alone is a frame.
-        assert_eq!(frame_end(b"PUB a x\r\nrest").map(|f| f.0), Some(9));
+        assert_eq!(frame_end(b"PUB a x\r\nrest").map(|f| f.end), Some(9));
         assert_eq!(
-            frame_end(b"HPUB a 9 3\r\n").map(|f| f.0),
+            frame_end(b"HPUB a 9 3\r\n").map(|f| f.end),
             Some(12),
             "headers longer than the total"
         );
