@@ -714,7 +714,7 @@ mod tests {
 
     #[test]
     fn pubacks_deliveries_and_terminates_are_recognised() {
-        let wire = b"MSG _INBOX.abc.1 7 30\r\n{\"stream\":\"AUTH_EVENTS\",\"seq\":3}\r\nHMSG auth.x 9 $JS.ACK.AUTH_EVENTS.g.1.3.3.0.1 12 14\r\nNATS/1.0\r\n\r\n{}\r\n";
+        let wire = b"MSG _INBOX.abc.1 7 32\r\n{\"stream\":\"AUTH_EVENTS\",\"seq\":3}\r\nHMSG auth.x 9 $JS.ACK.AUTH_EVENTS.g.1.3.3.0.1 12 14\r\nNATS/1.0\r\n\r\n{}\r\n";
         let got = frames(Flow::ServerToClient, wire);
         assert_eq!(got.len(), 2);
         assert!(got[0].is_puback());
