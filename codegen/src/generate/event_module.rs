@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::error::Diagnostic;
-use super::{names, postprocess, prepare, typify_run, upcast, Generated, Options};
+use super::{locate, names, postprocess, prepare, typify_run, upcast, Generated, Options};
 use crate::compat::Mode;
 use crate::registry::load::EventFile;
 use crate::registry::EventType;
@@ -30,14 +30,29 @@ fn diag(file: &str, message: String, help: &str) -> Diagnostic {
     }
 }
 
-/// Runs typify for the prepared schemas and cleans its output.
-fn typify(prepared: &prepare::Prepared, file_for_errors: &str) -> Result<syn::File, Diagnostic> {
-    let tokens = typify_run::run(&prepared.types()).map_err(|m| {
-        diag(
-            file_for_errors,
-            m,
-            "the lint (tidings check) rejects the keywords known to break the generator; simplify the schema at the keyword named above, or report it",
-        )
+/// Runs typify for the prepared schemas and cleans its output. A failure
+/// is reported at the subschema that causes it ([`locate`]), else at the
+/// latest version's file.
+fn typify(prepared: &prepare::Prepared, files: &[&EventFile]) -> Result<syn::File, Diagnostic> {
+    let file_for_errors = files.last().map(|f| f.path.as_str()).unwrap_or_default();
+    let types = prepared.types();
+    let tokens = typify_run::run(&types).map_err(|m| {
+        let roots: Vec<(String, String)> = prepared
+            .versions
+            .iter()
+            .map(|v| (v.rust_name.clone(), v.file.clone()))
+            .collect();
+        let (file, pointer) = locate::culprit(&types)
+            .and_then(|(name, at)| locate::source_of(&name, &at, &roots, files))
+            .unwrap_or_else(|| (file_for_errors.to_string(), String::new()));
+        Diagnostic {
+            pointer,
+            ..diag(
+                &file,
+                m,
+                "the lint (tidings check) rejects the keywords known to break the generator; simplify the schema at the pointer, or report it",
+            )
+        }
     })?;
     let mut file = postprocess::parse(tokens).map_err(|m| diag(file_for_errors, m, ""))?;
     postprocess::clean(&mut file);
@@ -55,9 +70,8 @@ pub(super) fn event_type_module(
     out: &mut Generated,
 ) -> Result<(TokenStream, Vec<TokenStream>, bool), Diagnostic> {
     let base = ty.rust_name();
-    let latest_file = files.last().map(|f| f.path.as_str()).unwrap_or_default();
     let mut prepared = prepare::prepare(&base, files)?;
-    let mut file = typify(&prepared, latest_file)?;
+    let mut file = typify(&prepared, files)?;
 
     // Per-version types for a property whose schema did not change: hoist
     // it into a shared definition and generate again.
@@ -94,7 +108,7 @@ pub(super) fn event_type_module(
             );
             prepare::hoist(&mut prepared, prop, versions, &name);
         }
-        file = typify(&prepared, latest_file)?;
+        file = typify(&prepared, files)?;
         fields = collect_fields(&mut file, &prepared)?;
     }
 

@@ -28,6 +28,7 @@ use crate::registry::{EventType, Severity, Source};
 
 mod error;
 mod event_module;
+mod locate;
 mod names;
 mod postprocess;
 mod prepare;
