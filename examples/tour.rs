@@ -109,10 +109,17 @@ async fn main() -> anyhow::Result<()> {
         "role": "admin",
         "created_at": "2025-12-09T10:16:00Z"
     }))?;
-    for published in [
-        publisher.publish(&ctx, &v2).await?,
-        publisher.publish(&ctx, &v1).await?,
+    for (published, user_id) in [
+        (publisher.publish(&ctx, &v2).await?, v2.user_id.to_string()),
+        (publisher.publish(&ctx, &v1).await?, v1.user_id.to_string()),
     ] {
+        // The schema's x-entity-key (user_id) is the subject's last token:
+        // one user's events share a subject and keep their order.
+        anyhow::ensure!(
+            published.subject == format!("auth.user.created.org-42.{user_id}"),
+            "subject {} is not keyed by the user id {user_id}",
+            published.subject
+        );
         println!(
             "4. Published event {} on {}: PubAck {} #{} after {} attempt(s).",
             published.event_id,

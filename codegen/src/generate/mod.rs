@@ -30,6 +30,7 @@ use crate::registry::{EventType, Severity, Source};
 mod common;
 mod error;
 mod event_module;
+mod locate;
 mod names;
 mod order;
 mod postprocess;
