@@ -53,6 +53,14 @@ pub struct Config {
     /// instead of event schemas. Default `["common"]`.
     #[serde(default = "default_shared_dirs")]
     pub shared_dirs: Vec<String>,
+    /// Each service's consumer groups and the types they handle, for
+    /// least-privilege permissions ([`super::access`]).
+    #[serde(default)]
+    pub services: BTreeMap<String, super::access::Service>,
+    /// Kinds of tenant-scoped readers and the types they may read
+    /// ([`super::access`]).
+    #[serde(default)]
+    pub readers: BTreeMap<String, super::access::Reader>,
 }
 
 impl Default for Config {
@@ -63,6 +71,8 @@ impl Default for Config {
             streams: Default::default(),
             profiles: Default::default(),
             shared_dirs: default_shared_dirs(),
+            services: Default::default(),
+            readers: Default::default(),
         }
     }
 }
