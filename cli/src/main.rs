@@ -12,9 +12,11 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod check;
 mod compat;
+mod connect;
 mod dlq;
 mod generate;
 mod new;
+mod permissions;
 
 /// Tidings: typed, schema-checked domain events on NATS JetStream.
 #[derive(Parser)]
@@ -36,6 +38,8 @@ enum Command {
     New(new::Args),
     /// Operate the dead-letter queue: ls, show, redrive, purge, monitor.
     Dlq(dlq::Args),
+    /// Least-privilege NATS users from the registry: services, tenant readers, the operator.
+    Permissions(permissions::Args),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::New(args) => new::run(args),
         Command::Generate(args) => generate::run(args),
         Command::Dlq(args) => dlq::run(args),
+        Command::Permissions(args) => permissions::run(args),
     };
     match outcome {
         Ok(code) => code,
