@@ -37,7 +37,7 @@ enum Command {
     /// Scaffold the next version of an event type (or its first version).
     New(new::Args),
     /// Operate the dead-letter queue: ls, show, redrive, purge, monitor.
-    Dlq(dlq::Args),
+    Dlq(Box<dlq::Args>),
     /// Least-privilege NATS users from the registry: services, tenant readers, the operator.
     Permissions(permissions::Args),
 }
@@ -77,7 +77,7 @@ fn main() -> ExitCode {
         Command::Compat(args) => compat::run(args),
         Command::New(args) => new::run(args),
         Command::Generate(args) => generate::run(args),
-        Command::Dlq(args) => dlq::run(args),
+        Command::Dlq(args) => dlq::run(*args),
         Command::Permissions(args) => permissions::run(args),
     };
     match outcome {
