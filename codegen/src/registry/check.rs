@@ -37,6 +37,11 @@ pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
     let loaded = load(source);
     let mut findings = loaded.findings.clone();
     check_config(&loaded.config, source, &mut findings);
+    findings.extend(super::access::check(
+        &loaded.config,
+        source.get(CONFIG_FILE).unwrap_or_default(),
+        &super::access::event_streams(&loaded),
+    ));
     let types = group(&loaded.events);
     check_sequences(&types, loaded.lock.as_ref(), &mut findings);
     check_streams(&loaded, &mut findings);

@@ -61,6 +61,14 @@ pub struct Config {
     /// Lint settings: findings turned off for some paths, each with a reason.
     #[serde(default)]
     pub lint: Lint,
+    /// Each service's consumer groups and the types they handle, for
+    /// least-privilege permissions ([`super::access`]).
+    #[serde(default)]
+    pub services: BTreeMap<String, super::access::Service>,
+    /// Kinds of tenant-scoped readers and the types they may read
+    /// ([`super::access`]).
+    #[serde(default)]
+    pub readers: BTreeMap<String, super::access::Reader>,
 }
 
 /// `[lint]`: how the check's rules are applied.
@@ -101,6 +109,8 @@ impl Default for Config {
             profiles: Default::default(),
             shared_dirs: default_shared_dirs(),
             lint: Lint::default(),
+            services: Default::default(),
+            readers: Default::default(),
         }
     }
 }

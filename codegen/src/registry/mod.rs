@@ -15,6 +15,7 @@
 //! `x-schema-version` (1, 2, ...), `x-stream` (a stream of the config), and
 //! optionally `x-compatibility` (a mode overriding the default),
 //! `x-entity-key` (the property keying the subject) and `x-deprecated`.
+pub mod access;
 pub mod check;
 mod compat_bridge;
 pub mod config;
