@@ -155,7 +155,7 @@ mod tests {
         types.insert("Money".to_string(), json!({"type": "string"}));
         assert!(typify_run::run(&types, &Default::default()).is_err());
         assert_eq!(
-            culprit(&types),
+            culprit(&types, &Default::default()),
             Some((
                 "UserCreatedV1".to_string(),
                 "/properties/list/items/anyOf/1".to_string()
@@ -171,7 +171,7 @@ mod tests {
             json!({"type": "object", "properties": {"x": panicking()}}),
         );
         assert_eq!(
-            culprit(&types),
+            culprit(&types, &Default::default()),
             Some(("Money".to_string(), "/properties/x".to_string()))
         );
     }
