@@ -6,9 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::error::Diagnostic;
-use super::{
-    locate, names, postprocess, prepare, typify_run, upcast, Generated, Options, Shared,
-};
+use super::{locate, names, postprocess, prepare, typify_run, upcast, Generated, Options, Shared};
 use crate::compat::Mode;
 use crate::registry::load::EventFile;
 use crate::registry::EventType;
