@@ -7,3 +7,4 @@ pub mod compat;
 #[cfg(feature = "generate")]
 pub mod generate;
 pub mod registry;
+pub mod rust_text;
