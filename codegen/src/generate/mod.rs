@@ -26,6 +26,7 @@ use quote::quote;
 use crate::registry::load::{load, EventFile, Loaded};
 use crate::registry::{EventType, Severity, Source};
 
+mod builder;
 mod error;
 mod event_module;
 mod names;

@@ -64,6 +64,8 @@ pub(crate) fn run(types: &BTreeMap<String, Value>) -> Result<TokenStream, String
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         let mut settings = TypeSpaceSettings::default();
         settings.with_derive("PartialEq".to_string());
+        // `X::builder()`, rewritten by `builder::rewrite`.
+        settings.with_struct_builder(true);
         let mut space = TypeSpace::new(&settings);
         space.add_ref_types(defs).map_err(|e| e.to_string())?;
         Ok(space.to_stream())
