@@ -340,6 +340,24 @@ fn changed_property_upcasts_through_json_or_by_hand() {
     );
     assert_eq!(g.hand_written.len(), 1, "{:?}", g.hand_written);
     assert!(g.code.contains("is not generated"));
+    // The reason prints Rust types as written, not token by token.
+    assert_eq!(
+        g.hand_written[0].2,
+        "property `qty` has Rust type `Option<i64>` in StockCountedV1 but `i64` in StockCountedV2"
+    );
+    // Docs say only what is true: `qty` and `sku` have no description
+    // (so no doc comment, and an allow for `missing_docs`), and one older
+    // version is "version 1", not "versions 1 to 1".
+    assert!(!g.code.contains("does not describe"), "{}", g.code);
+    assert!(g
+        .code
+        .contains("#[allow(missing_docs)]\n            pub qty: i64,"));
+    assert!(g.code.contains("a payload of version 1 upcast to it"));
+    // The reader calls the user's `From` impl through the trait whose
+    // error names the impl to write (derive/tests/ui/missing_upcast.rs).
+    assert!(g
+        .code
+        .contains("let value: StockCountedV2 = ::tidings::upcast::UpcastFrom::upcast_from("));
 }
 
 /// Shapes of real-world schemas (SchemaStore's JSON Patch, GitHub's
