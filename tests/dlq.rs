@@ -1009,3 +1009,106 @@ async fn a_move_that_keeps_failing_raises_a_monitor_alert_and_completes_once_it_
     running.shutdown().await;
     Ok(())
 }
+
+/// DLQ_EVENTS as the registry provisions it, shrunk to room for two and a
+/// half dead letters: the capacity alert comes at the second, before the
+/// stream is full; the third is refused rather than evicting the first,
+/// its original stays unacknowledged in AUTH_EVENTS with a move_failing
+/// alert, and it moves once there is room.
+#[tokio::test]
+async fn a_full_dlq_refuses_the_copy_keeps_the_original_and_alerted_before_it_filled(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    let publish = |org: &'static str| {
+        let publisher = publisher.clone();
+        async move {
+            publisher
+                .publish(&PublishContext::new(org)?, &UserCreated::numbered(1))
+                .await
+                .map_err(anyhow::Error::from)
+        }
+    };
+    let monitor_config = MonitorConfig {
+        capacity_percent: 80,
+        repeat_after: Duration::ZERO,
+        ..MonitorConfig::default()
+    };
+    let mut monitor = DlqMonitor::new(js.clone(), monitor_config);
+    let capacity_alerts = |alerts: &[tidings::dlq::Alert]| {
+        alerts
+            .iter()
+            .filter(|a| a.kind == AlertKind::Capacity)
+            .count()
+    };
+
+    publish("org-1").await?;
+    let first = dead_letters(&js, 1).await?.remove(0);
+    let mut dlq = js.get_stream(DLQ_STREAM).await?.info().await?.clone();
+    assert_eq!(
+        dlq.config.discard,
+        jetstream::stream::DiscardPolicy::New,
+        "the registry's DLQ refuses rather than evicts"
+    );
+    let one = i64::try_from(dlq.state.bytes)?;
+    let open = dlq.config.max_bytes;
+    dlq.config.max_bytes = one * 5 / 2;
+    js.update_stream(dlq.config.clone()).await?;
+    assert_eq!(capacity_alerts(&monitor.check().await?), 0, "40 % full");
+
+    publish("org-2").await?;
+    dead_letters(&js, 2).await?;
+    let raised = monitor.check().await?;
+    assert_eq!(capacity_alerts(&raised), 1, "80 % full: {raised:?}");
+    let alert = raised
+        .iter()
+        .find(|a| a.kind == AlertKind::Capacity)
+        .ok_or_else(|| anyhow::anyhow!("no capacity alert"))?;
+    assert_eq!(alert.threshold, u64::try_from(one * 5 / 2)?);
+    assert_eq!(alert.to_json()["kind"], "tidings.dlq.capacity");
+
+    let third = publish("org-3").await?;
+    let stuck = tidings::testing::eventually(
+        "the refused move is alerted",
+        Duration::from_secs(20),
+        || async {
+            DlqMonitor::new(js.clone(), MonitorConfig::default())
+                .failing_moves()
+                .await
+                .into_iter()
+                .next()
+                .ok_or_else(|| anyhow::anyhow!("no failing move yet"))
+        },
+    )
+    .await?;
+    assert_eq!(stuck.count, 1);
+    let error = stuck.error.clone().unwrap_or_default();
+    assert!(error.contains("maximum bytes"), "{error}");
+    let kept = ops::list(&js, &DlqFilter::default(), None).await?;
+    assert_eq!(kept.len(), 2, "nothing evicted");
+    assert_eq!(
+        kept[0].dlq_sequence, first.dlq_sequence,
+        "the oldest dead letter stays"
+    );
+    let consumer = support::consumer_info(&js, "AUTH_EVENTS", "billing").await?;
+    assert!(
+        consumer.ack_floor.stream_sequence < third.sequence,
+        "the original is not terminated: ack floor {}",
+        consumer.ack_floor.stream_sequence
+    );
+
+    // Room again: the original moves.
+    dlq.config.max_bytes = open;
+    js.update_stream(dlq.config).await?;
+    dead_letters(&js, 3).await?;
+    settled(&js, "AUTH_EVENTS", "billing").await?;
+    running.shutdown().await;
+    Ok(())
+}

@@ -40,6 +40,7 @@ mod snapshots {
     snapshot!(hand_written, "hand_written");
     snapshot!(closed, "closed");
     snapshot!(corpus, "corpus");
+    snapshot!(shared, "shared");
 
     /// The upcast the hand-written snapshot leaves to the including crate
     /// (mode NONE, `qty` became required, `sku` got a longer `maxLength`).
@@ -91,6 +92,7 @@ fn catalogs() -> Vec<(&'static str, Vec<Payload>)> {
         ("hand_written", catalog!(snapshots::hand_written).collect()),
         ("closed", catalog!(snapshots::closed).collect()),
         ("corpus", catalog!(snapshots::corpus).collect()),
+        ("shared", catalog!(snapshots::shared).collect()),
     ]
 }
 
@@ -407,4 +409,113 @@ fn an_older_payload_is_checked_against_the_schema_of_its_own_version() {
         }
         other => panic!("expected the v1 schema's violations, got {other:?}"),
     }
+}
+
+/// The first example of the latest version of `event_type` in the seed registry.
+fn seed_example(event_type: &str) -> Value {
+    let p = catalog!(events)
+        .filter(|p| p.event_type == event_type)
+        .max_by_key(|p| p.version)
+        .unwrap();
+    examples(&p).remove(0)
+}
+
+/// One Rust type per shared definition (issue 12.6): `common/ids.json#UserId`
+/// is `events::common::UserId` in every service, a map key, copied from
+/// one service's event into another's.
+#[test]
+fn a_shared_definition_is_one_type_in_every_service() {
+    use events::analytics::ReportGenerated;
+    use events::common::UserId;
+    use events::execution::OrderReleased;
+    use std::collections::HashMap;
+
+    let ana: UserId = "0190f3a5-1111-7abc-8def-0000000000aa".parse().unwrap();
+    let mut order: OrderReleased =
+        serde_json::from_value(seed_example("execution.order.released")).unwrap();
+    let mut report: ReportGenerated =
+        serde_json::from_value(seed_example("analytics.report.generated")).unwrap();
+    order.released_by = ana;
+    report.requested_by = Some(order.released_by);
+    let mut events_by_user: HashMap<UserId, Vec<&str>> = HashMap::new();
+    events_by_user
+        .entry(order.released_by)
+        .or_default()
+        .push("execution.order.released");
+    if let Some(user) = report.requested_by {
+        events_by_user
+            .entry(user)
+            .or_default()
+            .push("analytics.report.generated");
+    }
+    assert_eq!(events_by_user.len(), 1);
+    assert_eq!(events_by_user[&ana].len(), 2);
+    assert_eq!(ana.to_string(), "0190f3a5-1111-7abc-8def-0000000000aa");
+    let json = serde_json::to_value(&report).unwrap();
+    assert_eq!(json["requested_by"], "0190f3a5-1111-7abc-8def-0000000000aa");
+    // Other shared definitions too: one timestamp type for both services.
+    let _: events::common::Timestamp = order.released_at;
+    report.generated_at = order.released_at;
+}
+
+/// The first example of `event_type` version `version` in catalog `catalog`.
+fn example_of(catalog: &str, event_type: &str, version: u32) -> Value {
+    let (_, payloads) = catalogs().into_iter().find(|(c, _)| *c == catalog).unwrap();
+    let p = payloads
+        .iter()
+        .find(|p| p.event_type == event_type && p.version == version)
+        .unwrap();
+    examples(p).remove(0)
+}
+
+/// The snapshot registry `shared`: the same shared types in two services
+/// and across versions (v2 replaced the shared `Money` with its own, so
+/// its upcast goes through JSON, and `set_by` is the same type in both).
+#[test]
+fn snapshot_shared_types_cross_services_and_versions() {
+    use events::upcast::ReadAnyVersion;
+    use snapshots::shared::{auth::UserInvitedV1, catalog, common};
+
+    let invited: UserInvitedV1 =
+        serde_json::from_value(example_of("shared", "auth.user.invited", 1)).unwrap();
+    let mut price: catalog::PriceSetV1 =
+        serde_json::from_value(example_of("shared", "catalog.price.set", 1)).unwrap();
+    price.set_by = invited.invited_by;
+    let v2 =
+        catalog::PriceSetV2::read_any_version(1, serde_json::to_value(&price).unwrap()).unwrap();
+    let by: common::UserId = v2.set_by;
+    assert_eq!(by, invited.invited_by);
+    let _: &common::Money = &price.price;
+    let _: &catalog::price_set::MoneyV2 = &v2.price;
+}
+
+/// A `oneOf` of `$ref`s told apart by a `const` member (`kind`) is read by
+/// that member: the variant it names or an error naming it, never another
+/// variant; members a variant does not declare are accepted.
+#[test]
+fn a_const_discriminated_one_of_is_read_by_its_discriminator() {
+    use serde_json::json;
+    use snapshots::one_of::catalog::price_changed::PriceChangedV1Rule as Rule;
+
+    let fixed: Rule = serde_json::from_value(
+        json!({"kind": "fixed", "price": {"amount": "1.00", "currency": "EUR"}}),
+    )
+    .unwrap();
+    assert!(matches!(fixed, Rule::Fixed(_)), "{fixed:?}");
+    let open: Rule =
+        serde_json::from_value(json!({"kind": "discount", "percent": 5, "since": "today"}))
+            .unwrap();
+    assert!(matches!(open, Rule::Discount(_)), "{open:?}");
+    // A fixed rule missing its price is not read as a discount.
+    let e = serde_json::from_value::<Rule>(json!({"kind": "fixed", "percent": 5})).unwrap_err();
+    assert!(e.to_string().contains("price"), "{e}");
+    let e = serde_json::from_value::<Rule>(json!({"kind": "free"})).unwrap_err();
+    assert!(
+        e.to_string().contains("kind") && e.to_string().contains("discount"),
+        "{e}"
+    );
+    assert_eq!(
+        serde_json::to_value(&fixed).unwrap(),
+        json!({"kind": "fixed", "price": {"amount": "1.00", "currency": "EUR"}})
+    );
 }

@@ -39,9 +39,19 @@ async fn provisions_every_stream_with_the_configured_retention_once() -> anyhow:
     for name in SERVICE_STREAMS {
         let mut stream = js.get_stream(name).await?;
         let config = &stream.info().await?.config;
-        assert_eq!(config.max_age, Duration::from_secs(7 * 24 * 3600), "{name}");
+        // Dead letters refuse rather than evict, and are kept longer.
+        let (days, discard) = if name == "DLQ_EVENTS" {
+            (30, stream::DiscardPolicy::New)
+        } else {
+            (7, stream::DiscardPolicy::Old)
+        };
+        assert_eq!(
+            config.max_age,
+            Duration::from_secs(days * 24 * 3600),
+            "{name}"
+        );
         assert_eq!(config.max_bytes, 1 << 30, "{name}");
-        assert_eq!(config.discard, stream::DiscardPolicy::Old, "{name}");
+        assert_eq!(config.discard, discard, "{name}");
         assert_eq!(config.storage, stream::StorageType::File, "{name}");
         assert_eq!(config.duplicate_window, Duration::from_secs(120), "{name}");
         assert_eq!(config.num_replicas, 1, "{name}: dev profile");
@@ -225,5 +235,134 @@ async fn an_update_keeps_the_settings_it_does_not_manage() -> anyhow::Result<()>
     assert_eq!(config.max_message_size, 4096, "kept");
     assert_eq!(config.compression, Some(stream::Compression::S2), "kept");
     assert!(config.deny_delete, "kept");
+    Ok(())
+}
+
+/// A deployment provisioned before DLQ_EVENTS refused rather than evicted
+/// (7 days, discard old) is updated in place by the next provisioning run:
+/// both changes keep every stored dead letter, so no consent is needed.
+#[tokio::test]
+async fn an_existing_dlq_that_evicts_is_updated_to_refuse_and_keep_longer() -> anyhow::Result<()> {
+    use tidings_codegen::registry::config::Discard;
+    let server = NatsServer::launch().await?;
+    let js = jetstream::new(server.connect().await?);
+    let specs = streams::load_streams(registry_dir(), "dev")?;
+    let mut old = specs.clone();
+    for spec in old.iter_mut().filter(|s| s.name == "DLQ_EVENTS") {
+        spec.discard = Discard::Old;
+        spec.max_age = Duration::from_secs(7 * 24 * 3600);
+    }
+    streams::apply(&js, &old, ApplyOptions::default()).await?;
+    js.publish("dlq.billing.auth.user.created.org-1.1", "kept".into())
+        .await?
+        .await?;
+
+    let plans = streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    let dlq = plans
+        .iter()
+        .find(|p| p.stream == "DLQ_EVENTS")
+        .expect("DLQ_EVENTS planned");
+    match &dlq.action {
+        Action::Update(drift) => {
+            let mut fields: Vec<&str> = drift.iter().map(|d| d.field).collect();
+            fields.sort_unstable();
+            assert_eq!(fields, ["discard", "max_age"], "{drift:?}");
+        }
+        other => panic!("expected an update, got {other:?}"),
+    }
+    let info = js.get_stream("DLQ_EVENTS").await?.info().await?.clone();
+    assert_eq!(info.config.discard, stream::DiscardPolicy::New);
+    assert_eq!(info.config.max_age, Duration::from_secs(30 * 24 * 3600));
+    assert_eq!(info.state.messages, 1, "the stored dead letter is kept");
+    Ok(())
+}
+
+/// Retention as the server really applies it: a stream with a 1 s
+/// `max_age` and a 2 KiB `max_bytes` discarding the oldest evicts old
+/// messages as new ones come and then expires them all; one discarding new
+/// refuses the message that does not fit and keeps the first.
+#[tokio::test]
+async fn retention_really_expires_evicts_and_refuses() -> anyhow::Result<()> {
+    use tidings_codegen::registry::config::Discard;
+    let server = NatsServer::launch().await?;
+    let js = jetstream::new(server.connect().await?);
+    let mut specs = streams::load_streams(registry_dir(), "dev")?;
+    for spec in &mut specs {
+        match spec.name.as_str() {
+            "AUTH_EVENTS" => {
+                spec.max_age = Duration::from_secs(1);
+                spec.duplicate_window = Duration::from_millis(500);
+                spec.max_bytes = 2048;
+                spec.discard = Discard::Old;
+            }
+            "CATALOG_EVENTS" => {
+                spec.max_bytes = 2048;
+                spec.discard = Discard::New;
+            }
+            _ => {}
+        }
+    }
+    streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    let body = bytes::Bytes::from(vec![b'x'; 200]);
+
+    for n in 0..20 {
+        js.publish(format!("auth.user.created.org-1.u-{n}"), body.clone())
+            .await?
+            .await?;
+    }
+    let state = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .clone();
+    assert_eq!(state.last_sequence, 20);
+    assert!(state.bytes <= 2048, "{} bytes kept", state.bytes);
+    assert!(
+        state.first_sequence > 1 && state.messages < 20,
+        "the oldest were evicted: {state:?}"
+    );
+    tidings::testing::eventually("AUTH_EVENTS expires", Duration::from_secs(10), || async {
+        let state = js
+            .get_stream("AUTH_EVENTS")
+            .await?
+            .info()
+            .await?
+            .state
+            .clone();
+        if state.messages == 0 {
+            Ok(())
+        } else {
+            Err(anyhow::anyhow!("{} messages left", state.messages))
+        }
+    })
+    .await?;
+
+    let mut stored: u64 = 0;
+    let refused = loop {
+        anyhow::ensure!(stored < 20, "2 KiB took 20 messages of 200 bytes");
+        match js
+            .publish(
+                format!("catalog.product.created.org-1.p-{stored}"),
+                body.clone(),
+            )
+            .await?
+            .await
+        {
+            Ok(_) => stored += 1,
+            Err(e) => break e,
+        }
+    };
+    assert!(refused.to_string().contains("maximum bytes"), "{refused}");
+    let state = js
+        .get_stream("CATALOG_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .clone();
+    assert_eq!(state.messages, stored, "nothing evicted");
+    assert_eq!(state.first_sequence, 1, "the first message is kept");
     Ok(())
 }

@@ -118,7 +118,11 @@ fn compare(path: &Path, actual: &str) {
 /// relative to the workspace root, where `tests/generated_snapshots.rs`
 /// (package `events`) compiles every snapshot and round-trips its examples.
 fn gen(name: &str, files: &[(&str, Value)]) -> Generated {
-    let source = registry(files);
+    gen_source(name, registry(files))
+}
+
+/// [`gen`] for a registry already assembled.
+fn gen_source(name: &str, source: Source) -> Generated {
     let dir = snapshots_dir().join("registries").join(name);
     for (p, text) in &source.files {
         compare(&dir.join(p), text);
@@ -229,13 +233,69 @@ fn one_of_any_of_and_local_defs() {
                         "rule": {"description": "How the price is set.", "oneOf": [{"$ref": "#/$defs/Fixed"}, {"$ref": "#/$defs/Discount"}]},
                         "note": {"anyOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}]}
                     },
-                    "required": ["sku", "rule"]
+                    "required": ["sku", "rule"],
+                    "examples": [
+                        {"sku": "A-1", "rule": {"kind": "fixed", "price": {"amount": "9.50", "currency": "EUR"}}},
+                        {"sku": "A-1", "rule": {"kind": "discount", "percent": 12.5}, "note": 7}
+                    ]
                 }),
             ),
         )],
     );
     assert!(g.code.contains("pub struct Money"));
-    assert!(g.code.contains("pub enum PriceChangedV1Rule") || g.code.contains("Rule"));
+    // A `oneOf` of `$ref`s told apart by a `const` member is read by that
+    // member (a tagged enum), not by trying each variant in turn.
+    let rule = item(
+        &g.code,
+        "impl<'de> ::serde::Deserialize<'de> for PriceChangedV1Rule",
+    );
+    assert!(rule.contains("\"kind\""), "{rule}");
+    assert!(!item(&g.code, "pub enum PriceChangedV1Rule").contains("Deserialize"));
+    // Its variants no longer need `deny_unknown_fields` to be told apart.
+    assert!(!g.code.contains("deny_unknown_fields"), "{}", g.code);
+}
+
+/// The line containing `start` with the attribute and doc lines above it.
+fn with_attrs<'c>(code: &'c str, start: &str) -> &'c str {
+    let Some(at) = code.find(start) else {
+        panic!("no `{start}` in:\n{code}")
+    };
+    let mut from = code[..at].rfind('\n').map_or(0, |i| i + 1);
+    while from > 0 {
+        let prev = code[..from - 1].rfind('\n').map_or(0, |i| i + 1);
+        let line = code[prev..from - 1].trim_end();
+        if line.ends_with('}') || line.ends_with(';') || line.ends_with('{') {
+            break;
+        }
+        from = prev;
+    }
+    let end = code[at..].find('\n').map_or(code.len(), |e| at + e);
+    &code[from..end]
+}
+
+/// The text of the item starting at the line containing `start`, up to the
+/// next line with the same indentation that closes it.
+fn item<'c>(code: &'c str, start: &str) -> &'c str {
+    let Some(at) = code.find(start) else {
+        panic!("no `{start}` in:\n{code}")
+    };
+    let line_start = code[..at].rfind('\n').map_or(0, |i| i + 1);
+    let indent = &code[line_start..at];
+    let close = format!("\n{indent}}}");
+    let end = code[at..]
+        .find(&close)
+        .map_or(code.len(), |e| at + e + close.len());
+    &code[line_start..end]
+}
+
+/// `code` without its `pub mod builder { .. }` items.
+fn without_builders(code: &str) -> String {
+    let mut rest = code.to_string();
+    while rest.contains("pub mod builder {") {
+        let builders = item(&rest, "pub mod builder {").to_string();
+        rest = rest.replacen(&builders, "", 1);
+    }
+    rest
 }
 
 #[test]
@@ -510,6 +570,166 @@ fn closed_models_accept_unknown_fields() {
         )],
     );
     assert!(!g.code.contains("deny_unknown_fields"), "{}", g.code);
+}
+
+/// One Rust type per shared definition (issues 12.6, 19.5): a definition
+/// of `common/` is one type in `common`, whatever service or version uses
+/// it; a local `$defs` entry used three times is one type; a version that
+/// replaces a shared definition with its own gets a distinct type; two
+/// shared files defining the same name get the file stem as prefix.
+#[test]
+fn shared_definitions_are_one_type() {
+    let orders = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": {
+            "Sku": {"description": "An order line code (not the catalog's SKU).", "type": "string", "maxLength": 12},
+            "OrderRef": {
+                "description": "An order line and who placed it.",
+                "type": "object",
+                "properties": {"sku": {"$ref": "#/$defs/Sku"}, "user": {"$ref": "ids.json#/$defs/UserId"}},
+                "required": ["sku"]
+            }
+        }
+    });
+    // Written as text: the properties are in schema order, not sorted.
+    let invited = r##"{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "$id": "https://schemas.example/auth/user.invited.v1.json",
+  "description": "The auth.user.invited event, version 1.",
+  "x-event-type": "auth.user.invited",
+  "x-schema-version": 1,
+  "x-stream": "AUTH_EVENTS",
+  "x-entity-key": "user_id",
+  "type": "object",
+  "$defs": {
+    "Address": {
+      "description": "A postal address.",
+      "type": "object",
+      "properties": {"street": {"type": "string"}, "city": {"type": "string"}},
+      "required": ["city"]
+    }
+  },
+  "properties": {
+    "user_id": {"$ref": "../common/ids.json#/$defs/UserId"},
+    "invited_by": {"$ref": "../common/ids.json#/$defs/UserId"},
+    "email": {"type": "string", "format": "email"},
+    "source": {"const": "signup-form"},
+    "form_rev": {"const": 3},
+    "beta": {"const": true},
+    "home": {"$ref": "#/$defs/Address"},
+    "work": {"$ref": "#/$defs/Address"},
+    "previous": {"type": "array", "items": {"$ref": "#/$defs/Address"}}
+  },
+  "required": ["user_id", "invited_by", "email"],
+  "examples": [
+    {"user_id": "0190f3a5-1111-7abc-8def-000000000001", "invited_by": "0190f3a5-1111-7abc-8def-000000000002", "email": "a@example.com",
+     "source": "signup-form", "form_rev": 3, "beta": true, "home": {"city": "Lyon"}, "previous": [{"street": "Rue 1", "city": "Nice"}]}
+  ]
+}
+"##;
+    let price_v1 = event(
+        "catalog.price.set",
+        1,
+        json!({
+            "properties": {
+                "sku": {"$ref": "../common/ids.json#/$defs/Sku"},
+                "line": {"$ref": "../common/orders.json#/$defs/OrderRef"},
+                "price": {"$ref": "../common/ids.json#/$defs/Money"},
+                "set_by": {"$ref": "../common/ids.json#/$defs/UserId"}
+            },
+            "required": ["sku", "price", "set_by"],
+            "examples": [{"sku": "A-1", "line": {"sku": "L1", "user": "0190f3a5-1111-7abc-8def-000000000002"},
+                          "price": {"amount": "9.50", "currency": "EUR"}, "set_by": "0190f3a5-1111-7abc-8def-000000000002"}]
+        }),
+    );
+    // v2 replaces the shared Money with its own (a `precision` added).
+    let mut price_v2 = price_v1.clone();
+    price_v2["$defs"] = json!({"Money": {
+        "description": "An amount in a currency, with its precision.",
+        "type": "object",
+        "properties": {"amount": {"type": "string"}, "currency": {"type": "string"}, "precision": {"type": "integer"}},
+        "required": ["amount", "currency"]
+    }});
+    price_v2["properties"]["price"] = json!({"$ref": "#/$defs/Money"});
+    price_v2["x-schema-version"] = json!(2);
+    price_v2["$id"] = json!("https://schemas.example/catalog/price.set.v2.json");
+    price_v2["description"] = json!("The catalog.price.set event, version 2.");
+    let mut source = registry(&[
+        ("common/orders.json", orders),
+        ("catalog/price.set.v1.json", price_v1),
+        ("catalog/price.set.v2.json", price_v2),
+    ]);
+    source
+        .files
+        .insert("auth/user.invited.v1.json".into(), invited.into());
+    let g = gen_source("shared", source);
+    let code = &g.code;
+    // Counted without the builder modules, whose builder types share the
+    // names of the types they build.
+    let types = without_builders(code);
+    let count = |needle: &str| types.matches(needle).count();
+    // `common` holds each shared definition once; the event modules use it.
+    let common = item(code, "pub mod common {");
+    for ty in ["UserId", "Money", "IdsSku", "OrdersSku", "OrderRef"] {
+        assert_eq!(
+            count(&format!("pub struct {ty} ")) + count(&format!("pub struct {ty}(")),
+            1,
+            "{ty}:\n{code}"
+        );
+        assert!(
+            common.contains(&format!("pub struct {ty}")),
+            "{ty} not in common"
+        );
+    }
+    assert!(!code.contains("pub struct Sku"), "{code}");
+    assert_eq!(
+        count("pub set_by: super::super::common::UserId,"),
+        2,
+        "{code}"
+    );
+    assert!(
+        code.contains("pub invited_by: super::super::common::UserId,"),
+        "{code}"
+    );
+    // Scalar newtypes can be map keys and are copied.
+    let user_id = with_attrs(common, "pub struct UserId(");
+    for d in ["Copy", "Eq", "Hash"] {
+        assert!(user_id.contains(d), "UserId lacks {d}: {user_id}");
+    }
+    // A local `$defs` entry used three times is one type.
+    assert_eq!(count("pub struct Address {"), 1, "{code}");
+    assert!(!code.contains("Address2"), "{code}");
+    // v1 keeps the shared Money; v2's own Money is a distinct, versioned type.
+    assert!(
+        code.contains("pub price: super::super::common::Money,"),
+        "{code}"
+    );
+    assert!(code.contains("pub price: MoneyV2,"), "{code}");
+    // `const`s keep their type.
+    let invited = item(code, "pub struct UserInvitedV1 {");
+    assert!(!invited.contains("serde_json::Value"), "{invited}");
+    // Fields follow the schema's order.
+    let order: Vec<&str> = invited
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.trim().strip_prefix("pub "))
+        .filter_map(|l| l.split(':').next())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "user_id",
+            "invited_by",
+            "email",
+            "source",
+            "form_rev",
+            "beta",
+            "home",
+            "work",
+            "previous"
+        ],
+        "{invited}"
+    );
 }
 
 #[test]

@@ -114,6 +114,7 @@ pub async fn run(server: &str, args: Args) -> anyhow::Result<ExitCode> {
             interval,
             repeat_after,
             group: args.group.clone(),
+            ..MonitorConfig::default()
         },
     )
     .sink(TracingSink);

@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::error::Diagnostic;
-use super::{names, postprocess, prepare, typify_run, upcast, Generated, Options};
+use super::{names, postprocess, prepare, typify_run, upcast, Generated, Options, Shared};
 use crate::compat::Mode;
 use crate::registry::load::EventFile;
 use crate::registry::EventType;
@@ -31,8 +31,20 @@ fn diag(file: &str, message: String, help: &str) -> Diagnostic {
 }
 
 /// Runs typify for the prepared schemas and cleans its output.
-fn typify(prepared: &prepare::Prepared, file_for_errors: &str) -> Result<syn::File, Diagnostic> {
-    let tokens = typify_run::run(&prepared.types()).map_err(|m| {
+fn typify(
+    prepared: &prepare::Prepared,
+    file_for_errors: &str,
+    shared: &mut Shared,
+) -> Result<syn::File, Diagnostic> {
+    let common: typify_run::Impls = prepared
+        .common
+        .iter()
+        .map(|n| {
+            let impls = shared.common_impls.get(n).cloned().unwrap_or_default();
+            (n.clone(), impls)
+        })
+        .collect();
+    let (tokens, _) = typify_run::run(&prepared.types(), &common).map_err(|m| {
         diag(
             file_for_errors,
             m,
@@ -40,7 +52,14 @@ fn typify(prepared: &prepare::Prepared, file_for_errors: &str) -> Result<syn::Fi
         )
     })?;
     let mut file = postprocess::parse(tokens).map_err(|m| diag(file_for_errors, m, ""))?;
-    postprocess::clean(&mut file);
+    shared.wrapped.extend(postprocess::wrapped_common(&file));
+    let cx = postprocess::Context {
+        orders: &shared.orders,
+        common: shared.common_raw.as_ref(),
+        keep: Default::default(),
+        common_depth: 2,
+    };
+    postprocess::clean(&mut file, &cx);
     Ok(file)
 }
 
@@ -53,11 +72,12 @@ pub(super) fn event_type_module(
     mode: Mode,
     options: &Options,
     out: &mut Generated,
+    shared: &mut Shared,
 ) -> Result<(TokenStream, Vec<TokenStream>, bool), Diagnostic> {
     let base = ty.rust_name();
     let latest_file = files.last().map(|f| f.path.as_str()).unwrap_or_default();
-    let mut prepared = prepare::prepare(&base, files)?;
-    let mut file = typify(&prepared, latest_file)?;
+    let mut prepared = prepare::prepare(&base, files, &shared.common)?;
+    let mut file = typify(&prepared, latest_file, shared)?;
 
     // Per-version types for a property whose schema did not change: hoist
     // it into a shared definition and generate again.
@@ -94,7 +114,7 @@ pub(super) fn event_type_module(
             );
             prepare::hoist(&mut prepared, prop, versions, &name);
         }
-        file = typify(&prepared, latest_file)?;
+        file = typify(&prepared, latest_file, shared)?;
         fields = collect_fields(&mut file, &prepared)?;
     }
 

@@ -11,8 +11,9 @@
 //! ```text
 //! pub mod upcast { ReadError, ReadAnyVersion, ... }
 //! pub mod payloads { PAYLOADS: every version with helpers }
+//! pub mod common { UserId, Money, ...: one type per shared definition }
 //! pub mod auth {
-//!     pub mod user_created { UserCreatedV1, UserCreatedV2, UserId, Role..., From<V1> for V2 }
+//!     pub mod user_created { UserCreatedV1, UserCreatedV2, UserCreatedRole, ..., From<V1> for V2 }
 //!     pub use user_created::{UserCreatedV1, UserCreatedV2};
 //!     pub type UserCreated = UserCreatedV2;
 //! }
@@ -27,9 +28,11 @@ use crate::registry::load::{load, EventFile, Loaded};
 use crate::registry::{EventType, Severity, Source};
 
 mod builder;
+mod common;
 mod error;
 mod event_module;
 mod names;
+mod order;
 mod postprocess;
 mod prepare;
 mod typify_run;
@@ -131,6 +134,7 @@ pub fn generate_loaded(
         }
     }
     let default_mode = loaded.config.compatibility.mode;
+    let mut shared = Shared::new(loaded, source)?;
     let mut diagnostics = Vec::new();
     let mut services: BTreeMap<String, Vec<TokenStream>> = BTreeMap::new();
     let mut catalog: Vec<TokenStream> = Vec::new();
@@ -164,7 +168,7 @@ pub fn generate_loaded(
         files.sort_by_key(|f| f.version);
         // The latest version's x-compatibility governs the event type.
         let mode = files.last().and_then(|f| f.mode).unwrap_or(default_mode);
-        match event_module::event_type_module(&ty, &files, mode, options, &mut out) {
+        match event_module::event_type_module(&ty, &files, mode, options, &mut out, &mut shared) {
             Ok((tokens, entries, deprecated)) => {
                 catalog.extend(entries);
                 any_deprecated |= deprecated;
@@ -180,6 +184,7 @@ pub fn generate_loaded(
     }
     let prelude = upcast::prelude();
     let catalog = upcast::catalog(&catalog, any_deprecated);
+    let common_mod = shared.module();
     let service_mods = services.iter().map(|(service, items)| {
         let ident = names::module_ident(service);
         let doc = format!(" Events of the `{service}` service.");
@@ -193,6 +198,7 @@ pub fn generate_loaded(
     let tokens = quote! {
         #prelude
         #catalog
+        #common_mod
         #(#service_mods)*
     };
     let file = syn::parse2::<syn::File>(tokens).map_err(|e| {
@@ -240,6 +246,92 @@ fn comment_allows(code: &str) -> String {
 }
 
 /// Top-level modules of the generated code, which no service may be named.
-pub const RESERVED_MODULES: [&str; 2] = ["upcast", "payloads"];
+pub const RESERVED_MODULES: [&str; 3] = ["upcast", "payloads", "common"];
+
+/// What every event type's generation shares: the `common` types and the
+/// schemas' property order.
+pub(crate) struct Shared {
+    /// The registry's shared definitions.
+    common: common::Common,
+    /// The traits each `common` type has (for the event types' typify).
+    common_impls: typify_run::Impls,
+    /// typify's output for `common`, before cleaning.
+    common_raw: Option<syn::File>,
+    /// The declared order of every `properties` object.
+    orders: order::Orders,
+    /// `common` structs that event types wrap in untagged enums.
+    wrapped: std::collections::BTreeSet<String>,
+}
+
+impl Shared {
+    /// Collects the shared definitions and generates their types.
+    fn new(loaded: &Loaded, source: &Source) -> Result<Self, GenerateError> {
+        let common = common::Common::collect(loaded, source);
+        let orders = order::Orders::from_texts(
+            source
+                .files
+                .iter()
+                .filter(|(p, _)| p.ends_with(".json"))
+                .map(|(_, t)| t.as_str()),
+        );
+        let mut shared = Shared {
+            common,
+            common_impls: Default::default(),
+            common_raw: None,
+            orders,
+            wrapped: Default::default(),
+        };
+        if shared.common.schemas.is_empty() {
+            return Ok(shared);
+        }
+        let mut types = shared.common.schemas.clone();
+        types.values_mut().for_each(prepare::for_typify);
+        let fail = |message: String| {
+            let (file, pointer) = shared.common.site_of(&message);
+            GenerateError::Schemas(with_lines(
+                vec![Diagnostic {
+                    file,
+                    line: 0,
+                    pointer,
+                    message: format!("shared definitions: {message}"),
+                    help: "the lint (tidings check) rejects the keywords known to break the generator; simplify the shared definition, or report it".into(),
+                }],
+                source,
+            ))
+        };
+        let (tokens, impls) = typify_run::run(&types, &Default::default()).map_err(fail)?;
+        let file = postprocess::parse(tokens).map_err(fail)?;
+        shared.common_impls = impls;
+        shared.common_raw = Some(file);
+        Ok(shared)
+    }
+
+    /// The `common` module (nothing when no event uses a shared definition).
+    fn module(&self) -> Option<TokenStream> {
+        let mut file = self.common_raw.clone()?;
+        let cx = postprocess::Context {
+            orders: &self.orders,
+            common: None,
+            keep: self.wrapped.clone(),
+            common_depth: 0,
+        };
+        postprocess::clean(&mut file, &cx);
+        let items = postprocess::items(&file);
+        let regex_allow = items
+            .to_string()
+            .contains("regress")
+            .then(|| quote!(#[allow(clippy::unwrap_used)]));
+        Some(quote! {
+            /// The registry's shared definitions (its shared directories,
+            /// `common/`): one type per definition, used by every event type
+            /// and version that refers to it (see `docs/generate.md`,
+            /// *Shared types*).
+            #regex_allow
+            pub mod common {
+                #items
+            }
+        })
+    }
+}
 
 const HEADER: &str = "// @generated by tidings-codegen from the event schema registry.\n// Do not edit: change the schemas and regenerate (see docs/generate.md).\n\n";

@@ -10,6 +10,9 @@ use syn::punctuated::Punctuated;
 use syn::visit_mut::{self, VisitMut};
 use syn::{Attribute, Field, Fields, Item, ItemStruct, Meta, Token, Variant};
 
+use super::order::Orders;
+use super::typify_run::COMMON_PLACEHOLDER;
+
 /// A field of a generated payload struct.
 #[derive(Debug, Clone)]
 pub(crate) struct FieldInfo {
@@ -54,13 +57,14 @@ fn is_untagged(attrs: &[Attribute]) -> bool {
     has_serde_flag(attrs, "untagged")
 }
 
-/// The structs wrapped by the variants of `untagged` enums (`Fixed` in
-/// `Rule::Fixed(Fixed)`).
-fn untagged_variant_structs(file: &syn::File) -> BTreeSet<String> {
+/// The structs wrapped by the variants of `untagged` enums that serde
+/// reads by trying each variant (`Fixed` in `Rule::Fixed(Fixed)`); the
+/// enums [`tag_by_const`] reads by their discriminator do not count.
+pub(crate) fn untagged_variant_structs(file: &syn::File) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     for item in &file.items {
         let Item::Enum(e) = item else { continue };
-        if !is_untagged(&e.attrs) {
+        if !is_untagged(&e.attrs) || !derives(&e.attrs, "Deserialize") {
             continue;
         }
         for v in &e.variants {
@@ -389,14 +393,458 @@ fn default_unit_variant(imp: &syn::ItemImpl) -> Option<(String, String)> {
     }
 }
 
+/// What the edits of one type space's output need to know besides it.
+pub(crate) struct Context<'a> {
+    /// The declared order of every `properties` object.
+    pub(crate) orders: &'a Orders,
+    /// typify's output for the `common` module (before its own cleaning),
+    /// where types named `__tidings_common::X` are looked up.
+    pub(crate) common: Option<&'a syn::File>,
+    /// Further structs that keep `deny_unknown_fields`: those of `common`
+    /// that event types wrap in untagged enums.
+    pub(crate) keep: BTreeSet<String>,
+    /// How many modules up `common` is from the items (2 for an event
+    /// type's module: `super::super::common`).
+    pub(crate) common_depth: usize,
+}
+
 /// Applies the edits to the whole output of one type space.
-pub(crate) fn clean(file: &mut syn::File) {
-    let keep = untagged_variant_structs(file);
+pub(crate) fn clean(file: &mut syn::File, cx: &Context<'_>) {
+    tag_by_const(file, cx.common);
+    let mut keep = untagged_variant_structs(file);
+    keep.extend(cx.keep.iter().cloned());
     StripDeny { keep }.visit_file_mut(file);
     ExactNumbers.visit_file_mut(file);
     derive_enum_defaults(file);
     super::builder::rewrite(file);
     Docs.visit_file_mut(file);
+    scalar_newtypes(file);
+    schema_order(file, cx.orders);
+    if cx.common.is_some() && cx.common_depth > 0 {
+        share_error_module(file, cx.common_depth);
+    }
+    CommonPaths {
+        depth: cx.common_depth,
+    }
+    .visit_file_mut(file);
+}
+
+/// typify writes the same `error` module (its `ConversionError`) into each
+/// type space's output; beside a `common` module, an event type's module
+/// re-exports `common::error` instead of repeating it.
+fn share_error_module(file: &mut syn::File, depth: usize) {
+    let supers = (0..depth).map(|_| quote!(super::));
+    let shared: Item = syn::parse_quote! {
+        pub use #(#supers)* common::error;
+    };
+    for item in &mut file.items {
+        if matches!(item, Item::Mod(m) if m.ident == "error") {
+            *item = shared.clone();
+        }
+    }
+}
+
+/// The names of the `common` structs that `file`'s untagged enums wrap
+/// (as `__tidings_common::X`): they keep `deny_unknown_fields`.
+pub(crate) fn wrapped_common(file: &syn::File) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for item in &file.items {
+        let Item::Enum(e) = item else { continue };
+        if !is_untagged(&e.attrs) || !derives(&e.attrs, "Deserialize") {
+            continue;
+        }
+        for v in &e.variants {
+            if let Some(name) = variant_type(v).and_then(common_name) {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+/// `X` for the path `__tidings_common::X`.
+fn common_name(p: &syn::Path) -> Option<String> {
+    let mut segs = p.segments.iter();
+    let first = segs.next()?;
+    if first.ident != COMMON_PLACEHOLDER {
+        return None;
+    }
+    Some(segs.next()?.ident.to_string())
+}
+
+/// The path of the one field of a newtype variant (`Fixed` in `Fixed(Fixed)`).
+fn variant_type(v: &Variant) -> Option<&syn::Path> {
+    let Fields::Unnamed(u) = &v.fields else {
+        return None;
+    };
+    let [f] = u.unnamed.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    match &f.ty {
+        syn::Type::Path(p) if p.qself.is_none() => Some(&p.path),
+        _ => None,
+    }
+}
+
+/// Whether `#[derive(..)]` in `attrs` names a trait ending in `name`.
+fn derives(attrs: &[Attribute], name: &str) -> bool {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("derive"))
+        .filter_map(|a| {
+            a.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)
+                .ok()
+        })
+        .flatten()
+        .any(|p| p.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// Adds `traits` to the first `#[derive(..)]` (or a new one).
+fn add_derives(attrs: &mut Vec<Attribute>, traits: &[syn::Ident]) {
+    for a in attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
+        if let Ok(mut paths) =
+            a.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)
+        {
+            paths.extend(traits.iter().map(|t| syn::Path::from(t.clone())));
+            *a = syn::parse_quote!(#[derive(#paths)]);
+            return;
+        }
+    }
+    attrs.push(syn::parse_quote!(#[derive(#(#traits),*)]));
+}
+
+/// Removes the trait ending in `name` from every `#[derive(..)]`.
+fn remove_derive(attrs: &mut [Attribute], name: &str) {
+    for a in attrs.iter_mut().filter(|a| a.path().is_ident("derive")) {
+        let Ok(paths) = a.parse_args_with(Punctuated::<syn::Path, Token![,]>::parse_terminated)
+        else {
+            continue;
+        };
+        let kept: Punctuated<syn::Path, Token![,]> = paths
+            .into_iter()
+            .filter(|p| p.segments.last().is_none_or(|s| s.ident != name))
+            .collect();
+        *a = syn::parse_quote!(#[derive(#kept)]);
+    }
+}
+
+/// The struct or enum called `path`'s last segment: in `file`, or in
+/// `common` for `__tidings_common::X`.
+fn lookup<'f>(
+    file: &'f syn::File,
+    common: Option<&'f syn::File>,
+    path: &syn::Path,
+) -> Option<&'f Item> {
+    let (within, name) = match common_name(path) {
+        Some(n) => (common?, n),
+        None => (file, path.segments.last()?.ident.to_string()),
+    };
+    within.items.iter().find(|i| match i {
+        Item::Struct(s) => s.ident == name,
+        Item::Enum(e) => e.ident == name,
+        _ => false,
+    })
+}
+
+/// The one value of an enum with exactly one unit variant (typify's type for
+/// a string `const`), as written on the wire.
+fn single_value(e: &syn::ItemEnum) -> Option<String> {
+    let [v] = e.variants.iter().collect::<Vec<_>>()[..] else {
+        return None;
+    };
+    matches!(v.fields, Fields::Unit)
+        .then(|| wire_name_attrs(&v.attrs).unwrap_or_else(|| v.ident.to_string()))
+}
+
+/// The `const` members of struct `s`: `(property, value)` for each required
+/// field whose type is a one-value enum.
+fn const_members(
+    s: &ItemStruct,
+    file: &syn::File,
+    common: Option<&syn::File>,
+    in_common: bool,
+) -> Vec<(String, String)> {
+    let Fields::Named(named) = &s.fields else {
+        return Vec::new();
+    };
+    named
+        .named
+        .iter()
+        .filter_map(|f| {
+            let syn::Type::Path(p) = &f.ty else {
+                return None;
+            };
+            // Inside `common`, a bare name is a `common` type.
+            let found = if in_common && common_name(&p.path).is_none() {
+                let name = p.path.segments.last()?.ident.to_string();
+                common?
+                    .items
+                    .iter()
+                    .find(|i| matches!(i, Item::Enum(e) if e.ident == name))
+            } else {
+                lookup(file, common, &p.path)
+            };
+            let Some(Item::Enum(e)) = found else {
+                return None;
+            };
+            let wire = wire_name(f).or_else(|| f.ident.as_ref().map(unraw))?;
+            Some((wire, single_value(e)?))
+        })
+        .collect()
+}
+
+/// Reads an untagged enum whose variants are structs told apart by a `const`
+/// member (`"kind": {"const": "fixed"}`) by that member, like a tagged enum:
+/// its `Deserialize` picks the variant the discriminator names (or fails
+/// naming it) instead of trying each variant in turn, so the variant structs
+/// need no `deny_unknown_fields` and accept members they do not declare.
+/// Serialization stays untagged (each struct writes its own discriminator).
+fn tag_by_const(file: &mut syn::File, common: Option<&syn::File>) {
+    let mut impls = Vec::new();
+    let mut tagged = Vec::new();
+    for item in &file.items {
+        let Item::Enum(e) = item else { continue };
+        if !is_untagged(&e.attrs) || !derives(&e.attrs, "Deserialize") || e.variants.len() < 2 {
+            continue;
+        }
+        let mut variants = Vec::new();
+        for v in &e.variants {
+            let Some(path) = variant_type(v) else { break };
+            let in_common = common_name(path).is_some();
+            let Some(Item::Struct(s)) = lookup(file, common, path) else {
+                break;
+            };
+            variants.push((v.ident.clone(), const_members(s, file, common, in_common)));
+        }
+        if variants.len() != e.variants.len() {
+            continue;
+        }
+        // A property every variant fixes, to a different value in each.
+        let Some(tag) = variants.first().and_then(|(_, members)| {
+            members.iter().map(|(p, _)| p.clone()).find(|p| {
+                let values: BTreeSet<&String> = variants
+                    .iter()
+                    .filter_map(|(_, ms)| ms.iter().find(|(q, _)| q == p).map(|(_, v)| v))
+                    .collect();
+                values.len() == variants.len()
+            })
+        }) else {
+            continue;
+        };
+        let arms = variants.iter().filter_map(|(ident, members)| {
+            let value = &members.iter().find(|(p, _)| *p == tag)?.1;
+            Some(quote! {
+                ::core::option::Option::Some(#value) => ::serde_json::from_value(value).map(Self::#ident),
+            })
+        });
+        let expected = format!(
+            "`{tag}` to be one of {}",
+            variants
+                .iter()
+                .filter_map(|(_, ms)| ms.iter().find(|(p, _)| *p == tag))
+                .map(|(_, v)| format!("{v:?}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let ident = &e.ident;
+        let doc = format!(" Reads the variant that `{tag}` names.");
+        impls.push(quote! {
+            #[doc = #doc]
+            impl<'de> ::serde::Deserialize<'de> for #ident {
+                fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+                where
+                    D: ::serde::Deserializer<'de>,
+                {
+                    let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(deserializer)?;
+                    let tag = value
+                        .get(#tag)
+                        .and_then(::serde_json::Value::as_str)
+                        .map(::std::borrow::ToOwned::to_owned);
+                    match tag.as_deref() {
+                        #(#arms)*
+                        _ => return ::std::result::Result::Err(<D::Error as ::serde::de::Error>::custom(
+                            ::core::format_args!("expected {}, got {}", #expected, value.get(#tag).unwrap_or(&::serde_json::Value::Null)),
+                        )),
+                    }
+                    .map_err(<D::Error as ::serde::de::Error>::custom)
+                }
+            }
+        });
+        tagged.push(ident.clone());
+    }
+    for item in &mut file.items {
+        if let Item::Enum(e) = item {
+            if tagged.contains(&e.ident) {
+                remove_derive(&mut e.attrs, "Deserialize");
+            }
+        }
+    }
+    for tokens in impls {
+        if let Ok(item) = syn::parse2::<Item>(tokens) {
+            file.items.push(item);
+        }
+    }
+}
+
+/// Inner types of scalar newtypes that are `Copy`, `Eq`, `Hash` and `Ord`.
+const COPY_SCALARS: [&str; 4] = [
+    "::uuid::Uuid",
+    "bool",
+    "::chrono::DateTime<::chrono::offset::Utc>",
+    "::chrono::naive::NaiveDate",
+];
+
+/// Gives a newtype over a scalar (`UserId(Uuid)`, `Sku(String)`) the traits
+/// a value type needs: `Eq` and `Hash` (a map key), `Ord`, `Copy` when
+/// the inner type is, `Display` (and `FromStr` when typify wrote none).
+fn scalar_newtypes(file: &mut syn::File) {
+    let has_impl = |file: &syn::File, tr: &str, ty: &syn::Ident| {
+        file.items.iter().any(|i| match i {
+            Item::Impl(imp) => {
+                imp.trait_
+                    .as_ref()
+                    .and_then(|(_, p, _)| p.segments.last())
+                    .is_some_and(|s| s.ident == tr)
+                    && matches!(&*imp.self_ty, syn::Type::Path(p) if p.path.is_ident(ty))
+            }
+            _ => false,
+        })
+    };
+    let mut extra: Vec<Item> = Vec::new();
+    let snapshot = file.clone();
+    for item in &mut file.items {
+        let Item::Struct(s) = item else { continue };
+        let Fields::Unnamed(u) = &s.fields else {
+            continue;
+        };
+        let [field] = u.unnamed.iter().collect::<Vec<_>>()[..] else {
+            continue;
+        };
+        if !has_serde_flag(&s.attrs, "transparent") {
+            continue;
+        }
+        let inner = field.ty.to_token_stream().to_string().replace(' ', "");
+        let integer = ["i8", "i16", "i32", "i64", "u8", "u16", "u32", "u64"]
+            .contains(&inner.as_str())
+            || inner.starts_with("::std::num::NonZero");
+        let copy = integer || COPY_SCALARS.contains(&inner.as_str());
+        let ord = copy || inner == "::std::string::String";
+        let eq = ord || inner == "::serde_json::Number";
+        if !eq {
+            continue;
+        }
+        let mut wanted = vec!["Eq", "Hash"];
+        if ord {
+            wanted.extend(["PartialOrd", "Ord"]);
+        }
+        if copy {
+            wanted.push("Copy");
+        }
+        let missing: Vec<syn::Ident> = wanted
+            .into_iter()
+            .filter(|d| !derives(&s.attrs, d))
+            .map(|d| quote::format_ident!("{d}"))
+            .collect();
+        if !missing.is_empty() {
+            add_derives(&mut s.attrs, &missing);
+        }
+        let ident = &s.ident;
+        let inner_ty = &field.ty;
+        if !has_impl(&snapshot, "Display", ident) {
+            extra.push(syn::parse_quote! {
+                impl ::std::fmt::Display for #ident {
+                    fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                        self.0.fmt(f)
+                    }
+                }
+            });
+        }
+        let public = matches!(field.vis, syn::Visibility::Public(_));
+        if public && !has_impl(&snapshot, "FromStr", ident) {
+            extra.push(syn::parse_quote! {
+                impl ::std::str::FromStr for #ident {
+                    type Err = <#inner_ty as ::std::str::FromStr>::Err;
+                    fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+                        ::std::result::Result::Ok(Self(value.parse()?))
+                    }
+                }
+            });
+        }
+    }
+    file.items.extend(extra);
+}
+
+/// Puts the fields of every struct in the order its schema declares them.
+fn schema_order(file: &mut syn::File, orders: &Orders) {
+    for item in &mut file.items {
+        let Item::Struct(s) = item else { continue };
+        let Fields::Named(named) = &mut s.fields else {
+            continue;
+        };
+        let fields: Vec<Field> = named.named.iter().cloned().collect();
+        let wires: Vec<Option<String>> = fields
+            .iter()
+            .map(|f| {
+                (!has_serde_flag(&f.attrs, "flatten"))
+                    .then(|| wire_name(f).or_else(|| f.ident.as_ref().map(unraw)))
+                    .flatten()
+            })
+            .collect();
+        let set: BTreeSet<&str> = wires.iter().flatten().map(String::as_str).collect();
+        if set.len() < 2 {
+            continue;
+        }
+        let Some(order) = orders.order_of(&set) else {
+            continue;
+        };
+        let mut indexed: Vec<(usize, Field)> = fields
+            .into_iter()
+            .zip(&wires)
+            .map(|(f, w)| {
+                let at = w
+                    .as_ref()
+                    .and_then(|w| order.iter().position(|k| k == w))
+                    .unwrap_or(usize::MAX);
+                (at, f)
+            })
+            .collect();
+        indexed.sort_by_key(|(at, _)| *at);
+        named.named = indexed.into_iter().map(|(_, f)| f).collect();
+    }
+}
+
+/// Turns `__tidings_common::X` (typify's name for a `common` type, see
+/// `typify_run::run`) into a path relative to the module it is used in:
+/// `super::super::common::X` in an event type's module, one more `super`
+/// in each module nested in it.
+struct CommonPaths {
+    depth: usize,
+}
+
+impl VisitMut for CommonPaths {
+    fn visit_item_mod_mut(&mut self, m: &mut syn::ItemMod) {
+        self.depth += 1;
+        visit_mut::visit_item_mod_mut(self, m);
+        self.depth -= 1;
+    }
+
+    fn visit_path_mut(&mut self, p: &mut syn::Path) {
+        if p.segments
+            .first()
+            .is_some_and(|s| s.ident == COMMON_PLACEHOLDER)
+        {
+            let rest: Vec<syn::PathSegment> = p.segments.iter().skip(1).cloned().collect();
+            let mut segments: Punctuated<syn::PathSegment, Token![::]> = Punctuated::new();
+            for _ in 0..self.depth {
+                segments.push(syn::parse_quote!(super));
+            }
+            segments.push(syn::parse_quote!(common));
+            segments.extend(rest);
+            p.leading_colon = None;
+            p.segments = segments;
+        }
+        visit_mut::visit_path_mut(self, p);
+    }
 }
 
 /// The generated struct named `name`, if typify made one.

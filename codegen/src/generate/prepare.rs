@@ -1,12 +1,15 @@
 //! Turns the bundled schemas of one event type into the named schemas
-//! typify converts together: each version's root (`UserCreatedV1`, ...) and
-//! every definition the versions copied from `common/`.
+//! typify converts together: each version's root (`UserCreatedV1`, ...),
+//! its own definitions, and the copies of shared definitions, which are
+//! named as their `common` type and not generated again (see
+//! [`super::common`]).
 //!
 //! All versions of an event type share one typify type space, so that a
-//! definition used by several versions (`UserId`) is one Rust type and an
-//! upcast can move it from one version to the next. A definition whose
-//! content differs between versions is renamed in the later version
-//! (`MoneyV2`), and a property whose schema is the same in neighbouring
+//! definition used by several versions is one Rust type and an upcast can
+//! move it from one version to the next. A definition whose content
+//! differs between versions, or whose name is that of a `common` type the
+//! event type uses, is renamed in its version (`MoneyV2`), and a property
+//! whose schema is the same in neighbouring
 //! versions but would get a per-version type (an inline enum, object or
 //! constrained string) can be *hoisted* into a shared definition named
 //! after the event type (`UserCreatedRole`), see [`hoist`].
@@ -14,6 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Map, Value};
 
+use super::common::Common;
 use super::error::Diagnostic;
 use crate::registry::load::EventFile;
 
@@ -43,6 +47,10 @@ pub(crate) struct Prepared {
     pub(crate) versions: Vec<Version>,
     /// Shared definitions by name (roots are in `versions`).
     pub(crate) defs: BTreeMap<String, Value>,
+    /// The definitions of `defs` that are types of the `common` module
+    /// (copies of a shared file's piece): typify refers to them instead of
+    /// generating them again.
+    pub(crate) common: BTreeSet<String>,
 }
 
 impl Prepared {
@@ -65,12 +73,28 @@ const DROPPED: [&str; 5] = ["$schema", "$id", "examples", "$comment", "title"];
 
 /// Prepares the versions of one event type (`files` sorted by version;
 /// `rust_base` is `UserCreated`).
-pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared, Diagnostic> {
+pub(crate) fn prepare(
+    rust_base: &str,
+    files: &[&EventFile],
+    shared: &Common,
+) -> Result<Prepared, Diagnostic> {
     let root_names: BTreeSet<String> = files
         .iter()
         .filter_map(|f| f.version.map(|v| format!("{rust_base}V{v}")))
         .collect();
+    // The `common` types any version uses: a local definition of that name
+    // is another type, so it is renamed.
+    let common_names: BTreeSet<String> = files
+        .iter()
+        .filter_map(|f| f.bundled.as_deref())
+        .flat_map(|b| {
+            b.origins
+                .keys()
+                .filter_map(|local| shared.name_in(b, local).map(str::to_string))
+        })
+        .collect();
     let mut defs: BTreeMap<String, Value> = BTreeMap::new();
+    let mut common = BTreeSet::new();
     let mut versions = Vec::new();
     for f in files {
         let (Some(version), Some(bundled)) = (f.version, &f.bundled) else {
@@ -109,10 +133,18 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
         root.retain(|k, _| !DROPPED.contains(&k.as_str()) && !k.starts_with("x-"));
         let mut root = Value::Object(root);
 
-        // Names: keep a definition's name when it is free or holds the same
-        // schema; rename it otherwise. Renaming one definition changes the
-        // content of those that refer to it, so repeat until stable.
+        // Copies of shared pieces are the `common` types. Other names: keep
+        // a definition's name when it is free or holds the same schema;
+        // rename it otherwise. Renaming one definition changes the content
+        // of those that refer to it, so repeat until stable.
         let mut renames: BTreeMap<String, String> = BTreeMap::new();
+        let mut shared_here: BTreeSet<String> = BTreeSet::new();
+        for local in own.keys() {
+            if let Some(name) = shared.name_in(bundled, local) {
+                renames.insert(local.clone(), name.to_string());
+                shared_here.insert(local.clone());
+            }
+        }
         loop {
             let mut changed = false;
             for (name, schema) in &own {
@@ -122,6 +154,7 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
                 let mut content = schema.clone();
                 rename_refs(&mut content, &renames, &rust_name);
                 let clash = root_names.contains(name)
+                    || common_names.contains(name)
                     || defs.get(name).is_some_and(|existing| *existing != content);
                 if clash {
                     let fresh = (1..)
@@ -133,7 +166,10 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
                             }
                         })
                         .find(|c| {
-                            !defs.contains_key(c) && !own.contains_key(c) && !root_names.contains(c)
+                            !defs.contains_key(c)
+                                && !own.contains_key(c)
+                                && !root_names.contains(c)
+                                && !common_names.contains(c)
                         })
                         .unwrap_or_else(|| format!("{name}V{version}"));
                     renames.insert(name.clone(), fresh);
@@ -145,6 +181,15 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
             }
         }
         for (name, mut schema) in own {
+            if shared_here.contains(&name) {
+                if let Some(n) = renames.get(&name) {
+                    if let Some(s) = shared.schemas.get(n) {
+                        defs.insert(n.clone(), s.clone());
+                        common.insert(n.clone());
+                    }
+                }
+                continue;
+            }
             rename_refs(&mut schema, &renames, &rust_name);
             let name = renames.get(&name).cloned().unwrap_or(name);
             defs.insert(name, schema);
@@ -163,7 +208,11 @@ pub(crate) fn prepare(rust_base: &str, files: &[&EventFile]) -> Result<Prepared,
             entity_key,
         });
     }
-    Ok(Prepared { versions, defs })
+    Ok(Prepared {
+        versions,
+        defs,
+        common,
+    })
 }
 
 /// Gives a property that is only a `$ref` the description of the
@@ -274,22 +323,38 @@ fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>, root_name:
 ///   which accepts anything: a `oneOf` variant told apart by its `const`
 ///   discriminator (`"op": {"const": "remove"}`) would then match
 ///   documents of other variants and drop their members. A one-value enum
-///   accepts only that value. Other `const`s (numbers, booleans, objects)
-///   stay as they are.
+///   accepts only that value. A boolean or numeric `const` gets its
+///   `type` (so it is a `bool`, integer or `serde_json::Number`); `null`,
+///   object and array `const`s stay `serde_json::Value`.
 /// * `"additionalProperties": true` on an object with `properties` becomes
 ///   `{}`: typify then adds a `#[serde(flatten)]` map of the undeclared
 ///   members, so they survive a round trip (CloudEvents extension
 ///   attributes). Objects that leave `additionalProperties` out stay plain
 ///   structs that ignore undeclared members.
-fn for_typify(value: &mut Value) {
+pub(crate) fn for_typify(value: &mut Value) {
     match value {
         Value::Object(m) => {
-            if let Some(Value::String(c)) = m.get("const") {
-                let one = Value::Array(vec![Value::String(c.clone())]);
-                m.remove("const");
-                m.insert("enum".into(), one);
-                m.entry("type")
-                    .or_insert_with(|| Value::String("string".into()));
+            match m.get("const") {
+                Some(Value::String(c)) => {
+                    let one = Value::Array(vec![Value::String(c.clone())]);
+                    m.remove("const");
+                    m.insert("enum".into(), one);
+                    m.entry("type")
+                        .or_insert_with(|| Value::String("string".into()));
+                }
+                // typify ignores `const`; with its type a boolean or numeric
+                // const is a `bool`, an integer or a number instead of
+                // `serde_json::Value` (the value itself is checked at
+                // publish and by `read_any_version`, as the schema's).
+                Some(c @ (Value::Bool(_) | Value::Number(_))) => {
+                    let ty = match c {
+                        Value::Bool(_) => "boolean",
+                        Value::Number(n) if n.is_f64() => "number",
+                        _ => "integer",
+                    };
+                    m.entry("type").or_insert_with(|| Value::String(ty.into()));
+                }
+                _ => {}
             }
             if m.get("additionalProperties") == Some(&Value::Bool(true))
                 && m.contains_key("properties")

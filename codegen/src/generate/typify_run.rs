@@ -11,7 +11,7 @@ use std::sync::Once;
 use proc_macro2::TokenStream;
 use schemars::schema::Schema;
 use serde_json::Value;
-use typify::{TypeSpace, TypeSpaceSettings};
+use typify::{TypeSpace, TypeSpaceImpl, TypeSpaceSettings};
 
 thread_local! {
     /// Set while this thread runs typify: its panics are reported as
@@ -48,10 +48,24 @@ pub(crate) fn to_schemars(value: &Value) -> Result<Schema, String> {
     serde_json::from_value::<Schema>(value.clone()).map_err(|e| e.to_string())
 }
 
+/// The traits typify knows a generated type implements (what a type space
+/// that refers to it needs to know, see [`run`]'s `common`).
+pub(crate) type Impls = BTreeMap<String, Vec<TypeSpaceImpl>>;
+
+/// The path a type space uses for a type of the `common` module; the
+/// postprocessor turns it into a relative path (`super::super::common::X`).
+pub(crate) const COMMON_PLACEHOLDER: &str = "__tidings_common";
+
 /// Generates the types of `types` (named definitions: every version's root
-/// and every shared definition) in one typify type space. `Err` carries
-/// typify's error or panic message.
-pub(crate) fn run(types: &BTreeMap<String, Value>) -> Result<TokenStream, String> {
+/// and every shared definition) in one typify type space. The definitions
+/// named in `common` are not generated: typify refers to them as
+/// `__tidings_common::<Name>`, with the traits `common` says they have.
+/// Returns the code and, for every named type generated, the traits it
+/// implements. `Err` carries typify's error or panic message.
+pub(crate) fn run(
+    types: &BTreeMap<String, Value>,
+    common: &Impls,
+) -> Result<(TokenStream, Impls), String> {
     let mut defs = Vec::with_capacity(types.len());
     for (name, v) in types {
         defs.push((
@@ -66,9 +80,30 @@ pub(crate) fn run(types: &BTreeMap<String, Value>) -> Result<TokenStream, String
         settings.with_derive("PartialEq".to_string());
         // `X::builder()`, rewritten by `builder::rewrite`.
         settings.with_struct_builder(true);
+        for (name, impls) in common {
+            settings.with_replacement(
+                name,
+                format!("{COMMON_PLACEHOLDER}::{name}"),
+                impls.iter().copied(),
+            );
+        }
         let mut space = TypeSpace::new(&settings);
         space.add_ref_types(defs).map_err(|e| e.to_string())?;
-        Ok(space.to_stream())
+        let all = [
+            TypeSpaceImpl::FromStr,
+            TypeSpaceImpl::FromStringIrrefutable,
+            TypeSpaceImpl::Display,
+            TypeSpaceImpl::Default,
+        ];
+        let impls: Impls = space
+            .iter_types()
+            .filter(|t| types.contains_key(&t.name()))
+            .map(|t| {
+                let has = all.iter().copied().filter(|i| t.has_impl(*i));
+                (t.name(), has.collect())
+            })
+            .collect();
+        Ok((space.to_stream(), impls))
     }));
     QUIET.with(|q| q.set(false));
     match result {

@@ -74,6 +74,98 @@ pub mod payloads {
         },
     ];
 }
+/// The registry's shared definitions (its shared directories,
+/// `common/`): one type per definition, used by every event type
+/// and version that refers to it (see `docs/generate.md`,
+/// *Shared types*).
+pub mod common {
+    /// User id.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        Copy
+    )]
+    #[serde(transparent)]
+    pub struct UserId(pub ::uuid::Uuid);
+    impl ::std::ops::Deref for UserId {
+        type Target = ::uuid::Uuid;
+        fn deref(&self) -> &::uuid::Uuid {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UserId> for ::uuid::Uuid {
+        fn from(value: UserId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<::uuid::Uuid> for UserId {
+        fn from(value: ::uuid::Uuid) -> Self {
+            Self(value)
+        }
+    }
+    impl ::std::fmt::Display for UserId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl ::std::str::FromStr for UserId {
+        type Err = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+            Ok(Self(value.parse()?))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UserId {
+        type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<String> for UserId {
+        type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
+            value.parse()
+        }
+    }
+    /// Error types.
+    pub mod error {
+        /// Error from a `TryFrom` or `FromStr` implementation.
+        pub struct ConversionError(::std::borrow::Cow<'static, str>);
+        impl ::std::error::Error for ConversionError {}
+        impl ::std::fmt::Display for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl ::std::fmt::Debug for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+        impl From<&'static str> for ConversionError {
+            fn from(value: &'static str) -> Self {
+                Self(value.into())
+            }
+        }
+        impl From<String> for ConversionError {
+            fn from(value: String) -> Self {
+                Self(value.into())
+            }
+        }
+    }
+}
 /// Events of the `auth` service.
 pub mod auth {
     /// `auth.session.opened`: the payload type of version 1 and its types.
@@ -96,7 +188,7 @@ pub mod auth {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub device: ::std::option::Option<SessionOpenedV1Device>,
             /// User id.
-            pub user_id: UserId,
+            pub user_id: super::super::common::UserId,
         }
         impl SessionOpenedV1 {
             /// A builder of `SessionOpenedV1`: a setter per field, then `build()` (`builder::SessionOpenedV1`).
@@ -124,49 +216,6 @@ pub mod auth {
                 Default::default()
             }
         }
-        /// User id.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-        #[serde(transparent)]
-        pub struct UserId(pub ::uuid::Uuid);
-        impl ::std::ops::Deref for UserId {
-            type Target = ::uuid::Uuid;
-            fn deref(&self) -> &::uuid::Uuid {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<UserId> for ::uuid::Uuid {
-            fn from(value: UserId) -> Self {
-                value.0
-            }
-        }
-        impl ::std::convert::From<::uuid::Uuid> for UserId {
-            fn from(value: ::uuid::Uuid) -> Self {
-                Self(value)
-            }
-        }
-        impl ::std::fmt::Display for UserId {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-        impl ::std::str::FromStr for UserId {
-            type Err = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-                Ok(Self(value.parse()?))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for UserId {
-            type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<String> for UserId {
-            type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
         /// Builders of this module's structs (`tidings::builder`):
         /// a misspelt field does not compile, and `build()` names
         /// the field that is missing or holds a refused value.
@@ -179,7 +228,7 @@ pub mod auth {
                     ::tidings::builder::FieldProblem,
                 >,
                 user_id: ::core::result::Result<
-                    super::UserId,
+                    super::super::super::common::UserId,
                     ::tidings::builder::FieldProblem,
                 >,
             }
@@ -207,7 +256,7 @@ pub mod auth {
                 /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
                 pub fn user_id<V>(mut self, value: V) -> Self
                 where
-                    V: ::core::convert::TryInto<super::UserId>,
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
                     V::Error: ::core::fmt::Display,
                 {
                     self.user_id = ::tidings::builder::convert(value);
@@ -318,38 +367,7 @@ pub mod auth {
                 }
             }
         }
-        /// Error types.
-        pub mod error {
-            /// Error from a `TryFrom` or `FromStr` implementation.
-            pub struct ConversionError(::std::borrow::Cow<'static, str>);
-            impl ::std::error::Error for ConversionError {}
-            impl ::std::fmt::Display for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Display::fmt(&self.0, f)
-                }
-            }
-            impl ::std::fmt::Debug for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Debug::fmt(&self.0, f)
-                }
-            }
-            impl From<&'static str> for ConversionError {
-                fn from(value: &'static str) -> Self {
-                    Self(value.into())
-                }
-            }
-            impl From<String> for ConversionError {
-                fn from(value: String) -> Self {
-                    Self(value.into())
-                }
-            }
-        }
+        pub use super::super::common::error;
         /// Reads a payload of `auth.session.opened` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).
         impl ::tidings::upcast::ReadAnyVersion for SessionOpenedV1 {
             fn read_any_version(

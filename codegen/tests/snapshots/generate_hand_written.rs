@@ -446,6 +446,16 @@ pub mod catalog {
                 }
             }
         }
+        impl ::std::fmt::Display for StockCountedV1Sku {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+        impl ::std::fmt::Display for StockCountedV2Sku {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
         /// Reads a payload of `catalog.stock.counted` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).
         impl ::tidings::upcast::ReadAnyVersion for StockCountedV1 {
             fn read_any_version(

@@ -74,12 +74,330 @@ pub mod payloads {
         },
     ];
 }
+/// The registry's shared definitions (its shared directories,
+/// `common/`): one type per definition, used by every event type
+/// and version that refers to it (see `docs/generate.md`,
+/// *Shared types*).
+// typify compiles each schema `pattern` with `regress::Regex::new(..).unwrap()`;
+// the generator compiled every pattern with regress first, so it cannot fail.
+#[allow(clippy::unwrap_used)]
+pub mod common {
+    /// An amount in a currency.
+    #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+    pub struct Money {
+        #[allow(missing_docs)]
+        pub amount: MoneyAmount,
+        #[allow(missing_docs)]
+        pub currency: MoneyCurrency,
+    }
+    impl Money {
+        /// A builder of `Money`: a setter per field, then `build()` (`builder::Money`).
+        pub fn builder() -> builder::Money {
+            Default::default()
+        }
+    }
+    #[allow(missing_docs)]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct MoneyAmount(::std::string::String);
+    impl ::std::ops::Deref for MoneyAmount {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<MoneyAmount> for ::std::string::String {
+        fn from(value: MoneyAmount) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for MoneyAmount {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^-?[0-9]+(\\.[0-9]+)?$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^-?[0-9]+(\\.[0-9]+)?$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for MoneyAmount {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for MoneyAmount {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for MoneyAmount {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    #[allow(missing_docs)]
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct MoneyCurrency(::std::string::String);
+    impl ::std::ops::Deref for MoneyCurrency {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<MoneyCurrency> for ::std::string::String {
+        fn from(value: MoneyCurrency) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for MoneyCurrency {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            if value.chars().count() > 3usize {
+                return Err("longer than 3 characters".into());
+            }
+            if value.chars().count() < 3usize {
+                return Err("shorter than 3 characters".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for MoneyCurrency {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for MoneyCurrency {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for MoneyCurrency {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /// Stock keeping unit.
+    #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
+    #[serde(transparent)]
+    pub struct Sku(::std::string::String);
+    impl ::std::ops::Deref for Sku {
+        type Target = ::std::string::String;
+        fn deref(&self) -> &::std::string::String {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<Sku> for ::std::string::String {
+        fn from(value: Sku) -> Self {
+            value.0
+        }
+    }
+    impl ::std::str::FromStr for Sku {
+        type Err = self::error::ConversionError;
+        fn from_str(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
+            { ::regress::Regex::new("^[A-Z0-9-]{1,64}$").unwrap() });
+            if PATTERN.find(value).is_none() {
+                return Err("doesn't match pattern \"^[A-Z0-9-]{1,64}$\"".into());
+            }
+            Ok(Self(value.to_string()))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for Sku {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: &str,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<::std::string::String> for Sku {
+        type Error = self::error::ConversionError;
+        fn try_from(
+            value: ::std::string::String,
+        ) -> ::std::result::Result<Self, self::error::ConversionError> {
+            value.parse()
+        }
+    }
+    impl<'de> ::serde::Deserialize<'de> for Sku {
+        fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+        where
+            D: ::serde::Deserializer<'de>,
+        {
+            ::std::string::String::deserialize(deserializer)?
+                .parse()
+                .map_err(|e: self::error::ConversionError| {
+                    <D::Error as ::serde::de::Error>::custom(e.to_string())
+                })
+        }
+    }
+    /// Builders of this module's structs (`tidings::builder`):
+    /// a misspelt field does not compile, and `build()` names
+    /// the field that is missing or holds a refused value.
+    pub mod builder {
+        /// Builds a `Money`: `Money::builder()`, a setter per field, then `build()`.
+        #[derive(Clone, Debug)]
+        pub struct Money {
+            amount: ::core::result::Result<
+                super::MoneyAmount,
+                ::tidings::builder::FieldProblem,
+            >,
+            currency: ::core::result::Result<
+                super::MoneyCurrency,
+                ::tidings::builder::FieldProblem,
+            >,
+        }
+        impl ::core::default::Default for Money {
+            fn default() -> Self {
+                Self {
+                    amount: ::core::result::Result::Err(
+                        ::tidings::builder::FieldProblem::Missing,
+                    ),
+                    currency: ::core::result::Result::Err(
+                        ::tidings::builder::FieldProblem::Missing,
+                    ),
+                }
+            }
+        }
+        impl Money {
+            /// Sets `amount` (required); a value its type refuses is reported by `build()`.
+            pub fn amount<V>(mut self, value: V) -> Self
+            where
+                V: ::core::convert::TryInto<super::MoneyAmount>,
+                V::Error: ::core::fmt::Display,
+            {
+                self.amount = ::tidings::builder::convert(value);
+                self
+            }
+            /// Sets `currency` (required); a value its type refuses is reported by `build()`.
+            pub fn currency<V>(mut self, value: V) -> Self
+            where
+                V: ::core::convert::TryInto<super::MoneyCurrency>,
+                V::Error: ::core::fmt::Display,
+            {
+                self.currency = ::tidings::builder::convert(value);
+                self
+            }
+            /// The value, or which field is required but unset or was
+            /// given a value its type refuses (the first, in field order).
+            ///
+            /// # Errors
+            /// A `tidings::builder::BuildError` naming the field.
+            pub fn build(
+                self,
+            ) -> ::core::result::Result<super::Money, ::tidings::builder::BuildError> {
+                ::core::convert::TryFrom::try_from(self)
+            }
+        }
+        impl ::core::convert::TryFrom<Money> for super::Money {
+            type Error = ::tidings::builder::BuildError;
+            fn try_from(
+                value: Money,
+            ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                ::core::result::Result::Ok(Self {
+                    amount: ::tidings::builder::take(value.amount, "Money", "amount")?,
+                    currency: ::tidings::builder::take(
+                        value.currency,
+                        "Money",
+                        "currency",
+                    )?,
+                })
+            }
+        }
+        impl ::core::convert::From<super::Money> for Money {
+            fn from(value: super::Money) -> Self {
+                Self {
+                    amount: ::core::result::Result::Ok(value.amount),
+                    currency: ::core::result::Result::Ok(value.currency),
+                }
+            }
+        }
+    }
+    /// Error types.
+    pub mod error {
+        /// Error from a `TryFrom` or `FromStr` implementation.
+        pub struct ConversionError(::std::borrow::Cow<'static, str>);
+        impl ::std::error::Error for ConversionError {}
+        impl ::std::fmt::Display for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl ::std::fmt::Debug for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+        impl From<&'static str> for ConversionError {
+            fn from(value: &'static str) -> Self {
+                Self(value.into())
+            }
+        }
+        impl From<String> for ConversionError {
+            fn from(value: String) -> Self {
+                Self(value.into())
+            }
+        }
+    }
+    impl ::std::fmt::Display for MoneyAmount {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl ::std::fmt::Display for MoneyCurrency {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl ::std::fmt::Display for Sku {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+}
 /// Events of the `catalog` service.
 pub mod catalog {
     /// `catalog.price.changed`: the payload type of version 1 and its types.
-    // typify compiles each schema `pattern` with `regress::Regex::new(..).unwrap()`;
-    // the generator compiled every pattern with regress first, so it cannot fail.
-    #[allow(clippy::unwrap_used)]
     pub mod price_changed {
         /// The event type: `catalog.price.changed`.
         pub const EVENT_TYPE: &str = "catalog.price.changed";
@@ -157,7 +475,7 @@ pub mod catalog {
             #[allow(missing_docs)]
             pub kind: FixedKind,
             #[allow(missing_docs)]
-            pub price: Money,
+            pub price: super::super::common::Money,
         }
         impl Fixed {
             /// A builder of `Fixed`: a setter per field, then `build()` (`builder::Fixed`).
@@ -217,137 +535,16 @@ pub mod catalog {
                 value.parse()
             }
         }
-        /// An amount in a currency.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-        pub struct Money {
-            #[allow(missing_docs)]
-            pub amount: MoneyAmount,
-            #[allow(missing_docs)]
-            pub currency: MoneyCurrency,
-        }
-        impl Money {
-            /// A builder of `Money`: a setter per field, then `build()` (`builder::Money`).
-            pub fn builder() -> builder::Money {
-                Default::default()
-            }
-        }
-        #[allow(missing_docs)]
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct MoneyAmount(::std::string::String);
-        impl ::std::ops::Deref for MoneyAmount {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<MoneyAmount> for ::std::string::String {
-            fn from(value: MoneyAmount) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for MoneyAmount {
-            type Err = self::error::ConversionError;
-            fn from_str(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-                { ::regress::Regex::new("^-?[0-9]+(\\.[0-9]+)?$").unwrap() });
-                if PATTERN.find(value).is_none() {
-                    return Err(
-                        "doesn't match pattern \"^-?[0-9]+(\\.[0-9]+)?$\"".into(),
-                    );
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for MoneyAmount {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for MoneyAmount {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for MoneyAmount {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
-        #[allow(missing_docs)]
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct MoneyCurrency(::std::string::String);
-        impl ::std::ops::Deref for MoneyCurrency {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<MoneyCurrency> for ::std::string::String {
-            fn from(value: MoneyCurrency) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for MoneyCurrency {
-            type Err = self::error::ConversionError;
-            fn from_str(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                if value.chars().count() > 3usize {
-                    return Err("longer than 3 characters".into());
-                }
-                if value.chars().count() < 3usize {
-                    return Err("shorter than 3 characters".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for MoneyCurrency {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for MoneyCurrency {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for MoneyCurrency {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
-            }
-        }
         /// A percentage.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[derive(
+            ::serde::Deserialize,
+            ::serde::Serialize,
+            Clone,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash
+        )]
         #[serde(transparent)]
         pub struct Percent(pub ::serde_json::Number);
         impl ::std::ops::Deref for Percent {
@@ -405,7 +602,7 @@ pub mod catalog {
             /// How the price is set.
             pub rule: PriceChangedV1Rule,
             /// Stock keeping unit.
-            pub sku: Sku,
+            pub sku: super::super::common::Sku,
         }
         impl PriceChangedV1 {
             /// A builder of `PriceChangedV1`: a setter per field, then `build()` (`builder::PriceChangedV1`).
@@ -526,7 +723,7 @@ pub mod catalog {
             }
         }
         /// How the price is set.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
+        #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
         #[serde(untagged)]
         pub enum PriceChangedV1Rule {
             #[allow(missing_docs)]
@@ -542,62 +739,6 @@ pub mod catalog {
         impl ::std::convert::From<Discount> for PriceChangedV1Rule {
             fn from(value: Discount) -> Self {
                 Self::Discount(value)
-            }
-        }
-        /// Stock keeping unit.
-        #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
-        #[serde(transparent)]
-        pub struct Sku(::std::string::String);
-        impl ::std::ops::Deref for Sku {
-            type Target = ::std::string::String;
-            fn deref(&self) -> &::std::string::String {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<Sku> for ::std::string::String {
-            fn from(value: Sku) -> Self {
-                value.0
-            }
-        }
-        impl ::std::str::FromStr for Sku {
-            type Err = self::error::ConversionError;
-            fn from_str(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                static PATTERN: ::std::sync::LazyLock<::regress::Regex> = ::std::sync::LazyLock::new(||
-                { ::regress::Regex::new("^[A-Z0-9-]{1,64}$").unwrap() });
-                if PATTERN.find(value).is_none() {
-                    return Err("doesn't match pattern \"^[A-Z0-9-]{1,64}$\"".into());
-                }
-                Ok(Self(value.to_string()))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for Sku {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: &str,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<::std::string::String> for Sku {
-            type Error = self::error::ConversionError;
-            fn try_from(
-                value: ::std::string::String,
-            ) -> ::std::result::Result<Self, self::error::ConversionError> {
-                value.parse()
-            }
-        }
-        impl<'de> ::serde::Deserialize<'de> for Sku {
-            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
-            where
-                D: ::serde::Deserializer<'de>,
-            {
-                ::std::string::String::deserialize(deserializer)?
-                    .parse()
-                    .map_err(|e: self::error::ConversionError| {
-                        <D::Error as ::serde::de::Error>::custom(e.to_string())
-                    })
             }
         }
         /// Builders of this module's structs (`tidings::builder`):
@@ -692,7 +833,7 @@ pub mod catalog {
                     ::tidings::builder::FieldProblem,
                 >,
                 price: ::core::result::Result<
-                    super::Money,
+                    super::super::super::common::Money,
                     ::tidings::builder::FieldProblem,
                 >,
             }
@@ -721,7 +862,7 @@ pub mod catalog {
                 /// Sets `price` (required); a value its type refuses is reported by `build()`.
                 pub fn price<V>(mut self, value: V) -> Self
                 where
-                    V: ::core::convert::TryInto<super::Money>,
+                    V: ::core::convert::TryInto<super::super::super::common::Money>,
                     V::Error: ::core::fmt::Display,
                 {
                     self.price = ::tidings::builder::convert(value);
@@ -760,90 +901,6 @@ pub mod catalog {
                     }
                 }
             }
-            /// Builds a `Money`: `Money::builder()`, a setter per field, then `build()`.
-            #[derive(Clone, Debug)]
-            pub struct Money {
-                amount: ::core::result::Result<
-                    super::MoneyAmount,
-                    ::tidings::builder::FieldProblem,
-                >,
-                currency: ::core::result::Result<
-                    super::MoneyCurrency,
-                    ::tidings::builder::FieldProblem,
-                >,
-            }
-            impl ::core::default::Default for Money {
-                fn default() -> Self {
-                    Self {
-                        amount: ::core::result::Result::Err(
-                            ::tidings::builder::FieldProblem::Missing,
-                        ),
-                        currency: ::core::result::Result::Err(
-                            ::tidings::builder::FieldProblem::Missing,
-                        ),
-                    }
-                }
-            }
-            impl Money {
-                /// Sets `amount` (required); a value its type refuses is reported by `build()`.
-                pub fn amount<V>(mut self, value: V) -> Self
-                where
-                    V: ::core::convert::TryInto<super::MoneyAmount>,
-                    V::Error: ::core::fmt::Display,
-                {
-                    self.amount = ::tidings::builder::convert(value);
-                    self
-                }
-                /// Sets `currency` (required); a value its type refuses is reported by `build()`.
-                pub fn currency<V>(mut self, value: V) -> Self
-                where
-                    V: ::core::convert::TryInto<super::MoneyCurrency>,
-                    V::Error: ::core::fmt::Display,
-                {
-                    self.currency = ::tidings::builder::convert(value);
-                    self
-                }
-                /// The value, or which field is required but unset or was
-                /// given a value its type refuses (the first, in field order).
-                ///
-                /// # Errors
-                /// A `tidings::builder::BuildError` naming the field.
-                pub fn build(
-                    self,
-                ) -> ::core::result::Result<
-                    super::Money,
-                    ::tidings::builder::BuildError,
-                > {
-                    ::core::convert::TryFrom::try_from(self)
-                }
-            }
-            impl ::core::convert::TryFrom<Money> for super::Money {
-                type Error = ::tidings::builder::BuildError;
-                fn try_from(
-                    value: Money,
-                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
-                    ::core::result::Result::Ok(Self {
-                        amount: ::tidings::builder::take(
-                            value.amount,
-                            "Money",
-                            "amount",
-                        )?,
-                        currency: ::tidings::builder::take(
-                            value.currency,
-                            "Money",
-                            "currency",
-                        )?,
-                    })
-                }
-            }
-            impl ::core::convert::From<super::Money> for Money {
-                fn from(value: super::Money) -> Self {
-                    Self {
-                        amount: ::core::result::Result::Ok(value.amount),
-                        currency: ::core::result::Result::Ok(value.currency),
-                    }
-                }
-            }
             /// Builds a `PriceChangedV1`: `PriceChangedV1::builder()`, a setter per field, then `build()`.
             #[derive(Clone, Debug)]
             pub struct PriceChangedV1 {
@@ -856,7 +913,7 @@ pub mod catalog {
                     ::tidings::builder::FieldProblem,
                 >,
                 sku: ::core::result::Result<
-                    super::Sku,
+                    super::super::super::common::Sku,
                     ::tidings::builder::FieldProblem,
                 >,
             }
@@ -896,7 +953,7 @@ pub mod catalog {
                 /// Sets `sku` (required); a value its type refuses is reported by `build()`.
                 pub fn sku<V>(mut self, value: V) -> Self
                 where
-                    V: ::core::convert::TryInto<super::Sku>,
+                    V: ::core::convert::TryInto<super::super::super::common::Sku>,
                     V::Error: ::core::fmt::Display,
                 {
                     self.sku = ::tidings::builder::convert(value);
@@ -950,36 +1007,45 @@ pub mod catalog {
                 }
             }
         }
-        /// Error types.
-        pub mod error {
-            /// Error from a `TryFrom` or `FromStr` implementation.
-            pub struct ConversionError(::std::borrow::Cow<'static, str>);
-            impl ::std::error::Error for ConversionError {}
-            impl ::std::fmt::Display for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Display::fmt(&self.0, f)
+        pub use super::super::common::error;
+        /// Reads the variant that `kind` names.
+        impl<'de> ::serde::Deserialize<'de> for PriceChangedV1Rule {
+            fn deserialize<D>(deserializer: D) -> ::std::result::Result<Self, D::Error>
+            where
+                D: ::serde::Deserializer<'de>,
+            {
+                let value = <::serde_json::Value as ::serde::Deserialize>::deserialize(
+                    deserializer,
+                )?;
+                let tag = value
+                    .get("kind")
+                    .and_then(::serde_json::Value::as_str)
+                    .map(::std::borrow::ToOwned::to_owned);
+                match tag.as_deref() {
+                    ::core::option::Option::Some("fixed") => {
+                        ::serde_json::from_value(value).map(Self::Fixed)
+                    }
+                    ::core::option::Option::Some("discount") => {
+                        ::serde_json::from_value(value).map(Self::Discount)
+                    }
+                    _ => {
+                        return ::std::result::Result::Err(
+                            <D::Error as ::serde::de::Error>::custom(
+                                ::core::format_args!(
+                                    "expected {}, got {}",
+                                    "`kind` to be one of \"fixed\", \"discount\"", value
+                                    .get("kind").unwrap_or(& ::serde_json::Value::Null)
+                                ),
+                            ),
+                        );
+                    }
                 }
+                    .map_err(<D::Error as ::serde::de::Error>::custom)
             }
-            impl ::std::fmt::Debug for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Debug::fmt(&self.0, f)
-                }
-            }
-            impl From<&'static str> for ConversionError {
-                fn from(value: &'static str) -> Self {
-                    Self(value.into())
-                }
-            }
-            impl From<String> for ConversionError {
-                fn from(value: String) -> Self {
-                    Self(value.into())
-                }
+        }
+        impl ::std::fmt::Display for PriceChangedV1NoteString {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.fmt(f)
             }
         }
         /// Reads a payload of `catalog.price.changed` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).

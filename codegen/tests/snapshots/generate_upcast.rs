@@ -97,6 +97,98 @@ pub mod payloads {
         },
     ];
 }
+/// The registry's shared definitions (its shared directories,
+/// `common/`): one type per definition, used by every event type
+/// and version that refers to it (see `docs/generate.md`,
+/// *Shared types*).
+pub mod common {
+    /// User id.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        Copy
+    )]
+    #[serde(transparent)]
+    pub struct UserId(pub ::uuid::Uuid);
+    impl ::std::ops::Deref for UserId {
+        type Target = ::uuid::Uuid;
+        fn deref(&self) -> &::uuid::Uuid {
+            &self.0
+        }
+    }
+    impl ::std::convert::From<UserId> for ::uuid::Uuid {
+        fn from(value: UserId) -> Self {
+            value.0
+        }
+    }
+    impl ::std::convert::From<::uuid::Uuid> for UserId {
+        fn from(value: ::uuid::Uuid) -> Self {
+            Self(value)
+        }
+    }
+    impl ::std::fmt::Display for UserId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            self.0.fmt(f)
+        }
+    }
+    impl ::std::str::FromStr for UserId {
+        type Err = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
+            Ok(Self(value.parse()?))
+        }
+    }
+    impl ::std::convert::TryFrom<&str> for UserId {
+        type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
+            value.parse()
+        }
+    }
+    impl ::std::convert::TryFrom<String> for UserId {
+        type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
+        fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
+            value.parse()
+        }
+    }
+    /// Error types.
+    pub mod error {
+        /// Error from a `TryFrom` or `FromStr` implementation.
+        pub struct ConversionError(::std::borrow::Cow<'static, str>);
+        impl ::std::error::Error for ConversionError {}
+        impl ::std::fmt::Display for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Display::fmt(&self.0, f)
+            }
+        }
+        impl ::std::fmt::Debug for ConversionError {
+            fn fmt(
+                &self,
+                f: &mut ::std::fmt::Formatter<'_>,
+            ) -> Result<(), ::std::fmt::Error> {
+                ::std::fmt::Debug::fmt(&self.0, f)
+            }
+        }
+        impl From<&'static str> for ConversionError {
+            fn from(value: &'static str) -> Self {
+                Self(value.into())
+            }
+        }
+        impl From<String> for ConversionError {
+            fn from(value: String) -> Self {
+                Self(value.into())
+            }
+        }
+    }
+}
 /// Events of the `auth` service.
 pub mod auth {
     /// `auth.user.created`: payload types of versions 1, 2 and 3 (the latest), their types and upcasts.
@@ -238,7 +330,7 @@ pub mod auth {
             #[allow(missing_docs)]
             pub role: UserCreatedRole,
             /// User id.
-            pub user_id: UserId,
+            pub user_id: super::super::common::UserId,
         }
         impl UserCreatedV1 {
             /// A builder of `UserCreatedV1`: a setter per field, then `build()` (`builder::UserCreatedV1`).
@@ -264,7 +356,7 @@ pub mod auth {
             #[allow(missing_docs)]
             pub role: UserCreatedRole,
             /// User id.
-            pub user_id: UserId,
+            pub user_id: super::super::common::UserId,
         }
         impl UserCreatedV2 {
             /// A builder of `UserCreatedV2`: a setter per field, then `build()` (`builder::UserCreatedV2`).
@@ -293,7 +385,7 @@ pub mod auth {
             #[allow(missing_docs)]
             pub role: UserCreatedRole,
             /// User id.
-            pub user_id: UserId,
+            pub user_id: super::super::common::UserId,
         }
         impl UserCreatedV3 {
             /// A builder of `UserCreatedV3`: a setter per field, then `build()` (`builder::UserCreatedV3`).
@@ -321,49 +413,6 @@ pub mod auth {
                 Default::default()
             }
         }
-        /// User id.
-        #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
-        #[serde(transparent)]
-        pub struct UserId(pub ::uuid::Uuid);
-        impl ::std::ops::Deref for UserId {
-            type Target = ::uuid::Uuid;
-            fn deref(&self) -> &::uuid::Uuid {
-                &self.0
-            }
-        }
-        impl ::std::convert::From<UserId> for ::uuid::Uuid {
-            fn from(value: UserId) -> Self {
-                value.0
-            }
-        }
-        impl ::std::convert::From<::uuid::Uuid> for UserId {
-            fn from(value: ::uuid::Uuid) -> Self {
-                Self(value)
-            }
-        }
-        impl ::std::fmt::Display for UserId {
-            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-        impl ::std::str::FromStr for UserId {
-            type Err = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
-                Ok(Self(value.parse()?))
-            }
-        }
-        impl ::std::convert::TryFrom<&str> for UserId {
-            type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn try_from(value: &str) -> ::std::result::Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
-        impl ::std::convert::TryFrom<String> for UserId {
-            type Error = <::uuid::Uuid as ::std::str::FromStr>::Err;
-            fn try_from(value: String) -> ::std::result::Result<Self, Self::Error> {
-                value.parse()
-            }
-        }
         /// Builders of this module's structs (`tidings::builder`):
         /// a misspelt field does not compile, and `build()` names
         /// the field that is missing or holds a refused value.
@@ -384,7 +433,7 @@ pub mod auth {
                     ::tidings::builder::FieldProblem,
                 >,
                 user_id: ::core::result::Result<
-                    super::UserId,
+                    super::super::super::common::UserId,
                     ::tidings::builder::FieldProblem,
                 >,
             }
@@ -436,7 +485,7 @@ pub mod auth {
                 /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
                 pub fn user_id<V>(mut self, value: V) -> Self
                 where
-                    V: ::core::convert::TryInto<super::UserId>,
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
                     V::Error: ::core::fmt::Display,
                 {
                     self.user_id = ::tidings::builder::convert(value);
@@ -511,7 +560,7 @@ pub mod auth {
                     ::tidings::builder::FieldProblem,
                 >,
                 user_id: ::core::result::Result<
-                    super::UserId,
+                    super::super::super::common::UserId,
                     ::tidings::builder::FieldProblem,
                 >,
             }
@@ -563,7 +612,7 @@ pub mod auth {
                 /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
                 pub fn user_id<V>(mut self, value: V) -> Self
                 where
-                    V: ::core::convert::TryInto<super::UserId>,
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
                     V::Error: ::core::fmt::Display,
                 {
                     self.user_id = ::tidings::builder::convert(value);
@@ -642,7 +691,7 @@ pub mod auth {
                     ::tidings::builder::FieldProblem,
                 >,
                 user_id: ::core::result::Result<
-                    super::UserId,
+                    super::super::super::common::UserId,
                     ::tidings::builder::FieldProblem,
                 >,
             }
@@ -706,7 +755,7 @@ pub mod auth {
                 /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
                 pub fn user_id<V>(mut self, value: V) -> Self
                 where
-                    V: ::core::convert::TryInto<super::UserId>,
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
                     V::Error: ::core::fmt::Display,
                 {
                     self.user_id = ::tidings::builder::convert(value);
@@ -835,36 +884,10 @@ pub mod auth {
                 }
             }
         }
-        /// Error types.
-        pub mod error {
-            /// Error from a `TryFrom` or `FromStr` implementation.
-            pub struct ConversionError(::std::borrow::Cow<'static, str>);
-            impl ::std::error::Error for ConversionError {}
-            impl ::std::fmt::Display for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Display::fmt(&self.0, f)
-                }
-            }
-            impl ::std::fmt::Debug for ConversionError {
-                fn fmt(
-                    &self,
-                    f: &mut ::std::fmt::Formatter<'_>,
-                ) -> Result<(), ::std::fmt::Error> {
-                    ::std::fmt::Debug::fmt(&self.0, f)
-                }
-            }
-            impl From<&'static str> for ConversionError {
-                fn from(value: &'static str) -> Self {
-                    Self(value.into())
-                }
-            }
-            impl From<String> for ConversionError {
-                fn from(value: String) -> Self {
-                    Self(value.into())
-                }
+        pub use super::super::common::error;
+        impl ::std::fmt::Display for UserCreatedName {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                self.0.fmt(f)
             }
         }
         /// Upcast: each field of `UserCreatedV2` is moved from `UserCreatedV1` (same schema) or is new and optional (`None` / its default); fields `UserCreatedV2` no longer declares are dropped.

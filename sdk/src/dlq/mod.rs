@@ -14,7 +14,10 @@
 //!   or to the failing group only) and purge, with filters by group, event
 //!   type, organization and time.
 //! * Monitoring ([`monitor`]): depth per group and event type against a
-//!   threshold, and moves that keep failing, alerts through pluggable sinks.
+//!   threshold, moves that keep failing, and DLQ_EVENTS nearing its
+//!   `max_bytes` (provisioned with `discard = "new"`, a full DLQ refuses
+//!   new dead letters rather than evicting old ones), alerts through
+//!   pluggable sinks.
 mod control;
 pub mod monitor;
 pub mod mover;

@@ -1,5 +1,6 @@
 //! Watching the dead-letter queue: depth per consumer group and event type,
-//! and alerts above a threshold through pluggable sinks, rate-limited.
+//! moves that keep failing and the stream's fill level, and alerts through
+//! pluggable sinks, rate-limited.
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::pin::Pin;
@@ -28,6 +29,12 @@ pub struct MonitorConfig {
     pub repeat_after: Duration,
     /// Only this group's dead letters.
     pub group: Option<String>,
+    /// Alert when DLQ_EVENTS holds at least this percentage of its
+    /// `max_bytes` (0 turns the alert off). With the registry's default
+    /// `discard = "new"` a full DLQ refuses further dead letters, which
+    /// then stay unacknowledged in their own streams; this alert comes
+    /// before that.
+    pub capacity_percent: u8,
 }
 
 impl Default for MonitorConfig {
@@ -37,6 +44,7 @@ impl Default for MonitorConfig {
             interval: Duration::from_secs(30),
             repeat_after: Duration::from_secs(15 * 60),
             group: None,
+            capacity_percent: 80,
         }
     }
 }
@@ -60,14 +68,21 @@ pub enum AlertKind {
     /// Events a group gave up cannot be copied into DLQ_EVENTS: they stay
     /// in their stream and are retried, past `max_deliveries`.
     MoveFailing,
+    /// DLQ_EVENTS is close to its `max_bytes`: once full it refuses new
+    /// dead letters (with `discard = "new"`) or evicts the oldest (with
+    /// `discard = "old"`). Not per group: `group` and `event_type` are empty,
+    /// `count` is the bytes stored and `threshold` the stream's `max_bytes`.
+    Capacity,
 }
 
 impl AlertKind {
-    /// `tidings.dlq.threshold` or `tidings.dlq.move_failing` (the JSON `kind`).
+    /// `tidings.dlq.threshold`, `tidings.dlq.move_failing` or
+    /// `tidings.dlq.capacity` (the JSON `kind`).
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Threshold => "tidings.dlq.threshold",
             AlertKind::MoveFailing => "tidings.dlq.move_failing",
+            AlertKind::Capacity => "tidings.dlq.capacity",
         }
     }
 }
@@ -106,6 +121,14 @@ impl Alert {
                 self.group,
                 self.event_type,
                 self.error.as_deref().unwrap_or("unknown error")
+            ),
+            AlertKind::Capacity => format!(
+                "{DLQ_STREAM} holds {} of its {} bytes ({}%, since {since}): once full it refuses \
+                 new dead letters, which stay unacknowledged in their streams; redrive or purge \
+                 dead letters, or raise its max_bytes",
+                self.count,
+                self.threshold,
+                percent(self.count, self.threshold),
             ),
         }
     }
@@ -167,6 +190,13 @@ impl AlertSink for TracingSink {
                 since = %since,
                 error = alert.error.as_deref().unwrap_or_default(),
                 "events cannot be moved to the dead-letter queue"
+            ),
+            AlertKind::Capacity => tracing::error!(
+                stream = DLQ_STREAM,
+                bytes = alert.count,
+                max_bytes = alert.threshold,
+                percent = percent(alert.count, alert.threshold),
+                "the dead-letter queue is nearly full"
             ),
         }
         Box::pin(std::future::ready(Ok(())))
@@ -344,6 +374,7 @@ impl DlqMonitor {
             .filter(|d| d.count > self.config.threshold)
             .collect();
         let failing = self.failing_moves().await;
+        let capacity = self.capacity().await?;
         self.last_alert
             .retain(|(kind, group, event_type), _| match kind {
                 AlertKind::Threshold => above
@@ -352,9 +383,10 @@ impl DlqMonitor {
                 AlertKind::MoveFailing => failing
                     .iter()
                     .any(|a| &a.group == group && &a.event_type == event_type),
+                AlertKind::Capacity => capacity.is_some(),
             });
         let mut raised = Vec::new();
-        for alert in failing {
+        for alert in capacity.into_iter().chain(failing) {
             let key = (alert.kind, alert.group.clone(), alert.event_type.clone());
             if self.repeated_too_soon(&key) {
                 continue;
@@ -398,6 +430,45 @@ impl DlqMonitor {
             raised.push(alert);
         }
         Ok(raised)
+    }
+
+    /// A [`AlertKind::Capacity`] alert if DLQ_EVENTS holds at least
+    /// `capacity_percent` of its `max_bytes` (none without a byte limit).
+    ///
+    /// # Errors
+    /// The stream could not be read.
+    pub async fn capacity(&self) -> Result<Option<Alert>, DlqError> {
+        let percent_limit = u64::from(self.config.capacity_percent);
+        if percent_limit == 0 {
+            return Ok(None);
+        }
+        let mut stream = self
+            .js
+            .get_stream(DLQ_STREAM)
+            .await
+            .map_err(|e| DlqError::Server(e.to_string()))?;
+        let info = stream
+            .info()
+            .await
+            .map_err(|e| DlqError::Server(e.to_string()))?;
+        let Ok(max_bytes) = u64::try_from(info.config.max_bytes) else {
+            return Ok(None);
+        };
+        let bytes = info.state.bytes;
+        if max_bytes == 0
+            || u128::from(bytes) * 100 < u128::from(max_bytes) * u128::from(percent_limit)
+        {
+            return Ok(None);
+        }
+        Ok(Some(Alert {
+            kind: AlertKind::Capacity,
+            group: String::new(),
+            event_type: String::new(),
+            count: bytes,
+            threshold: max_bytes,
+            since: info.state.first_timestamp,
+            error: None,
+        }))
     }
 
     fn repeated_too_soon(&self, key: &(AlertKind, String, String)) -> bool {
@@ -491,4 +562,12 @@ impl DlqMonitor {
             }
         })
     }
+}
+
+/// `part` as a whole percentage of `whole` (0 for an empty whole).
+fn percent(part: u64, whole: u64) -> u64 {
+    if whole == 0 {
+        return 0;
+    }
+    u64::try_from(u128::from(part) * 100 / u128::from(whole)).unwrap_or(u64::MAX)
 }

@@ -20,6 +20,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! [`FaultProxy`] sits between a client and a server on loopback and loses,
+//! delays, throttles or cuts exactly the protocol frames a test names (a
+//! PubAck, an ack, a terminate), or blackholes and resets whole connections.
+//!
 //! [`assert_matches_registry`] checks a hand-written `#[derive(DomainEvent,
 //! JsonSchema)]` type against its registry schema with the compatibility
 //! engine, in both directions (see [`registry`]).
@@ -30,6 +34,7 @@ mod eventually;
 pub mod failpoint;
 mod monitor;
 mod ports;
+mod proxy;
 pub mod registry;
 mod server;
 
@@ -37,6 +42,7 @@ pub use binary::{nats_server_binary, MIN_SERVER_VERSION};
 pub use cluster::NatsCluster;
 pub use error::HarnessError;
 pub use eventually::eventually;
+pub use proxy::{FaultProxy, Flow, Frame, Rule};
 pub use registry::{
     assert_matches_registry, assert_matches_registry_file, matches_registry, matches_registry_file,
     Direction, Incompatibility, Mismatch, RegistryMismatch,
