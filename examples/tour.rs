@@ -1,5 +1,6 @@
 //! The Tidings tour: an end-to-end walk over what exists today, on a local
-//! nats-server it starts itself (or on `TIDINGS_NATS_URL` if set).
+//! nats-server it starts itself (or on `TIDINGS_NATS_URL` if set, with the
+//! credentials of the `nats` CLI's variables: `tidings::connect`).
 //!
 //! Run it with `scripts/tour`. Each piece of Tidings adds a stop here.
 // The tour talks to a person on stdout.
@@ -11,6 +12,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream;
 use events::auth::{UserCreated, UserCreatedV1};
+use tidings::connect::ConnectOptions;
 use tidings::dlq::{self, DlqFilter};
 use tidings::replay::{Replay, ReplaySpec, ReplayStart};
 use tidings::streams::{self, Action, ApplyOptions};
@@ -41,12 +43,18 @@ async fn main() -> anyhow::Result<()> {
         "the registry has errors: run `cargo run --bin tidings -- check`"
     );
 
-    // 2. A server: ours, or the one in TIDINGS_NATS_URL.
+    // 2. A server: ours, or the one in TIDINGS_NATS_URL, with the
+    //    credentials of the nats CLI's variables (NATS_USER/NATS_PASSWORD,
+    //    NATS_TOKEN, NATS_NKEY, NATS_CREDS, NATS_CA, NATS_CERT, NATS_KEY).
     let mut local = None;
-    let url = match std::env::var("TIDINGS_NATS_URL") {
+    let mut options = ConnectOptions::from_env()?.name("tidings-tour");
+    match std::env::var("TIDINGS_NATS_URL") {
         Ok(url) => {
-            println!("2. Using the existing server at {url} (TIDINGS_NATS_URL).");
-            url
+            options = options.servers(&url);
+            println!(
+                "2. Using the existing server at {url} (TIDINGS_NATS_URL), with {}.",
+                options.get_credential().kind()
+            );
         }
         Err(_) => {
             let server = NatsServer::builder()
@@ -63,12 +71,11 @@ async fn main() -> anyhow::Result<()> {
                 server.url(),
                 server.store_dir().display()
             );
-            let url = server.url();
+            options = ConnectOptions::new(&server.url()).name("tidings-tour");
             local = Some(server);
-            url
         }
-    };
-    let client = async_nats::connect(&url).await?;
+    }
+    let client = options.connect().await?;
     let js = jetstream::new(client.clone());
 
     // 3. Streams from schemas/tidings.toml, idempotently.
@@ -109,10 +116,17 @@ async fn main() -> anyhow::Result<()> {
         .role("admin")
         .created_at("2025-12-09T10:16:00Z")
         .build()?;
-    for published in [
-        publisher.publish(&ctx, &v2).await?,
-        publisher.publish(&ctx, &v1).await?,
+    for (published, user_id) in [
+        (publisher.publish(&ctx, &v2).await?, v2.user_id.to_string()),
+        (publisher.publish(&ctx, &v1).await?, v1.user_id.to_string()),
     ] {
+        // The schema's x-entity-key (user_id) is the subject's last token:
+        // one user's events share a subject and keep their order.
+        anyhow::ensure!(
+            published.subject == format!("auth.user.created.org-42.{user_id}"),
+            "subject {} is not keyed by the user id {user_id}",
+            published.subject
+        );
         println!(
             "4. Published event {} on {}: PubAck {} #{} after {} attempt(s).",
             published.event_id,
@@ -155,7 +169,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 7. A consumer group receives both, typed: a v2 handler reads v1 and
     //    v2 events alike.
-    let client = async_nats::connect(&url).await?;
+    let client = options.connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut subscriber = Subscriber::new(
         client.clone(),
@@ -226,7 +240,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // 9. A handler that keeps failing: after max_deliveries the event moves
     //    to DLQ_EVENTS with its failure record, and can be redriven.
-    let client = async_nats::connect(&url).await?;
+    let client = options.connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut failing = Subscriber::new(
         client.clone(),

@@ -519,3 +519,39 @@ fn a_const_discriminated_one_of_is_read_by_its_discriminator() {
         json!({"kind": "fixed", "price": {"amount": "1.00", "currency": "EUR"}})
     );
 }
+
+/// Every seed event type names its entity (`x-entity-key`), so generated
+/// types publish on subjects ending in the entity's id, never in `_`.
+#[test]
+fn generated_types_key_subjects_by_their_entity() {
+    use events::payloads::PAYLOADS;
+    use tidings::DomainEvent;
+
+    for p in PAYLOADS {
+        let schema: Value = serde_json::from_str(p.schema).unwrap();
+        assert!(
+            schema["x-entity-key"].is_string(),
+            "{} v{} has no x-entity-key",
+            p.event_type,
+            p.version
+        );
+    }
+    let user: events::auth::UserCreatedV1 = serde_json::from_value(serde_json::json!({
+        "user_id": "0190f3a5-1111-7abc-8def-000000000001",
+        "email": "ana.garcia@example.com",
+        "display_name": "Ana García",
+        "role": "planner",
+        "created_at": "2025-12-09T10:15:00Z"
+    }))
+    .unwrap();
+    assert_eq!(events::auth::UserCreatedV1::KEY_FIELD, Some("user_id"));
+    let org = tidings::OrganizationId::new("org-42").unwrap();
+    assert_eq!(
+        tidings::subject::subject_of(&org, &user).unwrap(),
+        "auth.user.created.org-42.0190f3a5-1111-7abc-8def-000000000001"
+    );
+    assert_eq!(
+        events::execution::OrderReleased::KEY_FIELD,
+        Some("order_id")
+    );
+}

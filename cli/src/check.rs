@@ -12,7 +12,9 @@ use tidings_codegen::registry::lock::LOCK_FILE;
 use tidings_codegen::registry::{self, Against, Source};
 
 mod generate;
+mod junit;
 mod output;
+mod sarif;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -23,6 +25,12 @@ pub enum Format {
     Json,
     /// GitHub Actions workflow annotations (`::error file=...,line=...`).
     Github,
+    /// JUnit XML: one testcase per schema file (and per other file with
+    /// findings), failed by its errors.
+    Junit,
+    /// SARIF 2.1.0 (code scanning): one result per finding, file URIs
+    /// relative to the repository root.
+    Sarif,
 }
 
 /// Arguments of `tidings check`.
@@ -31,10 +39,12 @@ pub struct Args {
     /// The registry directory.
     #[arg(long, default_value = "schemas", value_name = "DIR")]
     pub schemas: PathBuf,
-    /// Also compare with the registry at this git ref (branch, tag, commit):
-    /// added versions are judged against its versions, edited or deleted
-    /// published versions are errors.
-    #[arg(long, value_name = "GIT_REF")]
+    /// Also compare with the registry at this git ref (branch, tag, commit),
+    /// or in this directory (a registry checked out elsewhere): added
+    /// versions are judged against its versions, edited or deleted
+    /// published versions are errors. An existing directory wins over a ref
+    /// of the same name.
+    #[arg(long, value_name = "GIT_REF|DIR")]
     pub against: Option<String>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
@@ -67,6 +77,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let mut source = Source::from_dir(&args.schemas)
         .with_context(|| format!("cannot read {}", args.schemas.display()))?;
     let base = match &args.against {
+        Some(dir) if Path::new(dir).is_dir() => Some(
+            Source::from_dir(Path::new(dir))
+                .with_context(|| format!("cannot read --against directory {dir}"))?,
+        ),
         Some(r) => Some(Source::from_git(&args.schemas, r)?),
         None => None,
     };
@@ -108,4 +122,60 @@ fn shown(dir: &Path, file: &str) -> String {
     } else {
         dir.join(file).to_string_lossy().into_owned()
     }
+}
+
+/// The registry directory relative to the root of the git repository that
+/// holds it (`schemas/`), or to the working directory outside a repository
+/// (empty when it is the root), with `/` separators and a final `/`.
+fn repo_prefix(dir: &Path) -> String {
+    let Ok(abs) = dir.canonicalize() else {
+        return relative_prefix(dir);
+    };
+    let top = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&abs)
+        .args(["rev-parse", "--show-toplevel"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|t| PathBuf::from(t.trim()).canonicalize().ok());
+    match top.as_deref().and_then(|t| abs.strip_prefix(t).ok()) {
+        Some(rel) => with_slash(rel),
+        None => relative_prefix(dir),
+    }
+}
+
+fn relative_prefix(dir: &Path) -> String {
+    if dir.as_os_str().is_empty() || dir == Path::new(".") {
+        String::new()
+    } else {
+        with_slash(dir)
+    }
+}
+
+fn with_slash(rel: &Path) -> String {
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("{}/", parts.join("/"))
+    }
+}
+
+/// A relative URI reference for `prefix` + `file`: every byte outside the
+/// unreserved set and `/` is percent-encoded.
+fn uri(prefix: &str, file: &str) -> String {
+    let mut out = String::new();
+    for b in format!("{prefix}{file}").bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }

@@ -4,11 +4,10 @@
 //! Exit 0 done, 1 some items failed (redrive, purge) or an alert was raised
 //! (`monitor --once`), 2 usage, connection or server error.
 use std::process::ExitCode;
-use std::str::FromStr;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::{Subcommand, ValueEnum};
+use tidings::connect::ConnectOptions;
 use tidings::dlq::{DlqError, DlqFilter, DLQ_STREAM};
 use tidings::OrganizationId;
 use time::format_description::well_known::Rfc3339;
@@ -17,9 +16,6 @@ use time::OffsetDateTime;
 mod act;
 mod monitor;
 mod render;
-
-/// The server used when neither `--server` nor `NATS_URL` says.
-const DEFAULT_SERVER: &str = "nats://127.0.0.1:4222";
 
 /// Output formats of `ls` and `show`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -33,9 +29,8 @@ pub enum Format {
 /// Arguments of `tidings dlq`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The NATS server [default: $NATS_URL, else nats://127.0.0.1:4222].
-    #[arg(long, global = true, value_name = "URL")]
-    pub server: Option<String>,
+    #[command(flatten)]
+    pub connect: crate::connect::ConnectArgs,
     #[command(subcommand)]
     pub command: DlqCommand,
 }
@@ -184,7 +179,7 @@ pub struct ActArgs {
 
 /// Runs `tidings dlq`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let server = server_url(args.server)?;
+    let server = args.connect.options()?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -201,23 +196,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// `--server`, else `NATS_URL`, else the default; checked before use.
-fn server_url(flag: Option<String>) -> anyhow::Result<String> {
-    let (url, from) = match flag {
-        Some(url) => (url, "--server"),
-        None => match std::env::var("NATS_URL") {
-            Ok(url) if !url.trim().is_empty() => (url, "NATS_URL"),
-            _ => (DEFAULT_SERVER.to_string(), "the default server"),
-        },
-    };
-    async_nats::ServerAddr::from_str(&url).map_err(|e| {
-        anyhow::anyhow!(
-            "{from} {url:?} is not a NATS server URL ({e}); write it like nats://127.0.0.1:4222"
-        )
-    })?;
-    Ok(url)
-}
-
 /// A connected client and its JetStream context.
 pub(crate) struct Connection {
     pub(crate) client: async_nats::Client,
@@ -225,22 +203,15 @@ pub(crate) struct Connection {
     pub(crate) url: String,
 }
 
-pub(crate) async fn connect(url: &str) -> anyhow::Result<Connection> {
-    let client = async_nats::ConnectOptions::new()
-        .name("tidings-cli")
-        .connection_timeout(Duration::from_secs(5))
-        .connect(url)
-        .await
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot connect to NATS at {url}: {e} (start the server, or point --server or NATS_URL at it)"
-            )
-        })?;
+/// Connects with the shared options; the error names the servers, the
+/// credential kind and the cause.
+pub(crate) async fn connect(options: &ConnectOptions) -> anyhow::Result<Connection> {
+    let client = options.connect().await?;
     let js = async_nats::jetstream::new(client.clone());
     Ok(Connection {
         client,
         js,
-        url: url.to_string(),
+        url: options.server_list().join(", "),
     })
 }
 
@@ -264,7 +235,7 @@ impl Connection {
     }
 }
 
-async fn ls(server: &str, args: LsArgs) -> anyhow::Result<ExitCode> {
+async fn ls(server: &ConnectOptions, args: LsArgs) -> anyhow::Result<ExitCode> {
     let filter = args.filter.to_filter()?;
     if args.limit == Some(0) {
         bail!("--limit 0 selects nothing; give a positive number or leave it out");
@@ -291,7 +262,7 @@ async fn ls(server: &str, args: LsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn show(server: &str, args: ShowArgs) -> anyhow::Result<ExitCode> {
+async fn show(server: &ConnectOptions, args: ShowArgs) -> anyhow::Result<ExitCode> {
     let conn = connect(server).await?;
     let dead = tidings::dlq::ops::get(&conn.js, args.sequence)
         .await

@@ -12,9 +12,11 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod check;
 mod compat;
+mod connect;
 mod dlq;
 mod generate;
 mod new;
+mod permissions;
 
 /// Tidings: typed, schema-checked domain events on NATS JetStream.
 #[derive(Parser)]
@@ -35,7 +37,9 @@ enum Command {
     /// Scaffold the next version of an event type (or its first version).
     New(new::Args),
     /// Operate the dead-letter queue: ls, show, redrive, purge, monitor.
-    Dlq(dlq::Args),
+    Dlq(Box<dlq::Args>),
+    /// Least-privilege NATS users from the registry: services, tenant readers, the operator.
+    Permissions(permissions::Args),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
@@ -73,7 +77,8 @@ fn main() -> ExitCode {
         Command::Compat(args) => compat::run(args),
         Command::New(args) => new::run(args),
         Command::Generate(args) => generate::run(args),
-        Command::Dlq(args) => dlq::run(args),
+        Command::Dlq(args) => dlq::run(*args),
+        Command::Permissions(args) => permissions::run(args),
     };
     match outcome {
         Ok(code) => code,

@@ -67,7 +67,7 @@ fn compatible_change_exits_zero_with_a_verdict_line() {
     let f = Files::new();
     let old = f.json("old.json", &user(json!({}), &["id"]));
     let new = f.json("new.json", &json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string", "maxLength": 20}}, "required": ["id"]}));
-    let out = tidings(&[], &old, &new);
+    let out = tidings(&["--mode", "backward"], &old, &new);
     assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
     assert!(
         stdout(&out).contains("compatible under BACKWARD (strict)"),
@@ -81,7 +81,7 @@ fn incompatible_change_exits_one_and_explains_in_text() {
     let f = Files::new();
     let old = f.json("old.json", &user(json!({}), &["id"]));
     let new = f.json("new.json", &user(json!({}), &["id", "name"]));
-    let out = tidings(&[], &old, &new);
+    let out = tidings(&["--mode", "backward"], &old, &new);
     assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
     let text = stdout(&out);
     assert!(
@@ -155,8 +155,57 @@ fn compatible_json_lists_no_changes() {
     let v: Value = serde_json::from_str(&stdout(&out)).unwrap_or_default();
     assert_eq!(
         v,
-        json!({"compatible": true, "mode": "BACKWARD", "policy": "strict", "changes": []})
+        json!({"compatible": true, "mode": "FULL_TRANSITIVE", "policy": "strict", "changes": []})
     );
+}
+
+/// Without flags, `compat` judges like `tidings check`: the new file's
+/// `x-compatibility`, else the registry's `[compatibility]`, else
+/// FULL_TRANSITIVE strict (the config defaults).
+#[test]
+fn defaults_are_those_of_check() {
+    let f = Files::new();
+    let old = f.json("old.json", &user(json!({}), &["id"]));
+    // A wider bound: only writers break, so BACKWARD passes and FULL fails.
+    let new = f.json("new.json", &json!({"type": "object", "properties": {"id": {"type": "string"}, "name": {"type": "string", "maxLength": 20}}, "required": ["id"]}));
+    let registry = f.dir.path().join("registry");
+    let out = tidings(&["--schemas", &registry.to_string_lossy()], &old, &new);
+    assert_eq!(code(&out), 1, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("under FULL_TRANSITIVE (strict)"),
+        "{}",
+        stdout(&out)
+    );
+    f.write(
+        "registry/tidings.toml",
+        "[compatibility]\nmode = \"BACKWARD\"\npolicy = \"lenient\"\n",
+    );
+    let out = tidings(&["--schemas", &registry.to_string_lossy()], &old, &new);
+    assert_eq!(code(&out), 0, "{}{}", stdout(&out), stderr(&out));
+    assert!(
+        stdout(&out).contains("compatible under BACKWARD (lenient)"),
+        "{}",
+        stdout(&out)
+    );
+    let mut declared: Value =
+        serde_json::from_str(&std::fs::read_to_string(&new).unwrap_or_default())
+            .unwrap_or_default();
+    declared["x-compatibility"] = json!("FORWARD");
+    let new = f.json("declared.json", &declared);
+    let out = tidings(&["--schemas", &registry.to_string_lossy()], &old, &new);
+    assert!(
+        stdout(&out).contains("under FORWARD (lenient)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(code(&out), 1);
+    // Flags win.
+    let out = tidings(
+        &["--schemas", &registry.to_string_lossy(), "--mode", "none"],
+        &old,
+        &new,
+    );
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
 
 #[test]

@@ -852,7 +852,7 @@ async fn bad_input_exits_2_with_a_message_that_names_it() -> anyhow::Result<()> 
     let out = dlq("htp://127.0.0.1:4222", &["ls"]).await?;
     assert_eq!(code(&out), 2, "{}", both(&out));
     assert!(
-        stderr(&out).contains("--server \"htp://127.0.0.1:4222\" is not a NATS server URL"),
+        stderr(&out).contains("\"htp://127.0.0.1:4222\" is not a NATS server URL"),
         "{}",
         both(&out)
     );
@@ -860,7 +860,7 @@ async fn bad_input_exits_2_with_a_message_that_names_it() -> anyhow::Result<()> 
     let out = dlq("nats://127.0.0.1:1", &["ls"]).await?;
     assert_eq!(code(&out), 2, "{}", both(&out));
     assert!(
-        stderr(&out).contains("cannot connect to NATS at nats://127.0.0.1:1"),
+        stderr(&out).contains("cannot reach NATS at nats://127.0.0.1:1"),
         "{}",
         both(&out)
     );

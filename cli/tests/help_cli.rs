@@ -41,6 +41,7 @@ fn every_help_names_the_exit_codes() {
         &["dlq", "--help"],
         &["dlq", "redrive", "--help"],
         &["dlq", "monitor", "--help"],
+        &["permissions", "--help"],
     ] {
         let out = tidings(args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");

@@ -31,6 +31,9 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::registry::event_type::pascal_case;
+use crate::schema_keywords::{is_data, is_names_map};
+
 /// Why a file could not be bundled. Names the file holding the offending
 /// `$ref`, the JSON pointer of that `$ref` inside it, and what is wrong.
 #[derive(Debug, thiserror::Error)]
@@ -198,27 +201,6 @@ impl Bundled {
 
 /// A piece of a file: the file and a JSON pointer into it.
 type Piece = (PathBuf, String);
-
-/// Keywords whose values are data, not schemas: refs inside them are not refs.
-fn is_data_keyword(key: &str) -> bool {
-    matches!(
-        key,
-        "enum" | "const" | "default" | "examples" | "example" | "$comment"
-    ) || key.starts_with("x-")
-}
-
-/// Keywords whose value maps names to schemas.
-fn is_names_map_keyword(key: &str) -> bool {
-    matches!(
-        key,
-        "properties"
-            | "patternProperties"
-            | "$defs"
-            | "definitions"
-            | "dependentSchemas"
-            | "dependencies"
-    )
-}
 
 /// Keywords that only annotate: a schema made of `$ref` plus these is a
 /// "pure" ref for cycle detection.
@@ -453,11 +435,11 @@ impl<'a> Bundler<'a> {
                 }
                 for (k, v) in map.iter_mut() {
                     if !(v.is_object() || v.is_array())
-                        || (!names_map && (k == "$ref" || is_data_keyword(k)))
+                        || (!names_map && (k == "$ref" || is_data(k)))
                     {
                         continue;
                     }
-                    let child_names_map = !names_map && is_names_map_keyword(k);
+                    let child_names_map = !names_map && is_names_map(k);
                     let len = ptr.len();
                     ptr.push('/');
                     push_token(ptr, k);
@@ -692,8 +674,7 @@ fn has_anchor(doc: &Value, name: &str) -> bool {
                     .and_then(Value::as_str)
                     .and_then(|id| id.strip_prefix('#'))
                     == Some(name)
-                || m.iter()
-                    .any(|(k, v)| !is_data_keyword(k) && has_anchor(v, name))
+                || m.iter().any(|(k, v)| !is_data(k) && has_anchor(v, name))
         }
         Value::Array(a) => a.iter().any(|v| has_anchor(v, name)),
         _ => false,
@@ -844,20 +825,6 @@ fn encode_fragment(pointer: &str) -> String {
         }
     }
     s
-}
-
-/// `user.created`, `money` -> `UserCreated`, `Money`.
-fn pascal_case(s: &str) -> String {
-    s.split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut cs = w.chars();
-            match cs.next() {
-                Some(f) => f.to_ascii_uppercase().to_string() + cs.as_str(),
-                None => String::new(),
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

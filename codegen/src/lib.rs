@@ -8,3 +8,4 @@ pub mod compat;
 pub mod generate;
 pub mod registry;
 pub mod rust_text;
+pub mod schema_keywords;

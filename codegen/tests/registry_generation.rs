@@ -121,17 +121,48 @@ fn payload_roots_without_named_fields_are_findings() {
     assert_eq!(f.rule, "schema/payload-shape");
 }
 
+/// A definition or nested title named like a prelude type generates as
+/// `<Name>Value` (a warning says so), so real schemas build.
 #[test]
-fn definitions_named_like_the_prelude_are_findings() {
-    for name in ["String", "Option", "Box", "Vec"] {
+fn definitions_named_like_the_prelude_generate_renamed() {
+    for (name, rust) in [
+        ("String", "StringValue"),
+        ("Option", "OptionValue"),
+        ("Box", "BoxValue"),
+        ("vec", "VecValue"),
+        ("Result", "ResultValue"),
+    ] {
         let mut e = event(
             "auth.user.created",
             1,
-            json!({"x": {"$ref": format!("#/$defs/{name}")}}),
+            json!({
+                "x": {"$ref": format!("#/$defs/{name}")},
+                "y": {"type": "object", "title": "Some", "properties": {"b": {"type": "string"}}}
+            }),
         );
         e["$defs"] = json!({name: {"type": "object", "properties": {"a": {"type": "string"}}}});
-        let f = assert_finding(&with_schema(e), FILE, &format!("/$defs/{name}"));
+        let s = with_schema(e);
+        let r = check(&s);
+        let f = r
+            .findings
+            .iter()
+            .find(|f| f.pointer == format!("/$defs/{name}"))
+            .unwrap_or_else(|| panic!("{:#?}", r.findings));
         assert_eq!(f.rule, "schema/reserved-name", "{f:?}");
+        assert_eq!(f.severity, Severity::Warning, "{f:?}");
+        assert!(f.line > 1 && f.message.contains(rust), "{f:?}");
+        let code = assert_generates(&s);
+        assert!(code.contains(&format!("pub struct {rust} ")), "{code}");
+        assert!(code.contains("pub struct SomeValue "), "{code}");
+        for shadow in [name, "Some"] {
+            let pascal = format!("{}{}", shadow[..1].to_uppercase(), &shadow[1..]);
+            for item in ["struct", "enum", "type"] {
+                assert!(
+                    !code.contains(&format!("pub {item} {pascal} ")),
+                    "{pascal}: {code}"
+                );
+            }
+        }
     }
 }
 

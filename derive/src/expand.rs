@@ -203,6 +203,57 @@ fn resolve_version(attrs: &EventAttrs, schema: &SchemaRef<'_>, errors: &mut Erro
     }
 }
 
+/// The entity key: the `key` attribute, the schema's `x-entity-key`, or
+/// both (then the attribute's field must be serialized as the property the
+/// schema names), so a hand-written type keys its events like the
+/// generated one.
+fn resolve_key(
+    attrs: &EventAttrs,
+    schema: &SchemaRef<'_>,
+    ident: &syn::Ident,
+    fields: &syn::FieldsNamed,
+    container: &ContainerSerde,
+    errors: &mut Errors,
+) -> Option<key::Key> {
+    let keyword = tidings_codegen::registry::lock::ENTITY_KEY;
+    let declared = match schema.keyword(keyword) {
+        None => None,
+        Some(Value::String(k)) => Some(k.as_str()),
+        Some(other) => {
+            errors.at(
+                schema.span(),
+                format!(
+                    "`{keyword}` in {} must name a property (a string), not {other}",
+                    schema.path()
+                ),
+            );
+            return None;
+        }
+    };
+    match (&attrs.key, declared) {
+        (Some(lit), declared) => {
+            let key = key::resolve(lit, ident, fields, container, errors)?;
+            if let Some(d) = declared.filter(|d| *d != key.wire) {
+                errors.at(
+                    lit.span(),
+                    format!(
+                        "`key = {:?}` (property {:?}) disagrees with the schema's `\"{keyword}\": {d:?}` ({}); they must agree (leave `key` out to use the schema's)",
+                        lit.value(),
+                        key.wire,
+                        schema.path()
+                    ),
+                );
+                return None;
+            }
+            Some(key)
+        }
+        (None, Some(d)) => {
+            key::resolve_declared(d, schema.span(), ident, fields, container, errors)
+        }
+        (None, None) => None,
+    }
+}
+
 /// Sorts the keys of every object, so the embedded text does not depend on
 /// whether some crate in the build enables serde_json's `preserve_order`.
 fn sort_keys(value: &mut Value) {
@@ -319,10 +370,8 @@ pub(crate) fn expand(input: &DeriveInput, base: Option<&Path>) -> syn::Result<To
     );
 
     let container = ContainerSerde::parse(&input.attrs);
-    let key = match (&attrs.key, fields) {
-        (Some(lit), Some(f)) => key::resolve(lit, ident, f, &container, &mut errors),
-        _ => None,
-    };
+    let key =
+        fields.and_then(|f| resolve_key(&attrs, &schema_ref, ident, f, &container, &mut errors));
     if let (Some(l), Some(f)) = (&loaded, fields) {
         check::check_fields(ident, f, &container, l, &mut errors);
     }

@@ -1,11 +1,12 @@
-//! The entity-key field: `key = "user_id"`.
+//! The entity-key field: `key = "user_id"`, or the field serialized as
+//! the property the schema's `x-entity-key` names (both: they must agree).
 //!
 //! A key becomes a subject token, so it must be text: a string type
 //! (`String`, `&str`, `Cow<str>`, `Box<str>`, `Arc<str>`, `Rc<str>`),
 //! borrowed as is, or a `Uuid` or an integer, formatted with `Display`.
 //! `Option<_>` is refused: an event type either always has a key or never
 //! does. Whether a key *value* is a valid token is checked when publishing.
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::{FieldsNamed, GenericArgument, Ident, LitStr, PathArguments, Type};
 
@@ -108,38 +109,84 @@ pub(crate) fn resolve(
 ) -> Option<Key> {
     let wanted = lit.value();
     let wanted = wanted.strip_prefix("r#").unwrap_or(&wanted).to_owned();
-    let unraw = |i: &Ident| {
-        let s = i.to_string();
-        s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
-    };
     let Some((field, ident)) = fields.named.iter().find_map(|f| {
         f.ident
             .as_ref()
             .filter(|i| unraw(i) == wanted)
             .map(|i| (f, i))
     }) else {
-        let names: Vec<String> = fields
-            .named
-            .iter()
-            .filter_map(|f| f.ident.as_ref().map(|i| format!("`{}`", unraw(i))))
-            .collect();
         errors.at(
             lit.span(),
             format!(
                 "`key`: `{struct_name}` has no field `{wanted}`; its fields are {}",
-                if names.is_empty() {
-                    "none".to_string()
-                } else {
-                    names.join(", ")
-                }
+                field_names(fields)
             ),
         );
         return None;
     };
+    checked(field, ident, &wanted, lit.span(), container, errors)
+}
+
+/// Finds and checks the field serialized as `wire`, the property the
+/// schema's `x-entity-key` names; errors point at `span` (the `schema`
+/// attribute value).
+pub(crate) fn resolve_declared(
+    wire: &str,
+    span: Span,
+    struct_name: &Ident,
+    fields: &FieldsNamed,
+    container: &ContainerSerde,
+    errors: &mut Errors,
+) -> Option<Key> {
+    let found = fields.named.iter().find_map(|f| {
+        let ident = f.ident.as_ref()?;
+        let fs = FieldSerde::parse(&f.attrs);
+        (serialized_name(ident, &fs, container) == wire).then_some((f, ident))
+    });
+    let Some((field, ident)) = found else {
+        errors.at(
+            span,
+            format!(
+                "the schema's `x-entity-key` names property {wire:?}, but `{struct_name}` has no field serialized as {wire:?}; its fields are {}",
+                field_names(fields)
+            ),
+        );
+        return None;
+    };
+    checked(field, ident, &unraw(ident), span, container, errors)
+}
+
+fn unraw(i: &Ident) -> String {
+    let s = i.to_string();
+    s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)
+}
+
+fn field_names(fields: &FieldsNamed) -> String {
+    let names: Vec<String> = fields
+        .named
+        .iter()
+        .filter_map(|f| f.ident.as_ref().map(|i| format!("`{}`", unraw(i))))
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// Checks that the key field is part of the payload and of a key type.
+fn checked(
+    field: &syn::Field,
+    ident: &Ident,
+    wanted: &str,
+    span: Span,
+    container: &ContainerSerde,
+    errors: &mut Errors,
+) -> Option<Key> {
     let fs = FieldSerde::parse(&field.attrs);
     if fs.skipped || fs.flatten {
         errors.at(
-            lit.span(),
+            span,
             format!(
                 "`key`: field `{wanted}` is {} by serde, but the entity key must be a property of the payload",
                 if fs.skipped { "skipped" } else { "flattened" }

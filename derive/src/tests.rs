@@ -114,6 +114,27 @@ fn snapshot_every_error_at_once() {
 }
 
 #[test]
+fn the_key_attribute_and_x_entity_key_must_agree() {
+    let out = expanded(quote::quote! {
+        #[domain_event(schema = "tests/fixtures/camel.json", key = "total")]
+        #[serde(rename_all = "camelCase")]
+        struct Placed { order_id: String, total: i64 }
+    });
+    assert!(
+        out.contains("`key = \\\"total\\\"` (property \\\"total\\\") disagrees with the schema's"),
+        "{out}"
+    );
+    let out = expanded(quote::quote! {
+        #[domain_event(schema = "tests/fixtures/camel.json")]
+        struct Placed { id: String, total_cents: i64 }
+    });
+    assert!(
+        out.contains("names property \\\"orderId\\\", but `Placed` has no field serialized as"),
+        "{out}"
+    );
+}
+
+#[test]
 fn without_a_manifest_dir_the_schema_cannot_be_found() {
     let input: DeriveInput = syn::parse_quote! {
         #[domain_event(schema = "x.json")]

@@ -195,6 +195,26 @@ fn serde_names_and_a_uuid_key() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// No `key` attribute: the key is the field serialized as the property
+/// the schema's `x-entity-key` names, as in the generated type.
+#[derive(Serialize, Deserialize, DomainEvent)]
+#[serde(rename_all = "camelCase")]
+#[domain_event(schema = "tests/fixtures/camel.json")]
+struct PlacedKeyedBySchema {
+    order_id: String,
+    total_cents: i64,
+}
+
+#[test]
+fn the_schema_names_the_key() {
+    let e = PlacedKeyedBySchema {
+        order_id: "o-1".into(),
+        total_cents: 5,
+    };
+    assert_eq!(PlacedKeyedBySchema::KEY_FIELD, Some("orderId"));
+    assert_eq!(e.entity_key().as_deref(), Some("o-1"));
+}
+
 /// Undeclared fields of a partially open model fit its
 /// `additionalProperties`; no key means no entity key.
 #[derive(Serialize, Deserialize, DomainEvent)]
@@ -223,10 +243,10 @@ fn partially_open_models_and_no_key() -> Result<(), Box<dyn std::error::Error>> 
     Ok(())
 }
 
-/// The registry's own published schema, read from `schemas/`: everything
-/// but the key comes from its `x-*` keywords.
+/// The registry's own published schema, read from `schemas/`: everything,
+/// the key included, comes from its `x-*` keywords.
 #[derive(Serialize, Deserialize, DomainEvent)]
-#[domain_event(schema = "../schemas/auth/user.created.v1.json", key = "user_id")]
+#[domain_event(schema = "../schemas/auth/user.created.v1.json")]
 struct UserCreated {
     user_id: Uuid,
     email: String,
@@ -242,6 +262,7 @@ fn a_registry_schema() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(UserCreated::EVENT_TYPE, "auth.user.created");
     assert_eq!(UserCreated::SCHEMA_VERSION, 1);
     assert_eq!(UserCreated::STREAM, "AUTH_EVENTS");
+    assert_eq!(UserCreated::KEY_FIELD, Some("user_id"));
     let example: Value = serde_json::from_str::<Value>(UserCreated::SCHEMA)?["examples"][0].clone();
     let event: UserCreated = serde_json::from_value(example.clone())?;
     assert_eq!(serde_json::to_value(&event)?, example);

@@ -9,6 +9,7 @@
 extern crate self as tidings;
 
 pub mod builder;
+pub mod connect;
 pub mod dlq;
 pub mod envelope;
 pub mod event;

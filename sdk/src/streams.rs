@@ -160,6 +160,10 @@ pub fn stream_config(spec: &ResolvedStream) -> stream::Config {
         },
         num_replicas: usize::from(spec.replicas),
         retention: stream::RetentionPolicy::Limits,
+        // Direct gets name the subject in the request subject, so
+        // permissions can allow a reader one subject (the dead-letter mover
+        // checks for its own earlier copy this way).
+        allow_direct: true,
         ..Default::default()
     }
 }

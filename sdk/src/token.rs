@@ -1,8 +1,20 @@
 //! Subject tokens that come from data: organization ids and entity keys.
 //!
-//! NATS subjects cannot carry spaces, `.`, `*`, `>` or control characters in
-//! a token, and `$`-prefixed tokens are reserved; async-nats only rejects
-//! whitespace. Every token built from data goes through [`check_token`].
+//! Every token built from data goes through [`check_token`], which takes
+//! an allow-list, not a deny-list: ASCII letters and digits and
+//! [`TOKEN_PUNCTUATION`] (`-`, `_`, `:`, `@`, `+`, `=`, `~`), at most
+//! [`MAX_TOKEN_LEN`] bytes, not starting with `$`.
+//!
+//! NATS itself only forbids `.`, `*`, `>` and whitespace in a token, and
+//! async-nats only rejects whitespace; but a tenant id is a permission
+//! boundary, and Unicode offers ids that print alike and are different
+//! tenants: `org-42` and `org-42` followed by U+200B (zero width space),
+//! bidirectional overrides (U+202E) that reorder what a log line shows, and
+//! letters from other scripts that look like Latin ones. ASCII letters,
+//! digits and a few punctuation marks have none of these. The same rule
+//! applies to organization ids and entity keys when publishing, to those
+//! read back from a message's subject and headers when consuming, and (with
+//! [`check_group`], narrower still) to consumer group names.
 use std::fmt;
 use std::str::FromStr;
 
@@ -47,15 +59,31 @@ pub fn check_token(what: &'static str, value: &str) -> Result<(), InvalidToken> 
     if value.starts_with('$') {
         return fail("a leading '$' is reserved for NATS system subjects".into());
     }
-    if let Some(c) = value
-        .chars()
-        .find(|c| matches!(c, '.' | '*' | '>') || c.is_whitespace() || c.is_control())
-    {
+    if let Some(c) = value.chars().find(|c| !is_token_char(*c)) {
         return fail(format!(
-            "it contains {c:?}; a subject token cannot hold '.', '*', '>', whitespace or control characters"
+            "it contains {c:?} ({}); use ASCII letters, digits and {}",
+            code_point(c),
+            TOKEN_PUNCTUATION
+                .iter()
+                .map(|p| format!("'{p}'"))
+                .collect::<Vec<_>>()
+                .join(" ")
         ));
     }
     Ok(())
+}
+
+/// The punctuation a data token may hold besides ASCII letters and digits.
+pub const TOKEN_PUNCTUATION: [char; 7] = ['-', '_', ':', '@', '+', '=', '~'];
+
+/// Whether `c` may appear in a data token (see the [module](self) docs).
+pub fn is_token_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || TOKEN_PUNCTUATION.contains(&c)
+}
+
+/// `U+200B`: the code point, for messages about invisible characters.
+fn code_point(c: char) -> String {
+    format!("U+{:04X}", u32::from(c))
 }
 
 /// Checks a consumer group name: a subject token of ASCII letters, digits,
@@ -162,7 +190,7 @@ mod tests {
             "org-42",
             "ORG_7",
             "0b6f3c1e-9d7a-4c55-8f3e-1a2b3c4d5e6f",
-            "ünïcode",
+            "tenant:eu@acme+x=1~y",
             "a",
         ] {
             assert!(OrganizationId::new(ok).is_ok(), "{ok}");
@@ -184,6 +212,8 @@ mod tests {
             ("org\u{7f}", "'\\u{7f}'"),
             ("org\u{a0}42", "'\\u{a0}'"),
             ("$SYS", "reserved"),
+            ("org%41", "'%'"),
+            ("org/42", "'/'"),
         ];
         for (bad, says) in cases {
             let err = OrganizationId::new(bad).expect_err(bad);
@@ -195,6 +225,27 @@ mod tests {
         }
         let long = "x".repeat(MAX_TOKEN_LEN + 1);
         assert!(OrganizationId::new(long).is_err());
+    }
+
+    #[test]
+    fn invisible_bidirectional_and_lookalike_characters_are_refused() {
+        let cases = [
+            ("org-42\u{200b}", "U+200B"),
+            ("org-\u{202e}24", "U+202E"),
+            ("\u{feff}org-42", "U+FEFF"),
+            ("org\u{ad}-42", "U+00AD"),
+            ("org-42\u{2066}", "U+2066"),
+            ("\u{43e}rg-42", "U+043E"),
+            ("ünïcode", "U+00FC"),
+            ("org\u{301}", "U+0301"),
+        ];
+        for (bad, code) in cases {
+            let err = OrganizationId::new(bad).expect_err(bad);
+            assert!(err.to_string().contains(code), "{bad:?}: {err}");
+            let err = check_entity_key(bad).expect_err(bad);
+            assert_eq!(err.what, "entity key");
+            assert!(check_group(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn awkward() -> Envelope {
     let mut envelope = sample();
     envelope.source = "/tidings/ünï cødé \"q\" 100%".into();
     envelope.subject = Some("ü-%41\"x".into());
-    envelope.organization_id = org("org%41ü");
+    envelope.organization_id = org("org:41@eu+x=y~");
     envelope.schema_version = i32::MAX as u32;
     envelope
         .extensions
@@ -114,7 +114,7 @@ fn generated(count: usize) -> Vec<Envelope> {
         "x",
         "0b6f3c1e-9d7a-4c55-8f3e-1a2b3c4d5e6f",
     ];
-    let orgs = ["org-42", "ORG_7", "ünïcode", "o%2Fg", "a"];
+    let orgs = ["org-42", "ORG_7", "tenant:eu@acme", "o+2=g~", "a"];
     (0..count)
         .map(|i| {
             let mut extensions = BTreeMap::new();

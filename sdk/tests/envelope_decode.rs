@@ -503,6 +503,11 @@ fn organization_says_which_character_is_wrong() {
         ("org\t42", "'\\t'"),
         ("org\u{0}", "'\\0'"),
         ("$SYS", "'$'"),
+        // Invisible and bidirectional characters: a different tenant that
+        // prints like org-42.
+        ("org-42\u{200b}", "U+200B"),
+        ("org-\u{202e}24", "U+202E"),
+        ("\u{43e}rg-42", "U+043E"),
     ] {
         let err = decode_err(&body_with(|o| {
             o.insert("organizationid".into(), json!(value));
@@ -1177,7 +1182,7 @@ fn round_trip_gives_back_an_equal_envelope() {
     let mut awkward = sample();
     awkward.source = "/tidings/ünï cødé \"quoted\" 100%".into();
     awkward.subject = Some("ü-%41\"".into());
-    awkward.organization_id = org("org%41ü");
+    awkward.organization_id = org("org:41@eu+x=y~");
     awkward.schema_version = i32::MAX as u32;
     awkward.extensions.insert("euro".into(), json!("Euro € 😀"));
     awkward.extensions.insert("crlf".into(), json!("a\r\nb"));

@@ -206,14 +206,14 @@ struct LegacyUserId(u64);
 #[derive(Debug, Serialize, Deserialize, JsonSchema, DomainEvent)]
 #[domain_event(schema = "../schemas/auth/user.created.v1.json")]
 struct LegacyIds {
-    user_id: LegacyUserId,
+    user_id: Uuid,
     #[schemars(email, length(max = 254))]
     email: String,
     #[schemars(length(min = 1, max = 120))]
     display_name: String,
     role: Role,
     #[serde(skip_serializing_if = "Option::is_none")]
-    invited_by: Option<Uuid>,
+    invited_by: Option<LegacyUserId>,
     #[schemars(extend("format" = "date-time"))]
     created_at: String,
 }
@@ -226,7 +226,7 @@ fn a_newtype_of_the_wrong_type_fails_although_the_derive_accepts_it() {
         assert_eq!(m.kind(), ChangeKind::TypeNarrowed, "{report}");
         assert!(
             m.type_pointer().contains("LegacyUserId")
-                || m.type_pointer().starts_with("/properties/user_id"),
+                || m.type_pointer().starts_with("/properties/invited_by"),
             "{report}"
         );
     }
@@ -234,7 +234,7 @@ fn a_newtype_of_the_wrong_type_fails_although_the_derive_accepts_it() {
         // The schemas point into shared definitions; the field is still named.
         assert_eq!(m.registry_pointer(), "/$defs/UserId/type", "{report}");
         assert_eq!(m.type_pointer(), "/$defs/LegacyUserId/type", "{report}");
-        assert_eq!(m.fields, ["/user_id"], "{report}");
+        assert_eq!(m.fields, ["/invited_by"], "{report}");
     }
 }
 

@@ -1,4 +1,5 @@
-//! Renders a [`Report`] as text, JSON or GitHub workflow annotations.
+//! Renders a [`Report`] as text, JSON or GitHub workflow annotations
+//! (JUnit and SARIF have their own modules).
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -12,6 +13,11 @@ pub fn render(report: &Report, dir: &Path, format: Format, against: Option<&str>
         Format::Text => text(report, dir, against),
         Format::Json => json(report, dir),
         Format::Github => github(report, dir, against),
+        Format::Junit => super::junit::render(report, &|file| shown(dir, file)),
+        Format::Sarif => {
+            let prefix = super::repo_prefix(dir);
+            super::sarif::render(report, &|file| super::uri(&prefix, file))
+        }
     }
 }
 

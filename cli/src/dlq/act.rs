@@ -37,7 +37,11 @@ impl Action {
 }
 
 /// Runs `redrive` or `purge`.
-pub async fn run(server: &str, action: Action, args: ActArgs) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    server: &tidings::connect::ConnectOptions,
+    action: Action,
+    args: ActArgs,
+) -> anyhow::Result<ExitCode> {
     let filter = args.filter.to_filter()?;
     if !args.all && args.filter.is_set() {
         bail!(

@@ -81,7 +81,10 @@ fn check_subject(subject: &str) -> anyhow::Result<()> {
 }
 
 /// Runs the monitor.
-pub async fn run(server: &str, args: Args) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    server: &tidings::connect::ConnectOptions,
+    args: Args,
+) -> anyhow::Result<ExitCode> {
     let interval = duration("--interval", &args.interval)?;
     let repeat_after = duration("--repeat-after", &args.repeat_after)?;
     if let Some(group) = &args.group {

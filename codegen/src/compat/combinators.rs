@@ -276,10 +276,12 @@ pub(crate) fn compare_sums(
     Ok(out)
 }
 
-/// Speculative changes for `oneOf` alternatives on `side` that are new
-/// there (or where the other side had no `oneOf`): a document of the other
-/// side may now match two alternatives and be rejected. Reported only with
-/// a proven example.
+/// Changes for `oneOf` alternatives on `side` that are new there (or
+/// where the other side had no `oneOf`): a document of the other side may
+/// match two alternatives and be rejected. Skipped for an alternative
+/// shown disjoint from every other ([`provably_disjoint`]); otherwise
+/// reported, with an example when one of the candidates proves it and
+/// without one (a conservative verdict) when none does.
 fn overlaps(
     ctx: &mut Ctx<'_>,
     side: Side,
@@ -294,6 +296,14 @@ fn overlaps(
     };
     for c in branches {
         if other_kw == Some("oneOf") && other_branches.iter().any(|b| b.v == c.v) {
+            continue;
+        }
+        // No document can match `c` and another alternative: no overlap.
+        if branches
+            .iter()
+            .filter(|d| d.ptr != c.ptr)
+            .all(|d| provably_disjoint(ctx, side, c, d, 0))
+        {
             continue;
         }
         let mine = example::any_values(ctx, side, c);
@@ -342,9 +352,94 @@ fn overlaps(
             Side::New => ChangeKind::OneOfBranchAdded,
             Side::Old => ChangeKind::OneOfBranchRemoved,
         };
-        let mut p = Pending::new(kind, old_path, new_path, breaks, message, candidates);
-        p.speculative = true;
-        out.push(p);
+        // Reported even without an example: the alternatives could not be
+        // shown disjoint, so "compatible" would be unproven (conservative).
+        out.push(Pending::new(
+            kind, old_path, new_path, breaks, message, candidates,
+        ));
+    }
+}
+
+/// Whether no document can match both `a` and `b` (alternatives on
+/// `side`), as far as can be shown cheaply: one is `false`, their types do
+/// not intersect, their `const`/`enum` scalars differ, or a property both
+/// require has schemas that are disjoint in these ways (a discriminator
+/// such as `"kind": {"const": "a"}`). `false` means "not shown".
+fn provably_disjoint(ctx: &mut Ctx<'_>, side: Side, a: &Node, b: &Node, depth: usize) -> bool {
+    let (Ok(a), Ok(b)) = (ctx.normalize(side, a), ctx.normalize(side, b)) else {
+        return false;
+    };
+    if a.v == Value::Bool(false) || b.v == Value::Bool(false) {
+        return true;
+    }
+    if !a.v.is_object() || !b.v.is_object() {
+        return false;
+    }
+    let (ta, tb) = (
+        types::effective_deep(ctx, side, &a, 0),
+        types::effective_deep(ctx, side, &b, 0),
+    );
+    if ta.intersect(tb).is_empty() {
+        return true;
+    }
+    if let (Some(x), Some(y)) = (scalar_values(&a.v), scalar_values(&b.v)) {
+        if x.iter().all(|v| !y.iter().any(|w| same_scalar(v, w))) {
+            return true;
+        }
+    }
+    if depth >= 3 {
+        return false;
+    }
+    let required = |n: &Node| -> Vec<String> {
+        n.get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    // A property tells documents apart only if every document both could
+    // match is an object.
+    if ta.intersect(tb).names() != ["object"] {
+        return false;
+    }
+    let rb = required(&b);
+    for p in required(&a).into_iter().filter(|p| rb.contains(p)) {
+        let prop = |n: &Node| {
+            n.get("properties")
+                .and_then(|ps| ps.get(&p))
+                .map(|v| Node::new(join(&join(&n.ptr, "properties"), &p), v.clone()))
+        };
+        if let (Some(pa), Some(pb)) = (prop(&a), prop(&b)) {
+            if provably_disjoint(ctx, side, &pa, &pb, depth + 1) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+/// The values a schema's `const` or `enum` allows, when all are scalars.
+fn scalar_values(v: &Value) -> Option<Vec<&Value>> {
+    let values: Vec<&Value> = match (v.get("const"), v.get("enum")) {
+        (Some(c), _) => vec![c],
+        (None, Some(Value::Array(e))) => e.iter().collect(),
+        _ => return None,
+    };
+    values
+        .iter()
+        .all(|v| !(v.is_array() || v.is_object()))
+        .then_some(values)
+}
+
+/// JSON equality of two scalars (`1` equals `1.0`).
+fn same_scalar(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        _ => a == b,
     }
 }
 

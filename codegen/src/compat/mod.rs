@@ -134,9 +134,6 @@ fn diff_here(old: &Value, new: &Value, policy: Policy) -> Result<Vec<Change>, Co
             continue;
         }
         let example = prover.prove(&p);
-        if p.speculative && example.is_none() {
-            continue;
-        }
         out.push(Change {
             kind: p.kind,
             old_path: p.old_path,

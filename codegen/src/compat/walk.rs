@@ -4,6 +4,8 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
+use crate::schema_keywords::is_data;
+
 use super::error::CompatError;
 use super::kinds::ChangeKind;
 use super::model::{Breaks, Policy};
@@ -177,7 +179,7 @@ fn find_anchor(root: &Value, name: &str) -> Option<String> {
                     return Some(ptr);
                 }
                 for (k, child) in m {
-                    if !matches!(k.as_str(), "enum" | "const" | "default" | "examples") {
+                    if !is_data(k) {
                         stack.push((join(&ptr, k), child));
                     }
                 }
@@ -239,8 +241,6 @@ pub(crate) struct Pending {
     pub message: String,
     /// Candidate example values at the compared location, best first.
     pub candidates: Vec<Value>,
-    /// Reported only if one of the candidates proves it.
-    pub speculative: bool,
 }
 
 impl Pending {
@@ -259,7 +259,6 @@ impl Pending {
             breaks,
             message: message.into(),
             candidates,
-            speculative: false,
         }
     }
 }
@@ -393,9 +392,7 @@ impl<'a> Ctx<'a> {
                         }
                     }
                     for (k, child) in m {
-                        if !matches!(k.as_str(), "enum" | "const" | "default" | "examples")
-                            && !k.starts_with("x-")
-                        {
+                        if !is_data(k) {
                             quick.push(child);
                         }
                     }
@@ -415,9 +412,7 @@ impl<'a> Ctx<'a> {
                         self.target_ptr(side, &ptr, r)?;
                     }
                     for (k, child) in m {
-                        let data = matches!(k.as_str(), "enum" | "const" | "default" | "examples")
-                            || k.starts_with("x-");
-                        if !data {
+                        if !is_data(k) {
                             stack.push((join(&ptr, k), child));
                         }
                     }

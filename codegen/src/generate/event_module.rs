@@ -6,7 +6,7 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
 use super::error::Diagnostic;
-use super::{names, postprocess, prepare, typify_run, upcast, Generated, Options, Shared};
+use super::{locate, names, postprocess, prepare, typify_run, upcast, Generated, Options, Shared};
 use crate::compat::Mode;
 use crate::registry::load::EventFile;
 use crate::registry::EventType;
@@ -30,12 +30,15 @@ fn diag(file: &str, message: String, help: &str) -> Diagnostic {
     }
 }
 
-/// Runs typify for the prepared schemas and cleans its output.
+/// Runs typify for the prepared schemas and cleans its output. A failure
+/// is reported at the subschema that causes it ([`locate`]), else at the
+/// latest version's file.
 fn typify(
     prepared: &prepare::Prepared,
-    file_for_errors: &str,
+    files: &[&EventFile],
     shared: &mut Shared,
 ) -> Result<syn::File, Diagnostic> {
+    let file_for_errors = files.last().map(|f| f.path.as_str()).unwrap_or_default();
     let common: typify_run::Impls = prepared
         .common
         .iter()
@@ -44,12 +47,24 @@ fn typify(
             (n.clone(), impls)
         })
         .collect();
-    let (tokens, _) = typify_run::run(&prepared.types(), &common).map_err(|m| {
-        diag(
-            file_for_errors,
-            m,
-            "the lint (tidings check) rejects the keywords known to break the generator; simplify the schema at the keyword named above, or report it",
-        )
+    let types = prepared.types();
+    let (tokens, _) = typify_run::run(&types, &common).map_err(|m| {
+        let roots: Vec<(String, String)> = prepared
+            .versions
+            .iter()
+            .map(|v| (v.rust_name.clone(), v.file.clone()))
+            .collect();
+        let (file, pointer) = locate::culprit(&types, &common)
+            .and_then(|(name, at)| locate::source_of(&name, &at, &roots, files))
+            .unwrap_or_else(|| (file_for_errors.to_string(), String::new()));
+        Diagnostic {
+            pointer,
+            ..diag(
+                &file,
+                m,
+                "the lint (tidings check) rejects the keywords known to break the generator; simplify the schema at the pointer, or report it",
+            )
+        }
     })?;
     let mut file = postprocess::parse(tokens).map_err(|m| diag(file_for_errors, m, ""))?;
     shared.wrapped.extend(postprocess::wrapped_common(&file));
@@ -75,9 +90,8 @@ pub(super) fn event_type_module(
     shared: &mut Shared,
 ) -> Result<(TokenStream, Vec<TokenStream>, bool), Diagnostic> {
     let base = ty.rust_name();
-    let latest_file = files.last().map(|f| f.path.as_str()).unwrap_or_default();
     let mut prepared = prepare::prepare(&base, files, &shared.common)?;
-    let mut file = typify(&prepared, latest_file, shared)?;
+    let mut file = typify(&prepared, files, shared)?;
 
     // Per-version types for a property whose schema did not change: hoist
     // it into a shared definition and generate again.
@@ -114,7 +128,7 @@ pub(super) fn event_type_module(
             );
             prepare::hoist(&mut prepared, prop, versions, &name);
         }
-        file = typify(&prepared, latest_file, shared)?;
+        file = typify(&prepared, files, shared)?;
         fields = collect_fields(&mut file, &prepared)?;
     }
 

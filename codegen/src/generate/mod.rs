@@ -31,6 +31,7 @@ mod builder;
 mod common;
 mod error;
 mod event_module;
+mod locate;
 mod names;
 mod order;
 mod postprocess;

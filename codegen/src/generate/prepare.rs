@@ -153,16 +153,27 @@ pub(crate) fn prepare(
                 }
                 let mut content = schema.clone();
                 rename_refs(&mut content, &renames, &rust_name);
-                let clash = root_names.contains(name)
-                    || common_names.contains(name)
-                    || defs.get(name).is_some_and(|existing| *existing != content);
-                if clash {
+                // A name that would shadow the prelude (`String`) is
+                // generated as `StringValue` (docs/registry.md).
+                let target = crate::registry::rust_names::unshadowed(name);
+                let clash = root_names.contains(&target)
+                    || common_names.contains(&target)
+                    || (target != *name
+                        && (own.contains_key(&target) || renames.values().any(|r| *r == target)))
+                    || defs
+                        .get(&target)
+                        .is_some_and(|existing| *existing != content);
+                if !clash && target != *name {
+                    renames.insert(name.clone(), target);
+                    changed = true;
+                } else if clash {
+                    let stem = &target;
                     let fresh = (1..)
                         .map(|i| {
                             if i == 1 {
-                                format!("{name}V{version}")
+                                format!("{stem}V{version}")
                             } else {
-                                format!("{name}V{version}x{i}")
+                                format!("{stem}V{version}x{i}")
                             }
                         })
                         .find(|c| {
@@ -170,8 +181,9 @@ pub(crate) fn prepare(
                                 && !own.contains_key(c)
                                 && !root_names.contains(c)
                                 && !common_names.contains(c)
+                                && !renames.values().any(|r| r == c)
                         })
-                        .unwrap_or_else(|| format!("{name}V{version}"));
+                        .unwrap_or_else(|| format!("{stem}V{version}"));
                     renames.insert(name.clone(), fresh);
                     changed = true;
                 }
@@ -334,6 +346,12 @@ fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>, root_name:
 pub(crate) fn for_typify(value: &mut Value) {
     match value {
         Value::Object(m) => {
+            // typify names an inline type after its `title`.
+            if let Some(Value::String(t)) = m.get_mut("title") {
+                if crate::registry::rust_names::is_shadowing(t) {
+                    *t = crate::registry::rust_names::unshadowed(t);
+                }
+            }
             match m.get("const") {
                 Some(Value::String(c)) => {
                     let one = Value::Array(vec![Value::String(c.clone())]);

@@ -11,7 +11,7 @@ use serde_json::Value;
 use super::compat_bridge::{compare, Version};
 use super::config::{Config, CONFIG_FILE};
 use super::event_type::{pattern_covers, patterns_overlap, subject_pattern_problem, EventType};
-use super::finding::{Finding, Report, Severity, Summary};
+use super::finding::{CheckedFile, Finding, Report, Severity, Summary};
 use super::load::{load, EventFile, Loaded};
 use super::lock::{Lock, LockedShared, LockedVersion, LOCK_FILE};
 use super::position::line_of;
@@ -37,11 +37,17 @@ pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
     let loaded = load(source);
     let mut findings = loaded.findings.clone();
     check_config(&loaded.config, source, &mut findings);
+    findings.extend(super::access::check(
+        &loaded.config,
+        source.get(CONFIG_FILE).unwrap_or_default(),
+        &super::access::event_streams(&loaded),
+    ));
     let types = group(&loaded.events);
     check_sequences(&types, loaded.lock.as_ref(), &mut findings);
     check_streams(&loaded, &mut findings);
     check_stream_history(&types, &mut findings);
     check_compat(&loaded.config, &types, &mut findings);
+    check_entity_keys(&loaded.config, &types, &mut findings);
     #[cfg(feature = "generate")]
     check_generation(source, &loaded, &mut findings);
     let base = against.map(|a| {
@@ -53,7 +59,14 @@ pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
     if let Some((a, base)) = &base {
         check_against(&loaded, &types, a, base, &mut findings);
     }
-    finish(source, &loaded, &types, findings)
+    let ignored = super::ignore::apply(
+        &loaded.config,
+        source.get(CONFIG_FILE).unwrap_or_default(),
+        &mut findings,
+    );
+    let mut report = finish(source, &loaded, &types, findings);
+    report.summary.ignored = ignored;
+    report
 }
 
 /// Generates the registry's Rust in memory when the per-file rules passed
@@ -171,8 +184,16 @@ pub fn updated_lock(source: &Source, base: Option<&Source>) -> Result<Lock, Inva
                 entry.sha256 = e.fingerprint.clone();
                 entry.file = e.path.clone();
                 entry.deprecated = e.deprecated;
+                entry.entity_key = e.entity_key.clone();
             }
-            Some(e) if e.fingerprint == entry.sha256 && e.deprecated => entry.deprecated = true,
+            Some(e) if e.fingerprint == entry.sha256 => {
+                entry.deprecated |= e.deprecated;
+                // A key is recorded once (when the file is clean) and
+                // never replaced: a changed key stays a finding.
+                if entry.entity_key.is_none() && clean(e) {
+                    entry.entity_key = e.entity_key.clone();
+                }
+            }
             Some(_) => {}
             None if entry.deprecated => entry.removed = true,
             None => {}
@@ -187,6 +208,7 @@ pub fn updated_lock(source: &Source, base: Option<&Source>) -> Result<Lock, Inva
                 sha256: e.fingerprint.clone(),
                 deprecated: e.deprecated,
                 removed: false,
+                entity_key: e.entity_key.clone(),
             });
         }
     }
@@ -477,6 +499,53 @@ fn check_compat(config: &Config, types: &Types<'_>, findings: &mut Vec<Finding>)
     }
 }
 
+/// Every version of an event type keys its subjects by the same property
+/// (`x-entity-key`): a changed, dropped or newly added key splits one
+/// entity's events over different subjects, so per-entity order no longer
+/// holds across the versions (and consumers filtering on the key miss
+/// some). Skipped under mode NONE, like the other compatibility rules.
+fn check_entity_keys(config: &Config, types: &Types<'_>, findings: &mut Vec<Finding>) {
+    for (ty, versions) in types {
+        if mode_of(config, versions) == Mode::None {
+            continue;
+        }
+        let files: Vec<&EventFile> = versions
+            .values()
+            .filter_map(|f| f.first().copied())
+            .collect();
+        for pair in files.windows(2) {
+            let [old, new] = pair else { continue };
+            if old.entity_key == new.entity_key {
+                continue;
+            }
+            let (ov, nv) = (old.version.unwrap_or(0), new.version.unwrap_or(0));
+            let say = |k: &Option<String>| {
+                k.as_ref().map_or(
+                    "has no x-entity-key (subjects end in `_`)".to_string(),
+                    |k| format!("keys subjects by {k:?}"),
+                )
+            };
+            let help = match &old.entity_key {
+                Some(k) => format!("keep \"x-entity-key\": {k:?} in v{nv}; a type keyed differently is a new event type"),
+                None => format!(
+                    "give every version of {ty} the same key: add it to v{ov} and the versions before (a published version may gain a key once, see docs/registry.md), or remove it here"
+                ),
+            };
+            findings.push(Finding::error(
+                new.path.clone(),
+                if new.entity_key.is_some() { "/x-entity-key" } else { "" },
+                "compat/entity-key-changed",
+                format!(
+                    "{ty} v{nv} {} but v{ov} {}: one entity's events would be split over different subjects, losing per-entity order",
+                    say(&new.entity_key),
+                    say(&old.entity_key)
+                ),
+                help,
+            ));
+        }
+    }
+}
+
 fn compat_one(
     config: &Config,
     ty: &EventType,
@@ -574,6 +643,21 @@ fn check_lock(
                         format!("{ty} v{} is published (locked sha256 {}) but the file now hashes to {}; published versions are immutable", entry.version, short(&entry.sha256), short(&f.fingerprint)),
                         format!("revert the edit and publish the change as a new version (`tidings new {ty}`); if v{} is not merged yet (a draft), `tidings check --against <base branch> --update-lock` records it as it is now", entry.version),
                     ));
+                } else if entry.entity_key.is_some() && f.entity_key != entry.entity_key {
+                    let locked = entry.entity_key.as_deref().unwrap_or_default();
+                    findings.push(Finding::error(
+                        f.path.clone(),
+                        if f.entity_key.is_some() { "/x-entity-key" } else { "" },
+                        "lock/entity-key-changed",
+                        format!(
+                            "{ty} v{} is published with \"x-entity-key\": {locked:?} but the file now {}; its events' subjects and per-entity order would change",
+                            entry.version,
+                            f.entity_key.as_ref().map_or("has none".to_string(), |k| format!("says {k:?}"))
+                        ),
+                        format!("put back \"x-entity-key\": {locked:?}; a published version's key never changes (key a new event type differently)"),
+                    ));
+                } else if entry.entity_key.is_none() && f.entity_key.is_some() {
+                    findings.push(Finding::error(f.path.clone(), "/x-entity-key", "lock/outdated", format!("{ty} v{} gained an x-entity-key the lock does not record", entry.version), format!("{update} (a published version may gain a key once; docs/registry.md)")));
                 } else if f.deprecated && !entry.deprecated {
                     findings.push(Finding::error(f.path.clone(), "/x-deprecated", "lock/outdated", format!("{ty} v{} is marked x-deprecated but the lock does not record it", entry.version), update));
                 } else if !f.deprecated && entry.deprecated {
@@ -824,6 +908,14 @@ fn check_lock_history(old: &Lock, new: &Lock, r: &str, findings: &mut Vec<Findin
             Some((i, n)) if (e.deprecated && !n.deprecated) || (e.removed && !n.removed) => {
                 Some((Some(i), "lost its deprecated/removed mark".to_string()))
             }
+            Some((i, n)) if e.entity_key.is_some() && n.entity_key != e.entity_key => Some((
+                Some(i),
+                format!(
+                    "changed its entity key from {:?} to {:?}",
+                    e.entity_key.as_deref().unwrap_or_default(),
+                    n.entity_key.as_deref().unwrap_or("(none)")
+                ),
+            )),
             Some(_) => None,
         };
         if let Some((i, what)) = problem {
@@ -880,6 +972,26 @@ fn first_difference(a: &Value, b: &Value) -> String {
     ptr
 }
 
+/// Every file the check read, with its event type and version.
+fn checked_files(loaded: &Loaded) -> Vec<CheckedFile> {
+    let mut files: Vec<CheckedFile> = loaded
+        .events
+        .iter()
+        .map(|e| CheckedFile {
+            file: e.path.clone(),
+            event_type: e.event_type.as_ref().map(ToString::to_string),
+            version: e.version,
+        })
+        .chain(loaded.shared.iter().map(|s| CheckedFile {
+            file: s.path.clone(),
+            event_type: None,
+            version: None,
+        }))
+        .collect();
+    files.sort_by(|a, b| a.file.cmp(&b.file));
+    files
+}
+
 /// Fills in lines, sorts, dedups and counts.
 fn finish(
     source: &Source,
@@ -910,7 +1022,9 @@ fn finish(
             versions: types.values().map(|v| v.len()).sum(),
             errors,
             warnings: findings.len() - errors,
+            ignored: 0,
         },
+        files: checked_files(loaded),
         findings,
     }
 }

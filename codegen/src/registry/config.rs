@@ -19,6 +19,11 @@
 //!
 //! [profiles.production]
 //! replicas = 3
+//!
+//! [[lint.ignore]]            # a rule turned off for some files, with a reason
+//! rule = "schema/no-examples"
+//! path = "legacy/*.json"
+//! reason = "imported schemas; examples follow in PLAT-12"
 //! ```
 use std::collections::BTreeMap;
 use std::fmt;
@@ -53,6 +58,46 @@ pub struct Config {
     /// instead of event schemas. Default `["common"]`.
     #[serde(default = "default_shared_dirs")]
     pub shared_dirs: Vec<String>,
+    /// Lint settings: findings turned off for some paths, each with a reason.
+    #[serde(default)]
+    pub lint: Lint,
+    /// Each service's consumer groups and the types they handle, for
+    /// least-privilege permissions ([`super::access`]).
+    #[serde(default)]
+    pub services: BTreeMap<String, super::access::Service>,
+    /// Kinds of tenant-scoped readers and the types they may read
+    /// ([`super::access`]).
+    #[serde(default)]
+    pub readers: BTreeMap<String, super::access::Reader>,
+}
+
+/// `[lint]`: how the check's rules are applied.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lint {
+    /// `[[lint.ignore]]` entries: a rule turned off for matching files.
+    #[serde(default)]
+    pub ignore: Vec<LintIgnore>,
+}
+
+/// One `[[lint.ignore]]` entry.
+///
+/// ```toml
+/// [[lint.ignore]]
+/// rule = "schema/closed-model"        # a rule id, or a glob such as "schema/*"
+/// path = "legacy/**"                  # a glob over registry-relative paths
+/// reason = "imported from the old bus; closed on purpose"
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LintIgnore {
+    /// The rule id (`schema/no-examples`), or a glob over rule ids (`schema/*`).
+    pub rule: String,
+    /// A glob over registry-relative file paths (`*` stays within a
+    /// directory, `**` crosses directories).
+    pub path: String,
+    /// Why the rule does not apply there (required, shown in review).
+    pub reason: String,
 }
 
 impl Default for Config {
@@ -63,6 +108,9 @@ impl Default for Config {
             streams: Default::default(),
             profiles: Default::default(),
             shared_dirs: default_shared_dirs(),
+            lint: Lint::default(),
+            services: Default::default(),
+            readers: Default::default(),
         }
     }
 }

@@ -102,6 +102,20 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Counts.
     pub summary: Summary,
+    /// Every schema file read (events and shared), sorted by path.
+    #[serde(skip)]
+    pub files: Vec<CheckedFile>,
+}
+
+/// A schema file the check read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckedFile {
+    /// Path relative to the registry directory.
+    pub file: String,
+    /// Its declared event type (event schemas with a valid `x-event-type`).
+    pub event_type: Option<String>,
+    /// Its declared version.
+    pub version: Option<u32>,
 }
 
 /// Counts of what was checked and found.
@@ -117,6 +131,8 @@ pub struct Summary {
     pub errors: usize,
     /// Warning findings.
     pub warnings: usize,
+    /// Findings removed by `[[lint.ignore]]` entries of `tidings.toml`.
+    pub ignored: usize,
 }
 
 impl Report {

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::bundle::push_token;
+use crate::schema_keywords::{is_data, is_names_map};
 
 /// One unsupported use of a keyword in a schema file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,18 +32,6 @@ pub fn find_unsupported(schema: &Value) -> Vec<Unsupported> {
     walk(schema, &mut ptr, false, &mut out);
     out
 }
-
-const DATA: [&str; 6] = [
-    "enum", "const", "default", "examples", "example", "$comment",
-];
-const NAMES_MAPS: [&str; 6] = [
-    "properties",
-    "patternProperties",
-    "$defs",
-    "definitions",
-    "dependentSchemas",
-    "dependencies",
-];
 
 fn walk(value: &Value, ptr: &mut String, names_map: bool, out: &mut Vec<Unsupported>) {
     match value {
@@ -175,16 +164,13 @@ fn walk(value: &Value, ptr: &mut String, names_map: bool, out: &mut Vec<Unsuppor
                 }
             }
             for (k, v) in m {
-                if DATA.contains(&k.as_str())
-                    || k.starts_with("x-")
-                    || !(v.is_object() || v.is_array())
-                {
+                if is_data(k) || !(v.is_object() || v.is_array()) {
                     continue;
                 }
                 let len = ptr.len();
                 ptr.push('/');
                 push_token(ptr, k);
-                walk(v, ptr, NAMES_MAPS.contains(&k.as_str()), out);
+                walk(v, ptr, is_names_map(k), out);
                 ptr.truncate(len);
             }
         }

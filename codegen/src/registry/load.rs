@@ -11,7 +11,8 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use super::config::{Config, CONFIG_FILE};
-use super::event_type::{parse_file_name, EventType};
+use super::declared::Declared;
+use super::event_type::EventType;
 use super::finding::Finding;
 use super::keywords::find_unsupported;
 use super::lock::{fingerprint, Lock, LOCK_FILE};
@@ -50,6 +51,9 @@ pub struct EventFile {
     pub mode: Option<Mode>,
     /// `x-deprecated: true`.
     pub deprecated: bool,
+    /// Declared `x-entity-key` (when a string): the property whose value is
+    /// the subject's last token.
+    pub entity_key: Option<String>,
     /// The bundled document (and where its copied definitions came from),
     /// when bundling succeeded.
     pub bundled: Option<Arc<Bundled>>,
@@ -250,137 +254,35 @@ fn lint_file(
             fingerprint: fp,
         });
     }
-    let obj = value.as_object();
-    let get = |k: &str| obj.and_then(|o| o.get(k));
-
-    // Declared event type.
-    let event_type = match get("x-event-type") {
-        None => {
-            findings.push(Finding::error(
-                path,
-                "",
-                "schema/event-type",
-                "the schema does not declare its event type",
-                format!("add \"x-event-type\": \"service.entity.action\" (files outside {} are event schemas)", config.shared_dirs.join(", ")),
-            ));
-            None
-        }
-        Some(Value::String(s)) => match s.parse::<EventType>() {
-            Ok(t) => Some(t),
-            Err(e) => {
-                findings.push(Finding::error(
-                    path,
-                    "/x-event-type",
-                    "schema/event-type",
-                    e.to_string(),
-                    "use three lower-case tokens separated by dots, e.g. \"auth.user.created\"; tokens allow a-z, 0-9 and _",
-                ));
-                None
-            }
-        },
-        Some(other) => {
-            findings.push(Finding::error(
-                path,
-                "/x-event-type",
-                "schema/event-type",
-                format!("x-event-type must be a string, not {other}"),
-                "write it as \"service.entity.action\"",
-            ));
-            None
-        }
-    };
-    let version = match get("x-schema-version") {
-        Some(Value::Number(n)) => match n.as_u64().and_then(|v| u32::try_from(v).ok()) {
-            Some(v) if v >= 1 => Some(v),
-            _ => {
-                findings.push(Finding::error(
-                    path,
-                    "/x-schema-version",
-                    "schema/version",
-                    format!("x-schema-version must be a positive integer, not {n}"),
-                    "versions count from 1 in steps of 1",
-                ));
-                None
-            }
-        },
-        other => {
-            findings.push(Finding::error(
-                path,
-                if other.is_some() { "/x-schema-version" } else { "" },
-                "schema/version",
-                "the schema does not declare an integer x-schema-version",
-                "add \"x-schema-version\": N matching the file name (service/entity.action.vN.json)",
-            ));
-            None
-        }
-    };
-    // File name.
-    if let (Some(t), Some(v)) = (&event_type, version) {
-        let expected = t.file_name(v);
-        if expected != path {
-            let hint = match parse_file_name(path) {
-                Some((ft, fv)) => format!(
-                    "the file name says {ft} v{fv}; rename the file to {expected}, or fix x-event-type / x-schema-version"
-                ),
-                None => format!("rename the file to {expected}"),
-            };
-            findings.push(Finding::error(
-                path,
-                if parse_file_name(path).is_some_and(|(ft, _)| ft == *t) {
-                    "/x-schema-version"
-                } else {
-                    "/x-event-type"
-                },
-                "schema/file-name",
-                format!("the file declares {t} v{v} but is not named {expected}"),
-                hint,
-            ));
-        }
-    }
-    let stream = match get("x-stream") {
-        Some(Value::String(s)) => Some(s.clone()),
-        other => {
-            findings.push(Finding::error(
-                path,
-                if other.is_some() { "/x-stream" } else { "" },
-                "stream/undeclared",
-                "the schema does not name its stream (x-stream)",
-                format!(
-                    "add \"x-stream\": one of {}",
-                    config
-                        .streams
-                        .iter()
-                        .filter(|(_, s)| s.events)
-                        .map(|(n, _)| n.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-            None
-        }
-    };
-    let mode = match get("x-compatibility") {
-        None => None,
-        Some(Value::String(s)) => match s.parse::<Mode>() {
-            Ok(m) => Some(m),
-            Err(e) => {
-                findings.push(Finding::error(path, "/x-compatibility", "schema/compatibility", e.to_string(), "use one of the seven modes, or remove x-compatibility to use the registry default"));
-                None
-            }
-        },
-        Some(other) => {
-            findings.push(Finding::error(
-                path,
-                "/x-compatibility",
-                "schema/compatibility",
-                format!("x-compatibility must be a string, not {other}"),
-                "e.g. \"x-compatibility\": \"FULL_TRANSITIVE\"",
-            ));
-            None
-        }
-    };
+    let Declared {
+        event_type,
+        version,
+        stream,
+        mode,
+    } = super::declared::read(config, path, value, findings);
     super::payload_shape::check(path, value, findings);
-    let deprecated = get("x-deprecated") == Some(&Value::Bool(true));
+    let deprecated = value.get("x-deprecated") == Some(&Value::Bool(true));
+    check_annotations(path, value, event_type.is_some(), findings);
+    let bundled = bundle_and_check(path, bundler, draft_ok, meta_ok, findings);
+    let entity_key =
+        super::entity_key::check(path, value, bundled.as_ref().map(|b| &b.value), findings);
+    FileResult::Event(Box::new(EventFile {
+        path: path.to_string(),
+        value: value.clone(),
+        event_type,
+        version,
+        stream,
+        mode,
+        deprecated,
+        entity_key,
+        bundled,
+        fingerprint: fp,
+    }))
+}
+
+/// Warnings about a schema's description and `$id`.
+fn check_annotations(path: &str, value: &Value, has_event_type: bool, findings: &mut Vec<Finding>) {
+    let get = |k: &str| value.get(k);
     if get("description")
         .and_then(Value::as_str)
         .is_none_or(|d| d.trim().is_empty())
@@ -396,7 +298,7 @@ fn lint_file(
             .warning(),
         );
     }
-    if let (Some(Value::String(id)), Some(_)) = (get("$id"), &event_type) {
+    if let (Some(Value::String(id)), true) = (get("$id"), has_event_type) {
         if !id.ends_with(&format!("/{path}")) && id != path {
             findings.push(
                 Finding::error(
@@ -410,8 +312,17 @@ fn lint_file(
             );
         }
     }
+}
 
-    // Bundle (resolves every cross-file $ref) and check examples.
+/// Bundles the file (resolving every cross-file `$ref`), then checks for
+/// loops of pure `$ref`s and validates the `examples`.
+fn bundle_and_check(
+    path: &str,
+    bundler: &mut Bundler<'_>,
+    draft_ok: bool,
+    meta_ok: bool,
+    findings: &mut Vec<Finding>,
+) -> Option<Arc<Bundled>> {
     let bundled = match bundler.bundle_all(Path::new(path)) {
         Ok(b) => Some(Arc::new(b)),
         Err(errors) => {
@@ -444,17 +355,7 @@ fn lint_file(
             check_examples(path, &b.value, meta_ok, findings);
         }
     }
-    FileResult::Event(Box::new(EventFile {
-        path: path.to_string(),
-        value: value.clone(),
-        event_type,
-        version,
-        stream,
-        mode,
-        deprecated,
-        bundled,
-        fingerprint: fp,
-    }))
+    bundled
 }
 
 /// A bundling failure as a finding at the `$ref` that caused it.

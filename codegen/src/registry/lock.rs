@@ -2,7 +2,9 @@
 //!
 //! A fingerprint is the SHA-256 of the file's own canonical JSON (object
 //! keys sorted, no whitespace), without the top-level deprecation markers
-//! `x-deprecated` and `x-deprecated-reason`. It is taken of the file as
+//! `x-deprecated` and `x-deprecated-reason` and without `x-entity-key`,
+//! which the lock records beside the fingerprint (a published version may
+//! gain a key once; it can never change or lose it). It is taken of the file as
 //! written, not of its bundled form: reformatting or reordering keys is not
 //! an edit, and an edit to a shared file shows up once, on that file's own
 //! entry in `shared`, instead of on every event that uses it.
@@ -18,6 +20,12 @@ pub const LOCK_FILE: &str = "registry.lock";
 /// Top-level keys left out of the fingerprint: adding them is how a
 /// published version is deprecated, which is not an edit.
 pub const DEPRECATION_KEYS: [&str; 2] = ["x-deprecated", "x-deprecated-reason"];
+
+/// The top-level keyword naming the property whose value is the entity key
+/// (the subject's last token). Left out of the fingerprint and recorded in
+/// [`LockedVersion::entity_key`] instead: adding it to a published version
+/// that had none is allowed once, changing or removing it is not.
+pub const ENTITY_KEY: &str = "x-entity-key";
 
 /// The lock file.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +60,10 @@ pub struct LockedVersion {
     /// never reused.
     #[serde(default, skip_serializing_if = "is_false")]
     pub removed: bool,
+    /// The version's `x-entity-key`, once recorded: from then on the
+    /// version's subjects carry that property's value, and it never changes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_key: Option<String>,
 }
 
 /// One shared definitions file.
@@ -146,12 +158,16 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
+fn unfingerprinted() -> impl Iterator<Item = &'static str> {
+    DEPRECATION_KEYS.into_iter().chain([ENTITY_KEY])
+}
+
 /// The fingerprint of a schema file's parsed contents (see the module docs).
 pub fn fingerprint(value: &Value) -> String {
     let text = match value {
-        Value::Object(m) if DEPRECATION_KEYS.iter().any(|k| m.contains_key(*k)) => {
+        Value::Object(m) if unfingerprinted().any(|k| m.contains_key(k)) => {
             let mut m = m.clone();
-            for k in DEPRECATION_KEYS {
+            for k in unfingerprinted() {
                 m.remove(k);
             }
             canonical_json(&Value::Object(m))
@@ -177,6 +193,8 @@ mod tests {
             .unwrap_or_default();
         let b = json!({"a": [1, {"x": 1, "y": 2}], "b": 1, "x-deprecated": true});
         assert_eq!(fingerprint(&a), fingerprint(&b));
+        let keyed = json!({"a": [1, {"x": 1, "y": 2}], "b": 1, "x-entity-key": "b"});
+        assert_eq!(fingerprint(&a), fingerprint(&keyed));
         assert_ne!(
             fingerprint(&a),
             fingerprint(&json!({"a": [1, {"x": 1, "y": 3}], "b": 1}))

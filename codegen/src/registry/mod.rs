@@ -13,13 +13,17 @@
 //!
 //! An event schema declares `x-event-type` (`service.entity.action`),
 //! `x-schema-version` (1, 2, ...), `x-stream` (a stream of the config), and
-//! optionally `x-compatibility` (a mode overriding the default) and
-//! `x-deprecated`.
+//! optionally `x-compatibility` (a mode overriding the default),
+//! `x-entity-key` (the property keying the subject) and `x-deprecated`.
+pub mod access;
 pub mod check;
 mod compat_bridge;
 pub mod config;
+mod declared;
+mod entity_key;
 pub mod event_type;
 pub mod finding;
+mod ignore;
 pub mod keywords;
 pub mod load;
 pub mod lock;
@@ -34,7 +38,7 @@ pub mod source;
 pub use check::{check, updated_lock, Against, InvalidLock};
 pub use config::{Config, ResolvedStream};
 pub use event_type::EventType;
-pub use finding::{Finding, Report, Severity, Summary};
+pub use finding::{CheckedFile, Finding, Report, Severity, Summary};
 pub use lock::Lock;
 pub use scaffold::{scaffold, Scaffold, ScaffoldError};
 pub use source::{GitError, Source};

@@ -9,6 +9,7 @@ use serde_json::{json, Value};
 
 use super::finding::Finding;
 use crate::bundle::push_token;
+use crate::schema_keywords::{is_data, is_names_map};
 
 const RULE: &str = "schema/pattern";
 const HELP: &str = "write the pattern in ECMA-262 syntax without flags (no `(?i)`, `\\p{..}` or `\\u{..}`; spell out `[A-Za-z]`), see docs/registry.md, Patterns";
@@ -23,11 +24,7 @@ fn walk(path: &str, v: &Value, ptr: &mut String, findings: &mut Vec<Finding>) {
     match v {
         Value::Object(m) => {
             for (k, child) in m {
-                if matches!(
-                    k.as_str(),
-                    "enum" | "const" | "default" | "examples" | "example"
-                ) || k.starts_with("x-")
-                {
+                if is_data(k) {
                     continue;
                 }
                 let len = ptr.len();
@@ -35,11 +32,7 @@ fn walk(path: &str, v: &Value, ptr: &mut String, findings: &mut Vec<Finding>) {
                 push_token(ptr, k);
                 match (k.as_str(), child) {
                     ("pattern", Value::String(p)) => report(path, ptr, p, findings),
-                    (
-                        "properties" | "patternProperties" | "$defs" | "definitions"
-                        | "dependentSchemas",
-                        Value::Object(entries),
-                    ) => {
+                    (k, Value::Object(entries)) if is_names_map(k) => {
                         for (name, schema) in entries {
                             let len = ptr.len();
                             ptr.push('/');

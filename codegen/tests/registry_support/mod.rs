@@ -98,6 +98,7 @@ pub fn lock_all(s: &Source) -> String {
                 sha256,
                 deprecated: value["x-deprecated"] == json!(true),
                 removed: false,
+                entity_key: value["x-entity-key"].as_str().map(str::to_string),
             });
         }
     }

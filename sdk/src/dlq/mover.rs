@@ -252,6 +252,27 @@ impl Mover {
 
     /// Copies the original into DLQ_EVENTS with its failure record, unless
     /// a copy is already there. Returns the copy's DLQ sequence.
+    /// The DLQ sequence of an earlier copy on `subject`, if any. With
+    /// direct gets allowed on the stream the subject is in the request
+    /// subject (`$JS.API.DIRECT.GET.DLQ_EVENTS.<subject>`), which generated
+    /// permissions allow a group only for its own DLQ subjects; otherwise a
+    /// `STREAM.MSG.GET`, which reads any message of the stream.
+    async fn earlier_copy(&self, subject: &str) -> Result<Option<u64>, MoveError> {
+        if self.stream.cached_info().config.allow_direct {
+            use async_nats::jetstream::stream::DirectGetErrorKind;
+            return match self.stream.direct_get_last_for_subject(subject).await {
+                Ok(existing) => Ok(Some(existing.sequence)),
+                Err(e) if matches!(e.kind(), DirectGetErrorKind::NotFound) => Ok(None),
+                Err(e) => Err(MoveError::Stream(e.to_string())),
+            };
+        }
+        match self.stream.get_last_raw_message_by_subject(subject).await {
+            Ok(existing) => Ok(Some(existing.sequence)),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(MoveError::Stream(e.to_string())),
+        }
+    }
+
     pub(crate) async fn copy(
         &self,
         group: &str,
@@ -260,17 +281,13 @@ impl Mover {
         error: &str,
     ) -> Result<u64, MoveError> {
         let subject = dlq_subject(group, &original.message.subject, original.sequence);
-        match self.stream.get_last_raw_message_by_subject(&subject).await {
-            Ok(existing) => {
-                tracing::info!(
-                    group,
-                    dlq_sequence = existing.sequence,
-                    "already in {DLQ_STREAM}: a previous move stopped before the terminate"
-                );
-                return Ok(existing.sequence);
-            }
-            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {}
-            Err(e) => return Err(MoveError::Stream(e.to_string())),
+        if let Some(sequence) = self.earlier_copy(&subject).await? {
+            tracing::info!(
+                group,
+                dlq_sequence = sequence,
+                "already in {DLQ_STREAM}: a previous move stopped before the terminate"
+            );
+            return Ok(sequence);
         }
         let key = Self::failure_key(group, original.stream, original.sequence);
         let redrive_count = original

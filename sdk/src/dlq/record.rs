@@ -158,11 +158,28 @@ impl FailureRecord {
             Some(_) => u32::try_from(number(REDRIVE_COUNT_HEADER)?).unwrap_or(u32::MAX),
             None => 0,
         };
+        // The group and subject name who handles a redrive and where it
+        // goes: both pass the token allow-list (`crate::token`).
+        let group = text(GROUP_HEADER)?;
+        crate::token::check_group(&group).map_err(|e| RecordError {
+            header: GROUP_HEADER,
+            problem: e.to_string(),
+        })?;
+        let subject = text(SUBJECT_HEADER)?;
+        if let Some(e) = subject
+            .split('.')
+            .find_map(|t| crate::token::check_token("subject token", t).err())
+        {
+            return Err(RecordError {
+                header: SUBJECT_HEADER,
+                problem: e.to_string(),
+            });
+        }
         Ok(Self {
             stream: text(STREAM_HEADER)?,
             sequence: number(SEQUENCE_HEADER)?,
-            subject: text(SUBJECT_HEADER)?,
-            group: text(GROUP_HEADER)?,
+            subject,
+            group,
             deliveries: u32::try_from(number(DELIVERIES_HEADER)?).unwrap_or(u32::MAX),
             kind,
             error: text(ERROR_HEADER)?,
@@ -240,5 +257,22 @@ mod tests {
         assert_eq!(err.header, SEQUENCE_HEADER);
         let err = FailureRecord::read(&HeaderMap::new()).expect_err("empty");
         assert_eq!(err.problem, "missing");
+    }
+
+    #[test]
+    fn a_group_or_subject_outside_the_token_allow_list_is_refused() {
+        for (header, value) in [
+            (GROUP_HEADER, "analytics\u{200b}"),
+            (GROUP_HEADER, "analytics\u{202e}"),
+            (SUBJECT_HEADER, "auth.user.created.org-1\u{200b}.u-1"),
+            (SUBJECT_HEADER, "auth.user.created.org-1.u-1\u{2066}"),
+        ] {
+            let mut headers = HeaderMap::new();
+            record().write(&mut headers);
+            headers.insert(header, value);
+            let err = FailureRecord::read(&headers).expect_err(value);
+            assert_eq!(err.header, header, "{value:?}");
+            assert!(err.problem.contains("U+"), "{err}");
+        }
     }
 }

@@ -36,6 +36,7 @@ pub struct NatsServerBuilder {
     max_payload: Option<u32>,
     sync_always: bool,
     extra_config: Vec<String>,
+    config_files: Vec<PathBuf>,
 }
 
 impl NatsServerBuilder {
@@ -68,6 +69,15 @@ impl NatsServerBuilder {
         self
     }
 
+    /// Appends the contents of a nats-server configuration file (for
+    /// example the `authorization` block `tidings permissions` writes, or a
+    /// `tls` block) to the generated configuration. Paths inside it must be
+    /// absolute. The file is read when the server is laid out.
+    pub fn config_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.config_files.push(path.into());
+        self
+    }
+
     /// Starts the server and waits until it reports healthy.
     pub async fn launch(self) -> Result<NatsServer, HarnessError> {
         let mut last_err = None;
@@ -90,6 +100,16 @@ impl NatsServerBuilder {
         cluster: Option<ClusterConfig>,
     ) -> Result<NatsServer, HarnessError> {
         let binary = nats_server_binary()?;
+        let mut extra_config = self.extra_config;
+        for path in &self.config_files {
+            let text = fs::read_to_string(path).map_err(|e| {
+                HarnessError::io(
+                    format!("reading the configuration file {}", path.display()),
+                    e,
+                )
+            })?;
+            extra_config.push(text);
+        }
         let dir = tempfile::Builder::new()
             .prefix("tidings-nats-")
             .tempdir()
@@ -101,7 +121,7 @@ impl NatsServerBuilder {
             http_port: free_port()?,
             max_payload: self.max_payload,
             sync_always: self.sync_always,
-            extra_config: self.extra_config,
+            extra_config,
             cluster,
             dir,
             child: None,

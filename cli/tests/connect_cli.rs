@@ -1,0 +1,174 @@
+//! The connection flags every NATS command shares, and `tidings
+//! permissions`: secrets stay hidden, a refused credential is one clear
+//! error, the generated permissions parse.
+#![allow(clippy::unwrap_used)]
+
+use std::process::Output;
+
+use tidings::testing::NatsServer;
+
+async fn tidings(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"));
+    command.args(args).env("NO_COLOR", "1");
+    for var in [
+        "NATS_URL",
+        "NATS_USER",
+        "NATS_PASSWORD",
+        "NATS_TOKEN",
+        "NATS_NKEY",
+        "NATS_CREDS",
+        "NATS_CA",
+        "NATS_CERT",
+        "NATS_KEY",
+        "NATS_INBOX_PREFIX",
+    ] {
+        command.env_remove(var);
+    }
+    command.envs(env.iter().copied());
+    command.output().await.unwrap()
+}
+
+#[tokio::test]
+async fn help_shows_the_variables_but_never_a_secret() {
+    let out = tidings(
+        &["dlq", "ls", "--help"],
+        &[
+            ("NATS_PASSWORD", "hunter2-secret"),
+            ("NATS_TOKEN", "tok-secret"),
+            ("NATS_USER", "ops"),
+        ],
+    )
+    .await;
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "NATS_URL",
+        "NATS_USER",
+        "NATS_PASSWORD",
+        "NATS_TOKEN",
+        "NATS_CREDS",
+        "NATS_NKEY",
+        "NATS_CA",
+        "NATS_CERT",
+        "NATS_KEY",
+    ] {
+        assert!(help.contains(var), "{var} missing from:\n{help}");
+    }
+    assert!(!help.contains("secret"), "{help}");
+}
+
+#[tokio::test]
+async fn a_wrong_password_names_the_server_and_the_user_and_exits_2() -> anyhow::Result<()> {
+    let server = NatsServer::builder()
+        .extra_config("authorization { users = [ { user: \"ops\", password: \"right-one\" } ] }")
+        .launch()
+        .await?;
+    let url = server.url();
+    let out = tidings(
+        &["dlq", "ls"],
+        &[
+            ("NATS_URL", url.as_str()),
+            ("NATS_USER", "ops"),
+            ("NATS_PASSWORD", "wrong-s3cret"),
+        ],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(&format!("NATS at {url} refused user \"ops\"")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    // The right password gets past authentication (to the missing stream).
+    let out = tidings(
+        &["dlq", "ls", "--server", url.as_str(), "--user", "ops"],
+        &[("NATS_PASSWORD", "right-one")],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("DLQ_EVENTS does not exist"), "{stderr}");
+    // Two credentials at once are refused before connecting.
+    let out = tidings(
+        &[
+            "dlq",
+            "ls",
+            "--token",
+            "t",
+            "--user",
+            "u",
+            "--password",
+            "p",
+        ],
+        &[],
+    )
+    .await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("give one credential"), "{stderr}");
+    Ok(())
+}
+
+#[tokio::test]
+async fn permissions_are_generated_from_the_registry() {
+    let schemas = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas");
+    let out = tidings(
+        &[
+            "permissions",
+            "--schemas",
+            schemas,
+            "--format",
+            "json",
+            "--reader",
+            "dashboard=org-A",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let users = json["users"].as_array().unwrap();
+    let auth = users.iter().find(|u| u["user"] == "auth").unwrap();
+    assert_eq!(auth["role"], "service");
+    assert_eq!(auth["inbox_prefix"], "_INBOX_auth");
+    let publish: Vec<&str> = auth["pub"]["allow"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    assert!(publish.contains(&"auth.user.created.>"), "{publish:?}");
+    assert!(
+        !publish.iter().any(|s| s.starts_with("catalog.")),
+        "{publish:?}"
+    );
+    let reader = users
+        .iter()
+        .find(|u| u["user"] == "reader-dashboard-org-A")
+        .unwrap();
+    assert_eq!(reader["organization"], "org-A");
+
+    let out = tidings(
+        &[
+            "permissions",
+            "--schemas",
+            schemas,
+            "--reader",
+            "dashboard=org-A\u{200b}",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a subject token"));
+    let out = tidings(&["permissions", "--schemas", schemas], &[]).await;
+    let conf = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        conf.contains("password: $TIDINGS_PASSWORD_ANALYTICS"),
+        "{conf}"
+    );
+}
