@@ -101,21 +101,21 @@ async fn main() -> anyhow::Result<()> {
     // 4. Typed publishes: generated types, validated, enveloped, acknowledged.
     let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
     let ctx = PublishContext::new("org-42")?;
-    let v2: UserCreated = serde_json::from_value(serde_json::json!({
-        "user_id": "0190f3a5-1111-7abc-8def-000000000001",
-        "email": "ada@example.com",
-        "display_name": "Ada Lovelace",
-        "role": "planner",
-        "created_at": "2025-12-09T10:15:00Z",
-        "locale": "en-GB"
-    }))?;
-    let v1: UserCreatedV1 = serde_json::from_value(serde_json::json!({
-        "user_id": "0190f3a5-1111-7abc-8def-000000000002",
-        "email": "grace@example.com",
-        "display_name": "Grace Hopper",
-        "role": "admin",
-        "created_at": "2025-12-09T10:16:00Z"
-    }))?;
+    let v2 = UserCreated::builder()
+        .user_id("0190f3a5-1111-7abc-8def-000000000001")
+        .email("ada@example.com")
+        .display_name("Ada Lovelace")
+        .role("planner")
+        .created_at("2025-12-09T10:15:00Z")
+        .locale("en-GB")
+        .build()?;
+    let v1 = UserCreatedV1::builder()
+        .user_id("0190f3a5-1111-7abc-8def-000000000002")
+        .email("grace@example.com")
+        .display_name("Grace Hopper")
+        .role("admin")
+        .created_at("2025-12-09T10:16:00Z")
+        .build()?;
     for (published, user_id) in [
         (publisher.publish(&ctx, &v2).await?, v2.user_id.to_string()),
         (publisher.publish(&ctx, &v1).await?, v1.user_id.to_string()),
@@ -138,15 +138,15 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // 5. Mistakes are caught before anything is sent.
-    let broken = serde_json::from_value::<UserCreated>(serde_json::json!({
-        "user_id": "0190f3a5-1111-7abc-8def-000000000003",
-        "email": "x@example.com",
-        "display_name": "",
-        "role": "planner",
-        "created_at": "2025-12-09T10:15:00Z"
-    }));
+    let broken = UserCreated::builder()
+        .user_id("0190f3a5-1111-7abc-8def-000000000003")
+        .email("x@example.com")
+        .display_name("")
+        .role("planner")
+        .created_at("2025-12-09T10:15:00Z")
+        .build();
     match broken {
-        Err(e) => println!("5. The generated type refuses a payload its schema forbids: {e}"),
+        Err(e) => println!("5. The generated builder refuses a value its schema forbids: {e}"),
         Ok(_) => anyhow::bail!("an empty display_name was accepted"),
     }
     match PublishContext::new("org.42") {

@@ -270,6 +270,91 @@ fn older_examples_upcast_to_the_latest_version() {
 }
 
 #[test]
+fn a_builder_sets_each_field_as_the_json_would() {
+    use events::auth::UserCreated;
+
+    let built = UserCreated::builder()
+        .user_id("0190f3a5-1111-7abc-8def-000000000001")
+        .email("ana.garcia@example.com")
+        .display_name("Ana García")
+        .role("planner")
+        .created_at("2025-12-09T10:15:00Z")
+        .locale("es-ES")
+        .build()
+        .unwrap();
+    let read: UserCreated = serde_json::from_value(serde_json::json!({
+        "user_id": "0190f3a5-1111-7abc-8def-000000000001",
+        "email": "ana.garcia@example.com",
+        "display_name": "Ana García",
+        "role": "planner",
+        "created_at": "2025-12-09T10:15:00Z",
+        "locale": "es-ES"
+    }))
+    .unwrap();
+    assert_eq!(built, read);
+    assert_eq!(built.time_zone, None, "an optional field left unset");
+    // A built value goes back to a builder, to change one field.
+    let renamed = events::auth::user_created::builder::UserCreatedV2::from(built.clone())
+        .display_name("Ana G.")
+        .build()
+        .unwrap();
+    assert_eq!(*renamed.display_name, "Ana G.");
+    assert_eq!(renamed.email, built.email);
+}
+
+#[test]
+fn a_builder_names_the_field_it_cannot_fill_and_why() {
+    use events::auth::UserCreated;
+    use tidings::builder::{BuildError, FieldProblem};
+
+    let complete = || {
+        UserCreated::builder()
+            .user_id("0190f3a5-1111-7abc-8def-000000000001")
+            .email("ana.garcia@example.com")
+            .display_name("Ana García")
+            .role("planner")
+            .created_at("2025-12-09T10:15:00Z")
+    };
+    // The schema's constraints, checked by the setter's conversion.
+    let err = complete().display_name("").build().unwrap_err();
+    assert_eq!(
+        (err.type_name, err.field),
+        ("UserCreatedV2", "display_name")
+    );
+    assert!(
+        matches!(&err.problem, FieldProblem::Invalid(why) if why.contains("shorter than 1")),
+        "{err}"
+    );
+    let err = complete().locale("Spanish").build().unwrap_err();
+    assert_eq!(err.field, "locale");
+    assert!(err.to_string().contains("locale"), "{err}");
+    let err = complete().role("superuser").build().unwrap_err();
+    assert_eq!(err.field, "role");
+    let err = complete().user_id("not a uuid").build().unwrap_err();
+    assert_eq!(err.field, "user_id");
+    // A required field never set.
+    let err = UserCreated::builder()
+        .user_id("0190f3a5-1111-7abc-8def-000000000001")
+        .email("ana.garcia@example.com")
+        .role("planner")
+        .created_at("2025-12-09T10:15:00Z")
+        .build()
+        .unwrap_err();
+    assert_eq!(
+        err,
+        BuildError {
+            type_name: "UserCreatedV2",
+            field: "display_name",
+            problem: FieldProblem::Missing,
+        }
+    );
+    assert_eq!(
+        err.to_string(),
+        "cannot build `UserCreatedV2`: field `display_name`: required, but its setter was not called"
+    );
+}
+
+#[test]
 fn a_v1_payload_reads_as_the_v2_alias() {
     use events::auth::{UserCreated, UserCreatedV1};
     use events::upcast::ReadAnyVersion;

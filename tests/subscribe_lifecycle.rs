@@ -406,18 +406,21 @@ async fn a_reader_on_version_2_receives_version_1_and_2_events_as_version_2() ->
     use events::auth::{UserCreated as UserCreatedV2, UserCreatedV1};
 
     let (_server, client, js, publisher) = setup().await?;
-    let v1_payload = serde_json::json!({
-        "user_id": "0190f3a5-1111-7abc-8def-000000000001",
-        "email": "ana.garcia@example.com",
-        "display_name": "Ana García",
-        "role": "planner",
-        "created_at": "2025-12-09T10:15:00Z"
-    });
-    let mut v2_payload = v1_payload.clone();
-    v2_payload["user_id"] = "0190f3a5-1111-7abc-8def-000000000002".into();
-    v2_payload["locale"] = "es-ES".into();
-    let v1: UserCreatedV1 = serde_json::from_value(v1_payload)?;
-    let v2: UserCreatedV2 = serde_json::from_value(v2_payload)?;
+    let v1 = UserCreatedV1::builder()
+        .user_id("0190f3a5-1111-7abc-8def-000000000001")
+        .email("ana.garcia@example.com")
+        .display_name("Ana García")
+        .role("planner")
+        .created_at("2025-12-09T10:15:00Z")
+        .build()?;
+    let v2 = UserCreatedV2::builder()
+        .user_id("0190f3a5-1111-7abc-8def-000000000002")
+        .email("ana.garcia@example.com")
+        .display_name("Ana García")
+        .role("planner")
+        .created_at("2025-12-09T10:15:00Z")
+        .locale("es-ES")
+        .build()?;
 
     let (tx, mut rx) = mpsc::unbounded_channel::<(u32, UserCreatedV2)>();
     let mut subscriber = Subscriber::new(client.clone(), "v2-reader", fast_config())?;

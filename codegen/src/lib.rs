@@ -7,4 +7,5 @@ pub mod compat;
 #[cfg(feature = "generate")]
 pub mod generate;
 pub mod registry;
+pub mod rust_text;
 pub mod schema_keywords;

@@ -143,26 +143,10 @@ pub(crate) fn classify(ty: &Type) -> RustKind {
     }
 }
 
-/// A type as written, compactly (`Option<Vec<String>>`, `&'static str`).
+/// A type as written, compactly (`Option<Vec<String>>`, `&'static str`;
+/// `tidings_codegen::rust_text::compact`).
 pub(crate) fn display(ty: &impl ToTokens) -> String {
-    let text = ty.to_token_stream().to_string();
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            ' ' => {
-                let prev = out.chars().last();
-                let next = chars.peek().copied();
-                let glue = matches!(prev, Some('<' | '&' | ':' | '(' | '[' | '\''))
-                    || matches!(next, Some('<' | '>' | ',' | ':' | ')' | ']' | ';'));
-                if !glue {
-                    out.push(' ');
-                }
-            }
-            _ => out.push(c),
-        }
-    }
-    out
+    tidings_codegen::rust_text::compact(&ty.to_token_stream().to_string())
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
 //! Compile-fail tests: every error `#[derive(DomainEvent)]` reports, with
-//! its span and message (`tests/ui/*.rs` and their `.stderr`).
+//! its span and message (`tests/ui/*.rs` and their `.stderr`), and the
+//! error of generated code whose hand-written upcast is missing
+//! (`missing_upcast.rs`: `tidings::upcast::UpcastFrom`).
 //! `TRYBUILD=overwrite cargo test -p tidings-derive --test ui` refreshes the
 //! expected output.
 #![allow(missing_docs)]

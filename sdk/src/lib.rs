@@ -8,6 +8,7 @@
 // Generated code names `::tidings::...`; this lets the crate use it too.
 extern crate self as tidings;
 
+pub mod builder;
 pub mod connect;
 pub mod dlq;
 pub mod envelope;

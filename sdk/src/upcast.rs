@@ -135,3 +135,28 @@ pub fn reencode<A: Serialize, B: DeserializeOwned>(
             source,
         })
 }
+
+/// One upcast step the generator could not write: `Self` built from the
+/// previous version `Old` of its event type.
+///
+/// Implemented for every `New: From<Old>`, so the crate that includes the
+/// generated code provides a step by writing `impl From<Old> for New`.
+/// Generated readers call it only for those steps (`docs/generate.md`,
+/// *Reading older versions*); while the `From` impl is missing, the build
+/// fails with a message naming the impl to write.
+#[diagnostic::on_unimplemented(
+    message = "the upcast from `{Old}` to `{Self}` is missing: write `impl From<{Old}> for {Self}`",
+    label = "`{Self}` has no `From<{Old}>`",
+    note = "the generator could not write this step (the event type's module doc and `tidings generate` say why) and the compatibility mode does not prove that `{Self}` reads `{Old}` documents",
+    note = "write `impl From<{Old}> for {Self}` in the crate that includes the generated code (for `events`, in src/upcasts.rs with `mod upcasts;` in src/lib.rs); see docs/generate.md, *Reading older versions*"
+)]
+pub trait UpcastFrom<Old>: Sized {
+    /// The next version, built from the previous one.
+    fn upcast_from(old: Old) -> Self;
+}
+
+impl<Old, New: From<Old>> UpcastFrom<Old> for New {
+    fn upcast_from(old: Old) -> Self {
+        New::from(old)
+    }
+}

@@ -244,10 +244,14 @@ pub(super) fn event_type_module(
     let idents: Vec<_> = names.iter().map(|n| format_ident!("{n}")).collect();
     let latest_version = versions.last().copied().unwrap_or(1);
     let latest_literal = proc_macro2::Literal::u32_unsuffixed(latest_version);
-    let module_doc = format!(
-        " `{event_type}`: payload types of versions {} (latest {latest_version}), their shared types and upcasts.",
-        versions.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
-    );
+    let module_doc = match versions.as_slice() {
+        [only] => format!(" `{event_type}`: the payload type of version {only} and its types."),
+        [older @ .., _] => format!(
+            " `{event_type}`: payload types of versions {} and {latest_version} (the latest), their types and upcasts.",
+            older.iter().map(|v| v.to_string()).collect::<Vec<_>>().join(", ")
+        ),
+        [] => format!(" `{event_type}`."),
+    };
     let alias_doc = format!(" The latest version of `{event_type}` (v{latest_version}).");
     let const_doc = format!(" The event type: `{event_type}`.");
     let latest_doc = format!(" The latest schema version of `{event_type}`.");

@@ -27,6 +27,7 @@ use quote::quote;
 use crate::registry::load::{load, EventFile, Loaded};
 use crate::registry::{EventType, Severity, Source};
 
+mod builder;
 mod common;
 mod error;
 mod event_module;

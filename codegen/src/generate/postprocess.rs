@@ -20,7 +20,7 @@ pub(crate) struct FieldInfo {
     pub(crate) ident: syn::Ident,
     /// The JSON property name (serde `rename`, else the field name).
     pub(crate) wire: String,
-    /// The field's type, as tokens rendered to a string.
+    /// The field's type as written (`Option<i64>`, see `rust_text::compact`).
     pub(crate) ty: String,
     /// The inner type when the field is `Option<T>`.
     pub(crate) option_of: Option<String>,
@@ -151,8 +151,11 @@ impl VisitMut for ExactNumbers {
 }
 
 /// Drops typify's `<details>` JSON-schema dumps from doc comments (the
-/// schema is in the registry; the dumps make the code hard to read), and
-/// documents fields and variants the schema left undocumented.
+/// schema is in the registry; the dumps make the code hard to read) and
+/// its placeholder docs (a type's own name). Items the schema does not
+/// describe get a doc only when there is something true to say (the JSON
+/// spelling of a renamed field or variant, the catch-all map), otherwise
+/// `#[allow(missing_docs)]`: the schema is where their description belongs.
 struct Docs;
 
 fn doc_text(attr: &Attribute) -> Option<String> {
@@ -212,6 +215,18 @@ fn space_docs(attrs: &mut [Attribute]) {
     }
 }
 
+/// Removes typify's doc for an undescribed type: its own name in backticks.
+fn strip_name_doc(attrs: &mut Vec<Attribute>, ident: &syn::Ident) {
+    let texts: Vec<String> = attrs.iter().filter_map(doc_text).collect();
+    if texts.len() == 1 && texts[0].trim() == format!("`{ident}`") {
+        attrs.retain(|a| doc_text(a).is_none());
+    }
+}
+
+fn allow_missing_docs(attrs: &mut Vec<Attribute>) {
+    attrs.insert(0, syn::parse_quote!(#[allow(missing_docs)]));
+}
+
 impl VisitMut for Docs {
     fn visit_attributes_mut(&mut self, attrs: &mut Vec<Attribute>) {
         space_docs(attrs);
@@ -219,25 +234,40 @@ impl VisitMut for Docs {
 
     fn visit_item_mut(&mut self, i: &mut Item) {
         match i {
-            Item::Struct(s) => strip_schema_dump(&mut s.attrs),
-            Item::Enum(e) => strip_schema_dump(&mut e.attrs),
+            Item::Struct(s) => {
+                strip_schema_dump(&mut s.attrs);
+                strip_name_doc(&mut s.attrs, &s.ident);
+                if !has_doc(&s.attrs) {
+                    allow_missing_docs(&mut s.attrs);
+                }
+            }
+            Item::Enum(e) => {
+                strip_schema_dump(&mut e.attrs);
+                strip_name_doc(&mut e.attrs, &e.ident);
+                if !has_doc(&e.attrs) {
+                    allow_missing_docs(&mut e.attrs);
+                }
+            }
             _ => {}
         }
         visit_mut::visit_item_mut(self, i);
     }
 
     fn visit_field_mut(&mut self, f: &mut Field) {
-        if !has_doc(&f.attrs) && has_serde_flag(&f.attrs, "flatten") {
-            let text = " The members the schema does not declare, kept as they are.";
-            f.attrs.insert(0, syn::parse_quote!(#[doc = #text]));
-        }
-        if !has_doc(&f.attrs) {
-            if let Some(ident) = &f.ident {
-                let text = format!(
-                    " `{}` (the schema does not describe it).",
-                    wire_name(f).unwrap_or_else(|| unraw(ident))
-                );
+        let public = matches!(f.vis, syn::Visibility::Public(_));
+        if public && !has_doc(&f.attrs) {
+            let renamed = match (&f.ident, wire_name(f)) {
+                (Some(ident), Some(wire)) if wire != unraw(ident) => Some(wire),
+                _ => None,
+            };
+            if has_serde_flag(&f.attrs, "flatten") {
+                let text = " The members the schema does not declare, kept as they are.";
                 f.attrs.insert(0, syn::parse_quote!(#[doc = #text]));
+            } else if let Some(wire) = renamed {
+                let text = format!(" JSON property `{wire}`.");
+                f.attrs.insert(0, syn::parse_quote!(#[doc = #text]));
+            } else if f.ident.is_some() {
+                allow_missing_docs(&mut f.attrs);
             }
         }
         visit_mut::visit_field_mut(self, f);
@@ -245,9 +275,13 @@ impl VisitMut for Docs {
 
     fn visit_variant_mut(&mut self, v: &mut Variant) {
         if !has_doc(&v.attrs) {
-            let name = wire_name_attrs(&v.attrs).unwrap_or_else(|| v.ident.to_string());
-            let text = format!(" `{name}`.");
-            v.attrs.insert(0, syn::parse_quote!(#[doc = #text]));
+            match wire_name_attrs(&v.attrs) {
+                Some(wire) if matches!(v.fields, Fields::Unit) => {
+                    let text = format!(" JSON `{wire:?}`.");
+                    v.attrs.insert(0, syn::parse_quote!(#[doc = #text]));
+                }
+                _ => allow_missing_docs(&mut v.attrs),
+            }
         }
         visit_mut::visit_variant_mut(self, v);
     }
@@ -382,6 +416,7 @@ pub(crate) fn clean(file: &mut syn::File, cx: &Context<'_>) {
     StripDeny { keep }.visit_file_mut(file);
     ExactNumbers.visit_file_mut(file);
     derive_enum_defaults(file);
+    super::builder::rewrite(file);
     Docs.visit_file_mut(file);
     scalar_newtypes(file);
     schema_order(file, cx.orders);
@@ -832,7 +867,7 @@ pub(crate) fn struct_fields(s: &ItemStruct) -> Option<Vec<FieldInfo>> {
             .iter()
             .filter_map(|f| {
                 let ident = f.ident.clone()?;
-                let ty = f.ty.to_token_stream().to_string();
+                let ty = crate::rust_text::compact(&f.ty.to_token_stream().to_string());
                 let option_of = option_inner(&f.ty);
                 Some(FieldInfo {
                     wire: wire_name(f).unwrap_or_else(|| unraw(&ident)),
@@ -878,9 +913,10 @@ fn option_inner(ty: &syn::Type) -> Option<String> {
         return None;
     }
     match &last.arguments {
-        syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => {
-            a.args.first().map(|t| t.to_token_stream().to_string())
-        }
+        syn::PathArguments::AngleBracketed(a) if a.args.len() == 1 => a
+            .args
+            .first()
+            .map(|t| crate::rust_text::compact(&t.to_token_stream().to_string())),
         _ => None,
     }
 }

@@ -78,6 +78,8 @@ pub(crate) fn run(
     let result = panic::catch_unwind(AssertUnwindSafe(|| {
         let mut settings = TypeSpaceSettings::default();
         settings.with_derive("PartialEq".to_string());
+        // `X::builder()`, rewritten by `builder::rewrite`.
+        settings.with_struct_builder(true);
         for (name, impls) in common {
             settings.with_replacement(
                 name,

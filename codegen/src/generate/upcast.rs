@@ -12,7 +12,9 @@
 //!   check` proves it), the value is re-read through JSON.
 //! * [`Step::HandWritten`]: otherwise (modes NONE, FORWARD,
 //!   FORWARD_TRANSITIVE) the crate that includes the code must write
-//!   `impl From<Vk> for Vk+1`; until it does, the build fails naming it.
+//!   `impl From<Vk> for Vk+1`; the reader calls it through
+//!   `tidings::upcast::UpcastFrom`, so until it is written the build fails
+//!   with a message naming the impl to write and where.
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use serde_json::Value;
@@ -148,22 +150,25 @@ pub(crate) fn read_any_version(
                 Step::Serde => quote! {
                     let value: #next = ::tidings::upcast::reencode(EVENT_TYPE, version, &value)?;
                 },
-                Step::Fields(_) | Step::HandWritten(_) => quote! {
+                Step::Fields(_) => quote! {
                     let value: #next = ::core::convert::From::from(value);
+                },
+                // The user's `From` impl, through a trait whose error says
+                // which impl to write when it is missing.
+                Step::HandWritten(_) => quote! {
+                    let value: #next = ::tidings::upcast::UpcastFrom::upcast_from(value);
                 },
             });
         }
         let v = proc_macro2::Literal::u32_unsuffixed(*v);
         arms.push(quote! { #v => { #(#body)* ::core::result::Result::Ok(value) } });
     }
-    let older = if target == 0 {
-        String::new()
-    } else {
-        format!(
-            ", a payload of versions {} to {} upcast to it",
-            versions[0],
-            versions[target - 1]
-        )
+    let older = match &versions[..target] {
+        [] => String::new(),
+        [only] => format!(", a payload of version {only} upcast to it"),
+        [first, .., last] => {
+            format!(", a payload of versions {first} to {last} upcast to it")
+        }
     };
     let doc = format!(
         " Reads a payload of `{event_type}` written as any version: version {target_version} as itself{older}, and a newer version directly as version {target_version} (its unknown fields are ignored)."

@@ -121,7 +121,7 @@ fn walk(value: &Value, ptr: &mut String, names_map: bool, out: &mut Vec<Unsuppor
             {
                 report(
                     "additionalProperties",
-                    "closed content model (`additionalProperties: false`): generated readers reject unknown members, and under FULL compatibility no property can ever be added".into(),
+                    "closed content model (`additionalProperties: false`): the schema refuses members it does not declare (the publisher validates against it), so under FULL compatibility no property can ever be added; generated readers ignore unknown members, the schema does not".into(),
                     "leave the object open (remove `additionalProperties: false`); readers ignore members they do not know",
                     true,
                 );

@@ -168,7 +168,7 @@ pub mod common {
 }
 /// Events of the `auth` service.
 pub mod auth {
-    /// `auth.session.opened`: payload types of versions 1 (latest 1), their shared types and upcasts.
+    /// `auth.session.opened`: the payload type of version 1 and its types.
     pub mod session_opened {
         /// The event type: `auth.session.opened`.
         pub const EVENT_TYPE: &str = "auth.session.opened";
@@ -184,13 +184,19 @@ pub mod auth {
             custom_upcast
         )]
         pub struct SessionOpenedV1 {
-            /// `device` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub device: ::std::option::Option<SessionOpenedV1Device>,
             /// User id.
             pub user_id: super::super::common::UserId,
         }
-        /// `SessionOpenedV1Device`
+        impl SessionOpenedV1 {
+            /// A builder of `SessionOpenedV1`: a setter per field, then `build()` (`builder::SessionOpenedV1`).
+            pub fn builder() -> builder::SessionOpenedV1 {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -200,9 +206,166 @@ pub mod auth {
             PartialEq
         )]
         pub struct SessionOpenedV1Device {
-            /// `os` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub os: ::std::option::Option<::std::string::String>,
+        }
+        impl SessionOpenedV1Device {
+            /// A builder of `SessionOpenedV1Device`: a setter per field, then `build()` (`builder::SessionOpenedV1Device`).
+            pub fn builder() -> builder::SessionOpenedV1Device {
+                Default::default()
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `SessionOpenedV1`: `SessionOpenedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct SessionOpenedV1 {
+                device: ::core::result::Result<
+                    ::std::option::Option<super::SessionOpenedV1Device>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                user_id: ::core::result::Result<
+                    super::super::super::common::UserId,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for SessionOpenedV1 {
+                fn default() -> Self {
+                    Self {
+                        device: ::core::result::Result::Ok(Default::default()),
+                        user_id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl SessionOpenedV1 {
+                /// Sets `device` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn device<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::SessionOpenedV1Device>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.device = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
+                pub fn user_id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.user_id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::SessionOpenedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<SessionOpenedV1> for super::SessionOpenedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: SessionOpenedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        device: ::tidings::builder::take(
+                            value.device,
+                            "SessionOpenedV1",
+                            "device",
+                        )?,
+                        user_id: ::tidings::builder::take(
+                            value.user_id,
+                            "SessionOpenedV1",
+                            "user_id",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::SessionOpenedV1> for SessionOpenedV1 {
+                fn from(value: super::SessionOpenedV1) -> Self {
+                    Self {
+                        device: ::core::result::Result::Ok(value.device),
+                        user_id: ::core::result::Result::Ok(value.user_id),
+                    }
+                }
+            }
+            /// Builds a `SessionOpenedV1Device`: `SessionOpenedV1Device::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct SessionOpenedV1Device {
+                os: ::core::result::Result<
+                    ::std::option::Option<::std::string::String>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for SessionOpenedV1Device {
+                fn default() -> Self {
+                    Self {
+                        os: ::core::result::Result::Ok(Default::default()),
+                    }
+                }
+            }
+            impl SessionOpenedV1Device {
+                /// Sets `os` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn os<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.os = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::SessionOpenedV1Device,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<SessionOpenedV1Device>
+            for super::SessionOpenedV1Device {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: SessionOpenedV1Device,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        os: ::tidings::builder::take(
+                            value.os,
+                            "SessionOpenedV1Device",
+                            "os",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::SessionOpenedV1Device>
+            for SessionOpenedV1Device {
+                fn from(value: super::SessionOpenedV1Device) -> Self {
+                    Self {
+                        os: ::core::result::Result::Ok(value.os),
+                    }
+                }
+            }
         }
         pub use super::super::common::error;
         /// Reads a payload of `auth.session.opened` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).

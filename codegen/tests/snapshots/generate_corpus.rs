@@ -118,7 +118,7 @@ pub mod payloads {
 }
 /// Events of the `auth` service.
 pub mod auth {
-    /// `auth.envelope.received`: payload types of versions 1 (latest 1), their shared types and upcasts.
+    /// `auth.envelope.received`: the payload type of version 1 and its types.
     pub mod envelope_received {
         /// The event type: `auth.envelope.received`.
         pub const EVENT_TYPE: &str = "auth.envelope.received";
@@ -134,31 +134,310 @@ pub mod auth {
             custom_upcast
         )]
         pub struct EnvelopeReceivedV1 {
-            /// `data` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub data: ::std::option::Option<EnvelopeReceivedV1Data>,
-            /// `id` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub id: ::std::string::String,
-            /// `source` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub source: ::std::string::String,
-            /// `specversion` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub specversion: ::std::string::String,
-            /// `type` (the schema does not describe it).
+            /// JSON property `type`.
             #[serde(rename = "type")]
             pub type_: ::std::string::String,
             /// The members the schema does not declare, kept as they are.
             #[serde(flatten)]
             pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
         }
-        /// `EnvelopeReceivedV1Data`
+        impl EnvelopeReceivedV1 {
+            /// A builder of `EnvelopeReceivedV1`: a setter per field, then `build()` (`builder::EnvelopeReceivedV1`).
+            pub fn builder() -> builder::EnvelopeReceivedV1 {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct EnvelopeReceivedV1Data {
-            /// `user` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub user: ::std::option::Option<::std::string::String>,
             /// The members the schema does not declare, kept as they are.
             #[serde(flatten)]
             pub extra: ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+        }
+        impl EnvelopeReceivedV1Data {
+            /// A builder of `EnvelopeReceivedV1Data`: a setter per field, then `build()` (`builder::EnvelopeReceivedV1Data`).
+            pub fn builder() -> builder::EnvelopeReceivedV1Data {
+                Default::default()
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `EnvelopeReceivedV1`: `EnvelopeReceivedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct EnvelopeReceivedV1 {
+                data: ::core::result::Result<
+                    ::std::option::Option<super::EnvelopeReceivedV1Data>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                id: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                source: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                specversion: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                type_: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                extra: ::core::result::Result<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for EnvelopeReceivedV1 {
+                fn default() -> Self {
+                    Self {
+                        data: ::core::result::Result::Ok(Default::default()),
+                        id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        source: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        specversion: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        type_: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        extra: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl EnvelopeReceivedV1 {
+                /// Sets `data` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn data<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::EnvelopeReceivedV1Data>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.data = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `id` (required); a value its type refuses is reported by `build()`.
+                pub fn id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `source` (required); a value its type refuses is reported by `build()`.
+                pub fn source<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.source = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `specversion` (required); a value its type refuses is reported by `build()`.
+                pub fn specversion<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.specversion = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `type_` (required); a value its type refuses is reported by `build()`.
+                pub fn type_<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.type_ = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `extra` (required); a value its type refuses is reported by `build()`.
+                pub fn extra<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.extra = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::EnvelopeReceivedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<EnvelopeReceivedV1>
+            for super::EnvelopeReceivedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: EnvelopeReceivedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        data: ::tidings::builder::take(
+                            value.data,
+                            "EnvelopeReceivedV1",
+                            "data",
+                        )?,
+                        id: ::tidings::builder::take(
+                            value.id,
+                            "EnvelopeReceivedV1",
+                            "id",
+                        )?,
+                        source: ::tidings::builder::take(
+                            value.source,
+                            "EnvelopeReceivedV1",
+                            "source",
+                        )?,
+                        specversion: ::tidings::builder::take(
+                            value.specversion,
+                            "EnvelopeReceivedV1",
+                            "specversion",
+                        )?,
+                        type_: ::tidings::builder::take(
+                            value.type_,
+                            "EnvelopeReceivedV1",
+                            "type_",
+                        )?,
+                        extra: ::tidings::builder::take(
+                            value.extra,
+                            "EnvelopeReceivedV1",
+                            "extra",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::EnvelopeReceivedV1>
+            for EnvelopeReceivedV1 {
+                fn from(value: super::EnvelopeReceivedV1) -> Self {
+                    Self {
+                        data: ::core::result::Result::Ok(value.data),
+                        id: ::core::result::Result::Ok(value.id),
+                        source: ::core::result::Result::Ok(value.source),
+                        specversion: ::core::result::Result::Ok(value.specversion),
+                        type_: ::core::result::Result::Ok(value.type_),
+                        extra: ::core::result::Result::Ok(value.extra),
+                    }
+                }
+            }
+            /// Builds a `EnvelopeReceivedV1Data`: `EnvelopeReceivedV1Data::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct EnvelopeReceivedV1Data {
+                user: ::core::result::Result<
+                    ::std::option::Option<::std::string::String>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                extra: ::core::result::Result<
+                    ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for EnvelopeReceivedV1Data {
+                fn default() -> Self {
+                    Self {
+                        user: ::core::result::Result::Ok(Default::default()),
+                        extra: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl EnvelopeReceivedV1Data {
+                /// Sets `user` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn user<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.user = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `extra` (required); a value its type refuses is reported by `build()`.
+                pub fn extra<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<
+                        ::serde_json::Map<::std::string::String, ::serde_json::Value>,
+                    >,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.extra = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::EnvelopeReceivedV1Data,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<EnvelopeReceivedV1Data>
+            for super::EnvelopeReceivedV1Data {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: EnvelopeReceivedV1Data,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        user: ::tidings::builder::take(
+                            value.user,
+                            "EnvelopeReceivedV1Data",
+                            "user",
+                        )?,
+                        extra: ::tidings::builder::take(
+                            value.extra,
+                            "EnvelopeReceivedV1Data",
+                            "extra",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::EnvelopeReceivedV1Data>
+            for EnvelopeReceivedV1Data {
+                fn from(value: super::EnvelopeReceivedV1Data) -> Self {
+                    Self {
+                        user: ::core::result::Result::Ok(value.user),
+                        extra: ::core::result::Result::Ok(value.extra),
+                    }
+                }
+            }
         }
         /// Error types.
         pub mod error {
@@ -221,17 +500,23 @@ pub mod auth {
     pub use envelope_received::EnvelopeReceivedV1;
     /// The latest version of `auth.envelope.received` (v1).
     pub type EnvelopeReceived = EnvelopeReceivedV1;
-    /// `auth.ticket.updated`: payload types of versions 1 (latest 1), their shared types and upcasts.
+    /// `auth.ticket.updated`: the payload type of version 1 and its types.
     pub mod ticket_updated {
         /// The event type: `auth.ticket.updated`.
         pub const EVENT_TYPE: &str = "auth.ticket.updated";
         /// The latest schema version of `auth.ticket.updated`.
         pub const LATEST_VERSION: u32 = 1;
-        /// `Ref`
+        #[allow(missing_docs)]
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct Ref {
-            /// `id` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub id: ::std::string::String,
+        }
+        impl Ref {
+            /// A builder of `Ref`: a setter per field, then `build()` (`builder::Ref`).
+            pub fn builder() -> builder::Ref {
+                Default::default()
+            }
         }
         /// The auth.ticket.updated event, version 1.
         ///
@@ -243,16 +528,16 @@ pub mod auth {
             custom_upcast
         )]
         pub struct TicketUpdatedV1 {
-            /// `level` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(default = "defaults::ticket_updated_v1_level")]
             pub level: TicketUpdatedV1Level,
-            /// `parent` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub parent: ::std::option::Option<Ref>,
-            /// `priority` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub priority: ::std::option::Option<TicketUpdatedV1Priority>,
-            /// `status` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub status: ::std::option::Option<TicketUpdatedV1Status>,
         }
@@ -266,7 +551,13 @@ pub mod auth {
                 }
             }
         }
-        /// `TicketUpdatedV1Level`
+        impl TicketUpdatedV1 {
+            /// A builder of `TicketUpdatedV1`: a setter per field, then `build()` (`builder::TicketUpdatedV1`).
+            pub fn builder() -> builder::TicketUpdatedV1 {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -281,11 +572,11 @@ pub mod auth {
         )]
         #[derive(Default)]
         pub enum TicketUpdatedV1Level {
-            /// `normal`.
+            /// JSON `"normal"`.
             #[serde(rename = "normal")]
             #[default]
             Normal,
-            /// `urgent`.
+            /// JSON `"urgent"`.
             #[serde(rename = "urgent")]
             Urgent,
         }
@@ -325,7 +616,7 @@ pub mod auth {
                 value.parse()
             }
         }
-        /// `TicketUpdatedV1Priority`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -339,10 +630,10 @@ pub mod auth {
             PartialOrd
         )]
         pub enum TicketUpdatedV1Priority {
-            /// `low`.
+            /// JSON `"low"`.
             #[serde(rename = "low")]
             Low,
-            /// `high`.
+            /// JSON `"high"`.
             #[serde(rename = "high")]
             High,
         }
@@ -382,7 +673,7 @@ pub mod auth {
                 value.parse()
             }
         }
-        /// `TicketUpdatedV1Status`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -396,10 +687,10 @@ pub mod auth {
             PartialOrd
         )]
         pub enum TicketUpdatedV1Status {
-            /// `open`.
+            /// JSON `"open"`.
             #[serde(rename = "open")]
             Open,
-            /// `closed`.
+            /// JSON `"closed"`.
             #[serde(rename = "closed")]
             Closed,
         }
@@ -437,6 +728,191 @@ pub mod auth {
                 value: ::std::string::String,
             ) -> ::std::result::Result<Self, self::error::ConversionError> {
                 value.parse()
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `Ref`: `Ref::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct Ref {
+                id: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for Ref {
+                fn default() -> Self {
+                    Self {
+                        id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl Ref {
+                /// Sets `id` (required); a value its type refuses is reported by `build()`.
+                pub fn id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<super::Ref, ::tidings::builder::BuildError> {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<Ref> for super::Ref {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: Ref,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        id: ::tidings::builder::take(value.id, "Ref", "id")?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::Ref> for Ref {
+                fn from(value: super::Ref) -> Self {
+                    Self {
+                        id: ::core::result::Result::Ok(value.id),
+                    }
+                }
+            }
+            /// Builds a `TicketUpdatedV1`: `TicketUpdatedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct TicketUpdatedV1 {
+                level: ::core::result::Result<
+                    super::TicketUpdatedV1Level,
+                    ::tidings::builder::FieldProblem,
+                >,
+                parent: ::core::result::Result<
+                    ::std::option::Option<super::Ref>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                priority: ::core::result::Result<
+                    ::std::option::Option<super::TicketUpdatedV1Priority>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                status: ::core::result::Result<
+                    ::std::option::Option<super::TicketUpdatedV1Status>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for TicketUpdatedV1 {
+                fn default() -> Self {
+                    Self {
+                        level: ::core::result::Result::Ok(
+                            super::defaults::ticket_updated_v1_level(),
+                        ),
+                        parent: ::core::result::Result::Ok(Default::default()),
+                        priority: ::core::result::Result::Ok(Default::default()),
+                        status: ::core::result::Result::Ok(Default::default()),
+                    }
+                }
+            }
+            impl TicketUpdatedV1 {
+                /// Sets `level` (unset, it takes its default); a value its type refuses is reported by `build()`.
+                pub fn level<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::TicketUpdatedV1Level>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.level = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `parent` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn parent<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::Ref>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.parent = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `priority` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn priority<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::TicketUpdatedV1Priority>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.priority = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `status` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn status<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::TicketUpdatedV1Status>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.status = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::TicketUpdatedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<TicketUpdatedV1> for super::TicketUpdatedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: TicketUpdatedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        level: ::tidings::builder::take(
+                            value.level,
+                            "TicketUpdatedV1",
+                            "level",
+                        )?,
+                        parent: ::tidings::builder::take(
+                            value.parent,
+                            "TicketUpdatedV1",
+                            "parent",
+                        )?,
+                        priority: ::tidings::builder::take(
+                            value.priority,
+                            "TicketUpdatedV1",
+                            "priority",
+                        )?,
+                        status: ::tidings::builder::take(
+                            value.status,
+                            "TicketUpdatedV1",
+                            "status",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::TicketUpdatedV1> for TicketUpdatedV1 {
+                fn from(value: super::TicketUpdatedV1) -> Self {
+                    Self {
+                        level: ::core::result::Result::Ok(value.level),
+                        parent: ::core::result::Result::Ok(value.parent),
+                        priority: ::core::result::Result::Ok(value.priority),
+                        status: ::core::result::Result::Ok(value.status),
+                    }
+                }
             }
         }
         /// Generation of default values for serde.
@@ -509,7 +985,7 @@ pub mod auth {
 }
 /// Events of the `catalog` service.
 pub mod catalog {
-    /// `catalog.build.completed`: payload types of versions 1 (latest 1), their shared types and upcasts.
+    /// `catalog.build.completed`: the payload type of version 1 and its types.
     pub mod build_completed {
         /// The event type: `catalog.build.completed`.
         pub const EVENT_TYPE: &str = "catalog.build.completed";
@@ -525,14 +1001,129 @@ pub mod catalog {
             custom_upcast
         )]
         pub struct BuildCompletedV1 {
-            /// `attempt` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub attempt: ::std::option::Option<i64>,
-            /// `duration_s` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub duration_s: ::std::option::Option<::serde_json::Number>,
-            /// `run_id` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub run_id: ::serde_json::Number,
+        }
+        impl BuildCompletedV1 {
+            /// A builder of `BuildCompletedV1`: a setter per field, then `build()` (`builder::BuildCompletedV1`).
+            pub fn builder() -> builder::BuildCompletedV1 {
+                Default::default()
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `BuildCompletedV1`: `BuildCompletedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct BuildCompletedV1 {
+                attempt: ::core::result::Result<
+                    ::std::option::Option<i64>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                duration_s: ::core::result::Result<
+                    ::std::option::Option<::serde_json::Number>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                run_id: ::core::result::Result<
+                    ::serde_json::Number,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for BuildCompletedV1 {
+                fn default() -> Self {
+                    Self {
+                        attempt: ::core::result::Result::Ok(Default::default()),
+                        duration_s: ::core::result::Result::Ok(Default::default()),
+                        run_id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl BuildCompletedV1 {
+                /// Sets `attempt` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn attempt<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<i64>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.attempt = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `duration_s` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn duration_s<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::serde_json::Number>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.duration_s = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `run_id` (required); a value its type refuses is reported by `build()`.
+                pub fn run_id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::serde_json::Number>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.run_id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::BuildCompletedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<BuildCompletedV1> for super::BuildCompletedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: BuildCompletedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        attempt: ::tidings::builder::take(
+                            value.attempt,
+                            "BuildCompletedV1",
+                            "attempt",
+                        )?,
+                        duration_s: ::tidings::builder::take(
+                            value.duration_s,
+                            "BuildCompletedV1",
+                            "duration_s",
+                        )?,
+                        run_id: ::tidings::builder::take(
+                            value.run_id,
+                            "BuildCompletedV1",
+                            "run_id",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::BuildCompletedV1> for BuildCompletedV1 {
+                fn from(value: super::BuildCompletedV1) -> Self {
+                    Self {
+                        attempt: ::core::result::Result::Ok(value.attempt),
+                        duration_s: ::core::result::Result::Ok(value.duration_s),
+                        run_id: ::core::result::Result::Ok(value.run_id),
+                    }
+                }
+            }
         }
         /// Error types.
         pub mod error {
@@ -595,7 +1186,7 @@ pub mod catalog {
     pub use build_completed::BuildCompletedV1;
     /// The latest version of `catalog.build.completed` (v1).
     pub type BuildCompleted = BuildCompletedV1;
-    /// `catalog.document.patched`: payload types of versions 1 (latest 1), their shared types and upcasts.
+    /// `catalog.document.patched`: the payload type of version 1 and its types.
     pub mod document_patched {
         /// The event type: `catalog.document.patched`.
         pub const EVENT_TYPE: &str = "catalog.document.patched";
@@ -613,58 +1204,47 @@ pub mod catalog {
         pub struct DocumentPatchedV1 {
             /// Closed variants told apart by their members only.
             pub document: Target,
-            /// `patch` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub patch: ::std::vec::Vec<Operation>,
+        }
+        impl DocumentPatchedV1 {
+            /// A builder of `DocumentPatchedV1`: a setter per field, then `build()` (`builder::DocumentPatchedV1`).
+            pub fn builder() -> builder::DocumentPatchedV1 {
+                Default::default()
+            }
         }
         /// One JSON Patch operation.
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[serde(untagged, deny_unknown_fields)]
         pub enum Operation {
-            /// `Variant0`.
+            #[allow(missing_docs)]
             Variant0 {
-                /// `op` (the schema does not describe it).
                 op: OperationVariant0Op,
-                /// `path` (the schema does not describe it).
                 path: ::std::string::String,
-                /// `value` (the schema does not describe it).
                 value: ::serde_json::Value,
             },
-            /// `Variant1`.
-            Variant1 {
-                /// `op` (the schema does not describe it).
-                op: OperationVariant1Op,
-                /// `path` (the schema does not describe it).
-                path: ::std::string::String,
-            },
-            /// `Variant2`.
+            #[allow(missing_docs)]
+            Variant1 { op: OperationVariant1Op, path: ::std::string::String },
+            #[allow(missing_docs)]
             Variant2 {
-                /// `from` (the schema does not describe it).
                 from: ::std::string::String,
-                /// `op` (the schema does not describe it).
                 op: OperationVariant2Op,
-                /// `path` (the schema does not describe it).
                 path: ::std::string::String,
             },
-            /// `Variant3`.
+            #[allow(missing_docs)]
             Variant3 {
-                /// `from` (the schema does not describe it).
                 from: ::std::string::String,
-                /// `op` (the schema does not describe it).
                 op: OperationVariant3Op,
-                /// `path` (the schema does not describe it).
                 path: ::std::string::String,
             },
-            /// `Variant4`.
+            #[allow(missing_docs)]
             Variant4 {
-                /// `op` (the schema does not describe it).
                 op: OperationVariant4Op,
-                /// `path` (the schema does not describe it).
                 path: ::std::string::String,
-                /// `value` (the schema does not describe it).
                 value: ::serde_json::Value,
             },
         }
-        /// `OperationVariant0Op`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -678,7 +1258,7 @@ pub mod catalog {
             PartialOrd
         )]
         pub enum OperationVariant0Op {
-            /// `add`.
+            /// JSON `"add"`.
             #[serde(rename = "add")]
             Add,
         }
@@ -716,7 +1296,7 @@ pub mod catalog {
                 value.parse()
             }
         }
-        /// `OperationVariant1Op`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -730,7 +1310,7 @@ pub mod catalog {
             PartialOrd
         )]
         pub enum OperationVariant1Op {
-            /// `remove`.
+            /// JSON `"remove"`.
             #[serde(rename = "remove")]
             Remove,
         }
@@ -768,7 +1348,7 @@ pub mod catalog {
                 value.parse()
             }
         }
-        /// `OperationVariant2Op`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -782,7 +1362,7 @@ pub mod catalog {
             PartialOrd
         )]
         pub enum OperationVariant2Op {
-            /// `move`.
+            /// JSON `"move"`.
             #[serde(rename = "move")]
             Move,
         }
@@ -820,7 +1400,7 @@ pub mod catalog {
                 value.parse()
             }
         }
-        /// `OperationVariant3Op`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -834,7 +1414,7 @@ pub mod catalog {
             PartialOrd
         )]
         pub enum OperationVariant3Op {
-            /// `copy`.
+            /// JSON `"copy"`.
             #[serde(rename = "copy")]
             Copy,
         }
@@ -872,7 +1452,7 @@ pub mod catalog {
                 value.parse()
             }
         }
-        /// `OperationVariant4Op`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -886,10 +1466,10 @@ pub mod catalog {
             PartialOrd
         )]
         pub enum OperationVariant4Op {
-            /// `replace`.
+            /// JSON `"replace"`.
             #[serde(rename = "replace")]
             Replace,
-            /// `test`.
+            /// JSON `"test"`.
             #[serde(rename = "test")]
             Test,
         }
@@ -933,18 +1513,100 @@ pub mod catalog {
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[serde(untagged, deny_unknown_fields)]
         pub enum Target {
-            /// `Variant0`.
-            Variant0 {
-                /// `id` (the schema does not describe it).
-                id: ::std::string::String,
-            },
-            /// `Variant1`.
-            Variant1 {
-                /// `id` (the schema does not describe it).
-                id: ::std::string::String,
-                /// `rev` (the schema does not describe it).
-                rev: i64,
-            },
+            #[allow(missing_docs)]
+            Variant0 { id: ::std::string::String },
+            #[allow(missing_docs)]
+            Variant1 { id: ::std::string::String, rev: i64 },
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `DocumentPatchedV1`: `DocumentPatchedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct DocumentPatchedV1 {
+                document: ::core::result::Result<
+                    super::Target,
+                    ::tidings::builder::FieldProblem,
+                >,
+                patch: ::core::result::Result<
+                    ::std::vec::Vec<super::Operation>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for DocumentPatchedV1 {
+                fn default() -> Self {
+                    Self {
+                        document: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        patch: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl DocumentPatchedV1 {
+                /// Sets `document` (required); a value its type refuses is reported by `build()`.
+                pub fn document<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::Target>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.document = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `patch` (required); a value its type refuses is reported by `build()`.
+                pub fn patch<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::vec::Vec<super::Operation>>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.patch = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::DocumentPatchedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<DocumentPatchedV1>
+            for super::DocumentPatchedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: DocumentPatchedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        document: ::tidings::builder::take(
+                            value.document,
+                            "DocumentPatchedV1",
+                            "document",
+                        )?,
+                        patch: ::tidings::builder::take(
+                            value.patch,
+                            "DocumentPatchedV1",
+                            "patch",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::DocumentPatchedV1> for DocumentPatchedV1 {
+                fn from(value: super::DocumentPatchedV1) -> Self {
+                    Self {
+                        document: ::core::result::Result::Ok(value.document),
+                        patch: ::core::result::Result::Ok(value.patch),
+                    }
+                }
+            }
         }
         /// Error types.
         pub mod error {

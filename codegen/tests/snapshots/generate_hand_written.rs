@@ -87,8 +87,8 @@ pub mod payloads {
 }
 /// Events of the `catalog` service.
 pub mod catalog {
-    /// `catalog.stock.counted`: payload types of versions 1, 2 (latest 2), their shared types and upcasts.
-    /// `impl From<StockCountedV1> for StockCountedV2` is not generated (property `qty` has Rust type `:: std :: option :: Option < i64 >` in StockCountedV1 but `i64` in StockCountedV2) and the mode (NONE) does not prove that StockCountedV2 reads StockCountedV1 documents: write it by hand in the crate that includes this code.
+    /// `catalog.stock.counted`: payload types of versions 1 and 2 (the latest), their types and upcasts.
+    /// `impl From<StockCountedV1> for StockCountedV2` is not generated (property `qty` has Rust type `Option<i64>` in StockCountedV1 but `i64` in StockCountedV2) and the mode (NONE) does not prove that StockCountedV2 reads StockCountedV1 documents: write it by hand in the crate that includes this code.
     pub mod stock_counted {
         /// The event type: `catalog.stock.counted`.
         pub const EVENT_TYPE: &str = "catalog.stock.counted";
@@ -104,13 +104,19 @@ pub mod catalog {
             custom_upcast
         )]
         pub struct StockCountedV1 {
-            /// `qty` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub qty: ::std::option::Option<i64>,
-            /// `sku` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub sku: StockCountedV1Sku,
         }
-        /// `StockCountedV1Sku`
+        impl StockCountedV1 {
+            /// A builder of `StockCountedV1`: a setter per field, then `build()` (`builder::StockCountedV1`).
+            pub fn builder() -> builder::StockCountedV1 {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
         #[serde(transparent)]
         pub struct StockCountedV1Sku(::std::string::String);
@@ -174,12 +180,18 @@ pub mod catalog {
             custom_upcast
         )]
         pub struct StockCountedV2 {
-            /// `qty` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub qty: i64,
-            /// `sku` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub sku: StockCountedV2Sku,
         }
-        /// `StockCountedV2Sku`
+        impl StockCountedV2 {
+            /// A builder of `StockCountedV2`: a setter per field, then `build()` (`builder::StockCountedV2`).
+            pub fn builder() -> builder::StockCountedV2 {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
         #[serde(transparent)]
         pub struct StockCountedV2Sku(::std::string::String);
@@ -231,6 +243,175 @@ pub mod catalog {
                     .map_err(|e: self::error::ConversionError| {
                         <D::Error as ::serde::de::Error>::custom(e.to_string())
                     })
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `StockCountedV1`: `StockCountedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct StockCountedV1 {
+                qty: ::core::result::Result<
+                    ::std::option::Option<i64>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                sku: ::core::result::Result<
+                    super::StockCountedV1Sku,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for StockCountedV1 {
+                fn default() -> Self {
+                    Self {
+                        qty: ::core::result::Result::Ok(Default::default()),
+                        sku: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl StockCountedV1 {
+                /// Sets `qty` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn qty<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<i64>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.qty = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `sku` (required); a value its type refuses is reported by `build()`.
+                pub fn sku<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::StockCountedV1Sku>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.sku = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::StockCountedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<StockCountedV1> for super::StockCountedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: StockCountedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        qty: ::tidings::builder::take(
+                            value.qty,
+                            "StockCountedV1",
+                            "qty",
+                        )?,
+                        sku: ::tidings::builder::take(
+                            value.sku,
+                            "StockCountedV1",
+                            "sku",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::StockCountedV1> for StockCountedV1 {
+                fn from(value: super::StockCountedV1) -> Self {
+                    Self {
+                        qty: ::core::result::Result::Ok(value.qty),
+                        sku: ::core::result::Result::Ok(value.sku),
+                    }
+                }
+            }
+            /// Builds a `StockCountedV2`: `StockCountedV2::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct StockCountedV2 {
+                qty: ::core::result::Result<i64, ::tidings::builder::FieldProblem>,
+                sku: ::core::result::Result<
+                    super::StockCountedV2Sku,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for StockCountedV2 {
+                fn default() -> Self {
+                    Self {
+                        qty: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        sku: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl StockCountedV2 {
+                /// Sets `qty` (required); a value its type refuses is reported by `build()`.
+                pub fn qty<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<i64>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.qty = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `sku` (required); a value its type refuses is reported by `build()`.
+                pub fn sku<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::StockCountedV2Sku>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.sku = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::StockCountedV2,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<StockCountedV2> for super::StockCountedV2 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: StockCountedV2,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        qty: ::tidings::builder::take(
+                            value.qty,
+                            "StockCountedV2",
+                            "qty",
+                        )?,
+                        sku: ::tidings::builder::take(
+                            value.sku,
+                            "StockCountedV2",
+                            "sku",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::StockCountedV2> for StockCountedV2 {
+                fn from(value: super::StockCountedV2) -> Self {
+                    Self {
+                        qty: ::core::result::Result::Ok(value.qty),
+                        sku: ::core::result::Result::Ok(value.sku),
+                    }
+                }
             }
         }
         /// Error types.
@@ -300,7 +481,7 @@ pub mod catalog {
                 }
             }
         }
-        /// Reads a payload of `catalog.stock.counted` written as any version: version 2 as itself, a payload of versions 1 to 1 upcast to it, and a newer version directly as version 2 (its unknown fields are ignored).
+        /// Reads a payload of `catalog.stock.counted` written as any version: version 2 as itself, a payload of version 1 upcast to it, and a newer version directly as version 2 (its unknown fields are ignored).
         impl ::tidings::upcast::ReadAnyVersion for StockCountedV2 {
             fn read_any_version(
                 version: u32,
@@ -312,7 +493,9 @@ pub mod catalog {
                             version,
                             data,
                         )?;
-                        let value: StockCountedV2 = ::core::convert::From::from(value);
+                        let value: StockCountedV2 = ::tidings::upcast::UpcastFrom::upcast_from(
+                            value,
+                        );
                         ::core::result::Result::Ok(value)
                     }
                     2 => {

@@ -168,7 +168,7 @@ pub mod common {
 }
 /// Events of the `auth` service.
 pub mod auth {
-    /// `auth.user.registered`: payload types of versions 1 (latest 1), their shared types and upcasts.
+    /// `auth.user.registered`: the payload type of version 1 and its types.
     pub mod user_registered {
         /// The event type: `auth.user.registered`.
         pub const EVENT_TYPE: &str = "auth.user.registered";
@@ -185,57 +185,69 @@ pub mod auth {
             custom_upcast
         )]
         pub struct UserRegisteredV1 {
-            /// `address` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub address: ::std::option::Option<UserRegisteredV1Address>,
-            /// `age` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub age: ::std::option::Option<i64>,
-            /// `birthday` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub birthday: ::std::option::Option<::chrono::naive::NaiveDate>,
-            /// `devices` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
             pub devices: ::std::vec::Vec<UserRegisteredV1DevicesItem>,
             /// Login address.
             pub email: ::std::string::String,
-            /// `logins` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub logins: ::std::option::Option<::std::num::NonZeroU64>,
-            /// `nickname` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub nickname: ::std::option::Option<UserRegisteredV1Nickname>,
             /// Billing plan.
             pub plan: UserRegisteredV1Plan,
-            /// `registered_at` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub registered_at: ::chrono::DateTime<::chrono::offset::Utc>,
-            /// `score` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub score: ::std::option::Option<::serde_json::Number>,
-            /// `source` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub source: ::std::option::Option<UserRegisteredV1Source>,
-            /// `tags` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
             /// User id.
             pub user_id: ::uuid::Uuid,
-            /// `verified` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub verified: bool,
+        }
+        impl UserRegisteredV1 {
+            /// A builder of `UserRegisteredV1`: a setter per field, then `build()` (`builder::UserRegisteredV1`).
+            pub fn builder() -> builder::UserRegisteredV1 {
+                Default::default()
+            }
         }
         /// Postal address.
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct UserRegisteredV1Address {
-            /// `city` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub city: UserRegisteredV1AddressCity,
-            /// `geo` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub geo: ::std::option::Option<UserRegisteredV1AddressGeo>,
-            /// `street` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub street: ::std::option::Option<::std::string::String>,
         }
-        /// `UserRegisteredV1AddressCity`
+        impl UserRegisteredV1Address {
+            /// A builder of `UserRegisteredV1Address`: a setter per field, then `build()` (`builder::UserRegisteredV1Address`).
+            pub fn builder() -> builder::UserRegisteredV1Address {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
         #[serde(transparent)]
         pub struct UserRegisteredV1AddressCity(::std::string::String);
@@ -291,24 +303,36 @@ pub mod auth {
                     })
             }
         }
-        /// `UserRegisteredV1AddressGeo`
+        #[allow(missing_docs)]
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct UserRegisteredV1AddressGeo {
-            /// `lat` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub lat: ::serde_json::Number,
-            /// `lon` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub lon: ::serde_json::Number,
         }
-        /// `UserRegisteredV1DevicesItem`
+        impl UserRegisteredV1AddressGeo {
+            /// A builder of `UserRegisteredV1AddressGeo`: a setter per field, then `build()` (`builder::UserRegisteredV1AddressGeo`).
+            pub fn builder() -> builder::UserRegisteredV1AddressGeo {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct UserRegisteredV1DevicesItem {
-            /// `id` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub id: ::uuid::Uuid,
-            /// `kind` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub kind: ::std::option::Option<UserRegisteredV1DevicesItemKind>,
         }
-        /// `UserRegisteredV1DevicesItemKind`
+        impl UserRegisteredV1DevicesItem {
+            /// A builder of `UserRegisteredV1DevicesItem`: a setter per field, then `build()` (`builder::UserRegisteredV1DevicesItem`).
+            pub fn builder() -> builder::UserRegisteredV1DevicesItem {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -322,10 +346,10 @@ pub mod auth {
             PartialOrd
         )]
         pub enum UserRegisteredV1DevicesItemKind {
-            /// `phone`.
+            /// JSON `"phone"`.
             #[serde(rename = "phone")]
             Phone,
-            /// `laptop`.
+            /// JSON `"laptop"`.
             #[serde(rename = "laptop")]
             Laptop,
         }
@@ -366,7 +390,7 @@ pub mod auth {
                 value.parse()
             }
         }
-        /// `UserRegisteredV1Nickname`
+        #[allow(missing_docs)]
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
         #[serde(transparent)]
         pub struct UserRegisteredV1Nickname(::std::string::String);
@@ -435,13 +459,13 @@ pub mod auth {
             PartialOrd
         )]
         pub enum UserRegisteredV1Plan {
-            /// `free`.
+            /// JSON `"free"`.
             #[serde(rename = "free")]
             Free,
-            /// `team`.
+            /// JSON `"team"`.
             #[serde(rename = "team")]
             Team,
-            /// `enterprise`.
+            /// JSON `"enterprise"`.
             #[serde(rename = "enterprise")]
             Enterprise,
         }
@@ -483,7 +507,7 @@ pub mod auth {
                 value.parse()
             }
         }
-        /// `UserRegisteredV1Source`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -497,7 +521,7 @@ pub mod auth {
             PartialOrd
         )]
         pub enum UserRegisteredV1Source {
-            /// `signup-form`.
+            /// JSON `"signup-form"`.
             #[serde(rename = "signup-form")]
             SignupForm,
         }
@@ -533,6 +557,627 @@ pub mod auth {
                 value: ::std::string::String,
             ) -> ::std::result::Result<Self, self::error::ConversionError> {
                 value.parse()
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `UserRegisteredV1`: `UserRegisteredV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserRegisteredV1 {
+                address: ::core::result::Result<
+                    ::std::option::Option<super::UserRegisteredV1Address>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                age: ::core::result::Result<
+                    ::std::option::Option<i64>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                birthday: ::core::result::Result<
+                    ::std::option::Option<::chrono::naive::NaiveDate>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                devices: ::core::result::Result<
+                    ::std::vec::Vec<super::UserRegisteredV1DevicesItem>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                email: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                logins: ::core::result::Result<
+                    ::std::option::Option<::std::num::NonZeroU64>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                nickname: ::core::result::Result<
+                    ::std::option::Option<super::UserRegisteredV1Nickname>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                plan: ::core::result::Result<
+                    super::UserRegisteredV1Plan,
+                    ::tidings::builder::FieldProblem,
+                >,
+                registered_at: ::core::result::Result<
+                    ::chrono::DateTime<::chrono::offset::Utc>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                score: ::core::result::Result<
+                    ::std::option::Option<::serde_json::Number>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                source: ::core::result::Result<
+                    ::std::option::Option<super::UserRegisteredV1Source>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                tags: ::core::result::Result<
+                    ::std::option::Option<::std::vec::Vec<::std::string::String>>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                user_id: ::core::result::Result<
+                    ::uuid::Uuid,
+                    ::tidings::builder::FieldProblem,
+                >,
+                verified: ::core::result::Result<bool, ::tidings::builder::FieldProblem>,
+            }
+            impl ::core::default::Default for UserRegisteredV1 {
+                fn default() -> Self {
+                    Self {
+                        address: ::core::result::Result::Ok(Default::default()),
+                        age: ::core::result::Result::Ok(Default::default()),
+                        birthday: ::core::result::Result::Ok(Default::default()),
+                        devices: ::core::result::Result::Ok(Default::default()),
+                        email: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        logins: ::core::result::Result::Ok(Default::default()),
+                        nickname: ::core::result::Result::Ok(Default::default()),
+                        plan: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        registered_at: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        score: ::core::result::Result::Ok(Default::default()),
+                        source: ::core::result::Result::Ok(Default::default()),
+                        tags: ::core::result::Result::Ok(Default::default()),
+                        user_id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        verified: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl UserRegisteredV1 {
+                /// Sets `address` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn address<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserRegisteredV1Address>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.address = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `age` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn age<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<i64>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.age = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `birthday` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn birthday<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::chrono::naive::NaiveDate>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.birthday = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `devices` (unset, it takes its default); a value its type refuses is reported by `build()`.
+                pub fn devices<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<
+                        ::std::vec::Vec<super::UserRegisteredV1DevicesItem>,
+                    >,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.devices = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `email` (required); a value its type refuses is reported by `build()`.
+                pub fn email<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.email = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `logins` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn logins<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::num::NonZeroU64>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.logins = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `nickname` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn nickname<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserRegisteredV1Nickname>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.nickname = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `plan` (required); a value its type refuses is reported by `build()`.
+                pub fn plan<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserRegisteredV1Plan>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.plan = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `registered_at` (required); a value its type refuses is reported by `build()`.
+                pub fn registered_at<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<
+                        ::chrono::DateTime<::chrono::offset::Utc>,
+                    >,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.registered_at = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `score` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn score<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::serde_json::Number>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.score = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `source` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn source<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserRegisteredV1Source>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.source = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `tags` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn tags<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::vec::Vec<::std::string::String>>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.tags = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
+                pub fn user_id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::uuid::Uuid>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.user_id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `verified` (required); a value its type refuses is reported by `build()`.
+                pub fn verified<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<bool>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.verified = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserRegisteredV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserRegisteredV1> for super::UserRegisteredV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserRegisteredV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        address: ::tidings::builder::take(
+                            value.address,
+                            "UserRegisteredV1",
+                            "address",
+                        )?,
+                        age: ::tidings::builder::take(
+                            value.age,
+                            "UserRegisteredV1",
+                            "age",
+                        )?,
+                        birthday: ::tidings::builder::take(
+                            value.birthday,
+                            "UserRegisteredV1",
+                            "birthday",
+                        )?,
+                        devices: ::tidings::builder::take(
+                            value.devices,
+                            "UserRegisteredV1",
+                            "devices",
+                        )?,
+                        email: ::tidings::builder::take(
+                            value.email,
+                            "UserRegisteredV1",
+                            "email",
+                        )?,
+                        logins: ::tidings::builder::take(
+                            value.logins,
+                            "UserRegisteredV1",
+                            "logins",
+                        )?,
+                        nickname: ::tidings::builder::take(
+                            value.nickname,
+                            "UserRegisteredV1",
+                            "nickname",
+                        )?,
+                        plan: ::tidings::builder::take(
+                            value.plan,
+                            "UserRegisteredV1",
+                            "plan",
+                        )?,
+                        registered_at: ::tidings::builder::take(
+                            value.registered_at,
+                            "UserRegisteredV1",
+                            "registered_at",
+                        )?,
+                        score: ::tidings::builder::take(
+                            value.score,
+                            "UserRegisteredV1",
+                            "score",
+                        )?,
+                        source: ::tidings::builder::take(
+                            value.source,
+                            "UserRegisteredV1",
+                            "source",
+                        )?,
+                        tags: ::tidings::builder::take(
+                            value.tags,
+                            "UserRegisteredV1",
+                            "tags",
+                        )?,
+                        user_id: ::tidings::builder::take(
+                            value.user_id,
+                            "UserRegisteredV1",
+                            "user_id",
+                        )?,
+                        verified: ::tidings::builder::take(
+                            value.verified,
+                            "UserRegisteredV1",
+                            "verified",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserRegisteredV1> for UserRegisteredV1 {
+                fn from(value: super::UserRegisteredV1) -> Self {
+                    Self {
+                        address: ::core::result::Result::Ok(value.address),
+                        age: ::core::result::Result::Ok(value.age),
+                        birthday: ::core::result::Result::Ok(value.birthday),
+                        devices: ::core::result::Result::Ok(value.devices),
+                        email: ::core::result::Result::Ok(value.email),
+                        logins: ::core::result::Result::Ok(value.logins),
+                        nickname: ::core::result::Result::Ok(value.nickname),
+                        plan: ::core::result::Result::Ok(value.plan),
+                        registered_at: ::core::result::Result::Ok(value.registered_at),
+                        score: ::core::result::Result::Ok(value.score),
+                        source: ::core::result::Result::Ok(value.source),
+                        tags: ::core::result::Result::Ok(value.tags),
+                        user_id: ::core::result::Result::Ok(value.user_id),
+                        verified: ::core::result::Result::Ok(value.verified),
+                    }
+                }
+            }
+            /// Builds a `UserRegisteredV1Address`: `UserRegisteredV1Address::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserRegisteredV1Address {
+                city: ::core::result::Result<
+                    super::UserRegisteredV1AddressCity,
+                    ::tidings::builder::FieldProblem,
+                >,
+                geo: ::core::result::Result<
+                    ::std::option::Option<super::UserRegisteredV1AddressGeo>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                street: ::core::result::Result<
+                    ::std::option::Option<::std::string::String>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for UserRegisteredV1Address {
+                fn default() -> Self {
+                    Self {
+                        city: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        geo: ::core::result::Result::Ok(Default::default()),
+                        street: ::core::result::Result::Ok(Default::default()),
+                    }
+                }
+            }
+            impl UserRegisteredV1Address {
+                /// Sets `city` (required); a value its type refuses is reported by `build()`.
+                pub fn city<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserRegisteredV1AddressCity>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.city = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `geo` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn geo<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserRegisteredV1AddressGeo>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.geo = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `street` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn street<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.street = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserRegisteredV1Address,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserRegisteredV1Address>
+            for super::UserRegisteredV1Address {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserRegisteredV1Address,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        city: ::tidings::builder::take(
+                            value.city,
+                            "UserRegisteredV1Address",
+                            "city",
+                        )?,
+                        geo: ::tidings::builder::take(
+                            value.geo,
+                            "UserRegisteredV1Address",
+                            "geo",
+                        )?,
+                        street: ::tidings::builder::take(
+                            value.street,
+                            "UserRegisteredV1Address",
+                            "street",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserRegisteredV1Address>
+            for UserRegisteredV1Address {
+                fn from(value: super::UserRegisteredV1Address) -> Self {
+                    Self {
+                        city: ::core::result::Result::Ok(value.city),
+                        geo: ::core::result::Result::Ok(value.geo),
+                        street: ::core::result::Result::Ok(value.street),
+                    }
+                }
+            }
+            /// Builds a `UserRegisteredV1AddressGeo`: `UserRegisteredV1AddressGeo::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserRegisteredV1AddressGeo {
+                lat: ::core::result::Result<
+                    ::serde_json::Number,
+                    ::tidings::builder::FieldProblem,
+                >,
+                lon: ::core::result::Result<
+                    ::serde_json::Number,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for UserRegisteredV1AddressGeo {
+                fn default() -> Self {
+                    Self {
+                        lat: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        lon: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl UserRegisteredV1AddressGeo {
+                /// Sets `lat` (required); a value its type refuses is reported by `build()`.
+                pub fn lat<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::serde_json::Number>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.lat = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `lon` (required); a value its type refuses is reported by `build()`.
+                pub fn lon<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::serde_json::Number>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.lon = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserRegisteredV1AddressGeo,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserRegisteredV1AddressGeo>
+            for super::UserRegisteredV1AddressGeo {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserRegisteredV1AddressGeo,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        lat: ::tidings::builder::take(
+                            value.lat,
+                            "UserRegisteredV1AddressGeo",
+                            "lat",
+                        )?,
+                        lon: ::tidings::builder::take(
+                            value.lon,
+                            "UserRegisteredV1AddressGeo",
+                            "lon",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserRegisteredV1AddressGeo>
+            for UserRegisteredV1AddressGeo {
+                fn from(value: super::UserRegisteredV1AddressGeo) -> Self {
+                    Self {
+                        lat: ::core::result::Result::Ok(value.lat),
+                        lon: ::core::result::Result::Ok(value.lon),
+                    }
+                }
+            }
+            /// Builds a `UserRegisteredV1DevicesItem`: `UserRegisteredV1DevicesItem::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserRegisteredV1DevicesItem {
+                id: ::core::result::Result<
+                    ::uuid::Uuid,
+                    ::tidings::builder::FieldProblem,
+                >,
+                kind: ::core::result::Result<
+                    ::std::option::Option<super::UserRegisteredV1DevicesItemKind>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for UserRegisteredV1DevicesItem {
+                fn default() -> Self {
+                    Self {
+                        id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        kind: ::core::result::Result::Ok(Default::default()),
+                    }
+                }
+            }
+            impl UserRegisteredV1DevicesItem {
+                /// Sets `id` (required); a value its type refuses is reported by `build()`.
+                pub fn id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::uuid::Uuid>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `kind` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn kind<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserRegisteredV1DevicesItemKind>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.kind = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserRegisteredV1DevicesItem,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserRegisteredV1DevicesItem>
+            for super::UserRegisteredV1DevicesItem {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserRegisteredV1DevicesItem,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        id: ::tidings::builder::take(
+                            value.id,
+                            "UserRegisteredV1DevicesItem",
+                            "id",
+                        )?,
+                        kind: ::tidings::builder::take(
+                            value.kind,
+                            "UserRegisteredV1DevicesItem",
+                            "kind",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserRegisteredV1DevicesItem>
+            for UserRegisteredV1DevicesItem {
+                fn from(value: super::UserRegisteredV1DevicesItem) -> Self {
+                    Self {
+                        id: ::core::result::Result::Ok(value.id),
+                        kind: ::core::result::Result::Ok(value.kind),
+                    }
+                }
             }
         }
         pub use super::super::common::error;

@@ -85,12 +85,18 @@ pub mod common {
     /// An amount in a currency.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Money {
-        /// `amount` (the schema does not describe it).
+        #[allow(missing_docs)]
         pub amount: MoneyAmount,
-        /// `currency` (the schema does not describe it).
+        #[allow(missing_docs)]
         pub currency: MoneyCurrency,
     }
-    /// `MoneyAmount`
+    impl Money {
+        /// A builder of `Money`: a setter per field, then `build()` (`builder::Money`).
+        pub fn builder() -> builder::Money {
+            Default::default()
+        }
+    }
+    #[allow(missing_docs)]
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct MoneyAmount(::std::string::String);
@@ -146,7 +152,7 @@ pub mod common {
                 })
         }
     }
-    /// `MoneyCurrency`
+    #[allow(missing_docs)]
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct MoneyCurrency(::std::string::String);
@@ -259,6 +265,88 @@ pub mod common {
                 })
         }
     }
+    /// Builders of this module's structs (`tidings::builder`):
+    /// a misspelt field does not compile, and `build()` names
+    /// the field that is missing or holds a refused value.
+    pub mod builder {
+        /// Builds a `Money`: `Money::builder()`, a setter per field, then `build()`.
+        #[derive(Clone, Debug)]
+        pub struct Money {
+            amount: ::core::result::Result<
+                super::MoneyAmount,
+                ::tidings::builder::FieldProblem,
+            >,
+            currency: ::core::result::Result<
+                super::MoneyCurrency,
+                ::tidings::builder::FieldProblem,
+            >,
+        }
+        impl ::core::default::Default for Money {
+            fn default() -> Self {
+                Self {
+                    amount: ::core::result::Result::Err(
+                        ::tidings::builder::FieldProblem::Missing,
+                    ),
+                    currency: ::core::result::Result::Err(
+                        ::tidings::builder::FieldProblem::Missing,
+                    ),
+                }
+            }
+        }
+        impl Money {
+            /// Sets `amount` (required); a value its type refuses is reported by `build()`.
+            pub fn amount<V>(mut self, value: V) -> Self
+            where
+                V: ::core::convert::TryInto<super::MoneyAmount>,
+                V::Error: ::core::fmt::Display,
+            {
+                self.amount = ::tidings::builder::convert(value);
+                self
+            }
+            /// Sets `currency` (required); a value its type refuses is reported by `build()`.
+            pub fn currency<V>(mut self, value: V) -> Self
+            where
+                V: ::core::convert::TryInto<super::MoneyCurrency>,
+                V::Error: ::core::fmt::Display,
+            {
+                self.currency = ::tidings::builder::convert(value);
+                self
+            }
+            /// The value, or which field is required but unset or was
+            /// given a value its type refuses (the first, in field order).
+            ///
+            /// # Errors
+            /// A `tidings::builder::BuildError` naming the field.
+            pub fn build(
+                self,
+            ) -> ::core::result::Result<super::Money, ::tidings::builder::BuildError> {
+                ::core::convert::TryFrom::try_from(self)
+            }
+        }
+        impl ::core::convert::TryFrom<Money> for super::Money {
+            type Error = ::tidings::builder::BuildError;
+            fn try_from(
+                value: Money,
+            ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                ::core::result::Result::Ok(Self {
+                    amount: ::tidings::builder::take(value.amount, "Money", "amount")?,
+                    currency: ::tidings::builder::take(
+                        value.currency,
+                        "Money",
+                        "currency",
+                    )?,
+                })
+            }
+        }
+        impl ::core::convert::From<super::Money> for Money {
+            fn from(value: super::Money) -> Self {
+                Self {
+                    amount: ::core::result::Result::Ok(value.amount),
+                    currency: ::core::result::Result::Ok(value.currency),
+                }
+            }
+        }
+    }
     /// Error types.
     pub mod error {
         /// Error from a `TryFrom` or `FromStr` implementation.
@@ -309,21 +397,27 @@ pub mod common {
 }
 /// Events of the `catalog` service.
 pub mod catalog {
-    /// `catalog.price.changed`: payload types of versions 1 (latest 1), their shared types and upcasts.
+    /// `catalog.price.changed`: the payload type of version 1 and its types.
     pub mod price_changed {
         /// The event type: `catalog.price.changed`.
         pub const EVENT_TYPE: &str = "catalog.price.changed";
         /// The latest schema version of `catalog.price.changed`.
         pub const LATEST_VERSION: u32 = 1;
-        /// `Discount`
+        #[allow(missing_docs)]
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct Discount {
-            /// `kind` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub kind: DiscountKind,
-            /// `percent` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub percent: Percent,
         }
-        /// `DiscountKind`
+        impl Discount {
+            /// A builder of `Discount`: a setter per field, then `build()` (`builder::Discount`).
+            pub fn builder() -> builder::Discount {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -337,7 +431,7 @@ pub mod catalog {
             PartialOrd
         )]
         pub enum DiscountKind {
-            /// `discount`.
+            /// JSON `"discount"`.
             #[serde(rename = "discount")]
             Discount,
         }
@@ -375,15 +469,21 @@ pub mod catalog {
                 value.parse()
             }
         }
-        /// `Fixed`
+        #[allow(missing_docs)]
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct Fixed {
-            /// `kind` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub kind: FixedKind,
-            /// `price` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub price: super::super::common::Money,
         }
-        /// `FixedKind`
+        impl Fixed {
+            /// A builder of `Fixed`: a setter per field, then `build()` (`builder::Fixed`).
+            pub fn builder() -> builder::Fixed {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -397,7 +497,7 @@ pub mod catalog {
             PartialOrd
         )]
         pub enum FixedKind {
-            /// `fixed`.
+            /// JSON `"fixed"`.
             #[serde(rename = "fixed")]
             Fixed,
         }
@@ -496,7 +596,7 @@ pub mod catalog {
             custom_upcast
         )]
         pub struct PriceChangedV1 {
-            /// `note` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub note: ::std::option::Option<PriceChangedV1Note>,
             /// How the price is set.
@@ -504,13 +604,19 @@ pub mod catalog {
             /// Stock keeping unit.
             pub sku: super::super::common::Sku,
         }
-        /// `PriceChangedV1Note`
+        impl PriceChangedV1 {
+            /// A builder of `PriceChangedV1`: a setter per field, then `build()` (`builder::PriceChangedV1`).
+            pub fn builder() -> builder::PriceChangedV1 {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         #[serde(untagged)]
         pub enum PriceChangedV1Note {
-            /// `String`.
+            #[allow(missing_docs)]
             String(PriceChangedV1NoteString),
-            /// `Integer`.
+            #[allow(missing_docs)]
             Integer(i64),
         }
         impl ::std::fmt::Display for PriceChangedV1Note {
@@ -561,7 +667,7 @@ pub mod catalog {
                 Self::Integer(value)
             }
         }
-        /// `PriceChangedV1NoteString`
+        #[allow(missing_docs)]
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
         #[serde(transparent)]
         pub struct PriceChangedV1NoteString(::std::string::String);
@@ -620,9 +726,9 @@ pub mod catalog {
         #[derive(::serde::Serialize, Clone, Debug, PartialEq)]
         #[serde(untagged)]
         pub enum PriceChangedV1Rule {
-            /// `Fixed`.
+            #[allow(missing_docs)]
             Fixed(Fixed),
-            /// `Discount`.
+            #[allow(missing_docs)]
             Discount(Discount),
         }
         impl ::std::convert::From<Fixed> for PriceChangedV1Rule {
@@ -633,6 +739,272 @@ pub mod catalog {
         impl ::std::convert::From<Discount> for PriceChangedV1Rule {
             fn from(value: Discount) -> Self {
                 Self::Discount(value)
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `Discount`: `Discount::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct Discount {
+                kind: ::core::result::Result<
+                    super::DiscountKind,
+                    ::tidings::builder::FieldProblem,
+                >,
+                percent: ::core::result::Result<
+                    super::Percent,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for Discount {
+                fn default() -> Self {
+                    Self {
+                        kind: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        percent: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl Discount {
+                /// Sets `kind` (required); a value its type refuses is reported by `build()`.
+                pub fn kind<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::DiscountKind>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.kind = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `percent` (required); a value its type refuses is reported by `build()`.
+                pub fn percent<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::Percent>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.percent = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::Discount,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<Discount> for super::Discount {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: Discount,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        kind: ::tidings::builder::take(value.kind, "Discount", "kind")?,
+                        percent: ::tidings::builder::take(
+                            value.percent,
+                            "Discount",
+                            "percent",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::Discount> for Discount {
+                fn from(value: super::Discount) -> Self {
+                    Self {
+                        kind: ::core::result::Result::Ok(value.kind),
+                        percent: ::core::result::Result::Ok(value.percent),
+                    }
+                }
+            }
+            /// Builds a `Fixed`: `Fixed::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct Fixed {
+                kind: ::core::result::Result<
+                    super::FixedKind,
+                    ::tidings::builder::FieldProblem,
+                >,
+                price: ::core::result::Result<
+                    super::super::super::common::Money,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for Fixed {
+                fn default() -> Self {
+                    Self {
+                        kind: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        price: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl Fixed {
+                /// Sets `kind` (required); a value its type refuses is reported by `build()`.
+                pub fn kind<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::FixedKind>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.kind = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `price` (required); a value its type refuses is reported by `build()`.
+                pub fn price<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::Money>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.price = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::Fixed,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<Fixed> for super::Fixed {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: Fixed,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        kind: ::tidings::builder::take(value.kind, "Fixed", "kind")?,
+                        price: ::tidings::builder::take(value.price, "Fixed", "price")?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::Fixed> for Fixed {
+                fn from(value: super::Fixed) -> Self {
+                    Self {
+                        kind: ::core::result::Result::Ok(value.kind),
+                        price: ::core::result::Result::Ok(value.price),
+                    }
+                }
+            }
+            /// Builds a `PriceChangedV1`: `PriceChangedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct PriceChangedV1 {
+                note: ::core::result::Result<
+                    ::std::option::Option<super::PriceChangedV1Note>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                rule: ::core::result::Result<
+                    super::PriceChangedV1Rule,
+                    ::tidings::builder::FieldProblem,
+                >,
+                sku: ::core::result::Result<
+                    super::super::super::common::Sku,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for PriceChangedV1 {
+                fn default() -> Self {
+                    Self {
+                        note: ::core::result::Result::Ok(Default::default()),
+                        rule: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        sku: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl PriceChangedV1 {
+                /// Sets `note` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn note<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::PriceChangedV1Note>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.note = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `rule` (required); a value its type refuses is reported by `build()`.
+                pub fn rule<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::PriceChangedV1Rule>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.rule = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `sku` (required); a value its type refuses is reported by `build()`.
+                pub fn sku<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::Sku>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.sku = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::PriceChangedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<PriceChangedV1> for super::PriceChangedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: PriceChangedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        note: ::tidings::builder::take(
+                            value.note,
+                            "PriceChangedV1",
+                            "note",
+                        )?,
+                        rule: ::tidings::builder::take(
+                            value.rule,
+                            "PriceChangedV1",
+                            "rule",
+                        )?,
+                        sku: ::tidings::builder::take(
+                            value.sku,
+                            "PriceChangedV1",
+                            "sku",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::PriceChangedV1> for PriceChangedV1 {
+                fn from(value: super::PriceChangedV1) -> Self {
+                    Self {
+                        note: ::core::result::Result::Ok(value.note),
+                        rule: ::core::result::Result::Ok(value.rule),
+                        sku: ::core::result::Result::Ok(value.sku),
+                    }
+                }
             }
         }
         pub use super::super::common::error;

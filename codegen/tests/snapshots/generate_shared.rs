@@ -163,12 +163,18 @@ pub mod common {
     /// An amount in a currency.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct Money {
-        /// `amount` (the schema does not describe it).
+        #[allow(missing_docs)]
         pub amount: MoneyAmount,
-        /// `currency` (the schema does not describe it).
+        #[allow(missing_docs)]
         pub currency: MoneyCurrency,
     }
-    /// `MoneyAmount`
+    impl Money {
+        /// A builder of `Money`: a setter per field, then `build()` (`builder::Money`).
+        pub fn builder() -> builder::Money {
+            Default::default()
+        }
+    }
+    #[allow(missing_docs)]
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct MoneyAmount(::std::string::String);
@@ -224,7 +230,7 @@ pub mod common {
                 })
         }
     }
-    /// `MoneyCurrency`
+    #[allow(missing_docs)]
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
     #[serde(transparent)]
     pub struct MoneyCurrency(::std::string::String);
@@ -284,11 +290,17 @@ pub mod common {
     /// An order line and who placed it.
     #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
     pub struct OrderRef {
-        /// `sku` (the schema does not describe it).
+        #[allow(missing_docs)]
         pub sku: OrdersSku,
-        /// `user` (the schema does not describe it).
+        #[allow(missing_docs)]
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub user: ::std::option::Option<UserId>,
+    }
+    impl OrderRef {
+        /// A builder of `OrderRef`: a setter per field, then `build()` (`builder::OrderRef`).
+        pub fn builder() -> builder::OrderRef {
+            Default::default()
+        }
     }
     /// An order line code (not the catalog's SKU).
     #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
@@ -398,6 +410,163 @@ pub mod common {
             value.parse()
         }
     }
+    /// Builders of this module's structs (`tidings::builder`):
+    /// a misspelt field does not compile, and `build()` names
+    /// the field that is missing or holds a refused value.
+    pub mod builder {
+        /// Builds a `Money`: `Money::builder()`, a setter per field, then `build()`.
+        #[derive(Clone, Debug)]
+        pub struct Money {
+            amount: ::core::result::Result<
+                super::MoneyAmount,
+                ::tidings::builder::FieldProblem,
+            >,
+            currency: ::core::result::Result<
+                super::MoneyCurrency,
+                ::tidings::builder::FieldProblem,
+            >,
+        }
+        impl ::core::default::Default for Money {
+            fn default() -> Self {
+                Self {
+                    amount: ::core::result::Result::Err(
+                        ::tidings::builder::FieldProblem::Missing,
+                    ),
+                    currency: ::core::result::Result::Err(
+                        ::tidings::builder::FieldProblem::Missing,
+                    ),
+                }
+            }
+        }
+        impl Money {
+            /// Sets `amount` (required); a value its type refuses is reported by `build()`.
+            pub fn amount<V>(mut self, value: V) -> Self
+            where
+                V: ::core::convert::TryInto<super::MoneyAmount>,
+                V::Error: ::core::fmt::Display,
+            {
+                self.amount = ::tidings::builder::convert(value);
+                self
+            }
+            /// Sets `currency` (required); a value its type refuses is reported by `build()`.
+            pub fn currency<V>(mut self, value: V) -> Self
+            where
+                V: ::core::convert::TryInto<super::MoneyCurrency>,
+                V::Error: ::core::fmt::Display,
+            {
+                self.currency = ::tidings::builder::convert(value);
+                self
+            }
+            /// The value, or which field is required but unset or was
+            /// given a value its type refuses (the first, in field order).
+            ///
+            /// # Errors
+            /// A `tidings::builder::BuildError` naming the field.
+            pub fn build(
+                self,
+            ) -> ::core::result::Result<super::Money, ::tidings::builder::BuildError> {
+                ::core::convert::TryFrom::try_from(self)
+            }
+        }
+        impl ::core::convert::TryFrom<Money> for super::Money {
+            type Error = ::tidings::builder::BuildError;
+            fn try_from(
+                value: Money,
+            ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                ::core::result::Result::Ok(Self {
+                    amount: ::tidings::builder::take(value.amount, "Money", "amount")?,
+                    currency: ::tidings::builder::take(
+                        value.currency,
+                        "Money",
+                        "currency",
+                    )?,
+                })
+            }
+        }
+        impl ::core::convert::From<super::Money> for Money {
+            fn from(value: super::Money) -> Self {
+                Self {
+                    amount: ::core::result::Result::Ok(value.amount),
+                    currency: ::core::result::Result::Ok(value.currency),
+                }
+            }
+        }
+        /// Builds a `OrderRef`: `OrderRef::builder()`, a setter per field, then `build()`.
+        #[derive(Clone, Debug)]
+        pub struct OrderRef {
+            sku: ::core::result::Result<
+                super::OrdersSku,
+                ::tidings::builder::FieldProblem,
+            >,
+            user: ::core::result::Result<
+                ::std::option::Option<super::UserId>,
+                ::tidings::builder::FieldProblem,
+            >,
+        }
+        impl ::core::default::Default for OrderRef {
+            fn default() -> Self {
+                Self {
+                    sku: ::core::result::Result::Err(
+                        ::tidings::builder::FieldProblem::Missing,
+                    ),
+                    user: ::core::result::Result::Ok(Default::default()),
+                }
+            }
+        }
+        impl OrderRef {
+            /// Sets `sku` (required); a value its type refuses is reported by `build()`.
+            pub fn sku<V>(mut self, value: V) -> Self
+            where
+                V: ::core::convert::TryInto<super::OrdersSku>,
+                V::Error: ::core::fmt::Display,
+            {
+                self.sku = ::tidings::builder::convert(value);
+                self
+            }
+            /// Sets `user` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+            pub fn user<V>(mut self, value: V) -> Self
+            where
+                V: ::core::convert::TryInto<super::UserId>,
+                V::Error: ::core::fmt::Display,
+            {
+                self.user = ::tidings::builder::convert(value)
+                    .map(::core::option::Option::Some);
+                self
+            }
+            /// The value, or which field is required but unset or was
+            /// given a value its type refuses (the first, in field order).
+            ///
+            /// # Errors
+            /// A `tidings::builder::BuildError` naming the field.
+            pub fn build(
+                self,
+            ) -> ::core::result::Result<
+                super::OrderRef,
+                ::tidings::builder::BuildError,
+            > {
+                ::core::convert::TryFrom::try_from(self)
+            }
+        }
+        impl ::core::convert::TryFrom<OrderRef> for super::OrderRef {
+            type Error = ::tidings::builder::BuildError;
+            fn try_from(
+                value: OrderRef,
+            ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                ::core::result::Result::Ok(Self {
+                    sku: ::tidings::builder::take(value.sku, "OrderRef", "sku")?,
+                    user: ::tidings::builder::take(value.user, "OrderRef", "user")?,
+                })
+            }
+        }
+        impl ::core::convert::From<super::OrderRef> for OrderRef {
+            fn from(value: super::OrderRef) -> Self {
+                Self {
+                    sku: ::core::result::Result::Ok(value.sku),
+                    user: ::core::result::Result::Ok(value.user),
+                }
+            }
+        }
+    }
     /// Error types.
     pub mod error {
         /// Error from a `TryFrom` or `FromStr` implementation.
@@ -453,7 +622,7 @@ pub mod common {
 }
 /// Events of the `auth` service.
 pub mod auth {
-    /// `auth.user.invited`: payload types of versions 1 (latest 1), their shared types and upcasts.
+    /// `auth.user.invited`: the payload type of version 1 and its types.
     pub mod user_invited {
         /// The event type: `auth.user.invited`.
         pub const EVENT_TYPE: &str = "auth.user.invited";
@@ -462,11 +631,17 @@ pub mod auth {
         /// A postal address.
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct Address {
-            /// `street` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub street: ::std::option::Option<::std::string::String>,
-            /// `city` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub city: ::std::string::String,
+        }
+        impl Address {
+            /// A builder of `Address`: a setter per field, then `build()` (`builder::Address`).
+            pub fn builder() -> builder::Address {
+                Default::default()
+            }
         }
         /// The auth.user.invited event, version 1.
         ///
@@ -483,15 +658,15 @@ pub mod auth {
             pub user_id: ::uuid::Uuid,
             /// User id.
             pub invited_by: super::super::common::UserId,
-            /// `email` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub email: ::std::string::String,
-            /// `source` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub source: ::std::option::Option<UserInvitedV1Source>,
-            /// `form_rev` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub form_rev: ::std::option::Option<i64>,
-            /// `beta` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub beta: ::std::option::Option<bool>,
             /// A postal address.
@@ -500,11 +675,17 @@ pub mod auth {
             /// A postal address.
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub work: ::std::option::Option<Address>,
-            /// `previous` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
             pub previous: ::std::vec::Vec<Address>,
         }
-        /// `UserInvitedV1Source`
+        impl UserInvitedV1 {
+            /// A builder of `UserInvitedV1`: a setter per field, then `build()` (`builder::UserInvitedV1`).
+            pub fn builder() -> builder::UserInvitedV1 {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -518,7 +699,7 @@ pub mod auth {
             PartialOrd
         )]
         pub enum UserInvitedV1Source {
-            /// `signup-form`.
+            /// JSON `"signup-form"`.
             #[serde(rename = "signup-form")]
             SignupForm,
         }
@@ -556,6 +737,321 @@ pub mod auth {
                 value.parse()
             }
         }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `Address`: `Address::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct Address {
+                city: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                street: ::core::result::Result<
+                    ::std::option::Option<::std::string::String>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for Address {
+                fn default() -> Self {
+                    Self {
+                        city: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        street: ::core::result::Result::Ok(Default::default()),
+                    }
+                }
+            }
+            impl Address {
+                /// Sets `city` (required); a value its type refuses is reported by `build()`.
+                pub fn city<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.city = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `street` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn street<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.street = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::Address,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<Address> for super::Address {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: Address,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        city: ::tidings::builder::take(value.city, "Address", "city")?,
+                        street: ::tidings::builder::take(
+                            value.street,
+                            "Address",
+                            "street",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::Address> for Address {
+                fn from(value: super::Address) -> Self {
+                    Self {
+                        city: ::core::result::Result::Ok(value.city),
+                        street: ::core::result::Result::Ok(value.street),
+                    }
+                }
+            }
+            /// Builds a `UserInvitedV1`: `UserInvitedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserInvitedV1 {
+                beta: ::core::result::Result<
+                    ::std::option::Option<bool>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                email: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                form_rev: ::core::result::Result<
+                    ::std::option::Option<i64>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                home: ::core::result::Result<
+                    ::std::option::Option<super::Address>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                invited_by: ::core::result::Result<
+                    super::super::super::common::UserId,
+                    ::tidings::builder::FieldProblem,
+                >,
+                previous: ::core::result::Result<
+                    ::std::vec::Vec<super::Address>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                source: ::core::result::Result<
+                    ::std::option::Option<super::UserInvitedV1Source>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                user_id: ::core::result::Result<
+                    ::uuid::Uuid,
+                    ::tidings::builder::FieldProblem,
+                >,
+                work: ::core::result::Result<
+                    ::std::option::Option<super::Address>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for UserInvitedV1 {
+                fn default() -> Self {
+                    Self {
+                        beta: ::core::result::Result::Ok(Default::default()),
+                        email: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        form_rev: ::core::result::Result::Ok(Default::default()),
+                        home: ::core::result::Result::Ok(Default::default()),
+                        invited_by: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        previous: ::core::result::Result::Ok(Default::default()),
+                        source: ::core::result::Result::Ok(Default::default()),
+                        user_id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        work: ::core::result::Result::Ok(Default::default()),
+                    }
+                }
+            }
+            impl UserInvitedV1 {
+                /// Sets `beta` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn beta<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<bool>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.beta = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `email` (required); a value its type refuses is reported by `build()`.
+                pub fn email<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.email = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `form_rev` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn form_rev<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<i64>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.form_rev = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `home` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn home<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::Address>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.home = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `invited_by` (required); a value its type refuses is reported by `build()`.
+                pub fn invited_by<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.invited_by = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `previous` (unset, it takes its default); a value its type refuses is reported by `build()`.
+                pub fn previous<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::vec::Vec<super::Address>>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.previous = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `source` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn source<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserInvitedV1Source>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.source = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
+                pub fn user_id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::uuid::Uuid>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.user_id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `work` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn work<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::Address>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.work = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserInvitedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserInvitedV1> for super::UserInvitedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserInvitedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        beta: ::tidings::builder::take(
+                            value.beta,
+                            "UserInvitedV1",
+                            "beta",
+                        )?,
+                        email: ::tidings::builder::take(
+                            value.email,
+                            "UserInvitedV1",
+                            "email",
+                        )?,
+                        form_rev: ::tidings::builder::take(
+                            value.form_rev,
+                            "UserInvitedV1",
+                            "form_rev",
+                        )?,
+                        home: ::tidings::builder::take(
+                            value.home,
+                            "UserInvitedV1",
+                            "home",
+                        )?,
+                        invited_by: ::tidings::builder::take(
+                            value.invited_by,
+                            "UserInvitedV1",
+                            "invited_by",
+                        )?,
+                        previous: ::tidings::builder::take(
+                            value.previous,
+                            "UserInvitedV1",
+                            "previous",
+                        )?,
+                        source: ::tidings::builder::take(
+                            value.source,
+                            "UserInvitedV1",
+                            "source",
+                        )?,
+                        user_id: ::tidings::builder::take(
+                            value.user_id,
+                            "UserInvitedV1",
+                            "user_id",
+                        )?,
+                        work: ::tidings::builder::take(
+                            value.work,
+                            "UserInvitedV1",
+                            "work",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserInvitedV1> for UserInvitedV1 {
+                fn from(value: super::UserInvitedV1) -> Self {
+                    Self {
+                        beta: ::core::result::Result::Ok(value.beta),
+                        email: ::core::result::Result::Ok(value.email),
+                        form_rev: ::core::result::Result::Ok(value.form_rev),
+                        home: ::core::result::Result::Ok(value.home),
+                        invited_by: ::core::result::Result::Ok(value.invited_by),
+                        previous: ::core::result::Result::Ok(value.previous),
+                        source: ::core::result::Result::Ok(value.source),
+                        user_id: ::core::result::Result::Ok(value.user_id),
+                        work: ::core::result::Result::Ok(value.work),
+                    }
+                }
+            }
+        }
         pub use super::super::common::error;
         /// Reads a payload of `auth.user.invited` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).
         impl ::tidings::upcast::ReadAnyVersion for UserInvitedV1 {
@@ -589,7 +1085,7 @@ pub mod auth {
 }
 /// Events of the `catalog` service.
 pub mod catalog {
-    /// `catalog.price.set`: payload types of versions 1, 2 (latest 2), their shared types and upcasts.
+    /// `catalog.price.set`: payload types of versions 1 and 2 (the latest), their types and upcasts.
     pub mod price_set {
         /// The event type: `catalog.price.set`.
         pub const EVENT_TYPE: &str = "catalog.price.set";
@@ -598,13 +1094,19 @@ pub mod catalog {
         /// An amount in a currency, with its precision.
         #[derive(::serde::Deserialize, ::serde::Serialize, Clone, Debug, PartialEq)]
         pub struct MoneyV2 {
-            /// `amount` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub amount: ::std::string::String,
-            /// `currency` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub currency: ::std::string::String,
-            /// `precision` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub precision: ::std::option::Option<i64>,
+        }
+        impl MoneyV2 {
+            /// A builder of `MoneyV2`: a setter per field, then `build()` (`builder::MoneyV2`).
+            pub fn builder() -> builder::MoneyV2 {
+                Default::default()
+            }
         }
         /// The catalog.price.set event, version 1.
         ///
@@ -626,6 +1128,12 @@ pub mod catalog {
             /// Stock keeping unit.
             pub sku: super::super::common::IdsSku,
         }
+        impl PriceSetV1 {
+            /// A builder of `PriceSetV1`: a setter per field, then `build()` (`builder::PriceSetV1`).
+            pub fn builder() -> builder::PriceSetV1 {
+                Default::default()
+            }
+        }
         /// The catalog.price.set event, version 2.
         ///
         /// Event `catalog.price.set`, schema version 2 (`catalog/price.set.v2.json`).
@@ -645,6 +1153,368 @@ pub mod catalog {
             pub set_by: super::super::common::UserId,
             /// Stock keeping unit.
             pub sku: super::super::common::IdsSku,
+        }
+        impl PriceSetV2 {
+            /// A builder of `PriceSetV2`: a setter per field, then `build()` (`builder::PriceSetV2`).
+            pub fn builder() -> builder::PriceSetV2 {
+                Default::default()
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `MoneyV2`: `MoneyV2::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct MoneyV2 {
+                amount: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                currency: ::core::result::Result<
+                    ::std::string::String,
+                    ::tidings::builder::FieldProblem,
+                >,
+                precision: ::core::result::Result<
+                    ::std::option::Option<i64>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for MoneyV2 {
+                fn default() -> Self {
+                    Self {
+                        amount: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        currency: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        precision: ::core::result::Result::Ok(Default::default()),
+                    }
+                }
+            }
+            impl MoneyV2 {
+                /// Sets `amount` (required); a value its type refuses is reported by `build()`.
+                pub fn amount<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.amount = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `currency` (required); a value its type refuses is reported by `build()`.
+                pub fn currency<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.currency = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `precision` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn precision<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<i64>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.precision = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::MoneyV2,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<MoneyV2> for super::MoneyV2 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: MoneyV2,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        amount: ::tidings::builder::take(
+                            value.amount,
+                            "MoneyV2",
+                            "amount",
+                        )?,
+                        currency: ::tidings::builder::take(
+                            value.currency,
+                            "MoneyV2",
+                            "currency",
+                        )?,
+                        precision: ::tidings::builder::take(
+                            value.precision,
+                            "MoneyV2",
+                            "precision",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::MoneyV2> for MoneyV2 {
+                fn from(value: super::MoneyV2) -> Self {
+                    Self {
+                        amount: ::core::result::Result::Ok(value.amount),
+                        currency: ::core::result::Result::Ok(value.currency),
+                        precision: ::core::result::Result::Ok(value.precision),
+                    }
+                }
+            }
+            /// Builds a `PriceSetV1`: `PriceSetV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct PriceSetV1 {
+                line: ::core::result::Result<
+                    ::std::option::Option<super::super::super::common::OrderRef>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                price: ::core::result::Result<
+                    super::super::super::common::Money,
+                    ::tidings::builder::FieldProblem,
+                >,
+                set_by: ::core::result::Result<
+                    super::super::super::common::UserId,
+                    ::tidings::builder::FieldProblem,
+                >,
+                sku: ::core::result::Result<
+                    super::super::super::common::IdsSku,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for PriceSetV1 {
+                fn default() -> Self {
+                    Self {
+                        line: ::core::result::Result::Ok(Default::default()),
+                        price: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        set_by: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        sku: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl PriceSetV1 {
+                /// Sets `line` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn line<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::OrderRef>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.line = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `price` (required); a value its type refuses is reported by `build()`.
+                pub fn price<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::Money>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.price = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `set_by` (required); a value its type refuses is reported by `build()`.
+                pub fn set_by<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.set_by = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `sku` (required); a value its type refuses is reported by `build()`.
+                pub fn sku<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::IdsSku>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.sku = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::PriceSetV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<PriceSetV1> for super::PriceSetV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: PriceSetV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        line: ::tidings::builder::take(
+                            value.line,
+                            "PriceSetV1",
+                            "line",
+                        )?,
+                        price: ::tidings::builder::take(
+                            value.price,
+                            "PriceSetV1",
+                            "price",
+                        )?,
+                        set_by: ::tidings::builder::take(
+                            value.set_by,
+                            "PriceSetV1",
+                            "set_by",
+                        )?,
+                        sku: ::tidings::builder::take(value.sku, "PriceSetV1", "sku")?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::PriceSetV1> for PriceSetV1 {
+                fn from(value: super::PriceSetV1) -> Self {
+                    Self {
+                        line: ::core::result::Result::Ok(value.line),
+                        price: ::core::result::Result::Ok(value.price),
+                        set_by: ::core::result::Result::Ok(value.set_by),
+                        sku: ::core::result::Result::Ok(value.sku),
+                    }
+                }
+            }
+            /// Builds a `PriceSetV2`: `PriceSetV2::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct PriceSetV2 {
+                line: ::core::result::Result<
+                    ::std::option::Option<super::super::super::common::OrderRef>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                price: ::core::result::Result<
+                    super::MoneyV2,
+                    ::tidings::builder::FieldProblem,
+                >,
+                set_by: ::core::result::Result<
+                    super::super::super::common::UserId,
+                    ::tidings::builder::FieldProblem,
+                >,
+                sku: ::core::result::Result<
+                    super::super::super::common::IdsSku,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for PriceSetV2 {
+                fn default() -> Self {
+                    Self {
+                        line: ::core::result::Result::Ok(Default::default()),
+                        price: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        set_by: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        sku: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl PriceSetV2 {
+                /// Sets `line` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn line<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::OrderRef>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.line = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `price` (required); a value its type refuses is reported by `build()`.
+                pub fn price<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::MoneyV2>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.price = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `set_by` (required); a value its type refuses is reported by `build()`.
+                pub fn set_by<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.set_by = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `sku` (required); a value its type refuses is reported by `build()`.
+                pub fn sku<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::IdsSku>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.sku = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::PriceSetV2,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<PriceSetV2> for super::PriceSetV2 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: PriceSetV2,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        line: ::tidings::builder::take(
+                            value.line,
+                            "PriceSetV2",
+                            "line",
+                        )?,
+                        price: ::tidings::builder::take(
+                            value.price,
+                            "PriceSetV2",
+                            "price",
+                        )?,
+                        set_by: ::tidings::builder::take(
+                            value.set_by,
+                            "PriceSetV2",
+                            "set_by",
+                        )?,
+                        sku: ::tidings::builder::take(value.sku, "PriceSetV2", "sku")?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::PriceSetV2> for PriceSetV2 {
+                fn from(value: super::PriceSetV2) -> Self {
+                    Self {
+                        line: ::core::result::Result::Ok(value.line),
+                        price: ::core::result::Result::Ok(value.price),
+                        set_by: ::core::result::Result::Ok(value.set_by),
+                        sku: ::core::result::Result::Ok(value.sku),
+                    }
+                }
+            }
         }
         pub use super::super::common::error;
         /// Reads a payload of `catalog.price.set` written as any version: version 1 as itself, and a newer version directly as version 1 (its unknown fields are ignored).
@@ -672,7 +1542,7 @@ pub mod catalog {
                 }
             }
         }
-        /// Reads a payload of `catalog.price.set` written as any version: version 2 as itself, a payload of versions 1 to 1 upcast to it, and a newer version directly as version 2 (its unknown fields are ignored).
+        /// Reads a payload of `catalog.price.set` written as any version: version 2 as itself, a payload of version 1 upcast to it, and a newer version directly as version 2 (its unknown fields are ignored).
         impl ::tidings::upcast::ReadAnyVersion for PriceSetV2 {
             fn read_any_version(
                 version: u32,

@@ -191,14 +191,14 @@ pub mod common {
 }
 /// Events of the `auth` service.
 pub mod auth {
-    /// `auth.user.created`: payload types of versions 1, 2, 3 (latest 3), their shared types and upcasts.
+    /// `auth.user.created`: payload types of versions 1, 2 and 3 (the latest), their types and upcasts.
     #[allow(deprecated)]
     pub mod user_created {
         /// The event type: `auth.user.created`.
         pub const EVENT_TYPE: &str = "auth.user.created";
         /// The latest schema version of `auth.user.created`.
         pub const LATEST_VERSION: u32 = 3;
-        /// `UserCreatedName`
+        #[allow(missing_docs)]
         #[derive(::serde::Serialize, Clone, Debug, Eq, Hash, Ord, PartialEq, PartialOrd)]
         #[serde(transparent)]
         pub struct UserCreatedName(::std::string::String);
@@ -252,7 +252,7 @@ pub mod auth {
                     })
             }
         }
-        /// `UserCreatedRole`
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -266,10 +266,10 @@ pub mod auth {
             PartialOrd
         )]
         pub enum UserCreatedRole {
-            /// `admin`.
+            /// JSON `"admin"`.
             #[serde(rename = "admin")]
             Admin,
-            /// `viewer`.
+            /// JSON `"viewer"`.
             #[serde(rename = "viewer")]
             Viewer,
         }
@@ -322,15 +322,21 @@ pub mod auth {
             note = "this schema version is deprecated in the registry (x-deprecated)"
         )]
         pub struct UserCreatedV1 {
-            /// `legacy` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub legacy: ::std::option::Option<::std::string::String>,
-            /// `name` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub name: UserCreatedName,
-            /// `role` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub role: UserCreatedRole,
             /// User id.
             pub user_id: super::super::common::UserId,
+        }
+        impl UserCreatedV1 {
+            /// A builder of `UserCreatedV1`: a setter per field, then `build()` (`builder::UserCreatedV1`).
+            pub fn builder() -> builder::UserCreatedV1 {
+                Default::default()
+            }
         }
         /// The auth.user.created event, version 2.
         ///
@@ -347,10 +353,16 @@ pub mod auth {
             pub locale: ::std::option::Option<::std::string::String>,
             /// Now documented.
             pub name: UserCreatedName,
-            /// `role` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub role: UserCreatedRole,
             /// User id.
             pub user_id: super::super::common::UserId,
+        }
+        impl UserCreatedV2 {
+            /// A builder of `UserCreatedV2`: a setter per field, then `build()` (`builder::UserCreatedV2`).
+            pub fn builder() -> builder::UserCreatedV2 {
+                Default::default()
+            }
         }
         /// The auth.user.created event, version 3.
         ///
@@ -362,7 +374,7 @@ pub mod auth {
             custom_upcast
         )]
         pub struct UserCreatedV3 {
-            /// `labels` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(default, skip_serializing_if = "::std::vec::Vec::is_empty")]
             pub labels: ::std::vec::Vec<UserCreatedV3LabelsItem>,
             /// Added in v2.
@@ -370,12 +382,18 @@ pub mod auth {
             pub locale: ::std::option::Option<::std::string::String>,
             /// Now documented.
             pub name: UserCreatedName,
-            /// `role` (the schema does not describe it).
+            #[allow(missing_docs)]
             pub role: UserCreatedRole,
             /// User id.
             pub user_id: super::super::common::UserId,
         }
-        /// `UserCreatedV3LabelsItem`
+        impl UserCreatedV3 {
+            /// A builder of `UserCreatedV3`: a setter per field, then `build()` (`builder::UserCreatedV3`).
+            pub fn builder() -> builder::UserCreatedV3 {
+                Default::default()
+            }
+        }
+        #[allow(missing_docs)]
         #[derive(
             ::serde::Deserialize,
             ::serde::Serialize,
@@ -385,9 +403,486 @@ pub mod auth {
             PartialEq
         )]
         pub struct UserCreatedV3LabelsItem {
-            /// `k` (the schema does not describe it).
+            #[allow(missing_docs)]
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub k: ::std::option::Option<::std::string::String>,
+        }
+        impl UserCreatedV3LabelsItem {
+            /// A builder of `UserCreatedV3LabelsItem`: a setter per field, then `build()` (`builder::UserCreatedV3LabelsItem`).
+            pub fn builder() -> builder::UserCreatedV3LabelsItem {
+                Default::default()
+            }
+        }
+        /// Builders of this module's structs (`tidings::builder`):
+        /// a misspelt field does not compile, and `build()` names
+        /// the field that is missing or holds a refused value.
+        pub mod builder {
+            /// Builds a `UserCreatedV1`: `UserCreatedV1::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserCreatedV1 {
+                legacy: ::core::result::Result<
+                    ::std::option::Option<::std::string::String>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                name: ::core::result::Result<
+                    super::UserCreatedName,
+                    ::tidings::builder::FieldProblem,
+                >,
+                role: ::core::result::Result<
+                    super::UserCreatedRole,
+                    ::tidings::builder::FieldProblem,
+                >,
+                user_id: ::core::result::Result<
+                    super::super::super::common::UserId,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for UserCreatedV1 {
+                fn default() -> Self {
+                    Self {
+                        legacy: ::core::result::Result::Ok(Default::default()),
+                        name: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        role: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        user_id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl UserCreatedV1 {
+                /// Sets `legacy` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn legacy<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.legacy = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `name` (required); a value its type refuses is reported by `build()`.
+                pub fn name<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserCreatedName>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.name = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `role` (required); a value its type refuses is reported by `build()`.
+                pub fn role<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserCreatedRole>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.role = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
+                pub fn user_id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.user_id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserCreatedV1,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserCreatedV1> for super::UserCreatedV1 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserCreatedV1,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        legacy: ::tidings::builder::take(
+                            value.legacy,
+                            "UserCreatedV1",
+                            "legacy",
+                        )?,
+                        name: ::tidings::builder::take(
+                            value.name,
+                            "UserCreatedV1",
+                            "name",
+                        )?,
+                        role: ::tidings::builder::take(
+                            value.role,
+                            "UserCreatedV1",
+                            "role",
+                        )?,
+                        user_id: ::tidings::builder::take(
+                            value.user_id,
+                            "UserCreatedV1",
+                            "user_id",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserCreatedV1> for UserCreatedV1 {
+                fn from(value: super::UserCreatedV1) -> Self {
+                    Self {
+                        legacy: ::core::result::Result::Ok(value.legacy),
+                        name: ::core::result::Result::Ok(value.name),
+                        role: ::core::result::Result::Ok(value.role),
+                        user_id: ::core::result::Result::Ok(value.user_id),
+                    }
+                }
+            }
+            /// Builds a `UserCreatedV2`: `UserCreatedV2::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserCreatedV2 {
+                locale: ::core::result::Result<
+                    ::std::option::Option<::std::string::String>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                name: ::core::result::Result<
+                    super::UserCreatedName,
+                    ::tidings::builder::FieldProblem,
+                >,
+                role: ::core::result::Result<
+                    super::UserCreatedRole,
+                    ::tidings::builder::FieldProblem,
+                >,
+                user_id: ::core::result::Result<
+                    super::super::super::common::UserId,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for UserCreatedV2 {
+                fn default() -> Self {
+                    Self {
+                        locale: ::core::result::Result::Ok(Default::default()),
+                        name: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        role: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        user_id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl UserCreatedV2 {
+                /// Sets `locale` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn locale<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.locale = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `name` (required); a value its type refuses is reported by `build()`.
+                pub fn name<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserCreatedName>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.name = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `role` (required); a value its type refuses is reported by `build()`.
+                pub fn role<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserCreatedRole>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.role = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
+                pub fn user_id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.user_id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserCreatedV2,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserCreatedV2> for super::UserCreatedV2 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserCreatedV2,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        locale: ::tidings::builder::take(
+                            value.locale,
+                            "UserCreatedV2",
+                            "locale",
+                        )?,
+                        name: ::tidings::builder::take(
+                            value.name,
+                            "UserCreatedV2",
+                            "name",
+                        )?,
+                        role: ::tidings::builder::take(
+                            value.role,
+                            "UserCreatedV2",
+                            "role",
+                        )?,
+                        user_id: ::tidings::builder::take(
+                            value.user_id,
+                            "UserCreatedV2",
+                            "user_id",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserCreatedV2> for UserCreatedV2 {
+                fn from(value: super::UserCreatedV2) -> Self {
+                    Self {
+                        locale: ::core::result::Result::Ok(value.locale),
+                        name: ::core::result::Result::Ok(value.name),
+                        role: ::core::result::Result::Ok(value.role),
+                        user_id: ::core::result::Result::Ok(value.user_id),
+                    }
+                }
+            }
+            /// Builds a `UserCreatedV3`: `UserCreatedV3::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserCreatedV3 {
+                labels: ::core::result::Result<
+                    ::std::vec::Vec<super::UserCreatedV3LabelsItem>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                locale: ::core::result::Result<
+                    ::std::option::Option<::std::string::String>,
+                    ::tidings::builder::FieldProblem,
+                >,
+                name: ::core::result::Result<
+                    super::UserCreatedName,
+                    ::tidings::builder::FieldProblem,
+                >,
+                role: ::core::result::Result<
+                    super::UserCreatedRole,
+                    ::tidings::builder::FieldProblem,
+                >,
+                user_id: ::core::result::Result<
+                    super::super::super::common::UserId,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for UserCreatedV3 {
+                fn default() -> Self {
+                    Self {
+                        labels: ::core::result::Result::Ok(Default::default()),
+                        locale: ::core::result::Result::Ok(Default::default()),
+                        name: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        role: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                        user_id: ::core::result::Result::Err(
+                            ::tidings::builder::FieldProblem::Missing,
+                        ),
+                    }
+                }
+            }
+            impl UserCreatedV3 {
+                /// Sets `labels` (unset, it takes its default); a value its type refuses is reported by `build()`.
+                pub fn labels<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<
+                        ::std::vec::Vec<super::UserCreatedV3LabelsItem>,
+                    >,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.labels = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `locale` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn locale<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.locale = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// Sets `name` (required); a value its type refuses is reported by `build()`.
+                pub fn name<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserCreatedName>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.name = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `role` (required); a value its type refuses is reported by `build()`.
+                pub fn role<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::UserCreatedRole>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.role = ::tidings::builder::convert(value);
+                    self
+                }
+                /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
+                pub fn user_id<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.user_id = ::tidings::builder::convert(value);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserCreatedV3,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserCreatedV3> for super::UserCreatedV3 {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserCreatedV3,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        labels: ::tidings::builder::take(
+                            value.labels,
+                            "UserCreatedV3",
+                            "labels",
+                        )?,
+                        locale: ::tidings::builder::take(
+                            value.locale,
+                            "UserCreatedV3",
+                            "locale",
+                        )?,
+                        name: ::tidings::builder::take(
+                            value.name,
+                            "UserCreatedV3",
+                            "name",
+                        )?,
+                        role: ::tidings::builder::take(
+                            value.role,
+                            "UserCreatedV3",
+                            "role",
+                        )?,
+                        user_id: ::tidings::builder::take(
+                            value.user_id,
+                            "UserCreatedV3",
+                            "user_id",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserCreatedV3> for UserCreatedV3 {
+                fn from(value: super::UserCreatedV3) -> Self {
+                    Self {
+                        labels: ::core::result::Result::Ok(value.labels),
+                        locale: ::core::result::Result::Ok(value.locale),
+                        name: ::core::result::Result::Ok(value.name),
+                        role: ::core::result::Result::Ok(value.role),
+                        user_id: ::core::result::Result::Ok(value.user_id),
+                    }
+                }
+            }
+            /// Builds a `UserCreatedV3LabelsItem`: `UserCreatedV3LabelsItem::builder()`, a setter per field, then `build()`.
+            #[derive(Clone, Debug)]
+            pub struct UserCreatedV3LabelsItem {
+                k: ::core::result::Result<
+                    ::std::option::Option<::std::string::String>,
+                    ::tidings::builder::FieldProblem,
+                >,
+            }
+            impl ::core::default::Default for UserCreatedV3LabelsItem {
+                fn default() -> Self {
+                    Self {
+                        k: ::core::result::Result::Ok(Default::default()),
+                    }
+                }
+            }
+            impl UserCreatedV3LabelsItem {
+                /// Sets `k` (optional: unset, it is `None`); a value its type refuses is reported by `build()`.
+                pub fn k<V>(mut self, value: V) -> Self
+                where
+                    V: ::core::convert::TryInto<::std::string::String>,
+                    V::Error: ::core::fmt::Display,
+                {
+                    self.k = ::tidings::builder::convert(value)
+                        .map(::core::option::Option::Some);
+                    self
+                }
+                /// The value, or which field is required but unset or was
+                /// given a value its type refuses (the first, in field order).
+                ///
+                /// # Errors
+                /// A `tidings::builder::BuildError` naming the field.
+                pub fn build(
+                    self,
+                ) -> ::core::result::Result<
+                    super::UserCreatedV3LabelsItem,
+                    ::tidings::builder::BuildError,
+                > {
+                    ::core::convert::TryFrom::try_from(self)
+                }
+            }
+            impl ::core::convert::TryFrom<UserCreatedV3LabelsItem>
+            for super::UserCreatedV3LabelsItem {
+                type Error = ::tidings::builder::BuildError;
+                fn try_from(
+                    value: UserCreatedV3LabelsItem,
+                ) -> ::core::result::Result<Self, ::tidings::builder::BuildError> {
+                    ::core::result::Result::Ok(Self {
+                        k: ::tidings::builder::take(
+                            value.k,
+                            "UserCreatedV3LabelsItem",
+                            "k",
+                        )?,
+                    })
+                }
+            }
+            impl ::core::convert::From<super::UserCreatedV3LabelsItem>
+            for UserCreatedV3LabelsItem {
+                fn from(value: super::UserCreatedV3LabelsItem) -> Self {
+                    Self {
+                        k: ::core::result::Result::Ok(value.k),
+                    }
+                }
+            }
         }
         pub use super::super::common::error;
         impl ::std::fmt::Display for UserCreatedName {
@@ -443,7 +938,7 @@ pub mod auth {
                 }
             }
         }
-        /// Reads a payload of `auth.user.created` written as any version: version 2 as itself, a payload of versions 1 to 1 upcast to it, and a newer version directly as version 2 (its unknown fields are ignored).
+        /// Reads a payload of `auth.user.created` written as any version: version 2 as itself, a payload of version 1 upcast to it, and a newer version directly as version 2 (its unknown fields are ignored).
         impl ::tidings::upcast::ReadAnyVersion for UserCreatedV2 {
             fn read_any_version(
                 version: u32,
