@@ -1011,8 +1011,8 @@ async fn a_move_that_keeps_failing_raises_a_monitor_alert_and_completes_once_it_
 }
 
 /// DLQ_EVENTS as the registry provisions it, shrunk to room for two and a
-/// quarter dead letters (a margin: two letters need not be the same size): the capacity alert comes at the second, before the
-/// stream is full; the third is refused rather than evicting the first,
+/// quarter dead letters (a margin: two letters need not be the same size):
+/// the capacity alert comes at the second, before the stream is full; the third is refused rather than evicting the first,
 /// its original stays unacknowledged in AUTH_EVENTS with a move_failing
 /// alert, and it moves once there is room.
 #[tokio::test]

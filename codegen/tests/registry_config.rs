@@ -30,9 +30,22 @@ fn streams_limits_and_profiles() {
     );
     for profile in ["production", "dev"] {
         for s in c.resolve_streams(profile).unwrap() {
-            assert_eq!(s.max_age, Duration::from_secs(7 * 24 * 3600), "{}", s.name);
+            // Dead letters are kept 30 days and refused rather than
+            // evicted when the DLQ is full; event streams keep 7 days and
+            // evict the oldest.
+            let (days, discard) = if s.name == "DLQ_EVENTS" {
+                (30, Discard::New)
+            } else {
+                (7, Discard::Old)
+            };
+            assert_eq!(
+                s.max_age,
+                Duration::from_secs(days * 24 * 3600),
+                "{}",
+                s.name
+            );
             assert_eq!(s.max_bytes, 1 << 30);
-            assert_eq!(s.discard, Discard::Old);
+            assert_eq!(s.discard, discard, "{}", s.name);
             assert_eq!(s.duplicate_window, Duration::from_secs(120));
             assert_eq!(s.storage, Storage::File);
             assert_eq!(s.replicas, if profile == "production" { 3 } else { 1 });
