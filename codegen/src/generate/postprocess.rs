@@ -62,11 +62,7 @@ fn is_untagged(attrs: &[Attribute]) -> bool {
 /// enums [`tag_by_const`] reads by their discriminator do not count.
 pub(crate) fn untagged_variant_structs(file: &syn::File) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
-    for item in &file.items {
-        let Item::Enum(e) = item else { continue };
-        if !is_untagged(&e.attrs) || !derives(&e.attrs, "Deserialize") {
-            continue;
-        }
+    for e in untagged_readers(file) {
         for v in &e.variants {
             let Fields::Unnamed(u) = &v.fields else {
                 continue;
@@ -447,19 +443,19 @@ fn share_error_module(file: &mut syn::File, depth: usize) {
 /// The names of the `common` structs that `file`'s untagged enums wrap
 /// (as `__tidings_common::X`): they keep `deny_unknown_fields`.
 pub(crate) fn wrapped_common(file: &syn::File) -> BTreeSet<String> {
-    let mut out = BTreeSet::new();
-    for item in &file.items {
-        let Item::Enum(e) = item else { continue };
-        if !is_untagged(&e.attrs) || !derives(&e.attrs, "Deserialize") {
-            continue;
-        }
-        for v in &e.variants {
-            if let Some(name) = variant_type(v).and_then(common_name) {
-                out.insert(name);
-            }
-        }
-    }
-    out
+    untagged_readers(file)
+        .flat_map(|e| &e.variants)
+        .filter_map(|v| variant_type(v).and_then(common_name))
+        .collect()
+}
+
+/// The `untagged` enums of `file` that derive `Deserialize`: serde reads
+/// them by trying each variant in turn.
+fn untagged_readers(file: &syn::File) -> impl Iterator<Item = &syn::ItemEnum> {
+    file.items.iter().filter_map(|item| match item {
+        Item::Enum(e) if is_untagged(&e.attrs) && derives(&e.attrs, "Deserialize") => Some(e),
+        _ => None,
+    })
 }
 
 /// `X` for the path `__tidings_common::X`.
