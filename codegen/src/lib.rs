@@ -9,3 +9,4 @@ pub mod generate;
 pub mod registry;
 pub mod rust_text;
 pub mod schema_keywords;
+pub mod schema_walk;

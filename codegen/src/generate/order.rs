@@ -11,6 +11,8 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
+use crate::schema_keywords::is_data;
+
 /// The key lists of every `properties` object of the registry's files.
 #[derive(Debug, Default)]
 pub(crate) struct Orders {
@@ -70,12 +72,6 @@ impl<'de> Visitor<'de> for NodeVisitor {
         }
         Ok(Node::Object(out))
     }
-}
-
-/// Keywords whose values are data: a `properties` member inside them is not
-/// a schema's.
-fn is_data(k: &str) -> bool {
-    matches!(k, "enum" | "const" | "default" | "examples" | "example") || k.starts_with("x-")
 }
 
 impl Orders {

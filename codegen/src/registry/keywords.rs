@@ -3,8 +3,7 @@
 //! Reported before generation so a schema never reaches it.
 use serde_json::Value;
 
-use crate::bundle::push_token;
-use crate::schema_keywords::{is_data, is_names_map};
+use crate::schema_walk::{each_schema, SchemaAt};
 
 /// One unsupported use of a keyword in a schema file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,162 +27,123 @@ pub struct Unsupported {
 /// Every unsupported keyword use in `schema`, in document order.
 pub fn find_unsupported(schema: &Value) -> Vec<Unsupported> {
     let mut out = Vec::new();
-    let mut ptr = String::new();
-    walk(schema, &mut ptr, false, &mut out);
+    each_schema(schema, |at| check_schema(at, &mut out));
     out
 }
 
-fn walk(value: &Value, ptr: &mut String, names_map: bool, out: &mut Vec<Unsupported>) {
-    match value {
-        Value::Object(m) if names_map => {
-            for (k, v) in m {
-                let len = ptr.len();
-                ptr.push('/');
-                push_token(ptr, k);
-                walk(v, ptr, false, out);
-                ptr.truncate(len);
-            }
-        }
-        Value::Object(m) => {
-            let at = |k: &str| {
-                let mut p = ptr.clone();
-                p.push('/');
-                push_token(&mut p, k);
-                p
-            };
-            let mut report =
-                |keyword: &'static str, message: String, help: &'static str, warning: bool| {
-                    out.push(Unsupported {
-                        pointer: at(keyword),
-                        keyword,
-                        rule: if warning {
-                            "schema/closed-model"
-                        } else {
-                            "schema/unsupported-keyword"
-                        },
-                        message,
-                        help,
-                        warning,
-                    })
-                };
-            for k in ["if", "then", "else"] {
-                if m.contains_key(k) {
-                    report(
-                        k_static(k),
-                        format!("`{k}`: the Rust generator (typify) panics on if/then/else"),
-                        "express the alternatives with `oneOf` of object variants, or move the condition into code",
-                        false,
-                    );
-                }
-            }
-            if let Some(why) = pattern_properties_ignored(m) {
-                report(
-                    "patternProperties",
-                    format!("`patternProperties` {why}: the Rust generator (typify) silently ignores it"),
-                    "give the pattern-named members an object of their own holding only `patternProperties` (one value schema), optionally with `additionalProperties: false`; typify makes it a map",
+/// The unsupported keyword uses of one schema object (not its subschemas).
+fn check_schema(at: SchemaAt<'_>, out: &mut Vec<Unsupported>) {
+    let m = at.schema;
+    let mut report = |keyword: &'static str, message: String, help: &'static str, warning: bool| {
+        out.push(Unsupported {
+            pointer: at.pointer_to(keyword),
+            keyword,
+            rule: if warning {
+                "schema/closed-model"
+            } else {
+                "schema/unsupported-keyword"
+            },
+            message,
+            help,
+            warning,
+        })
+    };
+    for k in ["if", "then", "else"] {
+        if m.contains_key(k) {
+            report(
+                    k_static(k),
+                    format!("`{k}`: the Rust generator (typify) panics on if/then/else"),
+                    "express the alternatives with `oneOf` of object variants, or move the condition into code",
                     false,
                 );
-            }
-            if let Some(Value::String(r)) = m.get("$ref") {
-                if r.split_once('#')
-                    .is_some_and(|(_, f)| !f.is_empty() && !f.starts_with('/'))
-                {
-                    report(
-                        "$ref",
-                        format!("`$ref` to the anchor {r:?}: the Rust generator (typify) resolves only JSON pointers and panics on anchors"),
-                        "refer to the definition by its pointer, e.g. \"#/$defs/Name\"",
-                        false,
-                    );
-                }
-            }
-            if let Some(not) = m.get("not") {
-                if !not_is_generated(not) {
-                    report(
-                        "not",
-                        "`not`: the Rust generator (typify) panics on it, except around an `enum` of values of one type".into(),
-                        "drop `not` and check the condition in code, or express the allowed values positively (`enum`, `pattern`, `oneOf`)",
-                        false,
-                    );
-                }
-            }
-            if let Some(Value::Array(values)) = m.get("enum") {
-                if !m.contains_key("type") && !m.contains_key("$ref") && json_kinds(values) > 1 {
-                    report(
-                        "enum",
-                        "untyped `enum` mixing value types: the Rust generator (typify) panics on it".into(),
-                        "give the values one type (e.g. all strings: [\"1\", \"one\"]), or use `oneOf` of typed `const`s",
-                        false,
-                    );
-                }
-            }
-            if m.get("additionalProperties") == Some(&Value::Bool(false))
-                && !m.contains_key("patternProperties")
-            {
-                report(
-                    "additionalProperties",
-                    "closed content model (`additionalProperties: false`): the schema refuses members it does not declare (the publisher validates against it), so under FULL compatibility no property can ever be added; generated readers ignore unknown members, the schema does not".into(),
-                    "leave the object open (remove `additionalProperties: false`); readers ignore members they do not know",
-                    true,
+        }
+    }
+    if let Some(why) = pattern_properties_ignored(m) {
+        report(
+                "patternProperties",
+                format!("`patternProperties` {why}: the Rust generator (typify) silently ignores it"),
+                "give the pattern-named members an object of their own holding only `patternProperties` (one value schema), optionally with `additionalProperties: false`; typify makes it a map",
+                false,
+            );
+    }
+    if let Some(Value::String(r)) = m.get("$ref") {
+        if r.split_once('#')
+            .is_some_and(|(_, f)| !f.is_empty() && !f.starts_with('/'))
+        {
+            report(
+                    "$ref",
+                    format!("`$ref` to the anchor {r:?}: the Rust generator (typify) resolves only JSON pointers and panics on anchors"),
+                    "refer to the definition by its pointer, e.g. \"#/$defs/Name\"",
+                    false,
                 );
-            }
-            let ignored: [(&'static str, &'static str); 8] = [
-                (
-                    "unevaluatedProperties",
-                    "use `additionalProperties` on the object instead",
-                ),
-                ("unevaluatedItems", "use `items` instead"),
-                (
-                    "dependentRequired",
-                    "make the properties required together in a nested object, or check in code",
-                ),
-                (
-                    "dependentSchemas",
-                    "use a nested object or `oneOf` variants",
-                ),
-                ("dependencies", "use a nested object or `oneOf` variants"),
-                (
-                    "prefixItems",
-                    "use an object with named properties instead of a positional tuple",
-                ),
-                ("$dynamicRef", "use a plain `$ref` to a `$defs` entry"),
-                ("$recursiveRef", "use a plain `$ref` to a `$defs` entry"),
-            ];
-            for (k, help) in ignored {
-                if m.contains_key(k) {
-                    let what = if k == "prefixItems" {
-                        "gets 2020-12 `prefixItems` wrong"
-                    } else {
-                        "cannot express it and would silently ignore it"
-                    };
-                    report(
-                        k,
-                        format!("`{k}`: the Rust generator (typify) {what}"),
-                        help,
-                        false,
-                    );
-                }
-            }
-            for (k, v) in m {
-                if is_data(k) || !(v.is_object() || v.is_array()) {
-                    continue;
-                }
-                let len = ptr.len();
-                ptr.push('/');
-                push_token(ptr, k);
-                walk(v, ptr, is_names_map(k), out);
-                ptr.truncate(len);
-            }
         }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&i.to_string());
-                walk(v, ptr, false, out);
-                ptr.truncate(len);
-            }
+    }
+    if let Some(not) = m.get("not") {
+        if !not_is_generated(not) {
+            report(
+                    "not",
+                    "`not`: the Rust generator (typify) panics on it, except around an `enum` of values of one type".into(),
+                    "drop `not` and check the condition in code, or express the allowed values positively (`enum`, `pattern`, `oneOf`)",
+                    false,
+                );
         }
-        _ => {}
+    }
+    if let Some(Value::Array(values)) = m.get("enum") {
+        if !m.contains_key("type") && !m.contains_key("$ref") && json_kinds(values) > 1 {
+            report(
+                    "enum",
+                    "untyped `enum` mixing value types: the Rust generator (typify) panics on it".into(),
+                    "give the values one type (e.g. all strings: [\"1\", \"one\"]), or use `oneOf` of typed `const`s",
+                    false,
+                );
+        }
+    }
+    if m.get("additionalProperties") == Some(&Value::Bool(false))
+        && !m.contains_key("patternProperties")
+    {
+        report(
+                "additionalProperties",
+                "closed content model (`additionalProperties: false`): the schema refuses members it does not declare (the publisher validates against it), so under FULL compatibility no property can ever be added; generated readers ignore unknown members, the schema does not".into(),
+                "leave the object open (remove `additionalProperties: false`); readers ignore members they do not know",
+                true,
+            );
+    }
+    let ignored: [(&'static str, &'static str); 8] = [
+        (
+            "unevaluatedProperties",
+            "use `additionalProperties` on the object instead",
+        ),
+        ("unevaluatedItems", "use `items` instead"),
+        (
+            "dependentRequired",
+            "make the properties required together in a nested object, or check in code",
+        ),
+        (
+            "dependentSchemas",
+            "use a nested object or `oneOf` variants",
+        ),
+        ("dependencies", "use a nested object or `oneOf` variants"),
+        (
+            "prefixItems",
+            "use an object with named properties instead of a positional tuple",
+        ),
+        ("$dynamicRef", "use a plain `$ref` to a `$defs` entry"),
+        ("$recursiveRef", "use a plain `$ref` to a `$defs` entry"),
+    ];
+    for (k, help) in ignored {
+        if m.contains_key(k) {
+            let what = if k == "prefixItems" {
+                "gets 2020-12 `prefixItems` wrong"
+            } else {
+                "cannot express it and would silently ignore it"
+            };
+            report(
+                k,
+                format!("`{k}`: the Rust generator (typify) {what}"),
+                help,
+                false,
+            );
+        }
     }
 }
 

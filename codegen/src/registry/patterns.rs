@@ -9,57 +9,27 @@ use serde_json::{json, Value};
 
 use super::finding::Finding;
 use crate::bundle::push_token;
-use crate::schema_keywords::{is_data, is_names_map};
+use crate::schema_walk::each_schema;
 
 const RULE: &str = "schema/pattern";
 const HELP: &str = "write the pattern in ECMA-262 syntax without flags (no `(?i)`, `\\p{..}` or `\\u{..}`; spell out `[A-Za-z]`), see docs/registry.md, Patterns";
 
-/// Findings for every pattern of the schema file `schema`.
+/// Findings for every pattern of the schema file `schema`: each schema's
+/// `pattern` and the names of its `patternProperties`.
 pub(crate) fn check(path: &str, schema: &Value, findings: &mut Vec<Finding>) {
-    let mut ptr = String::new();
-    walk(path, schema, &mut ptr, findings);
-}
-
-fn walk(path: &str, v: &Value, ptr: &mut String, findings: &mut Vec<Finding>) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                if is_data(k) {
-                    continue;
-                }
-                let len = ptr.len();
+    each_schema(schema, |at| {
+        if let Some(Value::String(p)) = at.schema.get("pattern") {
+            report(path, &at.pointer_to("pattern"), p, findings);
+        }
+        if let Some(Value::Object(names)) = at.schema.get("patternProperties") {
+            for name in names.keys() {
+                let mut ptr = at.pointer_to("patternProperties");
                 ptr.push('/');
-                push_token(ptr, k);
-                match (k.as_str(), child) {
-                    ("pattern", Value::String(p)) => report(path, ptr, p, findings),
-                    (k, Value::Object(entries)) if is_names_map(k) => {
-                        for (name, schema) in entries {
-                            let len = ptr.len();
-                            ptr.push('/');
-                            push_token(ptr, name);
-                            if k == "patternProperties" {
-                                report(path, ptr, name, findings);
-                            }
-                            walk(path, schema, ptr, findings);
-                            ptr.truncate(len);
-                        }
-                    }
-                    _ => walk(path, child, ptr, findings),
-                }
-                ptr.truncate(len);
+                push_token(&mut ptr, name);
+                report(path, &ptr, name, findings);
             }
         }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&i.to_string());
-                walk(path, child, ptr, findings);
-                ptr.truncate(len);
-            }
-        }
-        _ => {}
-    }
+    });
 }
 
 fn report(path: &str, ptr: &str, pattern: &str, findings: &mut Vec<Finding>) {

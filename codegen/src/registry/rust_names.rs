@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::event_type::pascal_case;
 use super::finding::Finding;
 use crate::bundle::push_token;
-use crate::schema_keywords::{is_data, is_names_map};
+use crate::schema_walk::each_schema;
 
 /// Type and trait names of the Rust prelude (and serde's derives) the
 /// generated code relies on.
@@ -51,55 +51,23 @@ pub const SHADOWED: [&str; 30] = [
 /// `title` of `schema` whose Rust type name would be one of [`SHADOWED`]
 /// (and is therefore renamed, see [`unshadowed`]).
 pub(crate) fn check(path: &str, schema: &Value, findings: &mut Vec<Finding>) {
-    let mut ptr = String::new();
-    walk(path, schema, &mut ptr, true, findings);
-}
-
-fn walk(path: &str, v: &Value, ptr: &mut String, root: bool, findings: &mut Vec<Finding>) {
-    let Value::Object(m) = v else {
-        if let Value::Array(items) = v {
-            for (i, item) in items.iter().enumerate() {
-                let len = ptr.len();
-                ptr.push('/');
-                ptr.push_str(&i.to_string());
-                walk(path, item, ptr, false, findings);
-                ptr.truncate(len);
+    each_schema(schema, |at| {
+        if let Some(Value::String(title)) = at.schema.get("title") {
+            if !at.root && is_shadowing(title) {
+                findings.push(finding(path, at.pointer_to("title"), "title", title));
             }
         }
-        return;
-    };
-    if !root {
-        if let Some(Value::String(title)) = m.get("title") {
-            if is_shadowing(title) {
-                findings.push(finding(path, format!("{ptr}/title"), "title", title));
-            }
-        }
-    }
-    for (k, child) in m {
-        if is_data(k) {
-            continue;
-        }
-        let len = ptr.len();
-        ptr.push('/');
-        push_token(ptr, k);
-        let names_map = is_names_map(k);
-        match child {
-            Value::Object(entries) if names_map => {
-                for (name, schema) in entries {
-                    let len = ptr.len();
+        for defs in ["$defs", "definitions"] {
+            if let Some(Value::Object(names)) = at.schema.get(defs) {
+                for name in names.keys().filter(|n| is_shadowing(n)) {
+                    let mut ptr = at.pointer_to(defs);
                     ptr.push('/');
-                    push_token(ptr, name);
-                    if matches!(k.as_str(), "$defs" | "definitions") && is_shadowing(name) {
-                        findings.push(finding(path, ptr.clone(), "definition", name));
-                    }
-                    walk(path, schema, ptr, false, findings);
-                    ptr.truncate(len);
+                    push_token(&mut ptr, name);
+                    findings.push(finding(path, ptr, "definition", name));
                 }
             }
-            _ => walk(path, child, ptr, false, findings),
         }
-        ptr.truncate(len);
-    }
+    });
 }
 
 /// Whether a definition or title `name` would become a Rust type that

@@ -78,6 +78,7 @@ use schemars::JsonSchema;
 use serde_json::{Map, Value};
 use tidings_codegen::bundle::{self, bundle_file, BundleError};
 use tidings_codegen::compat::{self, Breaks, Change, ChangeKind, CompatError, Policy};
+use tidings_codegen::schema_walk::each_schema_mut;
 
 use crate::DomainEvent;
 
@@ -413,7 +414,7 @@ fn compare<T: DomainEvent + JsonSchema>(
         schema: schema.clone(),
         source: Box::new(source),
     };
-    visit_schemas(&mut registry, &mut drop_unknown_format);
+    each_schema_mut(&mut registry, &mut drop_unknown_format);
     let written = type_schema::<T>(Direction::Serialize);
     let read = type_schema::<T>(Direction::Deserialize);
 
@@ -487,7 +488,7 @@ fn type_schema<T: JsonSchema>(direction: Direction) -> Value {
         Direction::Deserialize => settings.for_deserialize(),
     };
     let mut schema: Value = settings.into_generator().into_root_schema_for::<T>().into();
-    visit_schemas(&mut schema, &mut |m| {
+    each_schema_mut(&mut schema, &mut |m| {
         integer_format_bounds(m);
         drop_unknown_format(m);
         if direction == Direction::Serialize {
@@ -495,54 +496,6 @@ fn type_schema<T: JsonSchema>(direction: Direction) -> Value {
         }
     });
     schema
-}
-
-/// Calls `f` on every schema object in `schema`: the root and every
-/// subschema reached through an applicator or `$defs` (never data such as
-/// `enum`, `const`, `default` or `examples`).
-fn visit_schemas(schema: &mut Value, f: &mut impl FnMut(&mut Map<String, Value>)) {
-    let Value::Object(map) = schema else {
-        return;
-    };
-    f(map);
-    for (key, child) in map.iter_mut() {
-        match key.as_str() {
-            "properties" | "patternProperties" | "$defs" | "definitions" | "dependentSchemas" => {
-                if let Value::Object(children) = child {
-                    for sub in children.values_mut() {
-                        visit_schemas(sub, f);
-                    }
-                }
-            }
-            "allOf" | "anyOf" | "oneOf" | "prefixItems" => {
-                if let Value::Array(children) = child {
-                    for sub in children {
-                        visit_schemas(sub, f);
-                    }
-                }
-            }
-            // `items` is an array of schemas before draft 2020-12.
-            "items" => match child {
-                Value::Array(children) => {
-                    for sub in children {
-                        visit_schemas(sub, f);
-                    }
-                }
-                sub => visit_schemas(sub, f),
-            },
-            "additionalProperties"
-            | "unevaluatedProperties"
-            | "additionalItems"
-            | "unevaluatedItems"
-            | "contains"
-            | "propertyNames"
-            | "not"
-            | "if"
-            | "then"
-            | "else" => visit_schemas(child, f),
-            _ => {}
-        }
-    }
 }
 
 /// Drops a `format` that JSON Schema does not define (validators ignore it).
