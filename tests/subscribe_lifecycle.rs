@@ -211,6 +211,100 @@ async fn a_subscriber_killed_before_its_ack_gets_the_event_again_after_restart(
     Ok(())
 }
 
+/// The child of the SIGTERM test: one consumer group run with the
+/// one-liner `until_stop_signal`, handlers that take 300 ms.
+#[tokio::test]
+#[ignore = "run as a child process by sigterm_mid_work_finishes_and_acks_every_in_flight_event"]
+async fn child_subscriber_until_sigterm() -> anyhow::Result<()> {
+    use futures_util::FutureExt as _;
+    let Ok(url) = std::env::var("TIDINGS_CHILD_NATS_URL") else {
+        return Ok(());
+    };
+    let client = async_nats::connect(url).await?;
+    let config = tidings::SubscriberConfig {
+        max_in_flight: 4,
+        ..fast_config()
+    };
+    let mut subscriber = Subscriber::new(client, "signalled", config)?;
+    subscriber.handle::<UserCreated, _>(|event: Event<UserCreated>| async move {
+        say(&format!("handling {}", event.meta.event_id))?;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        say(&format!("handled {}", event.meta.event_id))?;
+        Ok::<(), std::io::Error>(())
+    });
+    let mut until = std::pin::pin!(subscriber.start().await?.until_stop_signal());
+    // The first poll installs the signal handlers; only then may the parent
+    // send SIGTERM.
+    assert!((&mut until).now_or_never().is_none());
+    say("ready")?;
+    let report = until.await?;
+    say(&format!("stopped abandoned={}", report.abandoned))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn sigterm_mid_work_finishes_and_acks_every_in_flight_event() -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let mut child = ChildTest::spawn("child_subscriber_until_sigterm", &server.url(), &[])?;
+    child.next_line("ready").await?;
+    let events: Vec<UserCreated> = (0..30).map(UserCreated::numbered).collect();
+    for r in publisher
+        .publish_batch(&PublishContext::new("org-1")?, &events)
+        .await
+    {
+        r?;
+    }
+    child.next_line("handling").await?;
+    child.terminate()?;
+    let (status, lines) = child.finish().await?;
+    assert!(status.success(), "the child failed: {lines:#?}");
+    assert!(
+        lines.iter().any(|l| l.contains("stopped abandoned=0")),
+        "{lines:#?}"
+    );
+    let ids = |prefix: &str| -> Vec<String> {
+        lines
+            .iter()
+            .filter_map(|l| l.find(prefix).map(|at| l[at + prefix.len()..].to_string()))
+            .collect()
+    };
+    let mut started = ids("handling ");
+    let mut finished = ids("handled ");
+    started.sort();
+    finished.sort();
+    // The first "handling" line was read before the signal.
+    assert_eq!(started.len() + 1, finished.len(), "{lines:#?}");
+    assert!(finished.len() < 30, "all handled before the signal");
+    let info = tidings::testing::eventually(
+        "the child's acks are applied",
+        Duration::from_secs(2),
+        || async {
+            match consumer_info(&js, "AUTH_EVENTS", "signalled").await {
+                Ok(info) if info.num_ack_pending == 0 => Ok(info),
+                Ok(info) => Err(format!("{} awaiting an ack", info.num_ack_pending)),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    assert_eq!(info.num_redelivered, 0);
+    assert_eq!(info.ack_floor.stream_sequence as usize, finished.len());
+
+    // The next instance gets exactly the rest, each for the first time.
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let next = recording(client, "signalled", fast_config(), Duration::ZERO, tx)?;
+    let running = next.start().await?;
+    let rest = take(&mut rx, 30 - finished.len()).await?;
+    settled(&js, "AUTH_EVENTS", "signalled").await?;
+    running.shutdown().await;
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    for meta in &rest {
+        assert_eq!(meta.delivery, 1, "redelivered after a SIGTERM shutdown");
+        assert!(!finished.contains(&meta.event_id.to_string()));
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn deduplication_skips_an_event_the_group_already_handled() -> anyhow::Result<()> {
     let (_server, client, js, publisher) = setup().await?;

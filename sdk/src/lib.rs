@@ -25,7 +25,9 @@ pub mod upcast;
 
 pub use event::DomainEvent;
 pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
-pub use subscribe::{Event, EventMeta, Running, Subscriber, SubscriberConfig};
+pub use subscribe::{
+    stop_signal, Event, EventMeta, Running, StopSignal, Subscriber, SubscriberConfig,
+};
 /// `#[derive(DomainEvent)]`: see the `tidings-derive` crate and `docs/derive.md`.
 pub use tidings_derive::DomainEvent;
 pub use token::{InvalidToken, OrganizationId};

@@ -238,6 +238,36 @@ impl ChildTest {
         }
     }
 
+    /// Sends SIGTERM (what an orchestrator sends to stop a service).
+    pub fn terminate(&self) -> anyhow::Result<()> {
+        use nix::sys::signal::{kill, Signal};
+        let pid = self
+            .child
+            .id()
+            .ok_or_else(|| anyhow::anyhow!("the child has already exited"))?;
+        kill(
+            nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+            Signal::SIGTERM,
+        )?;
+        Ok(())
+    }
+
+    /// The child's remaining stdout lines and its exit status, once it
+    /// exits; fails (and the drop kills it) if that takes over 30 s.
+    pub async fn finish(mut self) -> anyhow::Result<(std::process::ExitStatus, Vec<String>)> {
+        let rest = async {
+            let mut lines = Vec::new();
+            while let Some(line) = self.lines.next_line().await? {
+                lines.push(line);
+            }
+            let status = self.child.wait().await?;
+            Ok::<_, anyhow::Error>((status, lines))
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(30), rest)
+            .await
+            .map_err(|_| anyhow::anyhow!("the child did not exit within 30 s"))?
+    }
+
     /// SIGKILL, then reaps it.
     pub async fn kill(mut self) -> anyhow::Result<std::process::ExitStatus> {
         self.child.kill().await?;

@@ -26,6 +26,7 @@ mod handler;
 mod health;
 mod pull;
 mod retire;
+mod signal;
 mod worker;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -42,6 +43,7 @@ pub use event::{Event, EventMeta};
 pub use handler::BoxError;
 pub use health::Health;
 pub use retire::retire_types;
+pub use signal::{stop_signal, StopSignal};
 
 use handler::{ErasedHandler, Typed};
 use worker::Shared;
