@@ -2,6 +2,13 @@
 //! nats-server it starts itself (or on `TIDINGS_NATS_URL` if set, with the
 //! credentials of the `nats` CLI's variables: `tidings::connect`).
 //!
+//! On a server running the users of `tidings permissions`, the credential
+//! of those variables is the operator's (it provisions the streams and the
+//! failures bucket, replays and redrives), and the tour publishes as user
+//! `auth` and runs its consumer groups as user `tour`, with the passwords
+//! in `TIDINGS_PASSWORD_AUTH` and `TIDINGS_PASSWORD_TOUR` (the variables
+//! the generated server configuration reads).
+//!
 //! Run it with `scripts/tour`. Each piece of Tidings adds a stop here.
 // The tour talks to a person on stdout.
 #![allow(clippy::print_stdout)]
@@ -19,10 +26,71 @@ use tidings::streams::{self, Action, ApplyOptions};
 use tidings::subscribe::{Backoff, StartAt};
 use tidings::testing::NatsServer;
 use tidings::{Event, PublishContext, Publisher, PublisherConfig, Subscriber, SubscriberConfig};
+use tidings_codegen::registry::access::{inbox_prefix, password_env};
 use tidings_codegen::registry::{check::check, source::Source};
 
 fn registry_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas"))
+}
+
+/// Who the tour connects as.
+pub struct Credentials {
+    /// Provisions the streams and the failures bucket, replays, lists and
+    /// redrives dead letters.
+    pub operator: ConnectOptions,
+    /// Publishes `auth.user.created`.
+    pub publisher: ConnectOptions,
+    /// Runs the consumer groups `tour-analytics` and `tour-billing`.
+    pub consumer: ConnectOptions,
+}
+
+impl Credentials {
+    /// One credential for everything (a server without authorization).
+    pub fn one(options: ConnectOptions) -> Self {
+        Self {
+            operator: options.clone(),
+            publisher: options.clone(),
+            consumer: options,
+        }
+    }
+
+    /// The users of `tidings permissions`: `operator` as given, `auth` and
+    /// `tour` with these passwords, on the same servers and TLS, each with
+    /// its inbox prefix.
+    pub fn users(operator: ConnectOptions, auth_password: String, tour_password: String) -> Self {
+        let user = |name: &str, password: String| {
+            operator
+                .clone()
+                .name(format!("tidings-tour-{name}"))
+                .user_password(name, password)
+                .inbox_prefix(inbox_prefix(name))
+        };
+        Self {
+            publisher: user("auth", auth_password),
+            consumer: user("tour", tour_password),
+            operator,
+        }
+    }
+
+    /// For `TIDINGS_NATS_URL`: the `nats` CLI's variables are the operator's
+    /// credential; with `TIDINGS_PASSWORD_AUTH` and `TIDINGS_PASSWORD_TOUR`
+    /// set, the services connect as `auth` and `tour` (else with the same
+    /// credential).
+    fn from_env(url: &str) -> anyhow::Result<Self> {
+        let operator = ConnectOptions::from_env()?
+            .servers(url)
+            .name("tidings-tour");
+        let password = |user: &str| std::env::var(password_env(user)).ok();
+        match (password("auth"), password("tour")) {
+            (Some(auth), Some(tour)) => Ok(Self::users(operator, auth, tour)),
+            (None, None) => Ok(Self::one(operator)),
+            _ => anyhow::bail!(
+                "set both {} and {} (the service users auth and tour), or neither",
+                password_env("auth"),
+                password_env("tour")
+            ),
+        }
+    }
 }
 
 #[tokio::main]
@@ -46,18 +114,22 @@ async fn main() -> anyhow::Result<()> {
     // 2. A server: ours, or the one in TIDINGS_NATS_URL, with the
     //    credentials of the nats CLI's variables (NATS_USER/NATS_PASSWORD,
     //    NATS_TOKEN, NATS_NKEY, NATS_CREDS, NATS_CA, NATS_CERT, NATS_KEY).
-    let mut local = None;
-    let mut options = ConnectOptions::from_env()?.name("tidings-tour");
     match std::env::var("TIDINGS_NATS_URL") {
         Ok(url) => {
-            options = options.servers(&url);
+            let credentials = Credentials::from_env(&url)?;
             println!(
-                "2. Using the existing server at {url} (TIDINGS_NATS_URL), with {}.",
-                options.get_credential().kind()
+                "2. Using the existing server at {url} (TIDINGS_NATS_URL): set-up with {}, services {}.",
+                credentials.operator.get_credential().kind(),
+                if std::env::var(password_env("auth")).is_ok() {
+                    "as users auth and tour"
+                } else {
+                    "with the same credential"
+                }
             );
+            tour(&credentials, None).await
         }
         Err(_) => {
-            let server = NatsServer::builder()
+            let mut server = NatsServer::builder()
                 .name("tidings-tour")
                 .sync_always(true)
                 .launch()
@@ -71,20 +143,24 @@ async fn main() -> anyhow::Result<()> {
                 server.url(),
                 server.store_dir().display()
             );
-            options = ConnectOptions::new(&server.url()).name("tidings-tour");
-            local = Some(server);
+            let options = ConnectOptions::new(&server.url()).name("tidings-tour");
+            tour(&Credentials::one(options), Some(&mut server)).await
         }
     }
-    let client = options.connect().await?;
-    let js = jetstream::new(client.clone());
+}
+
+/// Steps 3 to 10 on a running server (`local`: ours, restarted in step 6).
+pub async fn tour(credentials: &Credentials, local: Option<&mut NatsServer>) -> anyhow::Result<()> {
+    let js = jetstream::new(credentials.operator.connect().await?);
 
     // 3. Streams from schemas/tidings.toml, idempotently.
     let specs = streams::load_streams(registry_dir(), "dev")?;
     let plans = streams::apply(&js, &specs, ApplyOptions::default()).await?;
     let created = plans.iter().filter(|p| p.action == Action::Create).count();
     println!(
-        "3. Provisioned {} streams from schemas/tidings.toml (dev profile): {} created, {} already right.",
+        "3. Provisioned {} streams and the {} bucket from schemas/tidings.toml (dev profile): {} created, {} already right.",
         plans.len(),
+        dlq::FAILURES_BUCKET,
         created,
         plans.len() - created
     );
@@ -99,7 +175,10 @@ async fn main() -> anyhow::Result<()> {
     );
 
     // 4. Typed publishes: generated types, validated, enveloped, acknowledged.
-    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
+    let publisher = Publisher::new(
+        credentials.publisher.connect().await?,
+        PublisherConfig::default(),
+    )?;
     let ctx = PublishContext::new("org-42")?;
     let v2 = UserCreated::builder()
         .user_id("0190f3a5-1111-7abc-8def-000000000001")
@@ -157,7 +236,7 @@ async fn main() -> anyhow::Result<()> {
     }
 
     // 6. The stored event survives a restart.
-    if let Some(server) = local.as_mut() {
+    if let Some(server) = local {
         server.restart().await?;
         println!(
             "6. Restarted nats-server on the same port and store (pid {}).",
@@ -169,7 +248,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 7. A consumer group receives both, typed: a v2 handler reads v1 and
     //    v2 events alike.
-    let client = options.connect().await?;
+    let client = credentials.consumer.connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut subscriber = Subscriber::new(
         client.clone(),
@@ -216,7 +295,7 @@ async fn main() -> anyhow::Result<()> {
 
     // 8. Replay: the same events again, from the stream, without touching
     //    the group.
-    let js = jetstream::new(client);
+    let js = jetstream::new(credentials.operator.connect().await?);
     let mut replay = Replay::start(
         &js,
         ReplaySpec {
@@ -240,7 +319,7 @@ async fn main() -> anyhow::Result<()> {
     }
     // 9. A handler that keeps failing: after max_deliveries the event moves
     //    to DLQ_EVENTS with its failure record, and can be redriven.
-    let client = options.connect().await?;
+    let client = credentials.consumer.connect().await?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let mut failing = Subscriber::new(
         client.clone(),

@@ -10,8 +10,8 @@ use async_nats::jetstream;
 use futures_util::StreamExt as _;
 use support::{dead_letters, fast_config, say, settled, setup, take, ChildTest, UserCreated};
 use tidings::dlq::{
-    ops, AlertKind, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink, RedriveTarget,
-    TracingSink, WebhookSink, DLQ_STREAM,
+    ops, AlertKind, AlertSink as _, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink,
+    RedriveTarget, TracingSink, WebhookConfig, WebhookSink, DLQ_STREAM,
 };
 use tidings::envelope::MSG_ID_HEADER;
 use tidings::{Event, PublishContext, Subscriber};
@@ -1109,6 +1109,302 @@ async fn a_full_dlq_refuses_the_copy_keeps_the_original_and_alerted_before_it_fi
     js.update_stream(dlq.config).await?;
     dead_letters(&js, 3).await?;
     settled(&js, "AUTH_EVENTS", "billing").await?;
+    running.shutdown().await;
+    Ok(())
+}
+
+/// A test CA and, signed by it, a certificate for 127.0.0.1: the CA's PEM
+/// file in `dir` and a TLS acceptor presenting the certificate.
+fn test_ca(
+    dir: &std::path::Path,
+    name: &str,
+) -> anyhow::Result<(std::path::PathBuf, tokio_rustls::TlsAcceptor)> {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("tidings test CA {name}"));
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+    let ca_path = dir.join(format!("{name}-ca.pem"));
+    std::fs::write(&ca_path, ca.pem())?;
+    let key = KeyPair::generate()?;
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string()])?;
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "webhook receiver");
+    let cert = params.signed_by(&key, &ca)?;
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![cert.der().clone()],
+            rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
+        )?;
+    Ok((
+        ca_path,
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    ))
+}
+
+/// One HTTP request as a test receiver read it.
+#[derive(Debug)]
+struct Received {
+    request_line: String,
+    /// Header names lower-cased.
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Received {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn read_request<S: tokio::io::AsyncRead + Unpin>(
+    reader: &mut BufReader<S>,
+) -> anyhow::Result<Received> {
+    let mut request_line = String::new();
+    reader.read_line(&mut request_line).await?;
+    let mut headers = Vec::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).await?;
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':') {
+            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
+        }
+    }
+    let length: usize = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .map_or(Ok(0), |(_, v)| v.parse())?;
+    let mut body = vec![0u8; length];
+    reader.read_exact(&mut body).await?;
+    Ok(Received {
+        request_line: request_line.trim_end().to_string(),
+        headers,
+        body,
+    })
+}
+
+/// An https receiver on 127.0.0.1 for one request: it hands the request
+/// over on the channel, then answers 200, or with `hold`, holds the
+/// connection without answering until the returned sender fires (or is
+/// dropped) and closes it.
+async fn https_receiver(
+    acceptor: tokio_rustls::TlsAcceptor,
+    hold: bool,
+) -> anyhow::Result<(
+    String,
+    tokio::sync::oneshot::Receiver<Received>,
+    tokio::sync::oneshot::Sender<()>,
+)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("https://{}/hooks/dlq", listener.local_addr()?);
+    let (got_tx, got_rx) = tokio::sync::oneshot::channel();
+    let (close_tx, close_rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(async move {
+        let serve = async {
+            let (socket, _) = listener.accept().await?;
+            let mut reader = BufReader::new(acceptor.accept(socket).await?);
+            let received = read_request(&mut reader).await?;
+            let _ = got_tx.send(received);
+            if hold {
+                let _ = close_rx.await;
+            } else {
+                reader
+                    .get_mut()
+                    .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                    .await?;
+                reader.get_mut().shutdown().await?;
+            }
+            anyhow::Ok(())
+        };
+        if let Err(e) = serve.await {
+            let _ = say(&format!("https receiver: {e}"));
+        }
+    });
+    Ok((url, got_rx, close_tx))
+}
+
+fn test_alert() -> tidings::dlq::Alert {
+    tidings::dlq::Alert {
+        kind: AlertKind::Threshold,
+        group: "billing".into(),
+        event_type: "auth.user.created".into(),
+        count: 3,
+        threshold: 2,
+        since: time::OffsetDateTime::UNIX_EPOCH,
+        error: None,
+    }
+}
+
+#[tokio::test]
+async fn an_https_webhook_trusting_the_test_ca_gets_the_alert_with_the_bearer_token(
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (ca, acceptor) = test_ca(dir.path(), "a")?;
+    let (url, received, _close) = https_receiver(acceptor, false).await?;
+    let sink = WebhookSink::with_config(
+        WebhookConfig::new(&url)
+            .ca_file(&ca)
+            .bearer_token("tok-3f9a-not-for-production"),
+    )?;
+    assert!(
+        !format!("{sink:?}").contains("tok-3f9a"),
+        "the token is redacted: {sink:?}"
+    );
+    let alert = test_alert();
+    sink.send(&alert).await.map_err(anyhow::Error::msg)?;
+    let request = received.await?;
+    assert_eq!(request.request_line, "POST /hooks/dlq HTTP/1.1");
+    assert_eq!(
+        request.header("authorization"),
+        Some("Bearer tok-3f9a-not-for-production")
+    );
+    assert_eq!(request.header("content-type"), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_slice(&request.body)?;
+    assert_eq!(body, alert.to_json());
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_webhook_whose_certificate_another_ca_signed_is_refused_naming_url_and_ca(
+) -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let (trusted_ca, _) = test_ca(dir.path(), "trusted")?;
+    let (_, other_acceptor) = test_ca(dir.path(), "other")?;
+    let (url, mut received, _close) = https_receiver(other_acceptor, false).await?;
+    let sink = WebhookSink::with_config(
+        WebhookConfig::new(&url)
+            .ca_file(&trusted_ca)
+            .bearer_token("tok-never-sent"),
+    )?;
+    let err = sink
+        .send(&test_alert())
+        .await
+        .expect_err("a certificate of another CA");
+    assert!(err.contains(&format!("POST {url}")), "{err}");
+    assert!(err.contains("not trusted"), "{err}");
+    assert!(
+        err.contains(&trusted_ca.display().to_string()),
+        "names the CA file: {err}"
+    );
+    assert!(!err.contains("tok-never-sent"), "{err}");
+    assert!(
+        received.try_recv().is_err(),
+        "no request reached the server"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_unreachable_or_silent_webhook_is_an_error_naming_it() -> anyhow::Result<()> {
+    // Nothing listens on the port any more.
+    let port = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await?
+        .local_addr()?
+        .port();
+    let url = format!("https://127.0.0.1:{port}/hooks/dlq");
+    let err = WebhookSink::new(&url)?
+        .send(&test_alert())
+        .await
+        .expect_err("nothing listens");
+    assert!(
+        err.contains(&format!("POST {url}: cannot connect")),
+        "{err}"
+    );
+
+    // A server that takes the request and never answers.
+    let dir = tempfile::tempdir()?;
+    let (ca, acceptor) = test_ca(dir.path(), "silent")?;
+    let (url, _received, _close) = https_receiver(acceptor, true).await?;
+    let sink = WebhookSink::with_config(
+        WebhookConfig::new(&url)
+            .ca_file(&ca)
+            .timeout(Duration::from_millis(300)),
+    )?;
+    let err = sink.send(&test_alert()).await.expect_err("no answer");
+    assert!(
+        err.contains(&format!("POST {url}: no answer within 300ms")),
+        "{err}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_webhook_that_does_not_answer_holds_up_no_dead_letter_move_and_no_other_sink(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_deliveries: 1,
+        ..fast_config()
+    };
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let running = failing_for_u1(client.clone(), "billing", config, tx)?
+        .start()
+        .await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    dead_letters(&js, 1).await?;
+
+    let dir = tempfile::tempdir()?;
+    let (ca, acceptor) = test_ca(dir.path(), "held")?;
+    let (url, received, close) = https_receiver(acceptor, true).await?;
+    let mut alerts = client.subscribe("ops.alerts.dlq").await?;
+    let mut monitor = DlqMonitor::new(
+        js.clone(),
+        MonitorConfig {
+            threshold: 0,
+            ..Default::default()
+        },
+    )
+    .sink(WebhookSink::with_config(
+        WebhookConfig::new(&url)
+            .ca_file(&ca)
+            .timeout(Duration::from_secs(120)),
+    )?)
+    .sink(NatsSink::new(client.clone(), "ops.alerts.dlq"));
+    let check = tokio::spawn(async move { monitor.check().await });
+    // The webhook has the alert and sits on it; meanwhile events that keep
+    // failing still reach the DLQ.
+    received.await?;
+    for org in ["org-2", "org-3"] {
+        publisher
+            .publish(&PublishContext::new(org)?, &UserCreated::numbered(1))
+            .await?;
+    }
+    dead_letters(&js, 3).await?;
+    assert!(!check.is_finished(), "the check waits for the webhook");
+
+    // The webhook drops the connection: its sink fails, the next sink
+    // still gets the alert, and the check returns it.
+    drop(close);
+    let raised = check.await??;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    let on_nats = tokio::time::timeout(Duration::from_secs(10), alerts.next())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no alert on ops.alerts.dlq"))?;
+    let json: serde_json::Value = serde_json::from_slice(&on_nats.payload)?;
+    assert_eq!(json["group"], "billing");
+    assert_eq!(
+        ops::list(&js, &DlqFilter::default(), None).await?.len(),
+        3,
+        "no dead letter lost"
+    );
     running.shutdown().await;
     Ok(())
 }

@@ -69,22 +69,14 @@ impl Secured {
             auth_public: auth_key.public_key(),
             _config_dir: dir,
         };
-        // The operator provisions the streams and the failures bucket.
+        // The operator provisions the streams and, with them, the failures
+        // bucket.
         let js = secured.js("operator").await?;
         provision(&js, "dev").await?;
-        let dlq = js
-            .get_stream(DLQ_STREAM)
-            .await?
-            .cached_info()
-            .config
-            .clone();
-        js.create_key_value(jetstream::kv::Config {
-            bucket: FAILURES_BUCKET.into(),
-            history: 1,
-            max_age: dlq.max_age,
-            ..Default::default()
-        })
-        .await?;
+        anyhow::ensure!(
+            js.get_key_value(FAILURES_BUCKET).await.is_ok(),
+            "provisioning made no {FAILURES_BUCKET} bucket"
+        );
         Ok(secured)
     }
 

@@ -221,7 +221,7 @@ impl Connection {
     pub(crate) fn explain(&self, e: DlqError) -> anyhow::Error {
         if matches!(e, DlqError::StreamMissing) {
             anyhow::anyhow!(
-                "{DLQ_STREAM} does not exist on {}: provision the streams first (tidings::streams::apply, or any subscriber start)",
+                "{DLQ_STREAM} does not exist on {}: provision the streams first (`tidings streams apply --profile <profile>` with an operator credential)",
                 self.url
             )
         } else if let DlqError::NotFound(seq) = e {

@@ -17,6 +17,7 @@ mod dlq;
 mod generate;
 mod new;
 mod permissions;
+mod streams;
 
 /// Tidings: typed, schema-checked domain events on NATS JetStream.
 #[derive(Parser)]
@@ -40,10 +41,12 @@ enum Command {
     Dlq(Box<dlq::Args>),
     /// Least-privilege NATS users from the registry: services, tenant readers, the operator.
     Permissions(permissions::Args),
+    /// Provision the streams of tidings.toml and the failures bucket (an operator's credential).
+    Streams(Box<streams::Args>),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
-const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once)\n  2  usage, I/O or connection error";
+const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams)\n  2  usage, I/O or connection error";
 
 /// The command line with the exit codes in every command's help.
 fn command() -> clap::Command {
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Dlq(args) => dlq::run(*args),
         Command::Permissions(args) => permissions::run(args),
+        Command::Streams(args) => streams::run(*args),
     };
     match outcome {
         Ok(code) => code,

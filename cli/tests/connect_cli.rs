@@ -172,3 +172,80 @@ async fn permissions_are_generated_from_the_registry() {
         "{conf}"
     );
 }
+
+#[tokio::test]
+async fn streams_apply_as_the_generated_operator_makes_the_streams_and_the_failures_bucket(
+) -> anyhow::Result<()> {
+    let schemas = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas");
+    let out = tidings(&["permissions", "--schemas", schemas], &[]).await;
+    assert_eq!(out.status.code(), Some(0));
+    // Every user's password from its variable, written in for the test.
+    let conf: String = String::from_utf8(out.stdout)?
+        .lines()
+        .map(
+            |line| match line.split_once("password: $TIDINGS_PASSWORD_") {
+                Some((head, _)) => format!("{head}password: \"pw-test\"\n"),
+                None => format!("{line}\n"),
+            },
+        )
+        .collect();
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("permissions.conf");
+    std::fs::write(&path, conf)?;
+    let server = NatsServer::builder().config_file(&path).launch().await?;
+    let url = server.url();
+    let env = [
+        ("NATS_URL", url.as_str()),
+        ("NATS_USER", "operator"),
+        ("NATS_PASSWORD", "pw-test"),
+        ("NATS_INBOX_PREFIX", "_INBOX_operator"),
+    ];
+    let apply = ["streams", "apply", "--schemas", schemas, "--profile", "dev"];
+    let out = tidings(&apply, &env).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("DLQ_EVENTS: create"), "{stdout}");
+    assert!(stdout.contains("tidings_failures: present"), "{stdout}");
+    let client = tidings::connect::ConnectOptions::new(&url)
+        .user_password("operator", "pw-test")
+        .inbox_prefix("_INBOX_operator")
+        .connect()
+        .await?;
+    let js = async_nats::jetstream::new(client);
+    let bucket = js.get_key_value(tidings::dlq::FAILURES_BUCKET).await?;
+    let dlq = js
+        .get_stream(tidings::dlq::DLQ_STREAM)
+        .await?
+        .cached_info()
+        .config
+        .clone();
+    let status = bucket.status().await?;
+    assert_eq!(
+        status.max_age(),
+        dlq.max_age,
+        "kept as long as dead letters"
+    );
+
+    // Again: nothing to do; and `plan` agrees.
+    let out = tidings(&apply, &env).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("DLQ_EVENTS: unchanged"), "{stdout}");
+    let out = tidings(
+        &["streams", "plan", "--schemas", schemas, "--profile", "dev"],
+        &env,
+    )
+    .await;
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    Ok(())
+}

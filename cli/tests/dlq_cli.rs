@@ -835,7 +835,7 @@ async fn bad_input_exits_2_with_a_message_that_names_it() -> anyhow::Result<()> 
         ),
         (
             &["monitor", "--once", "--webhook", "ftp://x"],
-            "a webhook URL starts with http://",
+            "a webhook URL starts with https://",
         ),
     ];
     for (args, expected) in cases {

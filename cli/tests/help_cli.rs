@@ -42,6 +42,7 @@ fn every_help_names_the_exit_codes() {
         &["dlq", "redrive", "--help"],
         &["dlq", "monitor", "--help"],
         &["permissions", "--help"],
+        &["streams", "apply", "--help"],
     ] {
         let out = tidings(args);
         assert_eq!(out.status.code(), Some(0), "{args:?}");

@@ -1,7 +1,11 @@
 //! Stream provisioning from the registry's `tidings.toml` (FR-001 to FR-005).
 //!
 //! [`plan`] compares each configured stream with the server; [`apply`]
-//! creates missing streams and updates drifted ones, idempotently. A change
+//! creates missing streams and updates drifted ones, idempotently, and
+//! creates the dead-letter mover's failures bucket
+//! ([`FAILURES_BUCKET`](crate::dlq::FAILURES_BUCKET)) beside DLQ_EVENTS:
+//! services may not create streams or buckets, so provisioning makes both
+//! (`tidings streams apply`). A change
 //! that could delete stored events (a shorter `max_age`, a smaller
 //! `max_bytes`, a removed subject, fewer replicas) is never applied unless
 //! [`ApplyOptions::allow_data_loss`] says so; a storage change cannot be
@@ -9,7 +13,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use async_nats::jetstream::{self, stream};
+use async_nats::jetstream::{self, kv, stream};
 use tidings_codegen::registry::config::{
     Config, ConfigError as RegistryConfigError, Discard, ResolvedStream, Storage, CONFIG_FILE,
 };
@@ -322,9 +326,12 @@ pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
     )
 }
 
-/// Creates missing streams and updates drifted ones. Blocked changes are not
-/// applied (unless allowed); they are returned as [`ProvisionError::Blocked`]
-/// after every other stream has been handled. Returns the plan carried out.
+/// Creates missing streams and updates drifted ones, and creates the
+/// failures bucket if DLQ_EVENTS is among `streams` and the bucket is
+/// missing (with DLQ_EVENTS' `max_age`, replicas and storage). Blocked
+/// changes are not applied (unless allowed); they are returned as
+/// [`ProvisionError::Blocked`] after every other stream has been handled.
+/// Returns the plan carried out (streams only).
 pub async fn apply(
     js: &jetstream::Context,
     streams: &[ResolvedStream],
@@ -370,9 +377,58 @@ pub async fn apply(
             }
         }
     }
+    if let Some(dlq) = streams.iter().find(|s| s.name == crate::dlq::DLQ_STREAM) {
+        ensure_failures_bucket(js, &stream_config(dlq)).await?;
+    }
     if blocked.is_empty() {
         Ok(plans.into_iter().map(|(plan, _)| plan).collect())
     } else {
         Err(ProvisionError::Blocked(blocked))
     }
+}
+
+/// The failures bucket's configuration, from DLQ_EVENTS': its records live
+/// as long as the dead letters they describe.
+pub(crate) fn failures_bucket_config(dlq: &stream::Config) -> kv::Config {
+    kv::Config {
+        bucket: crate::dlq::FAILURES_BUCKET.into(),
+        description: "Tidings: when each failing event first failed, per group".into(),
+        max_age: dlq.max_age,
+        history: 1,
+        storage: dlq.storage,
+        num_replicas: dlq.num_replicas.max(1),
+        ..Default::default()
+    }
+}
+
+/// Creates the failures bucket unless it exists (an existing one is left
+/// as it is).
+async fn ensure_failures_bucket(
+    js: &jetstream::Context,
+    dlq: &stream::Config,
+) -> Result<(), ProvisionError> {
+    let name = format!("KV_{}", crate::dlq::FAILURES_BUCKET);
+    match js.get_stream(&name).await {
+        Ok(_) => return Ok(()),
+        Err(e) if is_not_found(&e) => {}
+        Err(e) => {
+            return Err(ProvisionError::Server {
+                stream: name,
+                action: "looking the bucket up",
+                source: Box::new(e),
+            })
+        }
+    }
+    js.create_key_value(failures_bucket_config(dlq))
+        .await
+        .map_err(|e| ProvisionError::Server {
+            stream: name,
+            action: "creating the bucket",
+            source: Box::new(e),
+        })?;
+    tracing::info!(
+        bucket = crate::dlq::FAILURES_BUCKET,
+        "failures bucket created"
+    );
+    Ok(())
 }

@@ -1,12 +1,14 @@
 //! `tidings dlq monitor`: DLQ depth per consumer group and event type
 //! against a threshold, alerts through tracing (stderr) and optionally a NATS
-//! subject and an HTTP webhook.
+//! subject and an https webhook (bearer token from TIDINGS_WEBHOOK_TOKEN).
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use tidings::dlq::{DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookSink};
+use tidings::dlq::{
+    DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookConfig, WebhookSink, WEBHOOK_TOKEN_ENV,
+};
 
 use super::connect;
 
@@ -29,9 +31,15 @@ pub struct Args {
     /// Also publish each alert as JSON on this NATS subject (e.g. ops.alerts.dlq).
     #[arg(long, value_name = "SUBJECT")]
     pub nats_subject: Option<String>,
-    /// Also POST each alert as JSON to this http:// URL.
+    /// Also POST each alert as JSON to this https:// URL (http:// only to a
+    /// loopback address), with `Authorization: Bearer $TIDINGS_WEBHOOK_TOKEN`
+    /// if that variable is set.
     #[arg(long, value_name = "URL")]
     pub webhook: Option<String>,
+    /// Trust only the CA certificates in this PEM file for the webhook's
+    /// server (a private CA), instead of the system's roots.
+    #[arg(long, env = "TIDINGS_WEBHOOK_CA", value_name = "FILE")]
+    pub webhook_ca: Option<std::path::PathBuf>,
     /// Look once, print the depths, exit 1 if an alert was raised, else 0.
     #[arg(long)]
     pub once: bool,
@@ -94,7 +102,13 @@ pub async fn run(
         check_subject(subject)?;
     }
     let webhook = match &args.webhook {
-        Some(url) => Some(WebhookSink::new(url).map_err(|e| anyhow::anyhow!("--webhook {e}"))?),
+        Some(url) => {
+            let mut config = WebhookConfig::from_env(url.as_str());
+            if let Some(ca) = &args.webhook_ca {
+                config = config.ca_file(ca);
+            }
+            Some(WebhookSink::with_config(config).map_err(|e| anyhow::anyhow!("--webhook: {e}"))?)
+        }
         None => None,
     };
     // Alerts of the tracing sink (and the monitor's own warnings) on stderr,
@@ -127,7 +141,15 @@ pub async fn run(
     }
     if let Some(webhook) = webhook {
         monitor = monitor.sink(webhook);
-        sinks.push(format!("webhook {}", args.webhook.as_deref().unwrap_or("")));
+        let token = if std::env::var_os(WEBHOOK_TOKEN_ENV).is_some_and(|t| !t.is_empty()) {
+            format!(" with the bearer token of {WEBHOOK_TOKEN_ENV}")
+        } else {
+            String::new()
+        };
+        sinks.push(format!(
+            "webhook {}{token}",
+            args.webhook.as_deref().unwrap_or("")
+        ));
     }
 
     if args.once {

@@ -17,23 +17,23 @@
 //!   threshold, moves that keep failing, and DLQ_EVENTS nearing its
 //!   `max_bytes` (provisioned with `discard = "new"`, a full DLQ refuses
 //!   new dead letters rather than evicting old ones), alerts through
-//!   pluggable sinks.
+//!   pluggable sinks ([`webhook`]: https POSTs with an optional bearer token).
 mod control;
 pub mod monitor;
 pub mod mover;
 pub mod ops;
 pub mod record;
 pub mod redrive;
-mod webhook;
+pub mod webhook;
 
 pub use monitor::{
     Alert, AlertKind, AlertSink, Depth, DlqMonitor, MonitorConfig, NatsSink, TracingSink,
-    WebhookSink,
 };
 pub use mover::{dlq_subject, MoveError, FAILURES_BUCKET};
 pub use ops::{DeadLetter, DlqError, DlqFilter};
 pub use record::{DeadLetterKind, FailureRecord, RecordError};
 pub use redrive::{RedriveTarget, Redriven};
+pub use webhook::{WebhookConfig, WebhookError, WebhookSink, WEBHOOK_TOKEN_ENV};
 
 /// The dead-letter stream.
 pub const DLQ_STREAM: &str = "DLQ_EVENTS";

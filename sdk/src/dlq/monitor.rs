@@ -14,7 +14,6 @@ use tokio::task::JoinHandle;
 
 use super::mover::{StuckMove, FAILURES_BUCKET, STUCK_PREFIX};
 use super::ops::{self, DlqError, DlqFilter};
-use super::webhook::{post_json, HttpUrl};
 use super::DLQ_STREAM;
 
 /// How the monitor watches.
@@ -243,42 +242,6 @@ impl AlertSink for NatsSink {
             tokio::time::timeout(NATS_SEND_TIMEOUT, send)
                 .await
                 .map_err(|_| format!("not confirmed by the server within {NATS_SEND_TIMEOUT:?}"))?
-        })
-    }
-}
-
-/// Alerts as JSON POSTs to an `http://` webhook.
-#[derive(Debug, Clone)]
-pub struct WebhookSink {
-    url: HttpUrl,
-    timeout: Duration,
-}
-
-impl WebhookSink {
-    /// POSTs alerts to `url` (`http://host[:port]/path`), 10 s timeout.
-    ///
-    /// # Errors
-    /// The URL is not a plain http URL.
-    pub fn new(url: &str) -> Result<Self, String> {
-        Ok(Self {
-            url: HttpUrl::parse(url)?,
-            timeout: Duration::from_secs(10),
-        })
-    }
-}
-
-impl AlertSink for WebhookSink {
-    fn name(&self) -> String {
-        format!(
-            "webhook:{}:{}{}",
-            self.url.host, self.url.port, self.url.path
-        )
-    }
-
-    fn send<'a>(&'a self, alert: &'a Alert) -> SinkFuture<'a> {
-        Box::pin(async move {
-            let body = serde_json::to_vec(&alert.to_json()).map_err(|e| e.to_string())?;
-            post_json(&self.url, &body, self.timeout).await
         })
     }
 }

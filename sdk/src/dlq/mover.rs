@@ -26,6 +26,13 @@ use crate::envelope::MSG_ID_HEADER;
 /// failed and how its deliveries ended (see `Attempts`).
 pub const FAILURES_BUCKET: &str = "tidings_failures";
 
+/// What a subscriber logs when it cannot open the failures bucket.
+pub(crate) const MISSING_BUCKET: &str = "the failures bucket tidings_failures is missing or \
+     unreadable: dead letters will not say when the first failure was, and earlier deliveries \
+     of a failing event count as failed; an operator creates it with the streams: \
+     `tidings streams apply --schemas <registry dir> --profile <profile>` with an operator \
+     credential (or tidings::streams::apply)";
+
 /// The DLQ subject of message `sequence` (on `subject`) given up by `group`:
 /// `dlq.<group>.<first four tokens of the subject>.<sequence>`.
 pub fn dlq_subject(group: &str, subject: &str, sequence: u64) -> String {
@@ -122,27 +129,19 @@ pub(crate) struct Mover {
 }
 
 impl Mover {
-    /// The mover into `stream` (DLQ_EVENTS), with the failures bucket
-    /// (created like DLQ_EVENTS: same replicas and retention).
+    /// The mover into `stream` (DLQ_EVENTS), with the failures bucket if it
+    /// exists: provisioning creates it (`tidings streams apply`,
+    /// `tidings::streams::apply`); services may not.
     pub(crate) async fn open(js: &jetstream::Context, stream: jetstream::stream::Stream) -> Self {
         let failures = match js.get_key_value(FAILURES_BUCKET).await {
             Ok(store) => Some(store),
-            Err(_) => {
-                let config = &stream.cached_info().config;
-                js.create_key_value(kv::Config {
-                    bucket: FAILURES_BUCKET.into(),
-                    description: "Tidings: when each failing event first failed, per group".into(),
-                    max_age: config.max_age,
-                    history: 1,
-                    storage: jetstream::stream::StorageType::File,
-                    num_replicas: config.num_replicas.max(1),
-                    ..Default::default()
-                })
-                .await
-                .map_err(|e| {
-                    tracing::warn!(error = %e, "no failures bucket: dead letters will not say when the first failure was");
-                })
-                .ok()
+            Err(e) => {
+                tracing::warn!(
+                    bucket = FAILURES_BUCKET,
+                    error = %e,
+                    "{MISSING_BUCKET}"
+                );
+                None
             }
         };
         Self {

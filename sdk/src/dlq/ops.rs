@@ -19,7 +19,7 @@ pub enum DlqError {
     Filter(String),
     /// DLQ_EVENTS does not exist.
     #[error(
-        "{DLQ_STREAM} does not exist: provision the streams first (`tidings::streams::apply`)"
+        "{DLQ_STREAM} does not exist: provision the streams first (`tidings streams apply --profile <profile>` with an operator credential, or `tidings::streams::apply`)"
     )]
     StreamMissing,
     /// No dead letter has this sequence.

@@ -108,7 +108,7 @@ pub enum SubscribeError {
         second: u32,
     },
     /// A stream of a handled type does not exist.
-    #[error("stream {stream} (of {event_types}) does not exist: provision the streams first (`tidings::streams::apply`)")]
+    #[error("stream {stream} (of {event_types}) does not exist: provision the streams first (`tidings streams apply --profile <profile>` with an operator credential, or `tidings::streams::apply`)")]
     StreamMissing {
         /// The stream.
         stream: String,
