@@ -422,7 +422,7 @@ async fn publish(
             key: format!("k{}", rng.u32(0..args.keys)),
             publisher: index,
             n,
-            poison: args.poison_every > 0 && n % args.poison_every == 0,
+            poison: args.poison_every > 0 && n.is_multiple_of(args.poison_every),
         };
         let id = Uuid::now_v7();
         let publisher = publisher.clone();
