@@ -121,3 +121,21 @@ async fn r3_stream_survives_losing_its_leader_and_the_node_catches_up() -> anyho
     assert_eq!(caught_up, (200, 200));
     Ok(())
 }
+
+#[tokio::test]
+async fn launch_with_applies_the_builder_to_every_node() -> anyhow::Result<()> {
+    let cluster = NatsCluster::launch_with(NatsServer::builder().sync_always(true)).await?;
+    let mut names = Vec::new();
+    for node in cluster.nodes() {
+        let jsz = node.monitor("/jsz").await?;
+        assert_eq!(
+            jsz["config"]["sync_always"],
+            true,
+            "{} runs with sync_interval: always: {jsz}",
+            node.name()
+        );
+        names.push(node.name().to_string());
+    }
+    assert_eq!(names, ["n1", "n2", "n3"], "each node keeps its own name");
+    Ok(())
+}

@@ -19,7 +19,7 @@ use async_nats::jetstream::{publish::PublishAck, response::Response};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
 use super::{
-    is_unavailable_api, published, AttemptFailure, AttemptFailureKind, Prepared, PublishError,
+    api_failure_kind, published, AttemptFailure, AttemptFailureKind, Prepared, PublishError,
     Published,
 };
 use super::{PublishContext, Publisher};
@@ -322,11 +322,7 @@ fn answer(message: &async_nats::Message) -> Result<PublishAck, AttemptFailure> {
     match serde_json::from_slice::<Response<PublishAck>>(&message.payload) {
         Ok(Response::Ok(ack)) => Ok(ack),
         Ok(Response::Err { error }) => {
-            let kind = if is_unavailable_api(&error) {
-                AttemptFailureKind::NoResponders
-            } else {
-                AttemptFailureKind::Rejected
-            };
+            let kind = api_failure_kind(&error);
             Err(AttemptFailure {
                 detail: error.to_string(),
                 source: Some(std::sync::Arc::new(error)),

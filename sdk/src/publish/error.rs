@@ -37,6 +37,12 @@ pub enum AttemptFailureKind {
     NoResponders,
     /// The connection broke while sending.
     Disconnected,
+    /// The stream is still storing an earlier attempt under the same
+    /// `Nats-Msg-Id` (JetStream error 10158, "duplicate message id is in
+    /// process"): this retry overtook the attempt it repeats, which may yet
+    /// be stored. Retried (the next answer is usually `duplicate`); if the
+    /// retries run out, the outcome is unknown, never "not stored".
+    InProcess,
     /// The server refused the message (not retried).
     Rejected,
     /// The client refused to send the message, before the server saw it (a
@@ -61,6 +67,7 @@ impl fmt::Display for AttemptFailure {
             AttemptFailureKind::TimedOut => "no PubAck in time",
             AttemptFailureKind::NoResponders => "no responders",
             AttemptFailureKind::Disconnected => "disconnected",
+            AttemptFailureKind::InProcess => "an earlier attempt is still being stored",
             AttemptFailureKind::Rejected => "rejected by the server",
             AttemptFailureKind::ClientRefused => "refused by the client",
         };

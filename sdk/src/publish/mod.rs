@@ -535,7 +535,9 @@ impl Publisher {
         let outcome = if attempts.iter().any(|f| {
             matches!(
                 f.kind,
-                AttemptFailureKind::TimedOut | AttemptFailureKind::Disconnected
+                AttemptFailureKind::TimedOut
+                    | AttemptFailureKind::Disconnected
+                    | AttemptFailureKind::InProcess
             )
         }) {
             Outcome::Unknown
@@ -571,8 +573,7 @@ impl Publisher {
                     AttemptFailureKind::Disconnected
                 }
                 PublishErrorKind::Other => match api_error(&e) {
-                    Some(api) if is_unavailable_api(api) => AttemptFailureKind::NoResponders,
-                    Some(_) => AttemptFailureKind::Rejected,
+                    Some(api) => api_failure_kind(api),
                     // Not an answer from the server: the client's own
                     // error (a closed client, a subject it cannot send on).
                     None => AttemptFailureKind::ClientRefused,
@@ -641,4 +642,17 @@ fn api_error(e: &jetstream::context::PublishError) -> Option<&jetstream::Error> 
 /// unavailable): worth retrying.
 fn is_unavailable_api(api: &jetstream::Error) -> bool {
     api.code() == 503
+}
+
+/// The class of a JetStream API error answering a publish: unavailable
+/// (503, an election) and in process (10158, an earlier attempt with this
+/// `Nats-Msg-Id` not stored yet) are retried; anything else is a refusal.
+pub(crate) fn api_failure_kind(api: &jetstream::Error) -> AttemptFailureKind {
+    if is_unavailable_api(api) {
+        AttemptFailureKind::NoResponders
+    } else if api.error_code() == jetstream::ErrorCode::STREAM_DUPLICATE_MESSAGE_CONFLICT {
+        AttemptFailureKind::InProcess
+    } else {
+        AttemptFailureKind::Rejected
+    }
 }

@@ -21,6 +21,14 @@ impl NatsCluster {
     /// Starts three nodes and waits until every one is healthy (which needs
     /// a JetStream meta leader).
     pub async fn launch() -> Result<Self, HarnessError> {
+        Self::launch_with(NatsServerBuilder::default()).await
+    }
+
+    /// Starts three nodes configured by `builder` (for example
+    /// [`sync_always`](NatsServerBuilder::sync_always), the production
+    /// profile), each named as in [`launch`](Self::launch), and waits until
+    /// every one is healthy.
+    pub async fn launch_with(builder: NatsServerBuilder) -> Result<Self, HarnessError> {
         const SIZE: usize = 3;
         let mut last_err = None;
         for _ in 0..5 {
@@ -41,7 +49,8 @@ impl NatsCluster {
                     routes,
                 };
                 nodes.push(
-                    NatsServerBuilder::default()
+                    builder
+                        .clone()
                         .name(format!("n{}", i + 1))
                         .prepare(Some(config))?,
                 );
