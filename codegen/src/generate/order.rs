@@ -72,12 +72,6 @@ impl<'de> Visitor<'de> for NodeVisitor {
     }
 }
 
-/// Keywords whose values are data: a `properties` member inside them is not
-/// a schema's.
-fn is_data(k: &str) -> bool {
-    matches!(k, "enum" | "const" | "default" | "examples" | "example") || k.starts_with("x-")
-}
-
 impl Orders {
     /// The property orders of every text (unparsable texts are skipped:
     /// the lint reports them).
@@ -95,7 +89,8 @@ impl Orders {
         match node {
             Node::Object(members) => {
                 for (k, v) in members {
-                    if is_data(k) {
+                    // Data: a `properties` member inside it is not a schema's.
+                    if crate::schema_keywords::is_data(k) {
                         continue;
                     }
                     if k == "properties" {
