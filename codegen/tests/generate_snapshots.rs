@@ -691,6 +691,17 @@ fn shared_definitions_are_one_type() {
         code.contains("pub invited_by: super::super::common::UserId,"),
         "{code}"
     );
+    // The entity key (`x-entity-key`) refers to the shared `UserId`: it is
+    // that newtype too, which the derive takes as a key through
+    // `tidings::EntityKey`.
+    assert!(
+        code.contains("pub user_id: super::super::common::UserId,"),
+        "{code}"
+    );
+    assert!(
+        item(code, "pub mod common {").contains("impl ::tidings::EntityKey for UserId {"),
+        "{code}"
+    );
     // Scalar newtypes can be map keys and are copied.
     let user_id = with_attrs(common, "pub struct UserId(");
     for d in ["Copy", "Eq", "Hash"] {
