@@ -572,6 +572,9 @@ fn generated_types_key_subjects_by_their_entity() {
     }))
     .unwrap();
     assert_eq!(events::auth::UserCreatedV1::KEY_FIELD, Some("user_id"));
+    // The key refers to the shared `UserId`, and is that type.
+    let key: events::common::UserId = user.user_id;
+    assert_eq!(key.to_string(), "0190f3a5-1111-7abc-8def-000000000001");
     let org = tidings::OrganizationId::new("org-42").unwrap();
     assert_eq!(
         tidings::subject::subject_of(&org, &user).unwrap(),

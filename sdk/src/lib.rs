@@ -23,7 +23,7 @@ pub mod subscribe;
 pub mod token;
 pub mod upcast;
 
-pub use event::DomainEvent;
+pub use event::{DomainEvent, EntityKey};
 pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
 pub use subscribe::{Event, EventMeta, Running, Subscriber, SubscriberConfig};
 /// `#[derive(DomainEvent)]`: see the `tidings-derive` crate and `docs/derive.md`.

@@ -296,3 +296,69 @@ pub(crate) fn merge(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn bundled(value: Value) -> Bundled {
+        Bundled {
+            value,
+            container: "$defs",
+            origins: BTreeMap::new(),
+        }
+    }
+
+    fn merged(files: &[(&str, &str, &Bundled)]) -> Merged {
+        let events: Vec<EventDefs<'_>> = files
+            .iter()
+            .map(|(path, ty, b)| EventDefs {
+                path,
+                event_type: (*ty).to_string(),
+                bundled: b,
+            })
+            .collect();
+        merge(&events, &|_, _| None, &BTreeSet::new())
+    }
+
+    #[test]
+    fn identical_sub_trees_merge_whatever_their_names_and_member_order() {
+        // `Owner` in a is `Account` in b: same content, other name; the
+        // members of `User` are in another order.
+        let a = bundled(json!({"$defs": {
+            "User": {"type": "object", "properties": {"login": {"type": "string"}, "id": {"type": "integer"}}},
+            "Repo": {"type": "object", "properties": {"owner": {"$ref": "#/$defs/User"}}}
+        }}));
+        let b = bundled(json!({"$defs": {
+            "Account": {"properties": {"id": {"type": "integer"}, "login": {"type": "string"}}, "type": "object"},
+            "Repo": {"type": "object", "properties": {"owner": {"$ref": "#/$defs/Account"}}}
+        }}));
+        let m = merged(&[("a.json", "s.a.x", &a), ("b.json", "s.b.x", &b)]);
+        let name = |p: &str, l: &str| m.names[&(p.to_string(), l.to_string())].clone();
+        assert_eq!(name("a.json", "User"), name("b.json", "Account"));
+        // Both names appear once: the first alphabetically wins the tie.
+        assert_eq!(name("a.json", "User"), "Account");
+        assert_eq!(name("a.json", "Repo"), name("b.json", "Repo"));
+        assert_eq!(
+            m.schemas["Repo"]["properties"]["owner"]["$ref"],
+            json!("#/$defs/Account")
+        );
+    }
+
+    #[test]
+    fn one_event_type_cycles_and_root_refs_are_not_merged() {
+        let a = bundled(json!({"$defs": {
+            "Node": {"type": "object", "properties": {"next": {"$ref": "#/$defs/Node"}}},
+            "Back": {"type": "object", "properties": {"root": {"$ref": "#"}}},
+            "Tag": {"type": "string"}
+        }}));
+        // v1 and v2 of one event type: `Tag` is not merged across types.
+        let m = merged(&[("a.v1.json", "s.a.x", &a), ("a.v2.json", "s.a.x", &a)]);
+        assert!(m.names.is_empty(), "{m:?}");
+        let m = merged(&[("a.json", "s.a.x", &a), ("b.json", "s.b.x", &a)]);
+        let names: BTreeSet<&str> = m.names.keys().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(names, BTreeSet::from(["Tag"]));
+    }
+}

@@ -214,9 +214,6 @@ pub(crate) fn prepare(
             defs.insert(name, schema);
         }
         rename_refs(&mut root, &renames, &rust_name);
-        if let Some(k) = &entity_key {
-            inline_key(&mut root, k, &defs);
-        }
         describe_refs(&mut root, &defs);
         versions.push(Version {
             version,
@@ -300,40 +297,6 @@ fn describe_refs(root: &mut Value, defs: &BTreeMap<String, Value>) {
             .cloned();
         if let Some(d) = description {
             p.insert("description".into(), d);
-        }
-    }
-}
-
-/// Inlines the definition behind the entity-key property when it is a
-/// `$ref` to a scalar (`UserId`: a uuid string): typify would make it a
-/// newtype, and the derive takes keys of string, `Uuid` or integer types.
-fn inline_key(root: &mut Value, key: &str, defs: &BTreeMap<String, Value>) {
-    let Some(Value::Object(prop)) = root.get_mut("properties").and_then(|p| p.get_mut(key)) else {
-        return;
-    };
-    for _ in 0..8 {
-        let Some(name) = prop
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix("#/$defs/"))
-            .map(crate::bundle::unescape_token)
-        else {
-            return;
-        };
-        let Some(Value::Object(def)) = defs.get(&name) else {
-            return;
-        };
-        let scalar = matches!(
-            def.get("type").and_then(Value::as_str),
-            Some("string" | "integer")
-        ) && !def.contains_key("properties");
-        if !scalar && !def.contains_key("$ref") {
-            return;
-        }
-        prop.remove("$ref");
-        for (k, v) in def {
-            // The property's own annotations (its description) win.
-            prop.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
 }
