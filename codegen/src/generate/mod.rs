@@ -263,6 +263,9 @@ pub(crate) struct Shared {
     orders: order::Orders,
     /// `common` structs that event types wrap in untagged enums.
     wrapped: std::collections::BTreeSet<String>,
+    /// The text of each struct, enum and type alias of `common_raw`, by
+    /// name (for [`Shared::nested_types`]).
+    common_items: BTreeMap<String, String>,
 }
 
 impl Shared {
@@ -282,6 +285,7 @@ impl Shared {
             common_raw: None,
             orders,
             wrapped: Default::default(),
+            common_items: Default::default(),
         };
         if shared.common.schemas.is_empty() {
             return Ok(shared);
@@ -304,18 +308,7 @@ impl Shared {
         let (tokens, impls) = typify_run::run(&types, &Default::default()).map_err(fail)?;
         let file = postprocess::parse(tokens).map_err(fail)?;
         shared.common_impls = impls;
-        shared.common_raw = Some(file);
-        Ok(shared)
-    }
-
-    /// The types of `common` that the type `name` uses, directly or not,
-    /// and that are not definitions of their own: the nested types typify
-    /// generates for it (`UserType` for `User`'s inline `type` enum).
-    fn nested_types(&self, name: &str) -> Vec<String> {
-        let Some(file) = &self.common_raw else {
-            return Vec::new();
-        };
-        let items: BTreeMap<String, String> = file
+        shared.common_items = file
             .items
             .iter()
             .filter_map(|i| match i {
@@ -325,6 +318,15 @@ impl Shared {
                 _ => None,
             })
             .collect();
+        shared.common_raw = Some(file);
+        Ok(shared)
+    }
+
+    /// The types of `common` that the type `name` uses, directly or not,
+    /// and that are not definitions of their own: the nested types typify
+    /// generates for it (`UserType` for `User`'s inline `type` enum).
+    fn nested_types(&self, name: &str) -> Vec<String> {
+        let items = &self.common_items;
         let mut out: Vec<String> = Vec::new();
         let mut queue = vec![name.to_string()];
         while let Some(n) = queue.pop() {
