@@ -41,6 +41,7 @@ mod snapshots {
     snapshot!(closed, "closed");
     snapshot!(corpus, "corpus");
     snapshot!(shared, "shared");
+    snapshot!(webhooks, "webhooks");
 
     /// The upcast the hand-written snapshot leaves to the including crate
     /// (mode NONE, `qty` became required, `sku` got a longer `maxLength`).
@@ -93,6 +94,7 @@ fn catalogs() -> Vec<(&'static str, Vec<Payload>)> {
         ("closed", catalog!(snapshots::closed).collect()),
         ("corpus", catalog!(snapshots::corpus).collect()),
         ("shared", catalog!(snapshots::shared).collect()),
+        ("webhooks", catalog!(snapshots::webhooks).collect()),
     ]
 }
 
@@ -489,6 +491,31 @@ fn snapshot_shared_types_cross_services_and_versions() {
     let _: &catalog::price_set::MoneyV2 = &v2.price;
 }
 
+/// The snapshot registry `webhooks`: event files that each carry their own
+/// identical `User` and `Repository` share one type, so a value read from
+/// one event moves into another without conversion, under the path each
+/// event module re-exports; `star.created`'s differing `User` is its own.
+#[test]
+fn snapshot_identical_definitions_are_one_type_across_event_types() {
+    use snapshots::webhooks::github::{issue_opened, push_received, star_created};
+    use snapshots::webhooks::github::{IssueOpenedV1, PushReceivedV1, StarCreatedV1};
+
+    let issue: IssueOpenedV1 =
+        serde_json::from_value(example_of("webhooks", "github.issue.opened", 1)).unwrap();
+    let mut push: PushReceivedV1 =
+        serde_json::from_value(example_of("webhooks", "github.push.received", 1)).unwrap();
+    let author: push_received::User = issue.issue.user.clone();
+    push.pusher = author;
+    push.repository = issue.repository.clone();
+    let _: &issue_opened::Repository = &push.repository;
+    let _: &snapshots::webhooks::common::License = push.repository.license.as_ref().unwrap();
+    assert_eq!(push.pusher, issue.sender);
+    let star: StarCreatedV1 =
+        serde_json::from_value(example_of("webhooks", "github.star.created", 1)).unwrap();
+    let _: &star_created::User = &star.sender;
+    assert_eq!(star.sender.email.as_deref(), Some("octocat@github.com"));
+}
+
 /// A `oneOf` of `$ref`s told apart by a `const` member (`kind`) is read by
 /// that member: the variant it names or an error naming it, never another
 /// variant; members a variant does not declare are accepted.
@@ -545,6 +572,9 @@ fn generated_types_key_subjects_by_their_entity() {
     }))
     .unwrap();
     assert_eq!(events::auth::UserCreatedV1::KEY_FIELD, Some("user_id"));
+    // The key refers to the shared `UserId`, and is that type.
+    let key: events::common::UserId = user.user_id;
+    assert_eq!(key.to_string(), "0190f3a5-1111-7abc-8def-000000000001");
     let org = tidings::OrganizationId::new("org-42").unwrap();
     assert_eq!(
         tidings::subject::subject_of(&org, &user).unwrap(),

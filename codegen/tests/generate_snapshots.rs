@@ -691,6 +691,17 @@ fn shared_definitions_are_one_type() {
         code.contains("pub invited_by: super::super::common::UserId,"),
         "{code}"
     );
+    // The entity key (`x-entity-key`) refers to the shared `UserId`: it is
+    // that newtype too, which the derive takes as a key through
+    // `tidings::EntityKey`.
+    assert!(
+        code.contains("pub user_id: super::super::common::UserId,"),
+        "{code}"
+    );
+    assert!(
+        item(code, "pub mod common {").contains("impl ::tidings::EntityKey for UserId {"),
+        "{code}"
+    );
     // Scalar newtypes can be map keys and are copied.
     let user_id = with_attrs(common, "pub struct UserId(");
     for d in ["Copy", "Eq", "Hash"] {
@@ -729,6 +740,223 @@ fn shared_definitions_are_one_type() {
             "previous"
         ],
         "{invited}"
+    );
+}
+
+/// A webhook-like registry: each event file carries its own copies of the
+/// same `$defs` (GitHub's `User`, `Repository`), as schemas written
+/// without a shared directory do. `push.received` and `issue.opened` have
+/// identical `User`/`Repository`/`License`; `star.created` has a `User`
+/// with another member, so its `User` and the `Repository` that refers to
+/// it are other types.
+fn webhook_registry() -> Source {
+    let user = json!({
+        "description": "A GitHub account.",
+        "type": "object",
+        "properties": {
+            "login": {"type": "string"},
+            "id": {"type": "integer"},
+            "type": {"type": "string", "enum": ["User", "Bot", "Organization"]},
+            "site_admin": {"type": "boolean"}
+        },
+        "required": ["login", "id", "type"]
+    });
+    let mut star_user = user.clone();
+    star_user["properties"]["email"] = json!({"type": ["string", "null"]});
+    let defs = |user: &Value| {
+        json!({
+            "User": user,
+            "License": {
+                "type": "object",
+                "properties": {"key": {"type": "string"}, "spdx_id": {"type": "string", "maxLength": 64}},
+                "required": ["key"]
+            },
+            "Repository": {
+                "description": "A git repository.",
+                "type": "object",
+                "properties": {
+                    "id": {"type": "integer"},
+                    "full_name": {"type": "string"},
+                    "owner": {"$ref": "#/$defs/User"},
+                    "license": {"anyOf": [{"$ref": "#/$defs/License"}, {"type": "null"}]},
+                    "private": {"type": "boolean"}
+                },
+                "required": ["id", "full_name", "owner", "private"]
+            }
+        })
+    };
+    let octocat = json!({"login": "octocat", "id": 1, "type": "User", "site_admin": false});
+    let repo = json!({"id": 1296269, "full_name": "octocat/Hello-World", "owner": octocat,
+                      "license": {"key": "mit", "spdx_id": "MIT"}, "private": false});
+    let push = event(
+        "github.push.received",
+        1,
+        json!({
+            "$defs": defs(&user),
+            "properties": {
+                "ref": {"type": "string"},
+                "pusher": {"$ref": "#/$defs/User"},
+                "repository": {"$ref": "#/$defs/Repository"},
+                "sender": {"$ref": "#/$defs/User"}
+            },
+            "required": ["ref", "pusher", "repository", "sender"],
+            "examples": [{"ref": "refs/heads/main", "pusher": octocat, "repository": repo, "sender": octocat}]
+        }),
+    );
+    let issue = event(
+        "github.issue.opened",
+        1,
+        json!({
+            "$defs": defs(&user),
+            "properties": {
+                "issue": {
+                    "type": "object",
+                    "properties": {"number": {"type": "integer"}, "title": {"type": "string"}, "user": {"$ref": "#/$defs/User"}},
+                    "required": ["number", "title", "user"]
+                },
+                "repository": {"$ref": "#/$defs/Repository"},
+                "sender": {"$ref": "#/$defs/User"}
+            },
+            "required": ["issue", "repository", "sender"],
+            "examples": [{"issue": {"number": 1347, "title": "Found a bug", "user": octocat}, "repository": repo, "sender": octocat}]
+        }),
+    );
+    let mut star_octocat = octocat.clone();
+    star_octocat["email"] = json!("octocat@github.com");
+    let mut star_repo = repo.clone();
+    star_repo["owner"] = star_octocat.clone();
+    let star = event(
+        "github.star.created",
+        1,
+        json!({
+            "$defs": defs(&star_user),
+            "properties": {
+                "starred_at": {"type": "string", "format": "date-time"},
+                "repository": {"$ref": "#/$defs/Repository"},
+                "sender": {"$ref": "#/$defs/User"}
+            },
+            "required": ["starred_at", "repository", "sender"],
+            "examples": [{"starred_at": "2025-12-09T10:15:00Z", "repository": star_repo, "sender": star_octocat}]
+        }),
+    );
+    let mut source = registry(&[
+        ("github/push.received.v1.json", push),
+        ("github/issue.opened.v1.json", issue),
+        ("github/star.created.v1.json", star),
+    ]);
+    source.files.insert(
+        "tidings.toml".into(),
+        format!("{CONFIG}[streams.GITHUB_EVENTS]\nsubjects = [\"github.>\"]\n"),
+    );
+    source
+}
+
+#[test]
+fn identical_definitions_of_event_files_are_one_type() {
+    let g = gen_source("webhooks", webhook_registry());
+    let code = &g.code;
+    let types = without_builders(code);
+    let count = |needle: &str| types.matches(needle).count();
+    // Identical in push and issue: generated once, in `common`; star's
+    // differing `User` (and its `Repository`, which refers to it) are its own.
+    let common = item(code, "pub mod common {");
+    for ty in ["User", "Repository"] {
+        assert_eq!(count(&format!("pub struct {ty} {{")), 2, "{ty}:\n{code}");
+        assert!(
+            common.contains(&format!("pub struct {ty} {{")),
+            "{ty} not in common:\n{code}"
+        );
+    }
+    assert_eq!(count("pub struct License {"), 1, "{code}");
+    assert!(common.contains("pub struct License {"), "{code}");
+    // Each module that uses them re-exports them under their schema name,
+    // so `github::push_received::User` is still a path.
+    for module in ["pub mod push_received {", "pub mod issue_opened {"] {
+        let m = item(code, module);
+        for ty in ["User", "Repository", "License"] {
+            assert!(
+                m.contains(&format!("pub use super::super::common::{ty};")),
+                "{module} does not re-export {ty}:\n{m}"
+            );
+            assert!(!m.contains(&format!("pub struct {ty} ")), "{m}");
+        }
+        assert!(m.contains("pub sender: super::super::common::User,"), "{m}");
+    }
+    let star = item(code, "pub mod star_created {");
+    assert!(star.contains("pub struct User {"), "{star}");
+    assert!(star.contains("pub struct Repository {"), "{star}");
+    assert!(
+        star.contains("pub email: ::std::option::Option<::std::string::String>,"),
+        "{star}"
+    );
+    // An unrelated event type added to the registry renames nothing.
+    let mut more = webhook_registry();
+    more.files.insert(
+        "github/fork.created.v1.json".into(),
+        serde_json::to_string_pretty(&event(
+            "github.fork.created",
+            1,
+            json!({"properties": {"forkee": {"type": "string"}}, "required": ["forkee"]}),
+        ))
+        .unwrap(),
+    );
+    let more = generate(&more, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let more_common = item(&more.code, "pub mod common {");
+    assert_eq!(
+        more_common,
+        common.replace("codegen/tests/snapshots/registries/webhooks", "schemas")
+    );
+    // Nested types typify makes for a merged definition are re-exported too.
+    assert!(
+        item(code, "pub mod push_received {").contains("pub use super::super::common::UserType;")
+    );
+
+    // A second event type with star's `User`: now two different `User`s are
+    // each shared by two event types. Both get their content hash in
+    // `common`, and every module still calls its own `User`.
+    let mut clash = webhook_registry();
+    let mut watch: Value =
+        serde_json::from_str(&clash.files["github/star.created.v1.json"]).unwrap();
+    watch["x-event-type"] = json!("github.watch.started");
+    watch["$id"] = json!("https://schemas.example/github/watch.started.v1.json");
+    clash.files.insert(
+        "github/watch.started.v1.json".into(),
+        serde_json::to_string_pretty(&watch).unwrap(),
+    );
+    let clash = generate(&clash, &Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    let clash_types = without_builders(&clash.code);
+    let hashed: Vec<&str> = clash_types
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("pub struct User"))
+        .collect();
+    assert_eq!(hashed.len(), 2, "{}", clash.code);
+    for suffix in &hashed {
+        let hex = suffix.trim_end_matches(" {");
+        assert!(
+            hex.len() == 8 && hex.chars().all(|c| c.is_ascii_hexdigit()),
+            "{suffix}"
+        );
+    }
+    for module in [
+        "push_received",
+        "issue_opened",
+        "star_created",
+        "watch_started",
+    ] {
+        let m = item(&clash.code, &format!("pub mod {module} {{"));
+        assert!(m.contains(" as User;"), "{m}");
+    }
+    // The `Repository`s differ too (through their `User`): each is shared
+    // by two event types, so they are hashed as well.
+    assert!(
+        !clash_types.contains("pub struct Repository {"),
+        "{}",
+        clash.code
+    );
+    assert!(
+        clash_types.contains("pub struct License {"),
+        "{}",
+        clash.code
     );
 }
 

@@ -3,7 +3,9 @@
 //!
 //! A key becomes a subject token, so it must be text: a string type
 //! (`String`, `&str`, `Cow<str>`, `Box<str>`, `Arc<str>`, `Rc<str>`),
-//! borrowed as is, or a `Uuid` or an integer, formatted with `Display`.
+//! borrowed as is, or a `Uuid` or an integer, formatted with `Display`, or
+//! another type without generic arguments (an id newtype such as the
+//! generated `common::UserId`), through `tidings::EntityKey`.
 //! `Option<_>` is refused: an event type either always has a key or never
 //! does. Whether a key *value* is a valid token is checked when publishing.
 use proc_macro2::{Span, TokenStream};
@@ -20,6 +22,8 @@ enum Conversion {
     Borrow,
     /// Formatted through `Display` (`Uuid`, integers).
     Format,
+    /// Through `tidings::EntityKey` (a newtype such as `common::UserId`).
+    Trait,
 }
 
 /// A checked key field.
@@ -44,6 +48,9 @@ impl Key {
             },
             Conversion::Format => quote! {
                 ::std::borrow::Cow::Owned(::std::string::ToString::to_string(&self.#field))
+            },
+            Conversion::Trait => quote! {
+                ::tidings::EntityKey::key_token(&self.#field)
             },
         };
         quote! {
@@ -92,6 +99,12 @@ fn conversion(ty: &Type) -> Result<Conversion, String> {
                     "; a key cannot be optional: an event type always has a key or never does (leave out `key` for the latter)"
                         .into(),
                 ),
+                // Not a key: floats, booleans, characters, containers.
+                "f32" | "f64" | "bool" | "char" | "Value" | "Number" => Err(String::new()),
+                // Any other type without generic arguments (an id newtype,
+                // `common::UserId`): through `tidings::EntityKey`, whose
+                // absence the compiler reports with its own message.
+                _ if matches!(last.arguments, PathArguments::None) => Ok(Conversion::Trait),
                 _ => Err(String::new()),
             }
         }
@@ -204,7 +217,7 @@ fn checked(
             errors.spanned(
                 &field.ty,
                 format!(
-                    "key field `{wanted}` has type `{}`; an entity key must be a string (`String`, `&str`, `Cow<str>`, `Box<str>`, `Arc<str>`, `Rc<str>`), a `Uuid` or an integer{why}",
+                    "key field `{wanted}` has type `{}`; an entity key must be a string (`String`, `&str`, `Cow<str>`, `Box<str>`, `Arc<str>`, `Rc<str>`), a `Uuid`, an integer or a newtype implementing `tidings::EntityKey`{why}",
                     display(&field.ty)
                 ),
             );

@@ -37,3 +37,60 @@ pub trait DomainEvent: Serialize + DeserializeOwned + Send + Sync + 'static {
         None
     }
 }
+
+/// A type whose values can be an event's entity key (the subject's last
+/// token): what `#[derive(DomainEvent)]` takes as the key field besides
+/// the string types, `Uuid` and the integers it knows by name.
+///
+/// The generator implements it for the registry's scalar newtypes over a
+/// string, a UUID or an integer (`events::common::UserId`), so an
+/// `x-entity-key` property that refers to such a shared definition keeps
+/// that type. Implement it for your own id newtypes the same way. Whether a
+/// key *value* is a valid subject token is checked when publishing.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be an entity key: it does not implement `tidings::EntityKey`",
+    note = "an entity key is a string (`String`, `&str`, `Cow<str>`, `Box<str>`, `Arc<str>`, `Rc<str>`), a `Uuid`, an integer, or a newtype over one that implements `tidings::EntityKey` (the generator implements it for the registry's id newtypes, such as `common::UserId`)"
+)]
+pub trait EntityKey {
+    /// The key as subject text.
+    fn key_token(&self) -> Cow<'_, str>;
+}
+
+impl EntityKey for String {
+    fn key_token(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl EntityKey for str {
+    fn key_token(&self) -> Cow<'_, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl EntityKey for uuid::Uuid {
+    fn key_token(&self) -> Cow<'_, str> {
+        Cow::Owned(self.to_string())
+    }
+}
+
+macro_rules! integer_keys {
+    ($($t:ty),*) => {$(
+        impl EntityKey for $t {
+            fn key_token(&self) -> Cow<'_, str> {
+                Cow::Owned(self.to_string())
+            }
+        }
+    )*};
+}
+integer_keys!(i8, i16, i32, i64, i128, isize, u8, u16, u32, u64, u128, usize);
+integer_keys!(
+    std::num::NonZeroI8,
+    std::num::NonZeroI16,
+    std::num::NonZeroI32,
+    std::num::NonZeroI64,
+    std::num::NonZeroU8,
+    std::num::NonZeroU16,
+    std::num::NonZeroU32,
+    std::num::NonZeroU64
+);

@@ -23,7 +23,7 @@ pub mod subscribe;
 pub mod token;
 pub mod upcast;
 
-pub use event::DomainEvent;
+pub use event::{DomainEvent, EntityKey};
 pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
 pub use subscribe::{
     stop_signal, Event, EventMeta, Running, StopSignal, Subscriber, SubscriberConfig,

@@ -36,6 +36,7 @@ macro_rules! same_schema_as {
             const STREAM: &'static str = <$of as DomainEvent>::STREAM;
             const SCHEMA: &'static str = <$of as DomainEvent>::SCHEMA;
             const SCHEMA_URI: &'static str = <$of as DomainEvent>::SCHEMA_URI;
+            const KEY_FIELD: Option<&'static str> = <$of as DomainEvent>::KEY_FIELD;
         }
     };
 }
@@ -136,6 +137,68 @@ fn deny_unknown_fields_matches_v1_but_cannot_read_v2() {
         assert!(serde_json::from_value::<StrictUserCreated>(example).is_err());
     }
     assert!(report.to_string().contains(USER_CREATED_V2));
+}
+
+// ---------------------------------------------------------------------------
+// Entity key: `KEY_FIELD` against the registry's `x-entity-key`.
+
+/// The right fields, but a hand-written identity that keys no entity,
+/// although the registry keys `auth.user.created` by `user_id`: its events
+/// would be published on subjects ending in `_`.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+struct UnkeyedUserCreated {
+    user_id: Uuid,
+    #[schemars(email, length(max = 254))]
+    email: String,
+    #[schemars(length(min = 1, max = 120))]
+    display_name: String,
+    role: Role,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    invited_by: Option<Uuid>,
+    #[schemars(extend("format" = "date-time"))]
+    created_at: String,
+}
+impl DomainEvent for UnkeyedUserCreated {
+    const EVENT_TYPE: &'static str = UserCreated::EVENT_TYPE;
+    const SCHEMA_VERSION: u32 = UserCreated::SCHEMA_VERSION;
+    const STREAM: &'static str = UserCreated::STREAM;
+    const SCHEMA: &'static str = UserCreated::SCHEMA;
+    const SCHEMA_URI: &'static str = UserCreated::SCHEMA_URI;
+}
+
+/// Keyed by the wrong property.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+struct KeyedByEmail(UserCreated);
+impl DomainEvent for KeyedByEmail {
+    const EVENT_TYPE: &'static str = UserCreated::EVENT_TYPE;
+    const SCHEMA_VERSION: u32 = UserCreated::SCHEMA_VERSION;
+    const STREAM: &'static str = UserCreated::STREAM;
+    const SCHEMA: &'static str = UserCreated::SCHEMA;
+    const SCHEMA_URI: &'static str = UserCreated::SCHEMA_URI;
+    const KEY_FIELD: Option<&'static str> = Some("email");
+}
+
+#[test]
+fn a_key_field_that_is_not_the_registry_entity_key_fails() {
+    assert_eq!(UserCreated::KEY_FIELD, Some("user_id"));
+    let report = incompatibility(matches_registry::<UnkeyedUserCreated>());
+    assert!(report.mismatches.is_empty(), "{report}");
+    let key = report.entity_key.clone().expect("an entity-key mismatch");
+    assert_eq!(key.key_field, None);
+    assert_eq!(key.registry.as_deref(), Some("user_id"));
+    let text = report.to_string();
+    assert!(
+        text.contains("x-entity-key") && text.contains("user_id"),
+        "{text}"
+    );
+
+    let report = incompatibility(matches_registry::<KeyedByEmail>());
+    let key = report.entity_key.clone().expect("an entity-key mismatch");
+    assert_eq!(key.key_field, Some("email"));
+    assert_eq!(key.registry.as_deref(), Some("user_id"));
+    // The derive takes its key from the schema: it matches.
+    assert_matches_registry::<UserCreated>();
 }
 
 // ---------------------------------------------------------------------------

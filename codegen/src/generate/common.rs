@@ -21,12 +21,17 @@
 //! A shared piece that refers back into an event schema (which the
 //! bundler allows) cannot be generated on its own: it stays a copy in each
 //! event type's module, as do the pieces that refer to it.
+//!
+//! `common` also holds the event files' own definitions that several event
+//! types have identically ([`merge`], issue 19.5).
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
+use super::merge;
 use crate::bundle::{push_token, unescape_token, Bundled};
 use crate::registry::event_type::pascal_case;
+use crate::registry::load::EventFile;
 use crate::registry::load::Loaded;
 use crate::registry::Source;
 
@@ -40,6 +45,9 @@ pub(crate) struct Common {
     names: BTreeMap<Piece, String>,
     /// The schema of each type of `common`, its refs as `#/$defs/<name>`.
     pub(crate) schemas: BTreeMap<String, Value>,
+    /// The event files' own definitions that are merged into `common`
+    /// because several event types have them identically ([`merge`]).
+    merged: merge::Merged,
 }
 
 fn path_string(p: &std::path::Path) -> String {
@@ -120,18 +128,14 @@ fn name_pieces(candidates: &BTreeSet<Piece>) -> BTreeMap<Piece, String> {
 }
 
 /// The refs of `value` (outside data keywords).
-fn refs_mut(value: &mut Value, f: &mut dyn FnMut(&mut String)) {
+pub(super) fn refs_mut(value: &mut Value, f: &mut dyn FnMut(&mut String)) {
     match value {
         Value::Object(m) => {
             if let Some(Value::String(r)) = m.get_mut("$ref") {
                 f(r);
             }
             for (k, v) in m.iter_mut() {
-                if !matches!(
-                    k.as_str(),
-                    "enum" | "const" | "default" | "examples" | "example"
-                ) && !k.starts_with("x-")
-                {
+                if !crate::schema_keywords::is_data(k) {
                     refs_mut(v, f);
                 }
             }
@@ -251,25 +255,63 @@ impl Common {
             out.schemas.insert(name.clone(), value);
             out.names.insert(piece, name.clone());
         }
+        // The event files' own definitions that several event types share.
+        let events: Vec<merge::EventDefs<'_>> = loaded
+            .events
+            .iter()
+            .filter_map(|f| {
+                Some(merge::EventDefs {
+                    path: &f.path,
+                    event_type: f.event_type.as_ref()?.to_string(),
+                    bundled: f.bundled.as_deref()?,
+                })
+            })
+            .collect();
+        let shared_name = |path: &str, local: &str| -> Option<String> {
+            let e = events.iter().find(|e| e.path == path)?;
+            let o = e.bundled.origins.get(local)?;
+            out.names
+                .get(&(path_string(&o.file), o.pointer.clone()))
+                .cloned()
+        };
+        let taken: BTreeSet<String> = names.values().cloned().collect();
+        let merged = merge::merge(&events, &shared_name, &taken);
+        out.schemas.extend(merged.schemas.clone());
+        out.merged = merged;
         out
     }
 
     /// The file and pointer of the piece a message (typify's error) is
     /// about: the first whose Rust name it mentions, else the first piece.
     pub(crate) fn site_of(&self, message: &str) -> (String, String) {
+        let merged = self.merged.sites.iter().map(|(n, p)| (p, n));
         self.names
             .iter()
+            .chain(merged)
             .find(|(_, n)| message.contains(n.as_str()))
             .or_else(|| self.names.iter().next())
             .map(|(p, _)| p.clone())
             .unwrap_or_default()
     }
 
-    /// The `common` type a bundled definition is a copy of, if any.
-    pub(crate) fn name_in(&self, bundled: &Bundled, local: &str) -> Option<&str> {
-        let o = bundled.origins.get(local)?;
+    /// The `common` type a definition of an event file's bundled schema
+    /// is: a copy of a shared definition, or a merged own definition.
+    pub(crate) fn name_in(&self, file: &EventFile, local: &str) -> Option<&str> {
+        if let Some(n) = self.merged_name(file, local) {
+            return Some(n);
+        }
+        let o = file.bundled.as_deref()?.origins.get(local)?;
         self.names
             .get(&(path_string(&o.file), o.pointer.clone()))
+            .map(String::as_str)
+    }
+
+    /// The `common` type of an event file's own definition that several
+    /// event types have identically (see [`merge`]).
+    pub(crate) fn merged_name(&self, file: &EventFile, local: &str) -> Option<&str> {
+        self.merged
+            .names
+            .get(&(file.path.clone(), local.to_string()))
             .map(String::as_str)
     }
 }

@@ -32,6 +32,7 @@ mod common;
 mod error;
 mod event_module;
 mod locate;
+mod merge;
 mod names;
 mod order;
 mod postprocess;
@@ -262,6 +263,9 @@ pub(crate) struct Shared {
     orders: order::Orders,
     /// `common` structs that event types wrap in untagged enums.
     wrapped: std::collections::BTreeSet<String>,
+    /// The text of each struct, enum and type alias of `common_raw`, by
+    /// name (for [`Shared::nested_types`]).
+    common_items: BTreeMap<String, String>,
 }
 
 impl Shared {
@@ -281,6 +285,7 @@ impl Shared {
             common_raw: None,
             orders,
             wrapped: Default::default(),
+            common_items: Default::default(),
         };
         if shared.common.schemas.is_empty() {
             return Ok(shared);
@@ -303,8 +308,44 @@ impl Shared {
         let (tokens, impls) = typify_run::run(&types, &Default::default()).map_err(fail)?;
         let file = postprocess::parse(tokens).map_err(fail)?;
         shared.common_impls = impls;
+        shared.common_items = file
+            .items
+            .iter()
+            .filter_map(|i| match i {
+                syn::Item::Struct(s) => Some((s.ident.to_string(), quote!(#s).to_string())),
+                syn::Item::Enum(e) => Some((e.ident.to_string(), quote!(#e).to_string())),
+                syn::Item::Type(t) => Some((t.ident.to_string(), quote!(#t).to_string())),
+                _ => None,
+            })
+            .collect();
         shared.common_raw = Some(file);
         Ok(shared)
+    }
+
+    /// The types of `common` that the type `name` uses, directly or not,
+    /// and that are not definitions of their own: the nested types typify
+    /// generates for it (`UserType` for `User`'s inline `type` enum).
+    fn nested_types(&self, name: &str) -> Vec<String> {
+        let items = &self.common_items;
+        let mut out: Vec<String> = Vec::new();
+        let mut queue = vec![name.to_string()];
+        while let Some(n) = queue.pop() {
+            let Some(text) = items.get(&n) else {
+                continue;
+            };
+            for word in text.split(|c: char| !c.is_alphanumeric() && c != '_') {
+                if word != name
+                    && items.contains_key(word)
+                    && !self.common.schemas.contains_key(word)
+                    && !out.iter().any(|o| o == word)
+                {
+                    out.push(word.to_string());
+                    queue.push(word.to_string());
+                }
+            }
+        }
+        out.sort();
+        out
     }
 
     /// The `common` module (nothing when no event uses a shared definition).

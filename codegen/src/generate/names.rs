@@ -17,7 +17,9 @@ pub(crate) fn module_ident(name: &str) -> Ident {
 /// `wanted`, or `wanted2`, ... : a definition name not taken yet.
 pub(crate) fn free_def_name(prepared: &Prepared, wanted: &str) -> String {
     let taken = |n: &str| {
-        prepared.defs.contains_key(n) || prepared.versions.iter().any(|v| v.rust_name == n)
+        prepared.defs.contains_key(n)
+            || prepared.reexports.contains_key(n)
+            || prepared.versions.iter().any(|v| v.rust_name == n)
     };
     if !taken(wanted) {
         return wanted.to_string();

@@ -91,7 +91,8 @@ impl Orders {
         match node {
             Node::Object(members) => {
                 for (k, v) in members {
-                    if is_data(k) {
+                    // Data: a `properties` member inside it is not a schema's.
+                    if crate::schema_keywords::is_data(k) {
                         continue;
                     }
                     if k == "properties" {

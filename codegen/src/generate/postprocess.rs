@@ -692,7 +692,8 @@ const COPY_SCALARS: [&str; 4] = [
 
 /// Gives a newtype over a scalar (`UserId(Uuid)`, `Sku(String)`) the traits
 /// a value type needs: `Eq` and `Hash` (a map key), `Ord`, `Copy` when
-/// the inner type is, `Display` (and `FromStr` when typify wrote none).
+/// the inner type is, `Display` (and `FromStr` when typify wrote none),
+/// and `tidings::EntityKey` over a string, a UUID or an integer.
 fn scalar_newtypes(file: &mut syn::File) {
     let has_impl = |file: &syn::File, tr: &str, ty: &syn::Ident| {
         file.items.iter().any(|i| match i {
@@ -755,7 +756,31 @@ fn scalar_newtypes(file: &mut syn::File) {
                 }
             });
         }
+        // An id newtype can be an entity key (`x-entity-key` keeps the
+        // shared type): the derive takes it through `tidings::EntityKey`.
+        // Only unconstrained ones (a public inner value): a key has no
+        // length or pattern (the lint says so).
         let public = matches!(field.vis, syn::Visibility::Public(_));
+        let key_token = if !public {
+            None
+        } else if inner == "::std::string::String" {
+            Some(quote::quote!(::std::borrow::Cow::Borrowed(&self.0)))
+        } else if integer || inner == "::uuid::Uuid" {
+            Some(quote::quote!(::std::borrow::Cow::Owned(
+                ::std::string::ToString::to_string(&self.0)
+            )))
+        } else {
+            None
+        };
+        if let Some(body) = key_token {
+            extra.push(syn::parse_quote! {
+                impl ::tidings::EntityKey for #ident {
+                    fn key_token(&self) -> ::std::borrow::Cow<'_, str> {
+                        #body
+                    }
+                }
+            });
+        }
         if public && !has_impl(&snapshot, "FromStr", ident) {
             extra.push(syn::parse_quote! {
                 impl ::std::str::FromStr for #ident {

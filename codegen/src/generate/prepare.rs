@@ -20,6 +20,7 @@ use serde_json::{Map, Value};
 use super::common::Common;
 use super::error::Diagnostic;
 use crate::registry::load::EventFile;
+use crate::schema_keywords::{is_data, is_names_map};
 
 /// One version of an event type, ready for typify.
 #[derive(Debug, Clone)]
@@ -51,6 +52,9 @@ pub(crate) struct Prepared {
     /// (copies of a shared file's piece): typify refers to them instead of
     /// generating them again.
     pub(crate) common: BTreeSet<String>,
+    /// The merged definitions the module re-exports from `common`, by the
+    /// name it re-exports them as (`User` -> `User`, or `User3f9a0c1b`).
+    pub(crate) reexports: BTreeMap<String, String>,
 }
 
 impl Prepared {
@@ -84,15 +88,18 @@ pub(crate) fn prepare(
         .collect();
     // The `common` types any version uses: a local definition of that name
     // is another type, so it is renamed.
-    let common_names: BTreeSet<String> = files
+    let mut common_names: BTreeSet<String> = files
         .iter()
-        .filter_map(|f| f.bundled.as_deref())
-        .flat_map(|b| {
-            b.origins
-                .keys()
-                .filter_map(|local| shared.name_in(b, local).map(str::to_string))
+        .flat_map(|f| {
+            let locals = f
+                .bundled
+                .iter()
+                .flat_map(|b| own_names(b).chain(b.origins.keys()));
+            locals.filter_map(|local| shared.name_in(f, local).map(str::to_string))
         })
         .collect();
+    let reexports = reexports(files, shared, &root_names);
+    common_names.extend(reexports.keys().cloned());
     let mut defs: BTreeMap<String, Value> = BTreeMap::new();
     let mut common = BTreeSet::new();
     let mut versions = Vec::new();
@@ -140,7 +147,7 @@ pub(crate) fn prepare(
         let mut renames: BTreeMap<String, String> = BTreeMap::new();
         let mut shared_here: BTreeSet<String> = BTreeSet::new();
         for local in own.keys() {
-            if let Some(name) = shared.name_in(bundled, local) {
+            if let Some(name) = shared.name_in(f, local) {
                 renames.insert(local.clone(), name.to_string());
                 shared_here.insert(local.clone());
             }
@@ -207,9 +214,6 @@ pub(crate) fn prepare(
             defs.insert(name, schema);
         }
         rename_refs(&mut root, &renames, &rust_name);
-        if let Some(k) = &entity_key {
-            inline_key(&mut root, k, &defs);
-        }
         describe_refs(&mut root, &defs);
         versions.push(Version {
             version,
@@ -224,7 +228,53 @@ pub(crate) fn prepare(
         versions,
         defs,
         common,
+        reexports,
     })
+}
+
+/// The names of the definitions in a bundled schema's `$defs` and
+/// `definitions`.
+fn own_names(bundled: &crate::bundle::Bundled) -> impl Iterator<Item = &String> {
+    ["$defs", "definitions"]
+        .into_iter()
+        .filter_map(|c| bundled.value.get(c).and_then(Value::as_object))
+        .flat_map(|m| m.keys())
+}
+
+/// The name under which the module re-exports each merged definition its
+/// versions have ([`super::merge`]): its schema name (`User`), or, when an
+/// earlier version's merged definition of that name is another type,
+/// `<Name>V<N>`, as for a local definition.
+fn reexports(
+    files: &[&EventFile],
+    shared: &Common,
+    root_names: &BTreeSet<String>,
+) -> BTreeMap<String, String> {
+    let mut out: BTreeMap<String, String> = BTreeMap::new();
+    for f in files {
+        let Some(b) = f.bundled.as_deref() else {
+            continue;
+        };
+        for local in own_names(b) {
+            let Some(name) = shared.merged_name(f, local) else {
+                continue;
+            };
+            if out.values().any(|n| n == name) {
+                continue;
+            }
+            let want = super::merge::rust_name(local);
+            let alias = [
+                want.clone(),
+                format!("{want}V{}", f.version.unwrap_or_default()),
+            ]
+            .into_iter()
+            .find(|a| !out.contains_key(a) && !root_names.contains(a));
+            if let Some(a) = alias {
+                out.insert(a, name.to_string());
+            }
+        }
+    }
+    out
 }
 
 /// Gives a property that is only a `$ref` the description of the
@@ -247,40 +297,6 @@ fn describe_refs(root: &mut Value, defs: &BTreeMap<String, Value>) {
             .cloned();
         if let Some(d) = description {
             p.insert("description".into(), d);
-        }
-    }
-}
-
-/// Inlines the definition behind the entity-key property when it is a
-/// `$ref` to a scalar (`UserId`: a uuid string): typify would make it a
-/// newtype, and the derive takes keys of string, `Uuid` or integer types.
-fn inline_key(root: &mut Value, key: &str, defs: &BTreeMap<String, Value>) {
-    let Some(Value::Object(prop)) = root.get_mut("properties").and_then(|p| p.get_mut(key)) else {
-        return;
-    };
-    for _ in 0..8 {
-        let Some(name) = prop
-            .get("$ref")
-            .and_then(Value::as_str)
-            .and_then(|r| r.strip_prefix("#/$defs/"))
-            .map(crate::bundle::unescape_token)
-        else {
-            return;
-        };
-        let Some(Value::Object(def)) = defs.get(&name) else {
-            return;
-        };
-        let scalar = matches!(
-            def.get("type").and_then(Value::as_str),
-            Some("string" | "integer")
-        ) && !def.contains_key("properties");
-        if !scalar && !def.contains_key("$ref") {
-            return;
-        }
-        prop.remove("$ref");
-        for (k, v) in def {
-            // The property's own annotations (its description) win.
-            prop.entry(k.clone()).or_insert_with(|| v.clone());
         }
     }
 }
@@ -317,8 +333,13 @@ fn rename_refs(value: &mut Value, renames: &BTreeMap<String, String>, root_name:
                 }
             }
             for (k, v) in m.iter_mut() {
-                if !is_data(k) {
-                    rename_refs(v, renames, root_name);
+                match (k.as_str(), v) {
+                    // Maps of names to schemas: a property may be called `const`.
+                    (k, Value::Object(schemas)) if is_names_map(k) => schemas
+                        .values_mut()
+                        .for_each(|s| rename_refs(s, renames, root_name)),
+                    (k, v) if !is_data(k) => rename_refs(v, renames, root_name),
+                    _ => {}
                 }
             }
         }
@@ -382,11 +403,9 @@ pub(crate) fn for_typify(value: &mut Value) {
             for (k, v) in m.iter_mut() {
                 match (k.as_str(), v) {
                     // Maps of names to schemas: a property may be called `const`.
-                    (
-                        "properties" | "patternProperties" | "$defs" | "definitions"
-                        | "dependentSchemas",
-                        Value::Object(schemas),
-                    ) => schemas.values_mut().for_each(for_typify),
+                    (k, Value::Object(schemas)) if is_names_map(k) => {
+                        schemas.values_mut().for_each(for_typify)
+                    }
                     (k, v) if !is_data(k) => for_typify(v),
                     _ => {}
                 }
@@ -395,11 +414,6 @@ pub(crate) fn for_typify(value: &mut Value) {
         Value::Array(a) => a.iter_mut().for_each(for_typify),
         _ => {}
     }
-}
-
-/// Keywords whose values are data, not schemas.
-fn is_data(k: &str) -> bool {
-    matches!(k, "enum" | "const" | "default" | "examples" | "example") || k.starts_with("x-")
 }
 
 /// A schema without annotations, for comparing what two versions accept.

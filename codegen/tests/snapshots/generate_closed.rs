@@ -165,6 +165,11 @@ pub mod common {
             }
         }
     }
+    impl ::tidings::EntityKey for UserId {
+        fn key_token(&self) -> ::std::borrow::Cow<'_, str> {
+            ::std::borrow::Cow::Owned(::std::string::ToString::to_string(&self.0))
+        }
+    }
 }
 /// Events of the `auth` service.
 pub mod auth {

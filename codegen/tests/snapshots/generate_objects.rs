@@ -165,6 +165,11 @@ pub mod common {
             }
         }
     }
+    impl ::tidings::EntityKey for UserId {
+        fn key_token(&self) -> ::std::borrow::Cow<'_, str> {
+            ::std::borrow::Cow::Owned(::std::string::ToString::to_string(&self.0))
+        }
+    }
 }
 /// Events of the `auth` service.
 pub mod auth {
@@ -219,7 +224,7 @@ pub mod auth {
             #[serde(skip_serializing_if = "::std::option::Option::is_none")]
             pub tags: ::std::option::Option<::std::vec::Vec<::std::string::String>>,
             /// User id.
-            pub user_id: ::uuid::Uuid,
+            pub user_id: super::super::common::UserId,
             #[allow(missing_docs)]
             pub verified: bool,
         }
@@ -615,7 +620,7 @@ pub mod auth {
                     ::tidings::builder::FieldProblem,
                 >,
                 user_id: ::core::result::Result<
-                    ::uuid::Uuid,
+                    super::super::super::common::UserId,
                     ::tidings::builder::FieldProblem,
                 >,
                 verified: ::core::result::Result<bool, ::tidings::builder::FieldProblem>,
@@ -774,7 +779,7 @@ pub mod auth {
                 /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
                 pub fn user_id<V>(mut self, value: V) -> Self
                 where
-                    V: ::core::convert::TryInto<::uuid::Uuid>,
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
                     V::Error: ::core::fmt::Display,
                 {
                     self.user_id = ::tidings::builder::convert(value);

@@ -619,6 +619,11 @@ pub mod common {
             self.0.fmt(f)
         }
     }
+    impl ::tidings::EntityKey for UserId {
+        fn key_token(&self) -> ::std::borrow::Cow<'_, str> {
+            ::std::borrow::Cow::Owned(::std::string::ToString::to_string(&self.0))
+        }
+    }
 }
 /// Events of the `auth` service.
 pub mod auth {
@@ -655,7 +660,7 @@ pub mod auth {
         )]
         pub struct UserInvitedV1 {
             /// User id.
-            pub user_id: ::uuid::Uuid,
+            pub user_id: super::super::common::UserId,
             /// User id.
             pub invited_by: super::super::common::UserId,
             #[allow(missing_docs)]
@@ -852,7 +857,7 @@ pub mod auth {
                     ::tidings::builder::FieldProblem,
                 >,
                 user_id: ::core::result::Result<
-                    ::uuid::Uuid,
+                    super::super::super::common::UserId,
                     ::tidings::builder::FieldProblem,
                 >,
                 work: ::core::result::Result<
@@ -952,7 +957,7 @@ pub mod auth {
                 /// Sets `user_id` (required); a value its type refuses is reported by `build()`.
                 pub fn user_id<V>(mut self, value: V) -> Self
                 where
-                    V: ::core::convert::TryInto<::uuid::Uuid>,
+                    V: ::core::convert::TryInto<super::super::super::common::UserId>,
                     V::Error: ::core::fmt::Display,
                 {
                     self.user_id = ::tidings::builder::convert(value);

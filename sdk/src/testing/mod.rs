@@ -45,6 +45,6 @@ pub use eventually::eventually;
 pub use proxy::{FaultProxy, Flow, Frame, Rule};
 pub use registry::{
     assert_matches_registry, assert_matches_registry_file, matches_registry, matches_registry_file,
-    Direction, Incompatibility, Mismatch, RegistryMismatch,
+    Direction, Incompatibility, KeyMismatch, Mismatch, RegistryMismatch,
 };
 pub use server::{NatsServer, NatsServerBuilder};

@@ -30,6 +30,11 @@
 //! In each direction only the changes that break it are mismatches: a type
 //! that writes less than the schema allows, or reads more, is fine.
 //!
+//! And the **entity key**: the type's [`DomainEvent::KEY_FIELD`] must be the
+//! property the schema's `x-entity-key` names (or both absent), or its
+//! events would be published on other subjects than the generated type's
+//! ([`Incompatibility::entity_key`]).
+//!
 //! # Policy
 //!
 //! [`POLICY`] is [`Policy::Lenient`], the registry's default
@@ -218,11 +223,45 @@ pub struct Incompatibility {
     pub schema: String,
     /// Every mismatch, serialize direction first.
     pub mismatches: Vec<Mismatch>,
+    /// Set when the type's [`DomainEvent::KEY_FIELD`] is not the property
+    /// the registry schema's `x-entity-key` names: its events would be
+    /// published on other subjects (another entity-key token) than those of
+    /// a type generated from the schema.
+    pub entity_key: Option<KeyMismatch>,
+}
+
+/// The type's entity key and the registry's disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyMismatch {
+    /// The type's [`DomainEvent::KEY_FIELD`].
+    pub key_field: Option<&'static str>,
+    /// The property the registry schema's `x-entity-key` names, if any.
+    pub registry: Option<String>,
+}
+
+impl fmt::Display for KeyMismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ours = match self.key_field {
+            Some(k) => format!("`KEY_FIELD` is {k:?}"),
+            None => "the type has no `KEY_FIELD` (its subjects end in `_`)".to_string(),
+        };
+        let theirs = match &self.registry {
+            Some(k) => format!("the registry schema's `x-entity-key` is {k:?}"),
+            None => "the registry schema has no `x-entity-key`".to_string(),
+        };
+        write!(
+            f,
+            "entity key: {ours}, but {theirs}; events of this type would carry another \
+             entity-key token in their subject than those of the registry's type (use \
+             `#[derive(DomainEvent)]`, which reads the key from the schema, or set `KEY_FIELD` \
+             and `entity_key` to the property `x-entity-key` names)"
+        )
+    }
 }
 
 impl fmt::Display for Incompatibility {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.mismatches.len();
+        let n = self.mismatches.len() + usize::from(self.entity_key.is_some());
         writeln!(
             f,
             "`{}` does not match its registry schema, {} v{} ({}): {n} mismatch{}",
@@ -269,6 +308,10 @@ impl fmt::Display for Incompatibility {
                 Some(example) => writeln!(f, "   example: {example}")?,
                 None => writeln!(f, "   example: none proven")?,
             }
+        }
+        if let Some(key) = &self.entity_key {
+            writeln!(f)?;
+            writeln!(f, "{}. {key}", self.mismatches.len() + 1)?;
         }
         writeln!(f)?;
         write!(
@@ -467,7 +510,8 @@ fn compare<T: DomainEvent + JsonSchema>(
             });
         }
     }
-    if mismatches.is_empty() {
+    let entity_key = key_mismatch::<T>(&registry);
+    if mismatches.is_empty() && entity_key.is_none() {
         return Ok(());
     }
     Err(RegistryMismatch::Incompatible(Incompatibility {
@@ -476,7 +520,19 @@ fn compare<T: DomainEvent + JsonSchema>(
         rust_type,
         schema,
         mismatches,
+        entity_key,
     }))
+}
+
+/// `T::KEY_FIELD` against the registry schema's `x-entity-key`.
+fn key_mismatch<T: DomainEvent>(registry: &Value) -> Option<KeyMismatch> {
+    let declared = registry
+        .get(tidings_codegen::registry::lock::ENTITY_KEY)
+        .and_then(Value::as_str);
+    (T::KEY_FIELD != declared).then(|| KeyMismatch {
+        key_field: T::KEY_FIELD,
+        registry: declared.map(str::to_string),
+    })
 }
 
 /// `T`'s draft 2020-12 schema for one serde direction, normalised to what a
