@@ -24,7 +24,7 @@ pub mod token;
 pub mod upcast;
 
 pub use event::{DomainEvent, EntityKey};
-pub use publish::{PublishContext, Published, Publisher, PublisherConfig};
+pub use publish::{Publish, PublishContext, PublishExt, Published, Publisher, PublisherConfig};
 pub use subscribe::{
     stop_signal, Event, EventMeta, Running, StopSignal, Subscriber, SubscriberConfig,
 };

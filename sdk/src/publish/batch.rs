@@ -18,12 +18,11 @@ use std::time::Instant;
 use async_nats::jetstream::{publish::PublishAck, response::Response};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 
+use super::Publisher;
 use super::{
     api_failure_kind, published, AttemptFailure, AttemptFailureKind, Prepared, PublishError,
     Published,
 };
-use super::{PublishContext, Publisher};
-use crate::event::DomainEvent;
 
 /// One result per event, in input order.
 type Results = Vec<Option<Result<Published, PublishError>>>;
@@ -34,30 +33,37 @@ struct Pending {
     sent: Instant,
 }
 
-/// Publishes `events` with at most `max_in_flight` unanswered or retrying
-/// at once; falls back to one request per event if the inbox cannot be
-/// subscribed.
-pub(super) async fn publish<E: DomainEvent>(
+/// The prepared events of a batch (an entry that failed to prepare is
+/// answered with its error), in input order.
+type Batch = Vec<Result<Prepared, PublishError>>;
+
+/// Publishes the `prepared` events with at most `max_in_flight` unanswered
+/// or retrying at once; falls back to one request per event if the inbox
+/// cannot be subscribed.
+pub(super) async fn publish(
     publisher: &Publisher,
-    ctx: &PublishContext,
-    events: &[E],
+    prepared: Batch,
 ) -> Vec<Result<Published, PublishError>> {
-    if let Err(error) = publisher.check_window(E::STREAM).await {
-        return events
-            .iter()
-            .map(|_| Err(PublishError::Config(error.clone())))
-            .collect();
+    let first = prepared.iter().find_map(|p| p.as_ref().ok());
+    let event_type = first.map_or("(none prepared)", |p| p.event_type);
+    if let Some(stream) = first.map(|p| p.stream) {
+        if let Err(error) = publisher.check_window(stream).await {
+            return prepared
+                .into_iter()
+                .map(|p| p.and(Err(PublishError::Config(error.clone()))))
+                .collect();
+        }
     }
     let inbox = publisher.client.new_inbox();
     let acks = match publisher.client.subscribe(format!("{inbox}.*")).await {
         Ok(acks) => acks,
         Err(error) => {
             tracing::warn!(%error, "no acknowledgement inbox for the batch; publishing one by one");
-            return one_by_one(publisher, ctx, events).await;
+            return one_by_one(publisher, prepared).await;
         }
     };
-    let mut results: Results = (0..events.len()).map(|_| None).collect();
-    run(publisher, ctx, events, &inbox, acks, &mut results).await;
+    let mut results: Results = (0..prepared.len()).map(|_| None).collect();
+    run(publisher, prepared, &inbox, acks, &mut results).await;
     // Every event is answered before `run` returns; a gap would be a bug
     // here, reported as such rather than dropped.
     results
@@ -65,7 +71,7 @@ pub(super) async fn publish<E: DomainEvent>(
         .map(|r| {
             r.unwrap_or_else(|| {
                 Err(PublishError::ClientRefused {
-                    event_type: E::EVENT_TYPE,
+                    event_type,
                     event_id: uuid::Uuid::nil(),
                     failure: failed(
                         AttemptFailureKind::ClientRefused,
@@ -77,20 +83,19 @@ pub(super) async fn publish<E: DomainEvent>(
         .collect()
 }
 
-/// Each event through [`Publisher::publish`], `max_in_flight` at a time.
-async fn one_by_one<E: DomainEvent>(
+/// Each event through [`Publisher::send`], `max_in_flight` at a time.
+async fn one_by_one(
     publisher: &Publisher,
-    ctx: &PublishContext,
-    events: &[E],
+    prepared: Batch,
 ) -> Vec<Result<Published, PublishError>> {
     let window = publisher.config.max_in_flight.max(1);
-    let mut results = Vec::with_capacity(events.len());
+    let mut results = Vec::with_capacity(prepared.len());
     let mut in_flight = futures_util::stream::FuturesOrdered::new();
-    for event in events {
+    for event in prepared {
         if in_flight.len() >= window {
             results.extend(in_flight.next().await);
         }
-        in_flight.push_back(publisher.publish(ctx, event));
+        in_flight.push_back(async move { publisher.send(event?).await });
     }
     while let Some(result) = in_flight.next().await {
         results.push(result);
@@ -103,16 +108,17 @@ async fn one_by_one<E: DomainEvent>(
 /// one of its events is in flight (unanswered or retrying).
 type Held = HashMap<String, VecDeque<(usize, Prepared)>>;
 
-async fn run<E: DomainEvent>(
+async fn run(
     publisher: &Publisher,
-    ctx: &PublishContext,
-    events: &[E],
+    prepared: Batch,
     inbox: &str,
     mut acks: async_nats::Subscriber,
     results: &mut Results,
 ) {
     let window = publisher.config.max_in_flight.max(1);
     let timeout = publisher.config.attempt_timeout;
+    let total = prepared.len();
+    let mut unsent = prepared.into_iter();
     let mut pending: HashMap<usize, Pending> = HashMap::new();
     // Sent events in send order, for the oldest deadline; answered ones
     // are skipped when they reach the front.
@@ -153,15 +159,16 @@ async fn run<E: DomainEvent>(
                 }
             }
         }
-        while next < events.len() && pending.len() + retries.len() + held_count < window {
+        while next < total && pending.len() + retries.len() + held_count < window {
             let index = next;
             next += 1;
-            let prepared = match publisher.prepare(ctx, &events[index]) {
-                Ok(prepared) => prepared,
-                Err(error) => {
+            let prepared = match unsent.next() {
+                Some(Ok(prepared)) => prepared,
+                Some(Err(error)) => {
                     results[index] = Some(Err(error));
                     continue;
                 }
+                None => break,
             };
             if let Some(queue) = held.get_mut(&prepared.subject) {
                 queue.push_back((index, prepared));
@@ -183,7 +190,7 @@ async fn run<E: DomainEvent>(
             order.pop_front();
         }
         let oldest = order.front().and_then(|i| pending.get(i)).map(|p| p.sent);
-        if oldest.is_none() && retries.is_empty() && held_count == 0 && next >= events.len() {
+        if oldest.is_none() && retries.is_empty() && held_count == 0 && next >= total {
             return;
         }
         // One timer, moved only when the oldest unanswered event changes.

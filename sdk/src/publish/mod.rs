@@ -9,17 +9,23 @@
 //! [`Publisher::publish_with_id`] (or by sending the same [`Prepared`] event
 //! again). Every published event is logged through
 //! `tracing` (FR-010): debug on success, warn on each retry, error on failure.
+//!
+//! Services depend on the [`Publish`] trait (with [`PublishExt`]'s typed
+//! calls) rather than on [`Publisher`] when they want to test the code that
+//! publishes without a server: `tidings::testing::RecordingPublisher` (feature
+//! `testing`) implements it with the same [`Encoder`], so it refuses exactly
+//! what the publisher refuses.
 mod batch;
 mod config;
+mod encoder;
 mod error;
+mod sink;
 mod window;
 
-use std::any::TypeId;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::error::Error as _;
 use std::ops::Range;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
@@ -29,14 +35,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use config::{ConfigError, PublisherConfig, RetryPolicy};
+#[cfg(feature = "testing")]
+pub(crate) use encoder::default_source;
+pub use encoder::Encoder;
 pub use error::{AttemptFailure, AttemptFailureKind, Outcome, PublishError};
+pub use sink::{Publish, PublishExt};
 
-use crate::envelope::encode::{EventAttributes, Template};
+use crate::envelope::encode::EventAttributes;
 use crate::envelope::EncodeError;
 use crate::event::DomainEvent;
-use crate::schema;
-use crate::subject::subject_with_key;
 use crate::token::{InvalidToken, OrganizationId};
+use encoder::TypePlan;
 
 /// Who and when: the per-call context of a publish. The organization id is
 /// required on every publish.
@@ -145,6 +154,21 @@ impl Prepared {
         &self.headers
     }
 
+    /// The event type (`service.entity.action`).
+    pub fn event_type(&self) -> &'static str {
+        self.event_type
+    }
+
+    /// The stream its type declares.
+    pub fn stream(&self) -> &'static str {
+        self.stream
+    }
+
+    /// The tenant, as in the subject.
+    pub fn organization(&self) -> &str {
+        self.organization_id()
+    }
+
     fn organization_id(&self) -> &str {
         self.subject
             .get(self.retry.organization_id.clone())
@@ -167,43 +191,13 @@ impl Prepared {
     }
 }
 
-/// What a publisher keeps per event type: the envelope template, the
-/// compiled schema (when it validates and the schema compiled), and the
-/// size of the last body, to size the next one's buffer.
-struct TypePlan {
-    template: Template,
-    validator: Option<Arc<jsonschema::Validator>>,
-    body_len: AtomicUsize,
-}
-
-impl std::fmt::Debug for TypePlan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TypePlan")
-            .field("template", &self.template)
-            .field("validates", &self.validator.is_some())
-            .finish_non_exhaustive()
-    }
-}
-
-/// The plans of the event types a publisher has prepared, by type.
-#[derive(Default)]
-struct Plans(RwLock<HashMap<TypeId, Arc<TypePlan>>>);
-
-impl std::fmt::Debug for Plans {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let types = self.0.read().map(|m| m.len()).unwrap_or_default();
-        f.debug_struct("Plans").field("types", &types).finish()
-    }
-}
-
 /// Publishes typed events to JetStream. Cheap to clone; share one per process.
 #[derive(Debug, Clone)]
 pub struct Publisher {
     client: async_nats::Client,
-    max_payload: usize,
     js: jetstream::Context,
     config: Arc<PublisherConfig>,
-    plans: Arc<Plans>,
+    encoder: Arc<Encoder>,
     windows: Arc<window::Windows>,
 }
 
@@ -216,12 +210,16 @@ impl Publisher {
             .max_ack_inflight(config.max_in_flight.max(1))
             .backpressure_on_inflight(true)
             .build(client.clone());
+        let config = Arc::new(config);
+        // Read once per publisher: server_info() clones the whole INFO. A
+        // server with a smaller limit met after a reconnect is still caught
+        // by the client's own check, as a rejected attempt.
+        let max_payload = client.server_info().max_payload;
         Ok(Self {
-            client: client.clone(),
-            max_payload: client.server_info().max_payload,
+            encoder: Arc::new(Encoder::new(config.clone(), max_payload)),
+            client,
             js,
-            config: Arc::new(config),
-            plans: Arc::default(),
+            config,
             windows: Arc::default(),
         })
     }
@@ -268,7 +266,8 @@ impl Publisher {
         ctx: &PublishContext,
         events: &[E],
     ) -> Vec<Result<Published, PublishError>> {
-        batch::publish(self, ctx, events).await
+        let prepared = events.iter().map(|e| self.prepare(ctx, e)).collect();
+        batch::publish(self, prepared).await
     }
 
     /// Validates and encodes an event under a new event id (a UUID v7)
@@ -278,7 +277,7 @@ impl Publisher {
         ctx: &PublishContext,
         event: &E,
     ) -> Result<Prepared, PublishError> {
-        self.prepare_with_id(ctx, Uuid::now_v7(), event)
+        self.encoder.prepare_with_id(ctx, Uuid::now_v7(), event)
     }
 
     /// Validates and encodes an event under the caller's event id without
@@ -289,114 +288,7 @@ impl Publisher {
         event_id: Uuid,
         event: &E,
     ) -> Result<Prepared, PublishError> {
-        let plan = self.plan::<E>()?;
-        let data = serde_json::to_value(event).map_err(|source| PublishError::Serialize {
-            event_type: E::EVENT_TYPE,
-            source,
-        })?;
-        if self.config.validate {
-            let violations = match &plan.validator {
-                Some(validator) => schema::violations_of(validator, &data),
-                None => schema::violations::<E>(&data)?,
-            };
-            if !violations.is_empty() {
-                return Err(PublishError::InvalidPayload {
-                    event_type: E::EVENT_TYPE,
-                    version: E::SCHEMA_VERSION,
-                    violations,
-                });
-            }
-        }
-        let key = event.entity_key();
-        let key = key.as_deref();
-        let subject = subject_with_key(E::EVENT_TYPE, &ctx.organization_id, key)?;
-        let organization_start = E::EVENT_TYPE.len() + 1;
-        let organization_id =
-            organization_start..organization_start + ctx.organization_id.as_str().len();
-        let entity_key =
-            key.map(|key| organization_id.end + 1..organization_id.end + 1 + key.len());
-        let time = ctx.time.unwrap_or_else(OffsetDateTime::now_utc);
-        let encoded = plan.template.encode(
-            &EventAttributes {
-                id: event_id,
-                time,
-                subject: key,
-                organization_id: ctx.organization_id.as_str(),
-                extensions: &ctx.extensions,
-            },
-            &data,
-            plan.body_len.load(Ordering::Relaxed) + 64,
-        )?;
-        plan.body_len.store(encoded.body.len(), Ordering::Relaxed);
-        let size = encoded.body.len() + encoded.headers_wire_len;
-        // Read once per publisher: server_info() clones the whole INFO. A
-        // server with a smaller limit met after a reconnect is still caught
-        // by the client's own check, as a rejected attempt.
-        let max = self.max_payload;
-        if max > 0 && size > max {
-            return Err(PublishError::TooLarge {
-                event_type: E::EVENT_TYPE,
-                event_id,
-                size,
-                max,
-            });
-        }
-        Ok(Prepared {
-            event_type: E::EVENT_TYPE,
-            stream: E::STREAM,
-            subject,
-            headers: encoded.headers,
-            body: Bytes::from(encoded.body),
-            event_id,
-            retry: RetryAttributes {
-                plan,
-                time,
-                organization_id,
-                entity_key,
-                extensions: ctx.extensions.clone(),
-            },
-        })
-    }
-
-    /// The plan of `E`'s events, made on the first use of the type.
-    fn plan<E: DomainEvent>(&self) -> Result<Arc<TypePlan>, EncodeError> {
-        let type_id = TypeId::of::<E>();
-        if let Some(plan) = self
-            .plans
-            .0
-            .read()
-            .ok()
-            .and_then(|m| m.get(&type_id).cloned())
-        {
-            return Ok(plan);
-        }
-        let source = self.config.source.clone().unwrap_or_else(|| {
-            let service = E::EVENT_TYPE.split('.').next().unwrap_or(E::EVENT_TYPE);
-            format!("/tidings/{service}")
-        });
-        let template = Template::new(
-            source,
-            E::EVENT_TYPE,
-            Some(E::SCHEMA_URI).filter(|s| !s.is_empty()),
-            E::SCHEMA_VERSION,
-            self.config.ce_headers,
-        )?;
-        // A schema that does not compile is not cached: validation asks for
-        // it again on every publish and reports why it is unusable.
-        let validator = if self.config.validate {
-            schema::validator::<E>().ok()
-        } else {
-            None
-        };
-        let plan = Arc::new(TypePlan {
-            template,
-            validator,
-            body_len: AtomicUsize::new(0),
-        });
-        if let Ok(mut plans) = self.plans.0.write() {
-            plans.entry(type_id).or_insert_with(|| plan.clone());
-        }
-        Ok(plan)
+        self.encoder.prepare_with_id(ctx, event_id, event)
     }
 
     /// Sends a prepared event with the retry schedule. Sending a clone of

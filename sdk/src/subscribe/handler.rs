@@ -85,23 +85,44 @@ where
         };
         let f = self.f.clone();
         Box::pin(async move {
-            // A panicking handler is a failed handler: the event is retried
-            // and dead-lettered like any other failure, never lost.
-            let run =
-                AssertUnwindSafe(async move { f.call(Event::new(payload, meta, acker)).await });
-            match run.catch_unwind().await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(Failure::Handler(error_chain(e.into().as_ref()))),
-                Err(panic) => {
-                    let message = panic
-                        .downcast_ref::<&str>()
-                        .map(|s| s.to_string())
-                        .or_else(|| panic.downcast_ref::<String>().cloned())
-                        .unwrap_or_else(|| "a non-string panic payload".to_string());
-                    Err(Failure::Handler(format!("the handler panicked: {message}")))
-                }
-            }
+            invoke(&*f, Event::new(payload, meta, acker))
+                .await
+                .map_err(|refusal| Failure::Handler(refusal.to_string()))
         })
+    }
+}
+
+/// Why a handler did not handle an event: it returned an error or panicked.
+/// Either way the subscriber NAKs the event, to be retried and, after the
+/// last delivery, dead-lettered with this text as the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerFailure {
+    /// The handler returned this error.
+    #[error("{}", error_chain(.0.as_ref()))]
+    Error(BoxError),
+    /// The handler panicked with this message.
+    #[error("the handler panicked: {0}")]
+    Panicked(String),
+}
+
+/// Runs `handler` on `event` as the subscriber does: a panic is caught and
+/// becomes a failure like a returned error, never lost.
+pub(crate) async fn invoke<E, H: Handler<E>>(
+    handler: &H,
+    event: Event<E>,
+) -> Result<(), HandlerFailure> {
+    let run = AssertUnwindSafe(async move { handler.call(event).await });
+    match run.catch_unwind().await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(HandlerFailure::Error(e.into())),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a non-string panic payload".to_string());
+            Err(HandlerFailure::Panicked(message))
+        }
     }
 }
 

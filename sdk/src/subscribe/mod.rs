@@ -40,11 +40,13 @@ use tokio::task::JoinHandle;
 
 pub use config::{Backoff, ConfigError, StartAt, SubscriberConfig};
 pub use event::{Event, EventMeta};
-pub use handler::BoxError;
+pub use handler::{BoxError, HandlerFailure};
 pub use health::Health;
 pub use retire::retire_types;
 pub use signal::{stop_signal, StopSignal};
 
+#[cfg(feature = "testing")]
+pub(crate) use handler::invoke;
 use handler::{ErasedHandler, Typed};
 use worker::Shared;
 

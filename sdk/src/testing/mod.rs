@@ -24,6 +24,10 @@
 //! delays, throttles or cuts exactly the protocol frames a test names (a
 //! PubAck, an ack, a terminate), or blackholes and resets whole connections.
 //!
+//! [`RecordingPublisher`] and [`SyntheticEvent`] with [`call_handler`] are
+//! for a service's unit tests without a server: the code that publishes,
+//! through the [`Publish`](crate::publish::Publish) trait, and its handlers.
+//!
 //! [`assert_matches_registry`] checks a hand-written `#[derive(DomainEvent,
 //! JsonSchema)]` type against its registry schema with the compatibility
 //! engine, in both directions (see [`registry`]).
@@ -35,16 +39,20 @@ pub mod failpoint;
 mod monitor;
 mod ports;
 mod proxy;
+mod recording_publisher;
 pub mod registry;
 mod server;
+mod synthetic_event;
 
 pub use binary::{nats_server_binary, MIN_SERVER_VERSION};
 pub use cluster::NatsCluster;
 pub use error::HarnessError;
 pub use eventually::eventually;
 pub use proxy::{FaultProxy, Flow, Frame, Rule};
+pub use recording_publisher::{RecordedEvent, RecordingPublisher, DEFAULT_MAX_PAYLOAD};
 pub use registry::{
     assert_matches_registry, assert_matches_registry_file, matches_registry, matches_registry_file,
     Direction, Incompatibility, KeyMismatch, Mismatch, RegistryMismatch,
 };
 pub use server::{NatsServer, NatsServerBuilder};
+pub use synthetic_event::{call_handler, SyntheticEvent, DEFAULT_GROUP, DEFAULT_ORGANIZATION};
