@@ -163,7 +163,13 @@ async fn run(
             let index = next;
             next += 1;
             let prepared = match unsent.next() {
-                Some(Ok(prepared)) => prepared,
+                Some(Ok(prepared)) => match publisher.admit(&prepared) {
+                    Ok(()) => prepared,
+                    Err(error) => {
+                        results[index] = Some(Err(error));
+                        continue;
+                    }
+                },
                 Some(Err(error)) => {
                     results[index] = Some(Err(error));
                     continue;

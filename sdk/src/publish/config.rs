@@ -108,6 +108,11 @@ pub struct PublisherConfig {
     pub attempt_timeout: Duration,
     /// How many publishes of one batch are in flight at once (default 256).
     pub max_in_flight: usize,
+    /// A budget of bytes per organization (default none): an event of a
+    /// tenant over it is refused with `PublishError::TenantLimited` before
+    /// it is sent, so one tenant cannot fill a shared stream and evict the
+    /// others' events.
+    pub tenant_limit: Option<super::TenantLimit>,
 }
 
 impl Default for PublisherConfig {
@@ -119,6 +124,7 @@ impl Default for PublisherConfig {
             retry: RetryPolicy::default(),
             attempt_timeout: Duration::from_secs(5),
             max_in_flight: 256,
+            tenant_limit: None,
         }
     }
 }
@@ -180,6 +186,14 @@ impl PublisherConfig {
         }
         if !(0.0..=1.0).contains(&self.retry.jitter) {
             return invalid("retry.jitter", "it must be between 0 and 1");
+        }
+        if let Some(limit) = &self.tenant_limit {
+            if limit.bytes_per_second == 0 || limit.burst_bytes == 0 {
+                return invalid(
+                    "tenant_limit",
+                    "bytes_per_second and burst_bytes must be at least 1",
+                );
+            }
         }
         if let Some(source) = &self.source {
             if source.is_empty() || source.chars().any(|c| c.is_whitespace() || c.is_control()) {

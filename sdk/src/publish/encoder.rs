@@ -152,6 +152,7 @@ impl Encoder {
             headers: encoded.headers,
             body: Bytes::from(encoded.body),
             event_id,
+            size,
             retry: RetryAttributes {
                 plan,
                 time,

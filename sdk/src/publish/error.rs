@@ -147,6 +147,32 @@ pub enum PublishError {
         /// The server's limit.
         max: usize,
     },
+    /// The tenant is over the publisher's per-tenant limit
+    /// ([`PublisherConfig::tenant_limit`](super::PublisherConfig::tenant_limit));
+    /// nothing was sent.
+    #[error(
+        "organization {organization_id} is over this publisher's per-tenant limit ({limit}): \
+         {event_type} event {event_id} ({size} bytes) was not sent; {}",
+        match retry_after {
+            Some(wait) => format!("its budget allows it again in {wait:?}: publish it later, or raise PublisherConfig::tenant_limit if this tenant's volume is legitimate"),
+            None => "it is larger than the whole burst: raise PublisherConfig::tenant_limit's burst_bytes".to_string(),
+        }
+    )]
+    TenantLimited {
+        /// The tenant.
+        organization_id: String,
+        /// The event type.
+        event_type: &'static str,
+        /// The event id.
+        event_id: uuid::Uuid,
+        /// The message size: body plus headers.
+        size: usize,
+        /// The limit it is over.
+        limit: super::TenantLimit,
+        /// When its budget allows an event this size again; `None` if the
+        /// event is larger than the whole burst.
+        retry_after: Option<Duration>,
+    },
     /// No stream captures the subject.
     #[error(
         "no stream stores {subject} ({event_type} belongs in {stream}); provision the streams \

@@ -20,6 +20,7 @@ mod config;
 mod encoder;
 mod error;
 mod sink;
+mod tenant_limit;
 mod window;
 
 use std::collections::BTreeMap;
@@ -40,6 +41,7 @@ pub(crate) use encoder::default_source;
 pub use encoder::Encoder;
 pub use error::{AttemptFailure, AttemptFailureKind, Outcome, PublishError};
 pub use sink::{Publish, PublishExt};
+pub use tenant_limit::TenantLimit;
 
 use crate::envelope::encode::EventAttributes;
 use crate::envelope::EncodeError;
@@ -117,6 +119,8 @@ pub struct Prepared {
     headers: HeaderMap,
     body: Bytes,
     event_id: Uuid,
+    /// The message size: body plus headers on the wire.
+    size: usize,
     /// What retries rebuild their headers from, so the first attempt can
     /// send `headers` without a copy.
     retry: RetryAttributes,
@@ -198,6 +202,7 @@ pub struct Publisher {
     js: jetstream::Context,
     config: Arc<PublisherConfig>,
     encoder: Arc<Encoder>,
+    tenants: Option<Arc<tenant_limit::TenantBuckets>>,
     windows: Arc<window::Windows>,
 }
 
@@ -217,6 +222,9 @@ impl Publisher {
         let max_payload = client.server_info().max_payload;
         Ok(Self {
             encoder: Arc::new(Encoder::new(config.clone(), max_payload)),
+            tenants: config
+                .tenant_limit
+                .map(|limit| Arc::new(tenant_limit::TenantBuckets::new(limit))),
             client,
             js,
             config,
@@ -295,6 +303,7 @@ impl Publisher {
     /// the same prepared event again retries it under the same event id.
     pub async fn send(&self, mut prepared: Prepared) -> Result<Published, PublishError> {
         self.check_window(prepared.stream).await?;
+        self.admit(&prepared)?;
         let started = Instant::now();
         let headers = std::mem::take(&mut prepared.headers);
         match self.attempt(&prepared, headers, 1).await {
@@ -366,6 +375,30 @@ impl Publisher {
                 .map(|ack| (ack, attempt + 1));
         }
         Err(self.exhausted(prepared, failures, started).await)
+    }
+
+    /// Takes the event's bytes from its tenant's budget, or refuses it
+    /// (nothing sent) when the tenant is over its [`TenantLimit`].
+    fn admit(&self, prepared: &Prepared) -> Result<(), PublishError> {
+        let Some(tenants) = &self.tenants else {
+            return Ok(());
+        };
+        let organization = prepared.organization_id();
+        let retry_after = match tenants.take(organization, prepared.size, Instant::now()) {
+            Ok(()) => return Ok(()),
+            Err(tenant_limit::Refusal::RetryAfter(wait)) => Some(wait),
+            Err(tenant_limit::Refusal::LargerThanBurst) => None,
+        };
+        let error = PublishError::TenantLimited {
+            organization_id: organization.to_string(),
+            event_type: prepared.event_type,
+            event_id: prepared.event_id,
+            size: prepared.size,
+            limit: tenants.limit(),
+            retry_after,
+        };
+        tracing::warn!(%error, "tenant over its publish limit");
+        Err(error)
     }
 
     /// Refuses to publish to a stream whose duplicate window (read from the
