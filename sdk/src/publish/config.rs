@@ -108,6 +108,12 @@ pub struct PublisherConfig {
     pub attempt_timeout: Duration,
     /// How many publishes of one batch are in flight at once (default 256).
     pub max_in_flight: usize,
+    /// The level at which every stored event is logged, with its id, type,
+    /// organization, subject, stream, sequence and attempts (FR-010).
+    /// Default [`tracing::Level::INFO`]; a service that publishes thousands
+    /// of events a second may prefer `DEBUG`, or filter the target
+    /// `tidings::publish` in its subscriber.
+    pub log_level: tracing::Level,
 }
 
 impl Default for PublisherConfig {
@@ -119,6 +125,7 @@ impl Default for PublisherConfig {
             retry: RetryPolicy::default(),
             attempt_timeout: Duration::from_secs(5),
             max_in_flight: 256,
+            log_level: tracing::Level::INFO,
         }
     }
 }
