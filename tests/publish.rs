@@ -803,3 +803,90 @@ async fn a_batch_keeps_each_entitys_order_through_a_leader_step_down() -> anyhow
     );
     Ok(())
 }
+
+/// A log sink for one test: what a `fmt` subscriber wrote, as text.
+#[derive(Clone, Default)]
+struct CapturedLog(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl CapturedLog {
+    fn text(&self) -> String {
+        let bytes = self.0.lock().map(|b| b.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| std::io::Error::other("log buffer poisoned"))?
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// FR-010: every stored event is logged with its id, type, organization,
+/// subject and sequence, at info by default (a service logging at info
+/// sees it), and at the level the service chooses (debug: an info
+/// subscriber does not).
+#[tokio::test]
+async fn every_published_event_is_logged_at_the_level_the_service_chooses() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let client = server.connect().await?;
+    provision(&jetstream::new(client.clone()), "dev").await?;
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish(),
+    );
+    let ctx = PublishContext::new("org-42")?;
+
+    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
+    let first = publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    let batch = publisher
+        .publish_batch(&ctx, &[UserCreated::numbered(2)])
+        .await;
+    let second = batch.into_iter().next().expect("one result")?;
+    let text = log.text();
+    for published in [&first, &second] {
+        let line = text
+            .lines()
+            .find(|line| line.contains(&published.event_id.to_string()))
+            .unwrap_or_else(|| panic!("no log line for {}: {text}", published.event_id));
+        for field in [
+            " INFO ".to_string(),
+            "event published".to_string(),
+            "event_type=\"auth.user.created\"".to_string(),
+            "organization_id=\"org-42\"".to_string(),
+            format!("subject={}", published.subject),
+            "stream=AUTH_EVENTS".to_string(),
+            format!("sequence={}", published.sequence),
+        ] {
+            assert!(line.contains(&field), "{field:?} missing from {line:?}");
+        }
+    }
+
+    let quiet = Publisher::new(
+        client,
+        PublisherConfig {
+            log_level: tracing::Level::DEBUG,
+            ..PublisherConfig::default()
+        },
+    )?;
+    let third = quiet.publish(&ctx, &UserCreated::numbered(3)).await?;
+    assert_eq!(third.sequence, 3, "stored");
+    assert!(
+        !log.text().contains(&third.event_id.to_string()),
+        "logged at debug, filtered by an info subscriber: {}",
+        log.text()
+    );
+    Ok(())
+}

@@ -17,6 +17,7 @@ mod dlq;
 mod generate;
 mod new;
 mod permissions;
+mod stats;
 mod streams;
 
 /// Tidings: typed, schema-checked domain events on NATS JetStream.
@@ -43,6 +44,8 @@ enum Command {
     Permissions(permissions::Args),
     /// Provision the streams of tidings.toml and the failures bucket (an operator's credential).
     Streams(Box<streams::Args>),
+    /// Streams against their limits, each consumer group's lag and time to eviction, dead letters per group and type.
+    Stats(Box<stats::Args>),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
@@ -83,6 +86,7 @@ fn main() -> ExitCode {
         Command::Dlq(args) => dlq::run(*args),
         Command::Permissions(args) => permissions::run(args),
         Command::Streams(args) => streams::run(*args),
+        Command::Stats(args) => stats::run(*args),
     };
     match outcome {
         Ok(code) => code,

@@ -920,3 +920,127 @@ async fn redrive_group_only_names_the_failing_group_and_purge_refuses_the_flag(
     );
     Ok(())
 }
+
+/// Runs `tidings stats ARGS` against `server` with the repository's registry.
+async fn stats(server: &str, args: &[&str]) -> anyhow::Result<Output> {
+    let registry = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas");
+    let run = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .args(["stats", "--server", server, "--schemas", registry])
+        .args(args)
+        .env_remove("NATS_URL")
+        .stdin(Stdio::null())
+        .output();
+    Ok(tokio::time::timeout(Duration::from_secs(60), run).await??)
+}
+
+/// `tidings stats`: a stream's contents, each group's lag in events and as
+/// the age of its oldest unhandled event (the first event published after
+/// the groups stopped, read back by sequence), the time left before
+/// `max_age` evicts it, and the dead letters per group and type.
+#[tokio::test]
+async fn stats_shows_each_groups_lag_its_oldest_unhandled_event_and_the_dead_letters(
+) -> anyhow::Result<()> {
+    let f = fixture(false).await?;
+    let url = f.server.url();
+    let publisher = Publisher::new(f.client.clone(), PublisherConfig::default())?;
+    let ctx = PublishContext::new("org-1")?;
+    let behind = publisher
+        .publish(
+            &ctx,
+            &UserCreated {
+                user_id: "u-7".into(),
+                email: "u-7@example.com".into(),
+            },
+        )
+        .await?;
+    publisher
+        .publish(
+            &ctx,
+            &UserDeactivated {
+                user_id: "u-7".into(),
+                reason: "left".into(),
+            },
+        )
+        .await?;
+
+    let out = stats(&url, &["--profile", "dev", "--format", "json"]).await?;
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let report: Value = serde_json::from_str(&stdout(&out))?;
+    let auth = report["streams"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["stream"] == "AUTH_EVENTS"))
+        .expect("AUTH_EVENTS in the report");
+    assert_eq!(auth["messages"], 5, "{auth:#}");
+    let max_age = auth["max_age_seconds"]
+        .as_f64()
+        .expect("dev streams have a max_age");
+    let group = |name: &str| {
+        auth["groups"]
+            .as_array()
+            .and_then(|g| g.iter().find(|g| g["group"] == name))
+            .unwrap_or_else(|| panic!("group {name} in {auth:#}"))
+            .clone()
+    };
+    // analytics handles both types: both new events wait for it; billing
+    // only user.created.
+    let analytics = group("analytics");
+    assert_eq!(analytics["lag"], 2, "{analytics:#}");
+    assert_eq!(analytics["pending"], 2, "{analytics:#}");
+    assert_eq!(analytics["oldest_unhandled"]["sequence"], behind.sequence);
+    let age = analytics["oldest_unhandled"]["age_seconds"]
+        .as_f64()
+        .expect("an age");
+    let left = analytics["oldest_unhandled"]["evicted_in_seconds"]
+        .as_f64()
+        .expect("a time to eviction");
+    assert!(age < 60.0, "published just now: {age}");
+    assert!(
+        (max_age - age - left).abs() < 1.0,
+        "age {age} + time left {left} = max_age {max_age}"
+    );
+    let billing = group("billing");
+    assert_eq!(billing["lag"], 1, "{billing:#}");
+    assert_eq!(billing["oldest_unhandled"]["sequence"], behind.sequence);
+
+    let mut dead: Vec<(String, String, u64)> = report["dead_letters"]
+        .as_array()
+        .expect("dead letters")
+        .iter()
+        .map(|d| {
+            (
+                d["group"].as_str().unwrap_or_default().to_string(),
+                d["event_type"].as_str().unwrap_or_default().to_string(),
+                d["count"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    dead.sort();
+    assert_eq!(
+        dead,
+        [
+            ("analytics".into(), "auth.user.created".into(), 2),
+            ("analytics".into(), "auth.user.deactivated".into(), 1),
+            ("billing".into(), "auth.user.created".into(), 2),
+        ]
+    );
+
+    let text = stats(&url, &["--profile", "dev"]).await?;
+    assert_eq!(code(&text), 0, "{}", both(&text));
+    let text = stdout(&text);
+    let analytics_row = text
+        .lines()
+        .find(|l| l.starts_with("analytics ") && l.contains("AUTH_EVENTS"))
+        .unwrap_or_else(|| panic!("no analytics row in:\n{text}"));
+    let cells: Vec<&str> = analytics_row.split_whitespace().collect();
+    assert_eq!(cells[2], "2", "lag column of {analytics_row:?}");
+    assert!(text.contains("DLQ GROUP"), "{text}");
+
+    let missing = stats(&url, &["--profile", "no-such-profile"]).await?;
+    assert_eq!(code(&missing), 2, "{}", both(&missing));
+    assert!(
+        stderr(&missing).contains("no-such-profile"),
+        "{}",
+        both(&missing)
+    );
+    Ok(())
+}

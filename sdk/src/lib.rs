@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod publish;
 pub mod replay;
 pub mod schema;
+pub mod stats;
 pub mod streams;
 pub mod subject;
 pub mod subscribe;

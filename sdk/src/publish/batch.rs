@@ -225,7 +225,7 @@ async fn run(
                     match answer(&message) {
                         Ok(ack) => {
                             settled.push(prepared.subject.clone());
-                            results[index] = Some(Ok(published(prepared, ack, 1)));
+                            results[index] = Some(Ok(published(prepared, ack, 1, publisher.config.log_level)));
                         }
                         Err(failure) => retries.push(retry(index, prepared, failure, sent)),
                     }

@@ -113,6 +113,12 @@ pub struct PublisherConfig {
     /// it is sent, so one tenant cannot fill a shared stream and evict the
     /// others' events.
     pub tenant_limit: Option<super::TenantLimit>,
+    /// The level at which every stored event is logged, with its id, type,
+    /// organization, subject, stream, sequence and attempts (FR-010).
+    /// Default [`tracing::Level::INFO`]; a service that publishes thousands
+    /// of events a second may prefer `DEBUG`, or filter the target
+    /// `tidings::publish` in its subscriber.
+    pub log_level: tracing::Level,
 }
 
 impl Default for PublisherConfig {
@@ -125,6 +131,7 @@ impl Default for PublisherConfig {
             attempt_timeout: Duration::from_secs(5),
             max_in_flight: 256,
             tenant_limit: None,
+            log_level: tracing::Level::INFO,
         }
     }
 }

@@ -307,7 +307,7 @@ impl Publisher {
         let started = Instant::now();
         let headers = std::mem::take(&mut prepared.headers);
         match self.attempt(&prepared, headers, 1).await {
-            Ok(ack) => Ok(published(prepared, ack, 1)),
+            Ok(ack) => Ok(published(prepared, ack, 1, self.config.log_level)),
             // Boxed: the rare path, kept out of every publish's future.
             Err(failure) => Box::pin(self.retry(prepared, failure, started)).await,
         }
@@ -327,7 +327,9 @@ impl Publisher {
         let mut outcome = Err(failed);
         loop {
             let failure = match outcome {
-                Ok((ack, attempt)) => return Ok(published(prepared, ack, attempt)),
+                Ok((ack, attempt)) => {
+                    return Ok(published(prepared, ack, attempt, self.config.log_level))
+                }
                 Err(failure) => failure,
             };
             let attempt = failure.attempt;
@@ -534,19 +536,37 @@ impl Publisher {
     }
 }
 
-/// The result of a stored event, logged at debug level.
-fn published(prepared: Prepared, ack: jetstream::publish::PublishAck, attempts: u32) -> Published {
-    tracing::debug!(
-        event_type = prepared.event_type,
-        event_id = %prepared.event_id,
-        organization_id = prepared.organization_id(),
-        subject = %prepared.subject,
-        stream = %ack.stream,
-        sequence = ack.sequence,
-        duplicate = ack.duplicate,
-        attempt = attempts,
-        "event published"
-    );
+/// The result of a stored event, logged at the configured level.
+fn published(
+    prepared: Prepared,
+    ack: jetstream::publish::PublishAck,
+    attempts: u32,
+    level: tracing::Level,
+) -> Published {
+    // `tracing::event!` takes its level as a constant: one arm per level.
+    macro_rules! log_published {
+        ($level:expr) => {
+            tracing::event!(
+                $level,
+                event_type = prepared.event_type,
+                event_id = %prepared.event_id,
+                organization_id = prepared.organization_id(),
+                subject = %prepared.subject,
+                stream = %ack.stream,
+                sequence = ack.sequence,
+                duplicate = ack.duplicate,
+                attempt = attempts,
+                "event published"
+            )
+        };
+    }
+    match level {
+        tracing::Level::ERROR => log_published!(tracing::Level::ERROR),
+        tracing::Level::WARN => log_published!(tracing::Level::WARN),
+        tracing::Level::INFO => log_published!(tracing::Level::INFO),
+        tracing::Level::DEBUG => log_published!(tracing::Level::DEBUG),
+        _ => log_published!(tracing::Level::TRACE),
+    }
     Published {
         event_id: prepared.event_id,
         subject: prepared.subject,
