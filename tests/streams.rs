@@ -1,14 +1,21 @@
 //! Stream provisioning from `schemas/tidings.toml` against a real server:
 //! every configured setting lands, a second run changes nothing, drift is
-//! reported, and nothing that could delete events is applied without consent.
+//! reported, and nothing that could delete events is applied without consent;
+//! each retention kind keeps and deletes events as it says.
 mod support;
 
+use std::convert::Infallible;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
-use support::registry_dir;
+use support::{fast_config, registry_dir, settled, take, UserCreated, UserDeactivated};
 use tidings::streams::{self, Action, ApplyOptions, ProvisionError};
+use tidings::subscribe::{StartAt, SubscribeError};
 use tidings::testing::NatsServer;
+use tidings::{Event, PublishContext, Publisher, PublisherConfig, Subscriber};
+use tidings_codegen::registry::config::Retention;
+use tokio::sync::{mpsc, Semaphore};
 
 const SERVICE_STREAMS: [&str; 7] = [
     "AUTH_EVENTS",
@@ -55,6 +62,7 @@ async fn provisions_every_stream_with_the_configured_retention_once() -> anyhow:
         assert_eq!(config.storage, stream::StorageType::File, "{name}");
         assert_eq!(config.duplicate_window, Duration::from_secs(120), "{name}");
         assert_eq!(config.num_replicas, 1, "{name}: dev profile");
+        assert_eq!(config.retention, stream::RetentionPolicy::Limits, "{name}");
     }
     let auth = js
         .get_stream("AUTH_EVENTS")
@@ -364,5 +372,265 @@ async fn retention_really_expires_evicts_and_refuses() -> anyhow::Result<()> {
         .clone();
     assert_eq!(state.messages, stored, "nothing evicted");
     assert_eq!(state.first_sequence, 1, "the first message is kept");
+    Ok(())
+}
+
+/// A server whose AUTH_EVENTS is provisioned with `retention` (the other
+/// streams as configured), a client, its JetStream context and a publisher.
+async fn auth_events_with(
+    retention: Retention,
+) -> anyhow::Result<(
+    NatsServer,
+    async_nats::Client,
+    jetstream::Context,
+    Publisher,
+)> {
+    let server = NatsServer::launch().await?;
+    let client = server.connect().await?;
+    let js = jetstream::new(client.clone());
+    let mut specs = streams::load_streams(registry_dir(), "dev")?;
+    for spec in specs.iter_mut().filter(|s| s.name == "AUTH_EVENTS") {
+        spec.retention = retention;
+    }
+    streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
+    Ok((server, client, js, publisher))
+}
+
+/// How many events AUTH_EVENTS holds.
+async fn stored(js: &jetstream::Context) -> anyhow::Result<u64> {
+    Ok(js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .info()
+        .await?
+        .state
+        .messages)
+}
+
+/// Waits until AUTH_EVENTS holds `n` events.
+async fn until_stored(js: &jetstream::Context, n: u64, what: &str) -> anyhow::Result<()> {
+    tidings::testing::eventually(what, Duration::from_secs(20), || async {
+        match stored(js).await? {
+            m if m == n => Ok(()),
+            m => Err(anyhow::anyhow!("{m} events stored, waiting for {n}")),
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// A group handling `UserCreated` whose handler reports each event and
+/// acks it only when `gate` lets it through (one permit per event).
+async fn gated_group(
+    client: &async_nats::Client,
+    group: &str,
+    start_at: StartAt,
+    gate: Arc<Semaphore>,
+) -> anyhow::Result<(tidings::subscribe::Running, mpsc::UnboundedReceiver<u64>)> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(
+        client.clone(),
+        group,
+        tidings::SubscriberConfig {
+            start_at,
+            // Long enough that a held event is not redelivered meanwhile.
+            ack_wait: Duration::from_secs(30),
+            ..fast_config()
+        },
+    )?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let (tx, gate) = (tx.clone(), gate.clone());
+        async move {
+            let _ = tx.send(event.meta.stream_sequence);
+            gate.acquire().await.map(|permit| permit.forget())?;
+            Ok::<(), tokio::sync::AcquireError>(())
+        }
+    });
+    Ok((subscriber.start().await?, rx))
+}
+
+#[tokio::test]
+async fn the_limits_kind_keeps_events_every_group_has_acked() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = auth_events_with(Retention::Limits).await?;
+    let gate = Arc::new(Semaphore::new(10));
+    let (_a, mut seen_a) = gated_group(&client, "limits-a", StartAt::All, gate.clone()).await?;
+    let (_b, mut seen_b) = gated_group(&client, "limits-b", StartAt::All, gate).await?;
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    take(&mut seen_a, 1).await?;
+    take(&mut seen_b, 1).await?;
+    settled(&js, "AUTH_EVENTS", "limits-a").await?;
+    settled(&js, "AUTH_EVENTS", "limits-b").await?;
+    assert_eq!(
+        stored(&js).await?,
+        1,
+        "an acked event stays until its limits"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_interest_kind_deletes_an_event_once_every_group_acked_it() -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = auth_events_with(Retention::Interest).await?;
+    let ctx = PublishContext::new("org-1")?;
+    // No group covers a type: its event is deleted as it is stored.
+    let uncovered = UserDeactivated {
+        user_id: "u-1".into(),
+        reason: "left".into(),
+    };
+    publisher.publish(&ctx, &uncovered).await?;
+    until_stored(&js, 0, "an event no group covers is deleted at once").await?;
+
+    let fast_gate = Arc::new(Semaphore::new(10));
+    let slow_gate = Arc::new(Semaphore::new(0));
+    let (_fast, mut fast) = gated_group(&client, "interest-fast", StartAt::All, fast_gate).await?;
+    let (_slow, mut slow) =
+        gated_group(&client, "interest-slow", StartAt::All, slow_gate.clone()).await?;
+    publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    take(&mut fast, 1).await?;
+    take(&mut slow, 1).await?;
+    settled(&js, "AUTH_EVENTS", "interest-fast").await?;
+    assert_eq!(
+        stored(&js).await?,
+        1,
+        "kept while interest-slow has not acked it"
+    );
+    slow_gate.add_permits(1);
+    settled(&js, "AUTH_EVENTS", "interest-slow").await?;
+    until_stored(&js, 0, "deleted once both groups acked it").await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_workqueue_kind_deletes_on_ack_and_refuses_a_second_group_on_a_type(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = auth_events_with(Retention::WorkQueue).await?;
+    let gate = Arc::new(Semaphore::new(0));
+    // StartAt::New is overridden: JetStream lets a work-queue consumer
+    // start only at the first event.
+    let (_worker, mut seen) = gated_group(&client, "queue-a", StartAt::New, gate.clone()).await?;
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(1)).await?;
+    take(&mut seen, 1).await?;
+    assert_eq!(stored(&js).await?, 1, "kept until it is acked");
+    gate.add_permits(1);
+    settled(&js, "AUTH_EVENTS", "queue-a").await?;
+    until_stored(&js, 0, "deleted on its ack").await?;
+
+    // A second group on the same type overlaps the first's filter.
+    let mut second = Subscriber::new(client.clone(), "queue-b", fast_config())?;
+    second.handle::<UserCreated, _>(|_e: Event<UserCreated>| async { Ok::<(), Infallible>(()) });
+    match second.start().await {
+        Err(SubscribeError::Consumer { group, detail, .. }) => {
+            assert_eq!(group, "queue-b");
+            assert!(detail.contains("not unique"), "{detail}");
+        }
+        Err(other) => panic!("expected the server to refuse the consumer, got {other}"),
+        Ok(_) => panic!("a second group over the same subjects started on a work queue"),
+    }
+    // A group on another type does not overlap and starts.
+    let mut other = Subscriber::new(client, "queue-c", fast_config())?;
+    other.handle::<UserDeactivated, _>(|_e: Event<UserDeactivated>| async {
+        Ok::<(), Infallible>(())
+    });
+    let _other = other.start().await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_retention_change_is_kept_back_as_data_loss_or_refused_for_work_queues(
+) -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let js = jetstream::new(server.connect().await?);
+    let mut specs = streams::load_streams(registry_dir(), "dev")?;
+    streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    js.publish("auth.user.created.org-1._", "kept".into())
+        .await?
+        .await?;
+    let set = |specs: &mut Vec<tidings_codegen::registry::ResolvedStream>, r| {
+        for spec in specs.iter_mut().filter(|s| s.name == "AUTH_EVENTS") {
+            spec.retention = r;
+        }
+    };
+    let retention = |js: jetstream::Context| async move {
+        anyhow::Ok(
+            js.get_stream("AUTH_EVENTS")
+                .await?
+                .info()
+                .await?
+                .config
+                .retention,
+        )
+    };
+    let consent = ApplyOptions {
+        allow_data_loss: true,
+    };
+
+    // Limits to interest would delete the event (no group covers it).
+    set(&mut specs, Retention::Interest);
+    match streams::apply(&js, &specs, ApplyOptions::default()).await {
+        Err(ProvisionError::Blocked(plans)) => {
+            let Action::Blocked(drift) = &plans[0].action else {
+                panic!("expected a blocked plan, got {plans:?}");
+            };
+            assert_eq!(drift.len(), 1, "{drift:?}");
+            assert_eq!(drift[0].field, "retention");
+            assert!(drift[0].loses_data && drift[0].updatable, "{drift:?}");
+            let text = plans[0].to_string();
+            assert!(
+                text.contains("retention: server Limits -> config Interest"),
+                "{text}"
+            );
+            assert!(text.contains("may delete stored events"), "{text}");
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    assert_eq!(
+        retention(js.clone()).await?,
+        stream::RetentionPolicy::Limits
+    );
+    assert_eq!(stored(&js).await?, 1, "nothing deleted");
+    streams::apply(&js, &specs, consent).await?;
+    assert_eq!(
+        retention(js.clone()).await?,
+        stream::RetentionPolicy::Interest
+    );
+    until_stored(&js, 0, "the switch deleted what no group wants, as warned").await?;
+
+    // Interest back to limits only keeps more: a plain update.
+    set(&mut specs, Retention::Limits);
+    let plans = streams::plan(&js, &specs).await?;
+    let auth = plans
+        .iter()
+        .find(|p| p.stream == "AUTH_EVENTS")
+        .expect("planned");
+    assert!(
+        matches!(&auth.action, Action::Update(d) if d.len() == 1 && d[0].field == "retention"),
+        "{auth:?}"
+    );
+    streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    assert_eq!(
+        retention(js.clone()).await?,
+        stream::RetentionPolicy::Limits
+    );
+
+    // JetStream changes no stream to or from a work queue, consent or not.
+    set(&mut specs, Retention::WorkQueue);
+    match streams::apply(&js, &specs, consent).await {
+        Err(ProvisionError::Blocked(plans)) => {
+            let Action::Blocked(drift) = &plans[0].action else {
+                panic!("expected a blocked plan, got {plans:?}");
+            };
+            assert!(!drift[0].updatable, "{drift:?}");
+            let text = plans[0].to_string();
+            assert!(text.contains("cannot be changed in place"), "{text}");
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    assert_eq!(
+        retention(js.clone()).await?,
+        stream::RetentionPolicy::Limits
+    );
     Ok(())
 }

@@ -48,7 +48,9 @@ pub struct ApplyArgs {
     #[command(flatten)]
     pub profile: ProfileArgs,
     /// Also apply changes that can delete stored events (a shorter max_age,
-    /// a smaller max_bytes, a removed subject, fewer replicas).
+    /// a smaller max_bytes, a removed subject, fewer replicas, retention
+    /// from limits to interest). Changes JetStream cannot make in place
+    /// (storage, retention to or from workqueue) stay refused.
     #[arg(long)]
     pub allow_data_loss: bool,
 }
@@ -85,9 +87,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 for plan in &blocked {
                     println!("{plan} (not applied)");
                 }
-                eprintln!(
-                    "error: not applied on {url}, to keep stored events; re-run with --allow-data-loss if that is intended"
-                );
+                let drifts = || {
+                    blocked.iter().flat_map(|p| match &p.action {
+                        Action::Blocked(d) => d.as_slice(),
+                        _ => &[],
+                    })
+                };
+                if drifts().any(|d| d.updatable && d.loses_data)
+                    && !options.is_some_and(|o| o.allow_data_loss)
+                {
+                    eprintln!(
+                        "error: not applied on {url}, to keep stored events; re-run with --allow-data-loss if that is intended"
+                    );
+                }
+                if drifts().any(|d| !d.updatable) {
+                    eprintln!(
+                        "error: not applied on {url}: JetStream cannot change {} of an existing stream, with or without --allow-data-loss; move its events to a new stream, or delete it and apply again",
+                        drifts().filter(|d| !d.updatable).map(|d| d.field).collect::<Vec<_>>().join(" or ")
+                    );
+                }
                 return Ok(ExitCode::from(1));
             }
             Err(e) => return Err(anyhow::Error::new(e).context(format!("on {url}"))),

@@ -112,6 +112,50 @@ fn incompatible_version_exits_1_with_file_line_rule_and_help() {
 }
 
 #[test]
+fn a_work_queue_stream_with_two_groups_on_a_type_names_them_where_and_the_fix() {
+    let dir = copy_of_registry();
+    let config = dir.path().join("schemas/tidings.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let text = text.replacen(
+        "subjects = [\"auth.>\"]",
+        "subjects = [\"auth.>\"]\nretention = \"workqueue\"",
+        1,
+    );
+    std::fs::write(&config, &text).unwrap();
+    let group_line = text
+        .lines()
+        .position(|l| l.starts_with("tour-analytics ="))
+        .unwrap()
+        + 1;
+    let o = tidings(&["check"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    let found: Vec<&str> = out
+        .lines()
+        .filter(|l| l.contains("config/workqueue-shared"))
+        .collect();
+    // analytics, tour-analytics and tour-billing all handle auth.user.created.
+    assert_eq!(found.len(), 2, "{out}");
+    assert!(
+        found[0].starts_with(&format!("schemas/tidings.toml:{group_line}:")),
+        "{out}"
+    );
+    assert!(
+        found[0].contains("groups analytics (service analytics) and tour-analytics (service tour) both handle auth.user.created"),
+        "{out}"
+    );
+    assert!(
+        out.contains("set retention = \"interest\" in [streams.AUTH_EVENTS]"),
+        "{out}"
+    );
+    assert!(
+        out.lines()
+            .any(|l| l.contains("config/workqueue-reader") && l.contains("reader dashboard")),
+        "{out}"
+    );
+}
+
+#[test]
 fn usage_and_io_errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let o = tidings(&["check", "--schemas", "nope"], dir.path());

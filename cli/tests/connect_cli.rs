@@ -249,3 +249,77 @@ async fn streams_apply_as_the_generated_operator_makes_the_streams_and_the_failu
     );
     Ok(())
 }
+
+/// Copies the repository's registry into `dir` with AUTH_EVENTS' retention
+/// set to `kind`.
+fn registry_with_auth_retention(dir: &std::path::Path, kind: &str) {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    let text = std::fs::read_to_string(repo.join("tidings.toml")).unwrap();
+    let text = text.replacen(
+        "subjects = [\"auth.>\"]",
+        &format!("subjects = [\"auth.>\"]\nretention = \"{kind}\""),
+        1,
+    );
+    std::fs::write(dir.join("tidings.toml"), text).unwrap();
+}
+
+#[tokio::test]
+async fn a_retention_change_is_kept_back_until_consent_or_refused_for_a_work_queue(
+) -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let url = server.url();
+    let env = [("NATS_URL", url.as_str())];
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas");
+    let apply = |schemas: &str, consent: bool| {
+        let mut args = vec!["streams", "apply", "--schemas", schemas, "--profile", "dev"];
+        if consent {
+            args.push("--allow-data-loss");
+        }
+        args.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let run = |args: Vec<String>| async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = tidings(&args, &env).await;
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, stdout, stderr) = run(apply(repo, false)).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+
+    let dir = tempfile::tempdir()?;
+    let schemas = dir.path().to_str().unwrap();
+    registry_with_auth_retention(dir.path(), "interest");
+    let (code, stdout, stderr) = run(apply(schemas, false)).await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("AUTH_EVENTS: retention: server Limits -> config Interest (may delete stored events) (not applied)"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("re-run with --allow-data-loss"), "{stderr}");
+    let (code, stdout, stderr) = run(apply(schemas, true)).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("AUTH_EVENTS: retention: server Limits -> config Interest"),
+        "{stdout}"
+    );
+
+    registry_with_auth_retention(dir.path(), "workqueue");
+    let (code, stdout, stderr) = run(apply(schemas, true)).await;
+    assert_eq!(code, Some(1), "{stdout}{stderr}");
+    assert!(
+        stdout.contains("AUTH_EVENTS: retention: server Interest -> config WorkQueue (cannot be changed in place"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("JetStream cannot change retention of an existing stream"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("re-run with --allow-data-loss"),
+        "{stderr}"
+    );
+    Ok(())
+}

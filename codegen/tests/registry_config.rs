@@ -5,7 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tidings_codegen::compat::{Mode, Policy};
-use tidings_codegen::registry::config::{Config, Discard, Storage};
+use tidings_codegen::registry::config::{Config, Discard, Retention, Storage};
 
 fn repo_config() -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/tidings.toml");
@@ -48,6 +48,7 @@ fn streams_limits_and_profiles() {
             assert_eq!(s.discard, discard, "{}", s.name);
             assert_eq!(s.duplicate_window, Duration::from_secs(120));
             assert_eq!(s.storage, Storage::File);
+            assert_eq!(s.retention, Retention::Limits, "{}", s.name);
             assert_eq!(s.replicas, if profile == "production" { 3 } else { 1 });
         }
     }

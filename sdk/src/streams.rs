@@ -7,15 +7,18 @@
 //! services may not create streams or buckets, so provisioning makes both
 //! (`tidings streams apply`). A change
 //! that could delete stored events (a shorter `max_age`, a smaller
-//! `max_bytes`, a removed subject, fewer replicas) is never applied unless
-//! [`ApplyOptions::allow_data_loss`] says so; a storage change cannot be
-//! applied at all (JetStream does not allow it) and is reported.
+//! `max_bytes`, a removed subject, fewer replicas, a change from the
+//! limits retention kind to interest) is never applied unless
+//! [`ApplyOptions::allow_data_loss`] says so; a storage change, and a
+//! change of retention to or from a work queue, cannot be applied at all
+//! (JetStream does not allow them) and are reported.
 use std::path::Path;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv, stream};
 use tidings_codegen::registry::config::{
-    Config, ConfigError as RegistryConfigError, Discard, ResolvedStream, Storage, CONFIG_FILE,
+    Config, ConfigError as RegistryConfigError, Discard, ResolvedStream, Retention, Storage,
+    CONFIG_FILE,
 };
 
 /// Why provisioning failed.
@@ -76,7 +79,10 @@ impl std::fmt::Display for Drift {
             self.field, self.server, self.config
         )?;
         if !self.updatable {
-            f.write_str(" (cannot be changed in place)")?;
+            f.write_str(
+                " (cannot be changed in place, not even with consent: move the events to a new stream, \
+                 or delete this one and apply again)",
+            )?;
         } else if self.loses_data {
             f.write_str(" (may delete stored events)")?;
         }
@@ -163,7 +169,11 @@ pub fn stream_config(spec: &ResolvedStream) -> stream::Config {
             Storage::Memory => stream::StorageType::Memory,
         },
         num_replicas: usize::from(spec.replicas),
-        retention: stream::RetentionPolicy::Limits,
+        retention: match spec.retention {
+            Retention::Limits => stream::RetentionPolicy::Limits,
+            Retention::Interest => stream::RetentionPolicy::Interest,
+            Retention::WorkQueue => stream::RetentionPolicy::WorkQueue,
+        },
         // Direct gets name the subject in the request subject, so
         // permissions can allow a reader one subject (the dead-letter mover
         // checks for its own earlier copy this way).
@@ -241,6 +251,18 @@ fn drifts(server: &stream::Config, wanted: &stream::Config) -> Vec<Drift> {
         true,
         false,
     );
+    // Limits to interest deletes at once every event all groups have acked
+    // (and, with no group, every event); interest to limits only keeps
+    // more. JetStream refuses any change to or from a work queue.
+    let (from, to) = (server.retention, wanted.retention);
+    let work_queue = stream::RetentionPolicy::WorkQueue;
+    push(
+        "retention",
+        format!("{from:?}"),
+        format!("{to:?}"),
+        to != stream::RetentionPolicy::Limits,
+        from != work_queue && to != work_queue,
+    );
     out
 }
 
@@ -256,6 +278,7 @@ fn patched(server: &stream::Config, wanted: &stream::Config) -> stream::Config {
         discard: wanted.discard,
         duplicate_window: wanted.duplicate_window,
         num_replicas: wanted.num_replicas,
+        retention: wanted.retention,
         ..server.clone()
     }
 }

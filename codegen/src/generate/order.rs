@@ -11,8 +11,6 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use crate::schema_keywords::is_data;
-
 /// The key lists of every `properties` object of the registry's files.
 #[derive(Debug, Default)]
 pub(crate) struct Orders {

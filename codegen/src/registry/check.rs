@@ -1,6 +1,7 @@
 //! `tidings check`: every rule over a whole registry, and the lock update.
 //!
-//! Order: per-file rules ([`super::load`]), config rules, version sequence
+//! Order: per-file rules ([`super::load`]), config rules (streams,
+//! profiles, access, retention kinds), version sequence
 //! (gaps, duplicates), streams, compatibility of each event type's versions
 //! under its mode, the lock, and with `--against` the comparison with the
 //! registry at a git ref.
@@ -37,10 +38,17 @@ pub fn check(source: &Source, against: Option<Against<'_>>) -> Report {
     let loaded = load(source);
     let mut findings = loaded.findings.clone();
     check_config(&loaded.config, source, &mut findings);
+    let event_streams = super::access::event_streams(&loaded);
+    let config_text = source.get(CONFIG_FILE).unwrap_or_default();
     findings.extend(super::access::check(
         &loaded.config,
-        source.get(CONFIG_FILE).unwrap_or_default(),
-        &super::access::event_streams(&loaded),
+        config_text,
+        &event_streams,
+    ));
+    findings.extend(super::retention::check(
+        &loaded.config,
+        config_text,
+        &event_streams,
     ));
     let types = group(&loaded.events);
     check_sequences(&types, loaded.lock.as_ref(), &mut findings);

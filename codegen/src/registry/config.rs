@@ -16,6 +16,7 @@
 //! [streams.AUTH_EVENTS]
 //! subjects = ["auth.>"]
 //! description = "..."
+//! retention = "limits"       # "limits" (default), "interest" or "workqueue"
 //!
 //! [profiles.production]
 //! replicas = 3
@@ -159,6 +160,36 @@ pub enum Discard {
     New,
 }
 
+/// When a stream deletes an event, besides its limits (`max_age`,
+/// `max_bytes`), which apply under every kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Retention {
+    /// Only the limits delete: an event stays, acked or not, until it is
+    /// too old or the stream too full (the default; replays see it).
+    #[default]
+    Limits,
+    /// An event is deleted once every consumer group on the stream whose
+    /// filter covers it has acked it (and at once if no group covers it
+    /// when it is stored).
+    Interest,
+    /// A work queue: an event is deleted when one consumer acks it, and
+    /// the server allows only one consumer per subject (consumers' filters
+    /// must not overlap), so only one group may handle each event type.
+    #[serde(rename = "workqueue")]
+    WorkQueue,
+}
+
+impl fmt::Display for Retention {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Retention::Limits => "limits",
+            Retention::Interest => "interest",
+            Retention::WorkQueue => "workqueue",
+        })
+    }
+}
+
 /// Settings every stream inherits.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -214,6 +245,10 @@ pub struct Stream {
     /// Overrides `stream_defaults.storage`.
     #[serde(default)]
     pub storage: Option<Storage>,
+    /// When an event is deleted besides the limits. Default
+    /// [`Retention::Limits`].
+    #[serde(default)]
+    pub retention: Retention,
     /// Whether event schemas may name this stream in `x-stream` (false for
     /// `DLQ_EVENTS`, which holds dead letters of any type). Default true.
     #[serde(default = "yes")]
@@ -250,6 +285,8 @@ pub struct ResolvedStream {
     pub duplicate_window: Duration,
     /// Storage backend.
     pub storage: Storage,
+    /// When an event is deleted besides the limits.
+    pub retention: Retention,
     /// Replicas from the profile.
     pub replicas: u8,
 }
@@ -299,6 +336,7 @@ impl Config {
             discard: s.discard.unwrap_or(d.discard),
             duplicate_window: s.duplicate_window.unwrap_or(d.duplicate_window),
             storage: s.storage.unwrap_or(d.storage),
+            retention: s.retention,
             replicas: p.replicas,
         })
     }
@@ -443,9 +481,32 @@ mod tests {
         assert_eq!(s.max_age, Duration::from_secs(86_400));
         assert_eq!(s.max_bytes, 1 << 30);
         assert_eq!(s.replicas, 1);
+        assert_eq!(s.retention, Retention::Limits, "limits unless said");
         assert!(c.resolve_stream("A", "prod").is_err());
         assert!(c.is_shared("common/ids.json"));
         assert!(!c.is_shared("commons/ids.json"));
+        Ok(())
+    }
+
+    #[test]
+    fn reads_each_retention_kind_and_refuses_others() -> Result<(), ConfigError> {
+        for (text, kind) in [
+            ("limits", Retention::Limits),
+            ("interest", Retention::Interest),
+            ("workqueue", Retention::WorkQueue),
+        ] {
+            let c = Config::parse(&format!(
+                "[streams.A]\nsubjects = [\"a.>\"]\nretention = \"{text}\"\n[profiles.dev]\nreplicas = 1\n"
+            ))?;
+            assert_eq!(c.resolve_stream("A", "dev")?.retention, kind);
+            assert_eq!(kind.to_string(), text);
+        }
+        let Err(ConfigError::Parse(message)) =
+            Config::parse("[streams.A]\nsubjects = [\"a.>\"]\nretention = \"work_queue\"\n")
+        else {
+            panic!("an unknown retention kind must be refused");
+        };
+        assert!(message.contains("workqueue"), "{message}");
         Ok(())
     }
 }

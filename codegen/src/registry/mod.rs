@@ -31,6 +31,7 @@ mod parallel;
 mod patterns;
 mod payload_shape;
 pub mod position;
+pub mod retention;
 pub mod rust_names;
 pub mod scaffold;
 pub mod source;

@@ -96,7 +96,9 @@ pub struct SubscriberConfig {
     /// time, in stream order, also across retries of a failing event (which
     /// are then retried in this instance). Default off.
     pub ordered_by_key: bool,
-    /// Where a new group starts.
+    /// Where a new group starts. On a work-queue stream (`retention =
+    /// "workqueue"`) it starts at the first event the stream holds whatever
+    /// this says: those are exactly the events no group has done yet.
     pub start_at: StartAt,
     /// How long one pull request waits at the server for messages. Also the
     /// longest a shutdown waits for the last request to finish. Default 1 s.

@@ -424,6 +424,16 @@ impl Subscriber {
                 let union: Vec<String> = before.union(&ours).cloned().collect();
                 (union, info.config.deliver_policy)
             }
+            None if handle.cached_info().config.retention
+                == jetstream::stream::RetentionPolicy::WorkQueue =>
+            {
+                // A work queue holds only work no consumer has done yet, and
+                // JetStream lets a consumer on it start nowhere else.
+                if self.config.start_at != StartAt::All {
+                    tracing::info!(group = %self.group, stream, start_at = ?self.config.start_at, "the stream is a work queue: the group starts at the first event it holds (every event still to be done), not at start_at");
+                }
+                (ours.into_iter().collect(), consumer::DeliverPolicy::All)
+            }
             None => {
                 let deliver_policy = match self.config.start_at {
                     StartAt::New => consumer::DeliverPolicy::New,
