@@ -829,7 +829,7 @@ fn unreadable_schemas_are_errors_not_panics() {
 
 fn incompatibility(result: Result<(), RegistryMismatch>) -> Incompatibility {
     match result {
-        Err(RegistryMismatch::Incompatible(report)) => report,
+        Err(RegistryMismatch::Incompatible(report)) => *report,
         Err(other) => panic!("expected Incompatible, got: {other}"),
         Ok(()) => panic!("expected a mismatch, the type matched"),
     }

@@ -340,7 +340,7 @@ pub enum RegistryMismatch {
     /// The type and the registry schema disagree; the report lists every
     /// mismatch.
     #[error("{0}")]
-    Incompatible(Incompatibility),
+    Incompatible(Box<Incompatibility>),
     /// The registry schema is not a JSON document (a hand-written
     /// `DomainEvent::SCHEMA`, say).
     #[error("{event_type} v{version}: the registry schema {schema} is not valid JSON: {source}")]
@@ -514,14 +514,14 @@ fn compare<T: DomainEvent + JsonSchema>(
     if mismatches.is_empty() && entity_key.is_none() {
         return Ok(());
     }
-    Err(RegistryMismatch::Incompatible(Incompatibility {
+    Err(RegistryMismatch::Incompatible(Box::new(Incompatibility {
         event_type: T::EVENT_TYPE,
         version: T::SCHEMA_VERSION,
         rust_type,
         schema,
         mismatches,
         entity_key,
-    }))
+    })))
 }
 
 /// `T::KEY_FIELD` against the registry schema's `x-entity-key`.
