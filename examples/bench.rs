@@ -15,13 +15,21 @@
 //! `--breakdown` adds pipelined runs that split the gap: raw with every
 //! header, and the SDK sending events prepared before the clock starts
 //! (its send path alone), beside raw and the SDK as above.
-// A benchmark reports on stdout.
-#![allow(clippy::print_stdout)]
+//!
+//! `--multi-stream` runs the load benchmark of `bench/multi.rs` instead
+//! (SC-004: the six service streams, three consumer groups, an open-loop
+//! rate, on one node or a 3-node cluster); `--help` prints every option.
+// A benchmark reports on stdout, and on stderr what is wrong with its
+// command line.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
+#[path = "../tests/support/mod.rs"]
+#[macro_use]
+mod support;
 #[path = "bench/consume.rs"]
 mod consume;
-#[path = "../tests/support/mod.rs"]
-mod support;
+#[path = "bench/multi.rs"]
+mod multi;
 
 use std::time::{Duration, Instant};
 
@@ -82,7 +90,8 @@ fn parse_options() -> anyhow::Result<Options> {
             "--rounds" => options.rounds = number,
             other => anyhow::bail!(
                 "unknown option {other}; use --sequential N, --pipelined N, --in-flight N, \
-                 --rounds N, --raw-headers full|msg-id, --breakdown"
+                 --rounds N, --raw-headers full|msg-id, --breakdown, or --multi-stream with its \
+                 options (--help prints them all)"
             ),
         }
     }
@@ -255,10 +264,44 @@ async fn purge(js: &jetstream::Context) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `--help`.
+const USAGE: &str = "\
+The Tidings benchmark: the SDK beside raw async-nats in the same run, JSON on stdout.
+Starts its own nats-server (NATS_SERVER_BIN or PATH) unless TIDINGS_NATS_URL is set.
+
+  scripts/bench [--sequential N] [--pipelined N] [--in-flight N] [--rounds N]
+                [--raw-headers msg-id|full] [--breakdown] [--only publish|consume]
+                [--rates R1,R2] [--e2e-secs S] [--consume N] [--consume-rounds N]
+                [--sub-in-flight N]
+      Publish (sequential and pipelined), consume and end-to-end figures on
+      AUTH_EVENTS (defaults: 3000, 30000, 256, 3, msg-id; rates 1000,10000
+      for 3 s; consume 30000 x 3; the subscriber's default in-flight).
+";
+
+/// The options, or the error in them on stderr and exit status 2 (no
+/// backtrace: the message says what to change).
+fn usage_error<T>(parsed: anyhow::Result<T>) -> T {
+    parsed.unwrap_or_else(|e| {
+        eprintln!("bench: {e:#}\nRun with --help for the options.");
+        std::process::exit(2)
+    })
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let options = parse_options()?;
-    let consume_options = consume::Options::from_args()?;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}\n{}", multi::USAGE);
+        return Ok(());
+    }
+    if args.iter().any(|a| a == multi::FLAG) {
+        let options = usage_error(multi::Options::parse(&args));
+        let report = multi::run(&options).await?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    let options = usage_error(parse_options());
+    let consume_options = usage_error(consume::Options::from_args());
     let mut _local = None;
     let url = match std::env::var("TIDINGS_NATS_URL") {
         Ok(url) => url,

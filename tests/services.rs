@@ -2,33 +2,20 @@
 //! (auth, catalog, ddmrp, execution, analytics, ai_agent) is published with
 //! the typed publisher and consumed by one typed consumer group, end to end
 //! through a real nats-server.
+#[macro_use]
 mod support;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 
 use serde::de::DeserializeOwned;
-use support::{settled, setup, take};
+use support::{example, settled, setup, take};
 use tidings::upcast::ReadAnyVersion;
 use tidings::{DomainEvent, Event, PublishContext, Publisher, Subscriber};
 use tokio::sync::mpsc;
 
 /// What a handler saw: event type, schema version, stream, payload as JSON.
 type Seen = (&'static str, u32, String, serde_json::Value);
-
-/// The first example of `E`'s schema, read into the generated type.
-fn example<E: DomainEvent + DeserializeOwned>() -> anyhow::Result<E> {
-    let (service, name) = E::EVENT_TYPE
-        .split_once('.')
-        .ok_or_else(|| anyhow::anyhow!("{} has no service", E::EVENT_TYPE))?;
-    let path = support::registry_dir()
-        .join(service)
-        .join(format!("{name}.v{}.json", E::SCHEMA_VERSION));
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
-    let example = schema["examples"][0].clone();
-    anyhow::ensure!(!example.is_null(), "{} has no example", path.display());
-    Ok(serde_json::from_value(example)?)
-}
 
 /// Registers a handler for `E` that reports what it received.
 fn report<E: ReadAnyVersion + serde::Serialize + Send + Sync + 'static>(
@@ -65,24 +52,6 @@ async fn publish_example<E: DomainEvent + DeserializeOwned>(
         E::STREAM.to_string(),
         serde_json::to_value(&event)?,
     ))
-}
-
-/// Calls `$each!(Type)` for the latest type of every event type.
-macro_rules! every_latest_type {
-    ($each:ident) => {
-        $each!(events::auth::UserCreated);
-        $each!(events::auth::UserUpdated);
-        $each!(events::auth::OrganizationCreated);
-        $each!(events::catalog::ProductCreated);
-        $each!(events::catalog::ProductUpdated);
-        $each!(events::ddmrp::BufferUpdated);
-        $each!(events::ddmrp::BufferZoneChanged);
-        $each!(events::execution::OrderReleased);
-        $each!(events::execution::OrderCompleted);
-        $each!(events::analytics::ReportGenerated);
-        $each!(events::ai_agent::RecommendationCreated);
-        $each!(events::ai_agent::RecommendationAccepted);
-    };
 }
 
 #[tokio::test]

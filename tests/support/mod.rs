@@ -58,6 +58,40 @@ pub fn registry_dir() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas"))
 }
 
+/// The first example of `E`'s schema, read into the generated type.
+pub fn example<E: DomainEvent + serde::de::DeserializeOwned>() -> anyhow::Result<E> {
+    let (service, name) = E::EVENT_TYPE
+        .split_once('.')
+        .ok_or_else(|| anyhow::anyhow!("{} has no service", E::EVENT_TYPE))?;
+    let path = registry_dir()
+        .join(service)
+        .join(format!("{name}.v{}.json", E::SCHEMA_VERSION));
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path)?)?;
+    let example = schema["examples"][0].clone();
+    anyhow::ensure!(!example.is_null(), "{} has no example", path.display());
+    Ok(serde_json::from_value(example)?)
+}
+
+/// Calls `$each!(Type)` for the latest generated type of every event type
+/// of the repository's registry, service by service.
+#[allow(unused_macros)]
+macro_rules! every_latest_type {
+    ($each:ident) => {
+        $each!(events::auth::UserCreated);
+        $each!(events::auth::UserUpdated);
+        $each!(events::auth::OrganizationCreated);
+        $each!(events::catalog::ProductCreated);
+        $each!(events::catalog::ProductUpdated);
+        $each!(events::ddmrp::BufferUpdated);
+        $each!(events::ddmrp::BufferZoneChanged);
+        $each!(events::execution::OrderReleased);
+        $each!(events::execution::OrderCompleted);
+        $each!(events::analytics::ReportGenerated);
+        $each!(events::ai_agent::RecommendationCreated);
+        $each!(events::ai_agent::RecommendationAccepted);
+    };
+}
+
 /// Provisions every stream of the repository's registry for a profile.
 pub async fn provision(js: &jetstream::Context, profile: &str) -> anyhow::Result<Vec<StreamPlan>> {
     let specs = streams::load_streams(registry_dir(), profile)?;
