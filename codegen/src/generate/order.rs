@@ -90,7 +90,7 @@ impl Orders {
             Node::Object(members) => {
                 for (k, v) in members {
                     // Data: a `properties` member inside it is not a schema's.
-                    if is_data(k) {
+                    if crate::schema_keywords::is_data(k) {
                         continue;
                     }
                     if k == "properties" {
