@@ -443,3 +443,52 @@ async fn start_never_narrows_the_filter_and_retire_types_does_explicitly() -> an
     old.shutdown().await;
     Ok(())
 }
+
+/// A replay asked to start before the oldest event the stream still holds
+/// (the first two were removed, as `max_age` or `max_bytes` would) says
+/// the range is truncated, by sequence and by time; one starting at a
+/// retained event, or on a stream that never lost one, does not.
+#[tokio::test]
+async fn a_replay_starting_before_the_oldest_retained_event_says_it_is_truncated(
+) -> anyhow::Result<()> {
+    let (_server, _client, js, publisher) = setup().await?;
+    let before = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let ctx = PublishContext::new("org-A")?;
+    let mut published = Vec::new();
+    for n in 0..4 {
+        published.push(publisher.publish(&ctx, &UserCreated::numbered(n)).await?);
+    }
+    let spec = |start| ReplaySpec {
+        stream: "AUTH_EVENTS".into(),
+        event_types: vec!["auth.user.created".into()],
+        organization: None,
+        start,
+        until: None,
+    };
+    let whole = Replay::start(&js, spec(ReplayStart::Time(before))).await?;
+    assert_eq!(whole.truncated(), None, "nothing was removed yet");
+
+    let purged = js.get_stream("AUTH_EVENTS").await?.purge().keep(2).await?;
+    assert_eq!(purged.purged, 2);
+    for start in [ReplayStart::Sequence(1), ReplayStart::Time(before)] {
+        let mut replay = Replay::start(&js, spec(start)).await?;
+        let truncated = *replay
+            .truncated()
+            .unwrap_or_else(|| panic!("a replay from {start:?} is truncated"));
+        assert_eq!(truncated.requested, start);
+        assert_eq!(truncated.first_retained, published[2].sequence);
+        assert!(truncated.first_stored_at.is_some());
+        assert!(
+            truncated.to_string().contains("the range is truncated"),
+            "{truncated}"
+        );
+        let mut read = Vec::new();
+        while let Some(item) = tokio::time::timeout(Duration::from_secs(10), replay.next()).await? {
+            read.push(item?.stream_sequence);
+        }
+        assert_eq!(read, [published[2].sequence, published[3].sequence]);
+    }
+    let retained = Replay::start(&js, spec(ReplayStart::Sequence(published[2].sequence))).await?;
+    assert_eq!(retained.truncated(), None, "starts at a retained event");
+    Ok(())
+}

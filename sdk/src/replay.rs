@@ -56,6 +56,63 @@ pub struct Replayed {
     pub stored_at: OffsetDateTime,
 }
 
+/// A replay whose requested start lies before the oldest event the stream
+/// still holds, while earlier events were removed (by `max_age`,
+/// `max_bytes`, a purge or a delete): the range is truncated, and the
+/// replay starts at the oldest retained event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncated {
+    /// Where the replay was asked to start.
+    pub requested: ReplayStart,
+    /// The stream's oldest retained sequence when the replay started
+    /// (one past its last sequence when it holds nothing).
+    pub first_retained: u64,
+    /// When that event was stored (`None` when the stream holds nothing).
+    pub first_stored_at: Option<OffsetDateTime>,
+}
+
+impl std::fmt::Display for Truncated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let requested = match self.requested {
+            ReplayStart::Time(t) => format!("time {t}"),
+            ReplayStart::Sequence(s) => format!("sequence {s}"),
+        };
+        match self.first_stored_at {
+            Some(at) => write!(
+                f,
+                "the replay was asked to start at {requested}, but events before sequence {} \
+                 (stored {at}) are no longer in the stream: the range is truncated",
+                self.first_retained
+            ),
+            None => write!(
+                f,
+                "the replay was asked to start at {requested}, but every event up to sequence {} \
+                 was removed from the stream: the range is truncated",
+                self.first_retained.saturating_sub(1)
+            ),
+        }
+    }
+}
+
+/// Whether a replay from `start` misses events the stream no longer holds.
+fn truncation(start: ReplayStart, state: &jetstream::stream::State) -> Option<Truncated> {
+    // Nothing was ever removed: the stream holds everything from sequence 1.
+    if state.first_sequence <= 1 {
+        return None;
+    }
+    let empty = state.messages == 0;
+    let before = match start {
+        ReplayStart::Sequence(sequence) => sequence < state.first_sequence,
+        ReplayStart::Time(from) if empty => from <= state.last_timestamp,
+        ReplayStart::Time(from) => from < state.first_timestamp,
+    };
+    before.then_some(Truncated {
+        requested: start,
+        first_retained: state.first_sequence,
+        first_stored_at: (!empty).then_some(state.first_timestamp),
+    })
+}
+
 /// Why a replay failed, or one event of it.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -139,6 +196,8 @@ pub(crate) struct Scan {
     until: Option<OffsetDateTime>,
     /// The stream's last sequence when the scan started.
     end: u64,
+    /// Whether the start lies before the oldest retained event.
+    truncated: Option<Truncated>,
 }
 
 impl Scan {
@@ -169,12 +228,13 @@ impl Scan {
             },
         };
         // The end, read before the consumer counts its pending messages.
-        let end = handle
+        let state = handle
             .get_info()
             .await
             .map_err(|e| server(e.to_string()))?
-            .state
-            .last_sequence;
+            .state;
+        let end = state.last_sequence;
+        let truncated = truncation(start, &state);
         let consumer = handle
             .create_consumer(consumer::pull::Config {
                 description: Some("Tidings scan".into()),
@@ -196,6 +256,7 @@ impl Scan {
             fetched: false,
             until,
             end,
+            truncated,
         })
     }
 
@@ -301,7 +362,17 @@ impl Replay {
                 detail: e.to_string(),
             })?;
         let scan = Scan::start(&handle, filters, spec.start, spec.until).await?;
+        if let Some(truncated) = &scan.truncated {
+            tracing::warn!(stream = %spec.stream, "{truncated}");
+        }
         Ok(Self { scan })
+    }
+
+    /// Whether the requested start lies before the oldest event the stream
+    /// still holds, earlier events having been removed: the replay then
+    /// starts later than asked (also logged at warn when it starts).
+    pub fn truncated(&self) -> Option<&Truncated> {
+        self.scan.truncated.as_ref()
     }
 
     /// The next event, in stream order; `None` at the end of the range. A
