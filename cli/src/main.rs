@@ -19,6 +19,7 @@ mod new;
 mod permissions;
 mod stats;
 mod streams;
+mod table;
 
 /// Tidings: typed, schema-checked domain events on NATS JetStream.
 #[derive(Parser)]

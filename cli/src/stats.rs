@@ -4,7 +4,6 @@
 //! dead letters per group and type. Read-only.
 //!
 //! Exit 0 read, 2 usage, connection or server error.
-use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -123,7 +122,7 @@ fn text(streams: &[StreamStats], depths: &[Depth]) -> String {
             s.age_used().map_or_else(dash, percent),
         ]);
     }
-    let mut out = table(&rows);
+    let mut out = crate::table::aligned(&rows);
     let mut rows = vec![row(&[
         "GROUP",
         "STREAM",
@@ -155,7 +154,7 @@ fn text(streams: &[StreamStats], depths: &[Depth]) -> String {
     if rows.len() == 1 {
         out.push_str("no consumer groups\n");
     } else {
-        out.push_str(&table(&rows));
+        out.push_str(&crate::table::aligned(&rows));
     }
     if !depths.is_empty() {
         let mut rows = vec![row(&["DLQ GROUP", "TYPE", "DEAD LETTERS"])];
@@ -165,38 +164,13 @@ fn text(streams: &[StreamStats], depths: &[Depth]) -> String {
                 .map(|d| vec![d.group.clone(), d.event_type.clone(), d.count.to_string()]),
         );
         out.push('\n');
-        out.push_str(&table(&rows));
+        out.push_str(&crate::table::aligned(&rows));
     }
     out
 }
 
 fn row(cells: &[&str]) -> Vec<String> {
     cells.iter().map(|c| c.to_string()).collect()
-}
-
-/// Left-aligned columns, two spaces apart.
-fn table(rows: &[Vec<String>]) -> String {
-    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..columns)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|cell| cell.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for r in rows {
-        let line = r
-            .iter()
-            .zip(&widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
-            .collect::<Vec<_>>()
-            .join("  ");
-        let _ = writeln!(out, "{}", line.trim_end());
-    }
-    out
 }
 
 fn percent(share: f64) -> String {

@@ -84,29 +84,11 @@ pub fn ls_text(dead: &[DeadLetter]) -> String {
         "LAST ERROR",
     ]
     .map(String::from);
-    let rows: Vec<[String; 8]> = std::iter::once(header)
+    let rows: Vec<Vec<String>> = std::iter::once(header)
         .chain(dead.iter().map(row))
+        .map(Vec::from)
         .collect();
-    let mut widths = [0usize; 8];
-    for r in &rows {
-        for (w, cell) in widths.iter_mut().zip(r) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    for r in &rows {
-        let mut line = String::new();
-        for (i, cell) in r.iter().enumerate() {
-            if i + 1 == r.len() {
-                line.push_str(cell);
-            } else {
-                let _ = write!(line, "{cell:<width$}  ", width = widths[i]);
-            }
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    crate::table::aligned(&rows)
 }
 
 fn record_json(record: &FailureRecord) -> Value {
