@@ -277,3 +277,93 @@ async fn a_link_cut_between_the_dlq_copy_and_the_terminate_leaves_one_dead_lette
     running.shutdown().await;
     Ok(())
 }
+
+/// Publishes that wait for one of the publisher's `max_in_flight` turns
+/// longer than `attempt_timeout` (a slow link, a backlog) wait their turn:
+/// the wait is a local queue, not a failed attempt, so none is retried and
+/// none fails while the server answers every one.
+#[tokio::test]
+async fn a_backlog_longer_than_the_attempt_timeout_waits_its_turn_instead_of_failing(
+) -> anyhow::Result<()> {
+    let (_server, proxy, admin) = proxied().await?;
+    let config = PublisherConfig {
+        max_in_flight: 2,
+        ..short_schedule()
+    };
+    let publisher = Publisher::new(client_through(&proxy).await?, config)?;
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(0)).await?;
+
+    // 200 ms a round trip, two at a time: the last of 12 waits about a
+    // second for its turn, twice the 500 ms attempt timeout.
+    proxy.set_delay(Duration::from_millis(100));
+    let events: Vec<_> = (1..=12).map(UserCreated::numbered).collect();
+    let results =
+        futures_util::future::join_all(events.iter().map(|e| publisher.publish(&ctx, e))).await;
+    proxy.set_delay(Duration::ZERO);
+    for (n, result) in results.iter().enumerate() {
+        match result {
+            Ok(published) => assert_eq!(
+                published.attempts,
+                1,
+                "event {} was retried: waiting for its turn is not an attempt",
+                n + 1
+            ),
+            Err(error) => panic!("event {} failed: {error}", n + 1),
+        }
+    }
+    let ids = stored_ids(&admin, "AUTH_EVENTS").await?;
+    assert_eq!(ids.len(), 13, "{ids:?}");
+    assert_eq!(ids.iter().collect::<HashSet<_>>().len(), 13, "{ids:?}");
+    Ok(())
+}
+
+/// A publish that cannot get a turn within `queue_timeout` is refused as
+/// `Overloaded`, never sent: nothing is stored for it, and it says so.
+#[tokio::test]
+async fn a_publish_without_a_turn_within_the_queue_timeout_is_overloaded_and_not_sent(
+) -> anyhow::Result<()> {
+    let (_server, proxy, admin) = proxied().await?;
+    let config = PublisherConfig {
+        max_in_flight: 1,
+        attempt_timeout: Duration::from_secs(2),
+        queue_timeout: Duration::from_millis(150),
+        ..short_schedule()
+    };
+    let publisher = Publisher::new(client_through(&proxy).await?, config)?;
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(0)).await?;
+
+    // A 300 ms round trip holds the only turn twice the queue timeout.
+    proxy.set_delay(Duration::from_millis(150));
+    let (first, second) = (UserCreated::numbered(1), UserCreated::numbered(2));
+    let (a, b) = tokio::join!(
+        publisher.publish(&ctx, &first),
+        publisher.publish(&ctx, &second)
+    );
+    proxy.set_delay(Duration::ZERO);
+    let (stored, refused) = match (a, b) {
+        (Ok(stored), Err(refused)) | (Err(refused), Ok(stored)) => (stored, refused),
+        other => panic!("expected one stored and one refused, got {other:?}"),
+    };
+    assert_eq!(stored.attempts, 1);
+    match &refused {
+        PublishError::Overloaded {
+            max_in_flight,
+            waited,
+            ..
+        } => {
+            assert_eq!(*max_in_flight, 1);
+            assert!(*waited >= Duration::from_millis(150), "{waited:?}");
+        }
+        other => panic!("expected Overloaded, got {other:?}"),
+    }
+    let message = refused.to_string();
+    assert!(
+        message.contains("was not sent") && message.contains("queue_timeout"),
+        "{message}"
+    );
+    let ids = stored_ids(&admin, "AUTH_EVENTS").await?;
+    assert_eq!(ids.len(), 2, "the refused event was never sent: {ids:?}");
+    Ok(())
+}

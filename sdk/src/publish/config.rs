@@ -106,8 +106,18 @@ pub struct PublisherConfig {
     /// How long one attempt may wait to be handed to the connection, and
     /// then how long it waits for its PubAck (default 5 s each).
     pub attempt_timeout: Duration,
-    /// How many publishes of one batch are in flight at once (default 256).
+    /// How many publishes are in flight at once (default 256): across every
+    /// `publish`/`send` of this publisher (and its clones), and within one
+    /// `publish_batch` call. A publish beyond it waits its turn, in a local
+    /// queue: nothing is sent while it waits, so the wait is not an attempt
+    /// and does not count against `attempt_timeout`.
     pub max_in_flight: usize,
+    /// How long a publish may wait for its turn among the `max_in_flight`
+    /// (default 30 s). Past it the publish is refused with
+    /// `PublishError::Overloaded`, never sent: the server is slow or
+    /// unreachable, or events come faster than it stores them, and the
+    /// caller decides (publish later, shed load, spool).
+    pub queue_timeout: Duration,
     /// A budget of bytes per organization (default none): an event of a
     /// tenant over it is refused with `PublishError::TenantLimited` before
     /// it is sent, so one tenant cannot fill a shared stream and evict the
@@ -130,6 +140,7 @@ impl Default for PublisherConfig {
             retry: RetryPolicy::default(),
             attempt_timeout: Duration::from_secs(5),
             max_in_flight: 256,
+            queue_timeout: Duration::from_secs(30),
             tenant_limit: None,
             log_level: tracing::Level::INFO,
         }
@@ -184,6 +195,12 @@ impl PublisherConfig {
         }
         if self.max_in_flight == 0 {
             return invalid("max_in_flight", "it must be at least 1");
+        }
+        if self.max_in_flight > tokio::sync::Semaphore::MAX_PERMITS {
+            return invalid("max_in_flight", "it must be at most 2^61 - 1");
+        }
+        if self.queue_timeout.is_zero() {
+            return invalid("queue_timeout", "it must be longer than zero");
         }
         if !(self.retry.multiplier.is_finite() && self.retry.multiplier >= 1.0) {
             return invalid(
@@ -310,6 +327,14 @@ mod tests {
         for config in [
             PublisherConfig {
                 max_in_flight: 0,
+                ..Default::default()
+            },
+            PublisherConfig {
+                max_in_flight: usize::MAX,
+                ..Default::default()
+            },
+            PublisherConfig {
+                queue_timeout: Duration::ZERO,
                 ..Default::default()
             },
             PublisherConfig {

@@ -173,6 +173,25 @@ pub enum PublishError {
         /// event is larger than the whole burst.
         retry_after: Option<Duration>,
     },
+    /// The publisher's `max_in_flight` publishes stayed unanswered for
+    /// longer than its `queue_timeout`; this event was never sent, so
+    /// nothing of it is stored.
+    #[error(
+        "{event_type} event {event_id} was not sent: this publisher's {max_in_flight} publishes \
+         in flight left it no turn within {waited:?} (PublisherConfig::queue_timeout). The server \
+         is slow or unreachable, or events come faster than it stores them: publish it again \
+         later (it is safe: nothing was stored), or raise max_in_flight or queue_timeout"
+    )]
+    Overloaded {
+        /// The event type.
+        event_type: &'static str,
+        /// The event id.
+        event_id: uuid::Uuid,
+        /// The publisher's in-flight limit.
+        max_in_flight: usize,
+        /// How long it waited for a turn.
+        waited: Duration,
+    },
     /// No stream captures the subject.
     #[error(
         "no stream stores {subject} ({event_type} belongs in {stream}); provision the streams \

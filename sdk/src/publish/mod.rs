@@ -8,7 +8,10 @@
 //! can be retried by the caller under the same event id with
 //! [`Publisher::publish_with_id`] (or by sending the same [`Prepared`] event
 //! again). Every published event is logged through
-//! `tracing` (FR-010): debug on success, warn on each retry, error on failure.
+//! `tracing` (FR-010): at [`PublisherConfig::log_level`] (info by default)
+//! when stored, warn on each retry, error on failure. At most
+//! `max_in_flight` single-event publishes are in flight at once; the others
+//! wait their turn before their first attempt (see [`PublisherConfig::queue_timeout`]).
 //!
 //! Services depend on the [`Publish`] trait (with [`PublishExt`]'s typed
 //! calls) rather than on [`Publisher`] when they want to test the code that
@@ -204,6 +207,9 @@ pub struct Publisher {
     encoder: Arc<Encoder>,
     tenants: Option<Arc<tenant_limit::TenantBuckets>>,
     windows: Arc<window::Windows>,
+    /// The `max_in_flight` turns that single-event sends take, shared by
+    /// the publisher's clones.
+    turns: Arc<tokio::sync::Semaphore>,
 }
 
 impl Publisher {
@@ -225,6 +231,7 @@ impl Publisher {
             tenants: config
                 .tenant_limit
                 .map(|limit| Arc::new(tenant_limit::TenantBuckets::new(limit))),
+            turns: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
             client,
             js,
             config,
@@ -304,6 +311,9 @@ impl Publisher {
     pub async fn send(&self, mut prepared: Prepared) -> Result<Published, PublishError> {
         self.check_window(prepared.stream).await?;
         self.admit(&prepared)?;
+        // Held through the retries: a retrying event keeps its turn, so a
+        // backlog does not grow by the events being retried.
+        let _turn = self.turn(&prepared).await?;
         let started = Instant::now();
         let headers = std::mem::take(&mut prepared.headers);
         match self.attempt(&prepared, headers, 1).await {
@@ -377,6 +387,36 @@ impl Publisher {
                 .map(|ack| (ack, attempt + 1));
         }
         Err(self.exhausted(prepared, failures, started).await)
+    }
+
+    /// Waits for one of the `max_in_flight` turns. The wait is a local
+    /// queue (nothing is sent yet), so it is not an attempt and does not
+    /// count against `attempt_timeout`, which left a backlog's events
+    /// failing and retrying while the server answered every one; past
+    /// `queue_timeout` the event is refused, unsent.
+    async fn turn(
+        &self,
+        prepared: &Prepared,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, PublishError> {
+        if let Ok(turn) = self.turns.try_acquire() {
+            return Ok(turn);
+        }
+        let waiting = Instant::now();
+        match tokio::time::timeout(self.config.queue_timeout, self.turns.acquire()).await {
+            Ok(Ok(turn)) => Ok(turn),
+            // Err(AcquireError) would mean a closed semaphore, which the
+            // publisher never closes; no turn either way.
+            Ok(Err(_)) | Err(_) => {
+                let error = PublishError::Overloaded {
+                    event_type: prepared.event_type,
+                    event_id: prepared.event_id,
+                    max_in_flight: self.config.max_in_flight,
+                    waited: waiting.elapsed(),
+                };
+                tracing::warn!(%error, "publish refused: no turn among max_in_flight");
+                Err(error)
+            }
+        }
     }
 
     /// Takes the event's bytes from its tenant's budget, or refuses it
