@@ -30,6 +30,8 @@ mod support;
 mod consume;
 #[path = "bench/multi.rs"]
 mod multi;
+#[path = "bench/results.rs"]
+mod results;
 
 use std::time::{Duration, Instant};
 
@@ -276,6 +278,11 @@ Starts its own nats-server (NATS_SERVER_BIN or PATH) unless TIDINGS_NATS_URL is 
       Publish (sequential and pipelined), consume and end-to-end figures on
       AUTH_EVENTS (defaults: 3000, 30000, 256, 3, msg-id; rates 1000,10000
       for 3 s; consume 30000 x 3; the subscriber's default in-flight).
+
+  scripts/bench --save ...      also keep the result, with its date, commit and
+                                machine, in bench/results/
+  scripts/bench --chart [DIR]   draw every result kept in DIR (bench/results)
+                                as one SVG on stdout, the SDK beside raw
 ";
 
 /// The options, or the error in them on stderr and exit status 2 (no
@@ -294,11 +301,15 @@ async fn main() -> anyhow::Result<()> {
         println!("{USAGE}\n{}", multi::USAGE);
         return Ok(());
     }
+    if args.first().map(String::as_str) == Some("--chart") {
+        let dir = args.get(1).map_or(results::DIR, String::as_str);
+        print!("{}", usage_error(results::chart(std::path::Path::new(dir))));
+        return Ok(());
+    }
     if args.iter().any(|a| a == multi::FLAG) {
         let options = usage_error(multi::Options::parse(&args));
         let report = multi::run(&options).await?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return emit(report);
     }
     let options = usage_error(parse_options());
     let consume_options = usage_error(consume::Options::from_args());
@@ -339,8 +350,7 @@ async fn main() -> anyhow::Result<()> {
             "payload_bytes": payload_bytes,
         });
         consume::run(&consume_options, &url, &js, &publisher, &ctx, &mut report).await?;
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return emit(report);
     }
 
     // Warm up both paths (connections, JIT-free but caches and allocators).
@@ -451,6 +461,16 @@ async fn main() -> anyhow::Result<()> {
     if consume_options.only != Some(consume::Only::Publish) {
         report["benchmark"] = json!("publish, consume");
         consume::run(&consume_options, &url, &js, &publisher, &ctx, &mut report).await?;
+    }
+    emit(report)
+}
+
+/// Prints the report, and keeps it in `TIDINGS_BENCH_SAVE`'s directory
+/// when set (`scripts/bench --save` sets it to `bench/results`).
+fn emit(mut report: serde_json::Value) -> anyhow::Result<()> {
+    if let Some(dir) = std::env::var_os("TIDINGS_BENCH_SAVE") {
+        let path = results::save(&mut report, std::path::Path::new(&dir))?;
+        eprintln!("bench: result kept in {}", path.display());
     }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())

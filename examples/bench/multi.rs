@@ -493,7 +493,8 @@ fn machine_ticks() -> (u64, u64) {
     (busy, busy + get(3) + get(4))
 }
 
-fn load_average() -> [f64; 3] {
+/// The 1, 5 and 15-minute load averages (zeros where unreadable).
+pub fn load_average() -> [f64; 3] {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let mut parts = text.split_whitespace().map(|p| p.parse().unwrap_or(0.0));
     [
@@ -893,7 +894,8 @@ async fn raw_read(
     Ok(())
 }
 
-fn git_commit() -> String {
+/// The short commit of the checkout, or `unknown`.
+pub fn git_commit() -> String {
     std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
