@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+mod asyncapi;
 mod check;
 mod compat;
 mod connect;
@@ -47,10 +48,12 @@ enum Command {
     Streams(Box<streams::Args>),
     /// Streams against their limits, each consumer group's lag and time to eviction, dead letters per group and type.
     Stats(Box<stats::Args>),
+    /// The registry as an AsyncAPI 3.0 document: channels, messages, operations, NATS bindings.
+    Asyncapi(asyncapi::Args),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
-const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams)\n  2  usage, I/O or connection error";
+const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check, asyncapi --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams)\n  2  usage, I/O or connection error";
 
 /// The command line with the exit codes in every command's help.
 fn command() -> clap::Command {
@@ -88,6 +91,7 @@ fn main() -> ExitCode {
         Command::Permissions(args) => permissions::run(args),
         Command::Streams(args) => streams::run(*args),
         Command::Stats(args) => stats::run(*args),
+        Command::Asyncapi(args) => asyncapi::run(args),
     };
     match outcome {
         Ok(code) => code,

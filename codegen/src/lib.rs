@@ -2,6 +2,7 @@
 //! compatibility engine, and Rust code generation. It has no runtime
 //! dependencies, so the CLI, the root `build.rs` and the derive macro can all
 //! use it.
+pub mod asyncapi;
 pub mod bundle;
 pub mod compat;
 #[cfg(feature = "generate")]
