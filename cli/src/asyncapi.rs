@@ -9,8 +9,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tidings_codegen::registry::finding::Severity;
-use tidings_codegen::registry::{load::load, Source};
 
 /// Arguments of `tidings asyncapi`.
 #[derive(clap::Args)]
@@ -28,26 +26,7 @@ pub struct Args {
 
 /// Runs `tidings asyncapi`.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let source = Source::from_dir(&args.schemas)
-        .with_context(|| format!("reading the registry {}", args.schemas.display()))?;
-    let loaded = load(&source);
-    let errors: Vec<String> = loaded
-        .findings
-        .iter()
-        .filter(|f| f.severity == Severity::Error)
-        .map(|f| {
-            format!(
-                "  {}:{} {} [{}] {}",
-                f.file, f.line, f.pointer, f.rule, f.message
-            )
-        })
-        .collect();
-    anyhow::ensure!(
-        loaded.config_ok && errors.is_empty(),
-        "the registry {} does not load cleanly; run `tidings check` and fix:\n{}",
-        args.schemas.display(),
-        errors.join("\n")
-    );
+    let loaded = crate::loaded::load_clean(&args.schemas)?;
     let text = serde_json::to_string_pretty(&tidings_codegen::asyncapi::document(&loaded))? + "\n";
     let stdout = args.out.as_os_str() == "-";
     if args.check {

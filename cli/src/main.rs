@@ -15,7 +15,9 @@ mod check;
 mod compat;
 mod connect;
 mod dlq;
+mod docs;
 mod generate;
+mod loaded;
 mod new;
 mod permissions;
 mod stats;
@@ -50,10 +52,12 @@ enum Command {
     Stats(Box<stats::Args>),
     /// The registry as an AsyncAPI 3.0 document: channels, messages, operations, NATS bindings.
     Asyncapi(asyncapi::Args),
+    /// The registry as a static HTML catalog that works offline: types, versions, changes, streams, groups.
+    Docs(docs::Args),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
-const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check, asyncapi --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams)\n  2  usage, I/O or connection error";
+const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check, asyncapi --check, docs --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams)\n  2  usage, I/O or connection error";
 
 /// The command line with the exit codes in every command's help.
 fn command() -> clap::Command {
@@ -92,6 +96,7 @@ fn main() -> ExitCode {
         Command::Streams(args) => streams::run(*args),
         Command::Stats(args) => stats::run(*args),
         Command::Asyncapi(args) => asyncapi::run(args),
+        Command::Docs(args) => docs::run(args),
     };
     match outcome {
         Ok(code) => code,

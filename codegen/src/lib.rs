@@ -4,6 +4,7 @@
 //! use it.
 pub mod asyncapi;
 pub mod bundle;
+pub mod catalog;
 pub mod compat;
 #[cfg(feature = "generate")]
 pub mod generate;

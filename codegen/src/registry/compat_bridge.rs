@@ -145,3 +145,17 @@ pub fn compare(
         })
         .collect()
 }
+
+/// Every change between two bundled versions, in both directions, for
+/// display (the catalog): the engine's error, or a panic, becomes a message.
+pub fn changes(
+    old: &Bundled,
+    new: &Bundled,
+    policy: Policy,
+) -> Result<Vec<compat::Change>, String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        compat::diff(&old.value, &new.value, policy)
+    }))
+    .map_err(|_| "the compatibility engine failed on these schemas (a Tidings bug)".to_string())?
+    .map_err(|e| e.to_string())
+}

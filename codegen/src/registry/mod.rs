@@ -17,7 +17,7 @@
 //! `x-entity-key` (the property keying the subject) and `x-deprecated`.
 pub mod access;
 pub mod check;
-mod compat_bridge;
+pub(crate) mod compat_bridge;
 pub mod config;
 mod declared;
 mod entity_key;
