@@ -17,6 +17,8 @@ mod dlq;
 mod generate;
 mod new;
 mod permissions;
+mod publish;
+mod registry_types;
 mod stats;
 mod streams;
 mod table;
@@ -47,6 +49,8 @@ enum Command {
     Streams(Box<streams::Args>),
     /// Streams against their limits, each consumer group's lag and time to eviction, dead letters per group and type.
     Stats(Box<stats::Args>),
+    /// Publish one JSON payload, validated against the registry's schema, as a typed publish would.
+    Publish(Box<publish::Args>),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Permissions(args) => permissions::run(args),
         Command::Streams(args) => streams::run(*args),
         Command::Stats(args) => stats::run(*args),
+        Command::Publish(args) => publish::run(*args),
     };
     match outcome {
         Ok(code) => code,

@@ -1,0 +1,282 @@
+//! End-to-end tests of the operating commands against a real nats-server:
+//! `tidings publish`, `tidings tail`, `tidings replay` and `tidings lag`,
+//! each run as the built binary.
+use std::borrow::Cow;
+use std::path::Path;
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tidings::envelope::Envelope;
+use tidings::streams::{self, ApplyOptions};
+use tidings::testing::NatsServer;
+use tidings::{DomainEvent, PublishContext, Publisher, PublisherConfig};
+use tokio::io::AsyncWriteExt;
+
+const REGISTRY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../schemas");
+
+/// `auth.user.created` v1 as a service's typed code has it (the schema is
+/// the registry's, checked by the CLI; this side only needs its identity).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct UserCreated {
+    user_id: String,
+    email: String,
+    display_name: String,
+    role: String,
+    created_at: String,
+}
+
+impl DomainEvent for UserCreated {
+    const EVENT_TYPE: &'static str = "auth.user.created";
+    const SCHEMA_VERSION: u32 = 1;
+    const STREAM: &'static str = "AUTH_EVENTS";
+    const SCHEMA: &'static str = r#"{"type": "object"}"#;
+    const SCHEMA_URI: &'static str = "https://schemas.tidings.dev/auth/user.created.v1.json";
+    const KEY_FIELD: Option<&'static str> = Some("user_id");
+
+    fn entity_key(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Borrowed(&self.user_id))
+    }
+}
+
+impl tidings::upcast::ReadAnyVersion for UserCreated {}
+
+fn user(n: u32) -> UserCreated {
+    UserCreated {
+        user_id: format!("0190f3a5-1111-7abc-8def-{n:012}"),
+        email: format!("user{n}@example.com"),
+        display_name: format!("User {n}"),
+        role: "planner".into(),
+        created_at: "2025-12-09T10:15:00Z".into(),
+    }
+}
+
+/// A server with the registry's streams (dev profile).
+async fn provisioned() -> anyhow::Result<(NatsServer, async_nats::Client, jetstream::Context)> {
+    let server = NatsServer::launch().await?;
+    let client = server.connect().await?;
+    let js = jetstream::new(client.clone());
+    streams::apply(
+        &js,
+        &streams::load_streams(Path::new(REGISTRY), "dev")?,
+        ApplyOptions::default(),
+    )
+    .await?;
+    Ok((server, client, js))
+}
+
+/// Runs `tidings ARGS --server URL --schemas REGISTRY` with `stdin` and
+/// waits for it (at most a minute).
+async fn tidings(server: &str, args: &[&str], stdin: Option<&str>) -> anyhow::Result<Output> {
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .args(args)
+        .args(["--server", server, "--schemas", REGISTRY])
+        .env_remove("NATS_URL")
+        .env_remove("RUST_LOG")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(text.as_bytes()).await?;
+    }
+    Ok(tokio::time::timeout(Duration::from_secs(60), child.wait_with_output()).await??)
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn both(o: &Output) -> String {
+    format!(
+        "stdout:\n{}stderr:\n{}",
+        stdout(o),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The stored message at `sequence` of AUTH_EVENTS.
+async fn stored(
+    js: &jetstream::Context,
+    sequence: u64,
+) -> anyhow::Result<jetstream::message::StreamMessage> {
+    Ok(js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .get_raw_message(sequence)
+        .await?)
+}
+
+/// The headers as sorted (name, value) pairs, without those that differ
+/// between two publishes of the same payload (id and time).
+fn stable_headers(headers: &async_nats::HeaderMap) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = headers
+        .iter()
+        .flat_map(|(name, values)| {
+            let name: &str = name.as_ref();
+            values
+                .iter()
+                .map(move |v| (name.to_ascii_lowercase(), v.as_str().to_string()))
+        })
+        .filter(|(name, _)| !matches!(name.as_str(), "nats-msg-id" | "ce-id" | "ce-time"))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+/// The body without `id` and `time`.
+fn stable_body(body: &[u8]) -> anyhow::Result<Value> {
+    let mut value: Value = serde_json::from_slice(body)?;
+    let object = value
+        .as_object_mut()
+        .ok_or_else(|| anyhow::anyhow!("body not an object"))?;
+    anyhow::ensure!(object.remove("id").is_some() && object.remove("time").is_some());
+    Ok(value)
+}
+
+/// `tidings publish` stores what a typed publish of the same payload
+/// stores: the same subject, headers and body (but for id and time), read
+/// back by a typed decoder as the same value.
+#[tokio::test]
+async fn publish_stores_what_a_typed_publish_stores() -> anyhow::Result<()> {
+    let (server, client, js) = provisioned().await?;
+    let event = user(1);
+    let typed = Publisher::new(client, PublisherConfig::default())?
+        .publish(&PublishContext::new("org-1")?, &event)
+        .await?;
+    let payload = serde_json::to_string(&event)?;
+    let out = tidings(
+        &server.url(),
+        &[
+            "publish",
+            "--type",
+            "auth.user.created",
+            "--version",
+            "1",
+            "--org",
+            "org-1",
+            "--format",
+            "json",
+            "-",
+        ],
+        Some(&payload),
+    )
+    .await?;
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let printed: Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(printed["subject"], json!(typed.subject), "{printed}");
+    assert_eq!(printed["stream"], json!("AUTH_EVENTS"));
+    assert_eq!(printed["sequence"], json!(typed.sequence + 1));
+    assert_eq!(printed["duplicate"], json!(false));
+
+    let (a, b) = (
+        stored(&js, typed.sequence).await?,
+        stored(&js, typed.sequence + 1).await?,
+    );
+    assert_eq!(a.subject, b.subject);
+    assert_eq!(stable_headers(&a.headers), stable_headers(&b.headers));
+    assert_eq!(stable_body(&a.payload)?, stable_body(&b.payload)?);
+    let envelope = Envelope::decode_message(Some(&b.headers), &b.payload)?;
+    assert_eq!(
+        envelope.id.to_string(),
+        printed["event_id"].as_str().unwrap_or_default()
+    );
+    assert_eq!(envelope.schema_version, 1);
+    assert_eq!(envelope.data_as::<UserCreated>()?, event);
+    Ok(())
+}
+
+/// A payload that breaks the registry's schema is refused with each
+/// violation and exit 1, and nothing is stored.
+#[tokio::test]
+async fn publish_refuses_an_invalid_payload_with_its_violations() -> anyhow::Result<()> {
+    let (server, _client, js) = provisioned().await?;
+    let mut payload = serde_json::to_value(user(2))?;
+    payload["role"] = json!("emperor");
+    payload.as_object_mut().map(|o| o.remove("email"));
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), payload.to_string())?;
+    let path = file.path().to_string_lossy().into_owned();
+    let out = tidings(
+        &server.url(),
+        &[
+            "publish",
+            "--type",
+            "auth.user.created",
+            "--org",
+            "org-1",
+            &path,
+        ],
+        None,
+    )
+    .await?;
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("not a valid auth.user.created v2"), "{err}");
+    assert!(err.contains("at /role"), "{err}");
+    assert!(err.contains("\"email\" is a required property"), "{err}");
+    assert_eq!(
+        js.get_stream("AUTH_EVENTS")
+            .await?
+            .info()
+            .await?
+            .state
+            .messages,
+        0
+    );
+    Ok(())
+}
+
+/// `--id` twice stores the event once; the second answer says duplicate.
+#[tokio::test]
+async fn publish_with_the_same_id_twice_stores_once() -> anyhow::Result<()> {
+    let (server, _client, js) = provisioned().await?;
+    let payload = serde_json::to_string(&user(3))?;
+    let id = "0190f3a5-2222-7abc-8def-000000000003";
+    let args = [
+        "publish",
+        "--type",
+        "auth.user.created",
+        "--org",
+        "org-2",
+        "--key",
+        "0190f3a5-1111-7abc-8def-000000000003",
+        "--id",
+        id,
+        "--format",
+        "json",
+        "-",
+    ];
+    let first = tidings(&server.url(), &args, Some(&payload)).await?;
+    assert_eq!(code(&first), 0, "{}", both(&first));
+    let second = tidings(&server.url(), &args, Some(&payload)).await?;
+    assert_eq!(code(&second), 0, "{}", both(&second));
+    let (first, second): (Value, Value) = (
+        serde_json::from_slice(&first.stdout)?,
+        serde_json::from_slice(&second.stdout)?,
+    );
+    assert_eq!(first["event_id"], json!(id));
+    assert_eq!(first["duplicate"], json!(false));
+    assert_eq!(second["duplicate"], json!(true));
+    assert_eq!(second["sequence"], first["sequence"]);
+    assert_eq!(
+        js.get_stream("AUTH_EVENTS")
+            .await?
+            .info()
+            .await?
+            .state
+            .messages,
+        1
+    );
+    Ok(())
+}
