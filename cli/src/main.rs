@@ -14,6 +14,7 @@ mod check;
 mod compat;
 mod connect;
 mod dlq;
+mod event_view;
 mod generate;
 mod new;
 mod permissions;
@@ -22,6 +23,8 @@ mod registry_types;
 mod stats;
 mod streams;
 mod table;
+mod tail;
+mod when;
 
 /// Tidings: typed, schema-checked domain events on NATS JetStream.
 #[derive(Parser)]
@@ -51,6 +54,8 @@ enum Command {
     Stats(Box<stats::Args>),
     /// Publish one JSON payload, validated against the registry's schema, as a typed publish would.
     Publish(Box<publish::Args>),
+    /// Live events, decoded and checked against their schemas; read-only, leaves no consumer behind.
+    Tail(Box<tail::Args>),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
@@ -93,6 +98,7 @@ fn main() -> ExitCode {
         Command::Streams(args) => streams::run(*args),
         Command::Stats(args) => stats::run(*args),
         Command::Publish(args) => publish::run(*args),
+        Command::Tail(args) => tail::run(*args),
     };
     match outcome {
         Ok(code) => code,

@@ -280,3 +280,212 @@ async fn publish_with_the_same_id_twice_stores_once() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A `tidings` child left running, with its stdin kept open.
+fn spawn(server: &str, args: &[&str]) -> anyhow::Result<tokio::process::Child> {
+    Ok(tokio::process::Command::new(env!("CARGO_BIN_EXE_tidings"))
+        .args(args)
+        .args(["--server", server, "--schemas", REGISTRY])
+        .env_remove("NATS_URL")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?)
+}
+
+/// The consumers of `stream`.
+async fn consumers(js: &jetstream::Context, stream: &str) -> anyhow::Result<Vec<String>> {
+    use futures_util::TryStreamExt;
+    Ok(js
+        .get_stream(stream)
+        .await?
+        .consumer_names()
+        .try_collect()
+        .await?)
+}
+
+/// Waits until tail's consumer exists on `stream` (tail sees every event
+/// stored from then on).
+async fn tail_ready(js: &jetstream::Context, stream: &str) -> anyhow::Result<()> {
+    tidings::testing::eventually("tail's consumer", Duration::from_secs(30), || async {
+        match consumers(js, stream).await {
+            Ok(names) if names.iter().any(|n| n.starts_with("tidings_tail_")) => Ok(()),
+            Ok(names) => Err(format!("consumers: {names:?}")),
+            Err(e) => Err(e.to_string()),
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+fn json_lines(out: &Output) -> anyhow::Result<Vec<Value>> {
+    stdout(out)
+        .lines()
+        .map(|l| Ok(serde_json::from_str(l)?))
+        .collect()
+}
+
+/// With `--since`, tail shows the matching events stored before it
+/// started and those stored after, filtered by type and organization, in
+/// order; after `--limit` it exits and leaves no consumer.
+#[tokio::test]
+async fn tail_shows_events_since_and_live_filtered_and_leaves_no_consumer() -> anyhow::Result<()> {
+    let (server, client, js) = provisioned().await?;
+    let publisher = Publisher::new(client, PublisherConfig::default())?;
+    let (org1, org2) = (PublishContext::new("org-1")?, PublishContext::new("org-2")?);
+    let before = publisher.publish(&org1, &user(10)).await?;
+    publisher.publish(&org2, &user(11)).await?;
+    let mut child = spawn(
+        &server.url(),
+        &[
+            "tail",
+            "--type",
+            "auth.user.created",
+            "--org",
+            "org-1",
+            "--since",
+            "1h",
+            "--limit",
+            "2",
+            "--format",
+            "json",
+        ],
+    )?;
+    tail_ready(&js, "AUTH_EVENTS").await?;
+    publisher.publish(&org2, &user(12)).await?;
+    let after = publisher.publish(&org1, &user(13)).await?;
+    // Held open: a closed stdin would stop tail before its limit.
+    let _stdin = child.stdin.take();
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await??;
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    let lines = json_lines(&out)?;
+    let ids: Vec<&str> = lines
+        .iter()
+        .map(|l| l["event"]["id"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(
+        ids,
+        [before.event_id.to_string(), after.event_id.to_string()],
+        "{}",
+        both(&out)
+    );
+    for (line, published) in lines.iter().zip([&before, &after]) {
+        assert_eq!(line["status"], json!("valid"));
+        assert_eq!(line["stream"], json!("AUTH_EVENTS"));
+        assert_eq!(line["sequence"], json!(published.sequence));
+        assert_eq!(line["subject"], json!(published.subject));
+        assert_eq!(line["event"]["schemaversion"], json!(1));
+    }
+    assert_eq!(consumers(&js, "AUTH_EVENTS").await?, Vec::<String>::new());
+    Ok(())
+}
+
+/// Without `--since` tail shows only what is stored after it started;
+/// an event that breaks its schema and a message that is not an event are
+/// shown as such (exit 1), not dropped; closing stdin stops it, with every
+/// stream's consumer deleted.
+#[tokio::test]
+async fn tail_shows_invalid_and_undecodable_events_and_stops_when_stdin_closes(
+) -> anyhow::Result<()> {
+    let (server, client, js) = provisioned().await?;
+    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
+    let unchecked = Publisher::new(
+        client.clone(),
+        PublisherConfig {
+            validate: false,
+            ..PublisherConfig::default()
+        },
+    )?;
+    let org = PublishContext::new("org-1")?;
+    publisher.publish(&org, &user(20)).await?;
+    let mut child = spawn(&server.url(), &["tail"])?;
+    tail_ready(&js, "AUTH_EVENTS").await?;
+    tail_ready(&js, "CATALOG_EVENTS").await?;
+    let valid = publisher.publish(&org, &user(21)).await?;
+    let mut bad = user(22);
+    bad.role = "emperor".into();
+    let invalid = unchecked.publish(&org, &bad).await?;
+    js.publish("auth.user.created.org-1.x", "not an event".into())
+        .await?
+        .await?;
+    // Each has been delivered to tail once its consumer has nothing pending.
+    tidings::testing::eventually("tail caught up", Duration::from_secs(30), || async {
+        let stream = js
+            .get_stream("AUTH_EVENTS")
+            .await
+            .map_err(|e| e.to_string())?;
+        let names = consumers(&js, "AUTH_EVENTS")
+            .await
+            .map_err(|e| e.to_string())?;
+        let name = names.first().ok_or("no consumer")?;
+        let info = stream
+            .consumer_info(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        if info.num_pending == 0 && info.delivered.stream_sequence >= invalid.sequence + 1 {
+            Ok(())
+        } else {
+            Err(format!("{info:?}"))
+        }
+    })
+    .await?;
+    drop(child.stdin.take());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await??;
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let text = stdout(&out);
+    assert!(
+        !text.contains("#1 "),
+        "an event stored before tail started is shown: {text}"
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    let header = |seq: u64| {
+        lines
+            .iter()
+            .find(|l| l.starts_with(&format!("AUTH_EVENTS #{seq} ")))
+            .map(|l| l.to_string())
+            .unwrap_or_default()
+    };
+    let expected = format!("auth.user.created v1  {}  valid", valid.subject);
+    assert!(header(valid.sequence).ends_with(&expected), "{text}");
+    assert!(header(invalid.sequence).ends_with("INVALID"), "{text}");
+    assert!(text.contains("! at /role:"), "{text}");
+    assert!(
+        header(invalid.sequence + 1).contains("auth.user.created.org-1.x  UNDECODABLE"),
+        "{text}"
+    );
+    assert!(text.contains("not an event"), "{text}");
+    for stream in ["AUTH_EVENTS", "CATALOG_EVENTS", "DDMRP_EVENTS"] {
+        assert_eq!(
+            consumers(&js, stream).await?,
+            Vec::<String>::new(),
+            "{stream}"
+        );
+    }
+    Ok(())
+}
+
+/// Ctrl-C (SIGINT) stops tail, exit 0, its consumer deleted.
+#[tokio::test]
+async fn tail_stops_on_sigint_and_leaves_no_consumer() -> anyhow::Result<()> {
+    let (server, _client, js) = provisioned().await?;
+    let mut child = spawn(&server.url(), &["tail", "--type", "auth.user.created"])?;
+    let _stdin = child.stdin.take();
+    tail_ready(&js, "AUTH_EVENTS").await?;
+    let pid = child.id().ok_or_else(|| anyhow::anyhow!("no pid"))?;
+    let sent = tokio::process::Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .await?;
+    assert!(sent.success());
+    let out = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output()).await??;
+    assert_eq!(code(&out), 0, "{}", both(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0 events shown"),
+        "{}",
+        both(&out)
+    );
+    assert_eq!(consumers(&js, "AUTH_EVENTS").await?, Vec::<String>::new());
+    Ok(())
+}

@@ -3,7 +3,6 @@
 //! subject and an https webhook (bearer token from TIDINGS_WEBHOOK_TOKEN).
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{bail, Context};
 use tidings::dlq::{
@@ -11,6 +10,7 @@ use tidings::dlq::{
 };
 
 use super::connect;
+use crate::when::duration;
 
 /// Arguments of `tidings dlq monitor`.
 #[derive(clap::Args)]
@@ -43,32 +43,6 @@ pub struct Args {
     /// Look once, print the depths, exit 1 if an alert was raised, else 0.
     #[arg(long)]
     pub once: bool,
-}
-
-/// `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
-fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let bad = || {
-        anyhow::anyhow!(
-            "{flag} {text:?} is not a duration; write a whole number with ms, s, m or h (e.g. 30s, 15m)"
-        )
-    };
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(bad()),
-    };
-    if d.is_zero() {
-        bail!("{flag} must be longer than zero");
-    }
-    Ok(d)
 }
 
 /// A subject to publish on: tokens separated by dots, no wildcards.
