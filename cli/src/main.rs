@@ -1,7 +1,8 @@
 //! `tidings`: the command line of the Tidings schema registry.
 //!
 //! Exit codes follow one rule across subcommands: 0 clean, 1 findings
-//! (incompatible, lint errors, failed dead-letter operations, DLQ alerts),
+//! (incompatible, lint errors, failed dead-letter operations, DLQ alerts,
+//! invalid payloads or events),
 //! 2 usage, I/O or connection error. Every `--help` ends with them.
 // A command-line program talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -20,6 +21,7 @@ mod new;
 mod permissions;
 mod publish;
 mod registry_types;
+mod replay;
 mod stats;
 mod streams;
 mod table;
@@ -56,10 +58,12 @@ enum Command {
     Publish(Box<publish::Args>),
     /// Live events, decoded and checked against their schemas; read-only, leaves no consumer behind.
     Tail(Box<tail::Args>),
+    /// Stored events of a type between two times, in stream order, to stdout.
+    Replay(Box<replay::Args>),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
-const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams)\n  2  usage, I/O or connection error";
+const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams), a payload that breaks its schema or an event the server refused (publish), events shown that were undecodable, invalid or unregistered (tail, replay)\n  2  usage, I/O or connection error, or a publish whose outcome is unknown (retry it with --id)";
 
 /// The command line with the exit codes in every command's help.
 fn command() -> clap::Command {
@@ -99,6 +103,7 @@ fn main() -> ExitCode {
         Command::Stats(args) => stats::run(*args),
         Command::Publish(args) => publish::run(*args),
         Command::Tail(args) => tail::run(*args),
+        Command::Replay(args) => replay::run(*args),
     };
     match outcome {
         Ok(code) => code,
