@@ -1242,6 +1242,7 @@ async fn https_receiver(
 fn test_alert() -> tidings::dlq::Alert {
     tidings::dlq::Alert {
         kind: AlertKind::Threshold,
+        stream: "DLQ_EVENTS".into(),
         group: "billing".into(),
         event_type: "auth.user.created".into(),
         count: 3,

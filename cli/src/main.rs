@@ -11,12 +11,14 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+mod alerts;
 mod check;
 mod compat;
 mod connect;
 mod dlq;
 mod event_view;
 mod generate;
+mod lag;
 mod new;
 mod permissions;
 mod publish;
@@ -60,10 +62,12 @@ enum Command {
     Tail(Box<tail::Args>),
     /// Stored events of a type between two times, in stream order, to stdout.
     Replay(Box<replay::Args>),
+    /// Alert before a consumer group loses events to max_age or max_bytes, or when it lags too far.
+    Lag(Box<lag::Args>),
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
-const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams), a payload that breaks its schema or an event the server refused (publish), events shown that were undecodable, invalid or unregistered (tail, replay)\n  2  usage, I/O or connection error, or a publish whose outcome is unknown (retry it with --id)";
+const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check), failed dead-letter operations (dlq), a DLQ or lag alert (dlq monitor --once, lag monitor --once), stream changes not applied or pending (streams), a payload that breaks its schema or an event the server refused (publish), events shown that were undecodable, invalid or unregistered (tail, replay)\n  2  usage, I/O or connection error, or a publish whose outcome is unknown (retry it with --id)";
 
 /// The command line with the exit codes in every command's help.
 fn command() -> clap::Command {
@@ -104,6 +108,7 @@ fn main() -> ExitCode {
         Command::Publish(args) => publish::run(*args),
         Command::Tail(args) => tail::run(*args),
         Command::Replay(args) => replay::run(*args),
+        Command::Lag(args) => lag::run(*args),
     };
     match outcome {
         Ok(code) => code,

@@ -591,3 +591,81 @@ async fn replay_warns_when_the_range_is_truncated() -> anyhow::Result<()> {
     assert!(err.contains("the range is truncated"), "{err}");
     Ok(())
 }
+
+/// `tidings lag monitor --once`: a group that does not handle its events
+/// is reported (lag over the threshold, and its oldest event's eviction by
+/// the 7-day max_age within the window asked for), on stdout and as JSON on
+/// the NATS subject; a group that keeps up is not. Exit 1 with alerts.
+#[tokio::test]
+async fn lag_monitor_reports_the_lagging_group_only() -> anyhow::Result<()> {
+    use futures_util::StreamExt;
+    let (server, client, js) = provisioned().await?;
+    let stream = js.get_stream("AUTH_EVENTS").await?;
+    for group in ["lagging", "healthy"] {
+        stream
+            .create_consumer(jetstream::consumer::pull::Config {
+                durable_name: Some(group.into()),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ..Default::default()
+            })
+            .await?;
+    }
+    let publisher = Publisher::new(client.clone(), PublisherConfig::default())?;
+    let org = PublishContext::new("org-1")?;
+    for n in 50..53 {
+        publisher.publish(&org, &user(n)).await?;
+    }
+    let healthy: jetstream::consumer::PullConsumer = stream
+        .get_consumer("healthy")
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut batch = healthy.fetch().max_messages(3).messages().await?;
+    while let Some(message) = batch.next().await {
+        message
+            .map_err(|e| anyhow::anyhow!("{e}"))?
+            .double_ack()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    let mut seen = client.subscribe("ops.alerts.lag").await?;
+    client.flush().await?;
+    let out = tidings(
+        &server.url(),
+        &[
+            "lag",
+            "monitor",
+            "--once",
+            "--profile",
+            "dev",
+            "--max-lag",
+            "2",
+            "--evict-within",
+            "200h",
+            "--nats-subject",
+            "ops.alerts.lag",
+        ],
+        None,
+    )
+    .await?;
+    assert_eq!(code(&out), 1, "{}", both(&out));
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", both(&out));
+    assert!(lines[0].starts_with("tidings.lag.events: consumer group lagging on AUTH_EVENTS has 3 unhandled events (threshold 2)"), "{text}");
+    assert!(
+        lines[1].starts_with("tidings.lag.max_age: consumer group lagging on AUTH_EVENTS"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("of the stream's max_age 604800s"),
+        "{text}"
+    );
+    assert!(!text.contains("healthy"), "{text}");
+    let message = tokio::time::timeout(Duration::from_secs(10), seen.next())
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no alert on the subject"))?;
+    let alert: Value = serde_json::from_slice(&message.payload)?;
+    assert_eq!(alert["kind"], json!("tidings.lag.events"));
+    assert_eq!(alert["count"], json!(3));
+    Ok(())
+}
