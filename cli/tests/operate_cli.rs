@@ -424,7 +424,7 @@ async fn tail_shows_invalid_and_undecodable_events_and_stops_when_stdin_closes(
             .consumer_info(name)
             .await
             .map_err(|e| e.to_string())?;
-        if info.num_pending == 0 && info.delivered.stream_sequence >= invalid.sequence + 1 {
+        if info.num_pending == 0 && info.delivered.stream_sequence > invalid.sequence {
             Ok(())
         } else {
             Err(format!("{info:?}"))
