@@ -73,16 +73,22 @@ struct Reading {
 /// Watches consumer groups' lag and alerts before their events are evicted.
 pub struct LagMonitor {
     js: jetstream::Context,
-    config: LagConfig,
+    judge: Judge,
     sinks: Vec<Box<dyn AlertSink>>,
     last_alert: HashMap<(AlertKind, String, String), Instant>,
+}
+
+/// What turns figures into alerts: the thresholds, and each stream's last
+/// reading for its ingest rate.
+struct Judge {
+    config: LagConfig,
     readings: HashMap<String, Reading>,
 }
 
 impl std::fmt::Debug for LagMonitor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LagMonitor")
-            .field("config", &self.config)
+            .field("config", &self.judge.config)
             .field(
                 "sinks",
                 &self.sinks.iter().map(|s| s.name()).collect::<Vec<_>>(),
@@ -96,10 +102,12 @@ impl LagMonitor {
     pub fn new(js: jetstream::Context, config: LagConfig) -> Self {
         Self {
             js,
-            config,
+            judge: Judge {
+                config,
+                readings: HashMap::new(),
+            },
             sinks: Vec::new(),
             last_alert: HashMap::new(),
-            readings: HashMap::new(),
         }
     }
 
@@ -114,7 +122,12 @@ impl LagMonitor {
     /// # Errors
     /// A stream is missing or the server did not answer.
     pub async fn stats(&self) -> Result<Vec<StreamStats>, StatsError> {
-        stats::collect(&self.js, &self.config.streams, OffsetDateTime::now_utc()).await
+        stats::collect(
+            &self.js,
+            &self.judge.config.streams,
+            OffsetDateTime::now_utc(),
+        )
+        .await
     }
 
     /// One look: the alerts raised now (already sent to every sink).
@@ -124,7 +137,7 @@ impl LagMonitor {
     pub async fn check(&mut self) -> Result<Vec<Alert>, StatsError> {
         let streams = self.stats().await?;
         let now = OffsetDateTime::now_utc();
-        let found = self.evaluate(&streams, now);
+        let found = self.judge.evaluate(&streams, now, Instant::now());
         self.last_alert.retain(|(kind, stream, group), _| {
             found
                 .iter()
@@ -136,7 +149,7 @@ impl LagMonitor {
             if self
                 .last_alert
                 .get(&key)
-                .is_some_and(|at| at.elapsed() < self.config.repeat_after)
+                .is_some_and(|at| at.elapsed() < self.judge.config.repeat_after)
             {
                 continue;
             }
@@ -147,13 +160,34 @@ impl LagMonitor {
         Ok(raised)
     }
 
+    /// Runs [`check`](Self::check) every `interval` in a task until it is
+    /// aborted.
+    pub fn spawn(mut self) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(self.judge.config.interval);
+            loop {
+                tick.tick().await;
+                if let Err(e) = self.check().await {
+                    tracing::warn!(error = %e, "lag monitor could not read the streams");
+                }
+            }
+        })
+    }
+}
+
+impl Judge {
     /// The alerts `streams` call for (none sent), remembering each
     /// stream's last sequence for the next look's ingest rate.
-    fn evaluate(&mut self, streams: &[StreamStats], now: OffsetDateTime) -> Vec<Alert> {
+    fn evaluate(
+        &mut self,
+        streams: &[StreamStats],
+        now: OffsetDateTime,
+        at: Instant,
+    ) -> Vec<Alert> {
         let mut alerts = Vec::new();
         for stream in streams {
             let reading = Reading {
-                at: Instant::now(),
+                at,
                 last_sequence: stream.last_sequence,
             };
             let rate = self
@@ -238,20 +272,6 @@ impl LagMonitor {
         }
         alerts
     }
-
-    /// Runs [`check`](Self::check) every `interval` in a task until it is
-    /// aborted.
-    pub fn spawn(mut self) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(self.config.interval);
-            loop {
-                tick.tick().await;
-                if let Err(e) = self.check().await {
-                    tracing::warn!(error = %e, "lag monitor could not read the streams");
-                }
-            }
-        })
-    }
 }
 
 /// When the oldest unhandled event was stored.
@@ -269,4 +289,65 @@ fn ingest_rate(stream: &StreamStats, before: Reading, now: Reading) -> Option<f6
     let added = now.last_sequence.saturating_sub(before.last_sequence) as f64;
     let mean = stream.bytes as f64 / stream.messages as f64;
     Some(added * mean / seconds)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A stream of 1,000 events of 100 bytes under a 1 MB `discard: old`
+    /// limit, whose group `slow` has 500 unhandled events (50 kB from its
+    /// oldest on: 5 % of the limit).
+    fn figures(last_sequence: u64) -> StreamStats {
+        StreamStats {
+            stream: "S".into(),
+            messages: 1_000,
+            bytes: 100_000,
+            max_bytes: Some(1_000_000),
+            max_age: None,
+            oldest_age: Some(Duration::from_secs(60)),
+            last_sequence,
+            discards_old: true,
+            groups: vec![GroupStats {
+                group: "slow".into(),
+                pending: 500,
+                ack_pending: 0,
+                redelivered: 0,
+                oldest_unhandled: Some(Unhandled {
+                    sequence: last_sequence - 499,
+                    age: Duration::from_secs(30),
+                    evicted_in: None,
+                    bytes_from: 50_000,
+                    byte_headroom: Some(950_000),
+                }),
+            }],
+        }
+    }
+
+    #[test]
+    fn the_ingest_rate_between_two_looks_says_when_max_bytes_evicts() {
+        let mut judge = Judge {
+            config: LagConfig {
+                used_percent: 80,
+                evict_within: Some(Duration::from_secs(600)),
+                ..LagConfig::default()
+            },
+            readings: HashMap::new(),
+        };
+        let now = OffsetDateTime::UNIX_EPOCH;
+        let t0 = Instant::now();
+        // One look: 5 % used, no rate yet: quiet.
+        assert!(judge.evaluate(&[figures(1_000)], now, t0).is_empty());
+        // 10 s later 1,000 more events (100 bytes each: 10 kB/s): the
+        // 950 kB of headroom last 95 s, within the 600 s asked for.
+        let alerts = judge.evaluate(&[figures(2_000)], now, t0 + Duration::from_secs(10));
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].kind, AlertKind::EvictionByBytes);
+        assert_eq!((alerts[0].count, alerts[0].threshold), (50_000, 1_000_000));
+        let why = alerts[0].error.as_deref().unwrap_or_default();
+        assert!(why.contains("evicts it in about 95s"), "{why}");
+        // 10 s later only 10 more events (100 B/s): 9,500 s, not soon.
+        let alerts = judge.evaluate(&[figures(2_010)], now, t0 + Duration::from_secs(20));
+        assert!(alerts.is_empty(), "{alerts:?}");
+    }
 }
