@@ -1,7 +1,8 @@
 //! The lag monitor against a real nats-server: a group that does not keep
 //! up is reported before the stream's `max_bytes` (`discard: old`) or
 //! `max_age` evicts its oldest unhandled event, through the DLQ monitor's
-//! sinks; a group that keeps up is not.
+//! sinks; a group that keeps up is not. The DLQ monitor warns before
+//! DLQ_EVENTS' max_age deletes a dead letter.
 #![cfg(feature = "testing")]
 use std::time::Duration;
 
@@ -161,5 +162,59 @@ async fn a_lagging_group_is_reported_before_max_age_evicts_its_events() -> Resul
     // Still stored: the alert came before the eviction.
     let info = stream.get_info().await?;
     assert_eq!((info.state.first_sequence, info.state.messages), (1, 3));
+    Ok(())
+}
+
+/// The DLQ monitor's age alert: a dead letter that has used half of
+/// DLQ_EVENTS' `max_age` is reported while it is still stored (at
+/// `max_age` it is deleted, whatever `discard` says).
+#[tokio::test]
+async fn the_dlq_monitor_reports_a_dead_letter_before_max_age_deletes_it() -> Result {
+    use tidings::dlq::{DlqMonitor, MonitorConfig, DLQ_STREAM};
+    let server = NatsServer::launch().await?;
+    let js = jetstream::new(server.connect().await?);
+    let stream = js
+        .create_stream(stream::Config {
+            name: DLQ_STREAM.into(),
+            subjects: vec!["dlq.>".into()],
+            max_age: Duration::from_secs(6),
+            duplicate_window: Duration::from_millis(500),
+            discard: stream::DiscardPolicy::New,
+            ..Default::default()
+        })
+        .await?;
+    js.publish("dlq.billing.auth.user.created.org-1.7", "dead".into())
+        .await?
+        .await?;
+    let monitor = tokio::sync::Mutex::new(DlqMonitor::new(
+        js.clone(),
+        MonitorConfig {
+            capacity_percent: 50,
+            ..MonitorConfig::default()
+        },
+    ));
+    let monitor = &monitor;
+    let alert = eventually(
+        "the DLQ max_age alert",
+        Duration::from_secs(5),
+        || async move {
+            match monitor.lock().await.check().await {
+                Ok(alerts) => alerts
+                    .into_iter()
+                    .find(|a| a.kind == AlertKind::AgeLimit)
+                    .ok_or_else(|| "no alert yet".to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    assert_eq!(alert.threshold, 6);
+    assert!(alert.count >= 3, "{alert:?}");
+    assert_eq!(alert.to_json()["kind"], "tidings.dlq.max_age");
+    assert_eq!(
+        stream.get_info().await?.state.messages,
+        1,
+        "deleted before the alert"
+    );
     Ok(())
 }

@@ -29,7 +29,8 @@ pub struct MonitorConfig {
     /// Only this group's dead letters.
     pub group: Option<String>,
     /// Alert when DLQ_EVENTS holds at least this percentage of its
-    /// `max_bytes` (0 turns the alert off). With the registry's default
+    /// `max_bytes`, or its oldest dead letter has used this percentage of
+    /// its `max_age` (0 turns both alerts off). With the registry's default
     /// `discard = "new"` a full DLQ refuses further dead letters, which
     /// then stay unacknowledged in their own streams; this alert comes
     /// before that.
@@ -80,6 +81,10 @@ pub enum AlertKind {
     /// All groups together hold more dead letters than
     /// [`MonitorConfig::total_threshold`] (`group` and `event_type` empty).
     TotalDepth,
+    /// DLQ_EVENTS' oldest dead letter has used `capacity_percent` of the
+    /// stream's `max_age`, which deletes it (whatever `discard` says):
+    /// `count` is its age and `threshold` the `max_age`, in seconds.
+    AgeLimit,
     /// A consumer group's lag (events stored and not handled) passed the
     /// lag monitor's threshold: `count` is the lag, `threshold` the limit,
     /// `since` when its oldest unhandled event was stored.
@@ -97,13 +102,14 @@ pub enum AlertKind {
 impl AlertKind {
     /// The JSON `kind`: `tidings.dlq.threshold`, `tidings.dlq.move_failing`,
     /// `tidings.dlq.capacity`, `tidings.dlq.total`, `tidings.lag.events`,
-    /// `tidings.lag.max_age` or `tidings.lag.max_bytes`.
+    /// `tidings.dlq.max_age`, `tidings.lag.max_age` or `tidings.lag.max_bytes`.
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Threshold => "tidings.dlq.threshold",
             AlertKind::MoveFailing => "tidings.dlq.move_failing",
             AlertKind::Capacity => "tidings.dlq.capacity",
             AlertKind::TotalDepth => "tidings.dlq.total",
+            AlertKind::AgeLimit => "tidings.dlq.max_age",
             AlertKind::Lag => "tidings.lag.events",
             AlertKind::EvictionByAge => "tidings.lag.max_age",
             AlertKind::EvictionByBytes => "tidings.lag.max_bytes",
@@ -161,6 +167,13 @@ impl Alert {
             AlertKind::TotalDepth => format!(
                 "{DLQ_STREAM} holds {} dead letters in all (threshold {}), the oldest since {since}",
                 self.count, self.threshold,
+            ),
+            AlertKind::AgeLimit => format!(
+                "the oldest dead letter in {DLQ_STREAM}, stored {since}, is {}s old of the stream's \
+                 max_age {}s ({}%): at max_age it is deleted; redrive or export it, or raise max_age",
+                self.count,
+                self.threshold,
+                percent(self.count, self.threshold),
             ),
             AlertKind::Lag => format!(
                 "consumer group {} on {} has {} unhandled events (threshold {}), the oldest stored {since}",
@@ -253,6 +266,13 @@ impl AlertSink for TracingSink {
                 max_bytes = alert.threshold,
                 percent = percent(alert.count, alert.threshold),
                 "the dead-letter queue is nearly full"
+            ),
+            AlertKind::AgeLimit => tracing::error!(
+                stream = DLQ_STREAM,
+                age_seconds = alert.count,
+                max_age_seconds = alert.threshold,
+                since = %since,
+                "the oldest dead letter nears the dead-letter queue's max_age"
             ),
             AlertKind::TotalDepth => tracing::error!(
                 stream = DLQ_STREAM,
@@ -413,7 +433,7 @@ impl DlqMonitor {
             .filter(|d| d.count > self.config.threshold)
             .collect();
         let failing = self.failing_moves().await;
-        let capacity = self.capacity().await?;
+        let capacity = self.limits().await?;
         let total = self.total_depth(&depths).await?;
         self.last_alert
             .retain(|(kind, group, event_type), _| match kind {
@@ -423,8 +443,9 @@ impl DlqMonitor {
                 AlertKind::MoveFailing => failing
                     .iter()
                     .any(|a| &a.group == group && &a.event_type == event_type),
-                AlertKind::Capacity => capacity.is_some(),
+                AlertKind::Capacity => capacity.iter().any(|a| a.kind == AlertKind::Capacity),
                 AlertKind::TotalDepth => total.is_some(),
+                AlertKind::AgeLimit => capacity.iter().any(|a| a.kind == AlertKind::AgeLimit),
                 // Raised by the lag monitor, never kept here.
                 AlertKind::Lag | AlertKind::EvictionByAge | AlertKind::EvictionByBytes => false,
             });
@@ -482,8 +503,28 @@ impl DlqMonitor {
     /// # Errors
     /// The stream could not be read.
     pub async fn capacity(&self) -> Result<Option<Alert>, DlqError> {
-        let percent_limit = u64::from(self.config.capacity_percent);
-        if percent_limit == 0 {
+        Ok(self
+            .dlq_info()
+            .await?
+            .and_then(|info| capacity_alert(&info, self.config.capacity_percent)))
+    }
+
+    /// The [`AlertKind::Capacity`] and [`AlertKind::AgeLimit`] alerts that
+    /// DLQ_EVENTS' fill level and oldest dead letter call for now.
+    async fn limits(&self) -> Result<Vec<Alert>, DlqError> {
+        let Some(info) = self.dlq_info().await? else {
+            return Ok(Vec::new());
+        };
+        let percent_limit = self.config.capacity_percent;
+        Ok(capacity_alert(&info, percent_limit)
+            .into_iter()
+            .chain(age_alert(&info, percent_limit, OffsetDateTime::now_utc()))
+            .collect())
+    }
+
+    /// DLQ_EVENTS' info (`None` when the limit alerts are off).
+    async fn dlq_info(&self) -> Result<Option<jetstream::stream::Info>, DlqError> {
+        if self.config.capacity_percent == 0 {
             return Ok(None);
         }
         let mut stream = self
@@ -495,25 +536,7 @@ impl DlqMonitor {
             .info()
             .await
             .map_err(|e| DlqError::Server(e.to_string()))?;
-        let Ok(max_bytes) = u64::try_from(info.config.max_bytes) else {
-            return Ok(None);
-        };
-        let bytes = info.state.bytes;
-        if max_bytes == 0
-            || u128::from(bytes) * 100 < u128::from(max_bytes) * u128::from(percent_limit)
-        {
-            return Ok(None);
-        }
-        Ok(Some(Alert {
-            kind: AlertKind::Capacity,
-            stream: DLQ_STREAM.into(),
-            group: String::new(),
-            event_type: String::new(),
-            count: bytes,
-            threshold: max_bytes,
-            since: info.state.first_timestamp,
-            error: None,
-        }))
+        Ok(Some(info.clone()))
     }
 
     /// A [`AlertKind::TotalDepth`] alert if all groups together hold more
@@ -631,6 +654,57 @@ impl DlqMonitor {
             }
         })
     }
+}
+
+/// A [`AlertKind::Capacity`] alert if the stream holds at least
+/// `percent_limit` of its `max_bytes`.
+fn capacity_alert(info: &jetstream::stream::Info, percent_limit: u8) -> Option<Alert> {
+    let max_bytes = u64::try_from(info.config.max_bytes).ok()?;
+    let bytes = info.state.bytes;
+    if percent_limit == 0
+        || max_bytes == 0
+        || u128::from(bytes) * 100 < u128::from(max_bytes) * u128::from(percent_limit)
+    {
+        return None;
+    }
+    Some(Alert {
+        kind: AlertKind::Capacity,
+        stream: DLQ_STREAM.into(),
+        group: String::new(),
+        event_type: String::new(),
+        count: bytes,
+        threshold: max_bytes,
+        since: info.state.first_timestamp,
+        error: None,
+    })
+}
+
+/// A [`AlertKind::AgeLimit`] alert if the stream's oldest message has used
+/// at least `percent_limit` of its `max_age` at `now`.
+fn age_alert(
+    info: &jetstream::stream::Info,
+    percent_limit: u8,
+    now: OffsetDateTime,
+) -> Option<Alert> {
+    let max_age = info.config.max_age;
+    if percent_limit == 0 || max_age.is_zero() || info.state.messages == 0 {
+        return None;
+    }
+    let oldest = info.state.first_timestamp;
+    let age = Duration::try_from(now - oldest).unwrap_or(Duration::ZERO);
+    if age.as_secs_f64() * 100.0 < max_age.as_secs_f64() * f64::from(percent_limit) {
+        return None;
+    }
+    Some(Alert {
+        kind: AlertKind::AgeLimit,
+        stream: DLQ_STREAM.into(),
+        group: String::new(),
+        event_type: String::new(),
+        count: age.as_secs(),
+        threshold: max_age.as_secs(),
+        since: oldest,
+        error: None,
+    })
 }
 
 /// Sends `alert` to every sink; a sink that fails is logged and does not
