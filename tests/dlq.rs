@@ -387,6 +387,26 @@ async fn the_monitor_alerts_above_the_threshold_through_every_sink_rate_limited(
         },
     );
     assert!(calm.check().await?.is_empty());
+    // In all: no group and type above 10, but three dead letters together
+    // pass a total threshold of 2 (and not one of 3).
+    let total = |total_threshold| {
+        DlqMonitor::new(
+            js.clone(),
+            MonitorConfig {
+                threshold: 10,
+                total_threshold,
+                ..Default::default()
+            },
+        )
+    };
+    let raised = total(2).check().await?;
+    assert_eq!(raised.len(), 1, "{raised:?}");
+    assert_eq!(
+        (raised[0].kind, raised[0].count, raised[0].threshold),
+        (tidings::dlq::AlertKind::TotalDepth, 3, 2)
+    );
+    assert_eq!(raised[0].since, dead[0].stored_at);
+    assert!(total(3).check().await?.is_empty());
     running.shutdown().await;
     Ok(())
 }
@@ -1242,6 +1262,7 @@ async fn https_receiver(
 fn test_alert() -> tidings::dlq::Alert {
     tidings::dlq::Alert {
         kind: AlertKind::Threshold,
+        stream: "DLQ_EVENTS".into(),
         group: "billing".into(),
         event_type: "auth.user.created".into(),
         count: 3,

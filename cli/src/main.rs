@@ -1,7 +1,8 @@
 //! `tidings`: the command line of the Tidings schema registry.
 //!
 //! Exit codes follow one rule across subcommands: 0 clean, 1 findings
-//! (incompatible, lint errors, failed dead-letter operations, DLQ alerts),
+//! (incompatible, lint errors, failed dead-letter operations, DLQ alerts,
+//! invalid payloads or events),
 //! 2 usage, I/O or connection error. Every `--help` ends with them.
 // A command-line program talks to its user on stdout and stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -10,19 +11,27 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
+mod alerts;
 mod asyncapi;
 mod check;
 mod compat;
 mod connect;
 mod dlq;
 mod docs;
+mod event_view;
 mod generate;
+mod lag;
 mod loaded;
 mod new;
 mod permissions;
+mod publish;
+mod registry_types;
+mod replay;
 mod stats;
 mod streams;
 mod table;
+mod tail;
+mod when;
 
 /// Tidings: typed, schema-checked domain events on NATS JetStream.
 #[derive(Parser)]
@@ -50,6 +59,14 @@ enum Command {
     Streams(Box<streams::Args>),
     /// Streams against their limits, each consumer group's lag and time to eviction, dead letters per group and type.
     Stats(Box<stats::Args>),
+    /// Publish one JSON payload, validated against the registry's schema, as a typed publish would.
+    Publish(Box<publish::Args>),
+    /// Live events, decoded and checked against their schemas; read-only, leaves no consumer behind.
+    Tail(Box<tail::Args>),
+    /// Stored events of a type between two times, in stream order, to stdout.
+    Replay(Box<replay::Args>),
+    /// Alert before a consumer group loses events to max_age or max_bytes, or when it lags too far.
+    Lag(Box<lag::Args>),
     /// The registry as an AsyncAPI 3.0 document: channels, messages, operations, NATS bindings.
     Asyncapi(asyncapi::Args),
     /// The registry as a static HTML catalog that works offline: types, versions, changes, streams, groups.
@@ -57,7 +74,7 @@ enum Command {
 }
 
 /// The exit-code rule, shown at the end of every command's `--help`.
-const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check, asyncapi --check, docs --check), failed dead-letter operations (dlq), a DLQ alert (dlq monitor --once), stream changes not applied or pending (streams)\n  2  usage, I/O or connection error";
+const EXIT_CODES: &str = "Exit codes:\n  0  success: nothing to report\n  1  findings: lint errors or incompatible changes (check, compat, generate --check, asyncapi --check, docs --check), failed dead-letter operations (dlq), a DLQ or lag alert (dlq monitor --once, lag monitor --once), stream changes not applied or pending (streams), a payload that breaks its schema or an event the server refused (publish), events shown that were undecodable, invalid or unregistered (tail, replay)\n  2  usage, I/O or connection error, or a publish whose outcome is unknown (retry it with --id)";
 
 /// The command line with the exit codes in every command's help.
 fn command() -> clap::Command {
@@ -95,6 +112,10 @@ fn main() -> ExitCode {
         Command::Permissions(args) => permissions::run(args),
         Command::Streams(args) => streams::run(*args),
         Command::Stats(args) => stats::run(*args),
+        Command::Publish(args) => publish::run(*args),
+        Command::Tail(args) => tail::run(*args),
+        Command::Replay(args) => replay::run(*args),
+        Command::Lag(args) => lag::run(*args),
         Command::Asyncapi(args) => asyncapi::run(args),
         Command::Docs(args) => docs::run(args),
     };

@@ -1,7 +1,8 @@
 //! `tidings stats`: per stream, what it holds against its limits; per
 //! consumer group, how far behind it is (in events and as the age of its
-//! oldest unhandled event) and how long until that event is evicted; the
-//! dead letters per group and type. Read-only.
+//! oldest unhandled event), how long until `max_age` evicts that event and
+//! what share of `max_bytes` the bytes from it on fill (`discard: old`
+//! evicts it at 100%); the dead letters per group and type. Read-only.
 //!
 //! Exit 0 read, 2 usage, connection or server error.
 use std::process::ExitCode;
@@ -90,6 +91,9 @@ fn to_json(streams: &[StreamStats], depths: &[Depth]) -> Value {
                     "sequence": u.sequence,
                     "age_seconds": u.age.as_secs_f64(),
                     "evicted_in_seconds": secs(u.evicted_in),
+                    "bytes_from": u.bytes_from,
+                    "byte_headroom": u.byte_headroom,
+                    "bytes_used": u.bytes_used(),
                 })),
             })).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
@@ -132,6 +136,7 @@ fn text(streams: &[StreamStats], depths: &[Depth]) -> String {
         "REDELIVERED",
         "OLDEST UNHANDLED",
         "EVICTED IN",
+        "BACKLOG OF MAX BYTES",
     ])];
     for s in streams {
         for g in &s.groups {
@@ -147,6 +152,9 @@ fn text(streams: &[StreamStats], depths: &[Depth]) -> String {
                 oldest
                     .and_then(|u| u.evicted_in)
                     .map_or_else(dash, duration),
+                oldest
+                    .and_then(|u| u.bytes_used())
+                    .map_or_else(dash, percent),
             ]);
         }
     }

@@ -998,6 +998,18 @@ async fn stats_shows_each_groups_lag_its_oldest_unhandled_event_and_the_dead_let
         (max_age - age - left).abs() < 1.0,
         "age {age} + time left {left} = max_age {max_age}"
     );
+    // The bytes from it on: the two events of five, at the mean size, of
+    // the 1 GiB that `discard: old` evicts at.
+    let bytes = auth["bytes"].as_u64().expect("bytes");
+    let from = analytics["oldest_unhandled"]["bytes_from"]
+        .as_u64()
+        .expect("bytes from it on");
+    assert_eq!(from, bytes * 2 / 5, "{analytics:#}");
+    assert_eq!(
+        analytics["oldest_unhandled"]["byte_headroom"].as_u64(),
+        Some((1u64 << 30) - from),
+        "{analytics:#}"
+    );
     let billing = group("billing");
     assert_eq!(billing["lag"], 1, "{billing:#}");
     assert_eq!(billing["oldest_unhandled"]["sequence"], behind.sequence);

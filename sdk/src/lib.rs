@@ -14,6 +14,7 @@ pub mod dlq;
 pub mod envelope;
 pub mod event;
 pub mod idempotency;
+pub mod lag;
 pub mod publish;
 pub mod replay;
 pub mod schema;

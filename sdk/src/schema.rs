@@ -60,16 +60,20 @@ pub fn validator<E: DomainEvent>() -> Result<Arc<jsonschema::Validator>, SchemaE
     };
     let schema: serde_json::Value =
         serde_json::from_str(E::SCHEMA).map_err(|e| err(format!("not JSON: {e}")))?;
-    let compiled = Arc::new(
-        jsonschema::options()
-            .should_validate_formats(true)
-            .build(&schema)
-            .map_err(|e| err(e.to_string()))?,
-    );
+    let compiled = Arc::new(compile(&schema).map_err(err)?);
     if let Ok(mut map) = cache().write() {
         map.entry(id).or_insert_with(|| compiled.clone());
     }
     Ok(compiled)
+}
+
+/// Compiles a schema as every validator of the runtime is compiled (formats
+/// checked), or says why it cannot be.
+pub(crate) fn compile(schema: &serde_json::Value) -> Result<jsonschema::Validator, String> {
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+        .map_err(|e| e.to_string())
 }
 
 /// Every violation of `payload` against `E`'s schema (empty when valid).

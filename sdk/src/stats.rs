@@ -25,6 +25,11 @@ pub struct StreamStats {
     pub max_age: Option<Duration>,
     /// How long ago the oldest stored event was stored (`None`: empty).
     pub oldest_age: Option<Duration>,
+    /// The last sequence stored (with two readings, the ingest rate).
+    pub last_sequence: u64,
+    /// Whether a full stream evicts its oldest events (`discard: old`)
+    /// rather than refusing new ones: only then does `max_bytes` evict.
+    pub discards_old: bool,
     /// Each durable consumer (group) of the stream, by name.
     pub groups: Vec<GroupStats>,
 }
@@ -79,6 +84,28 @@ pub struct Unhandled {
     /// How long until the stream's `max_age` evicts it, unhandled (`None`:
     /// no age limit). Zero when it is due now.
     pub evicted_in: Option<Duration>,
+    /// The bytes the stream holds from this event to its end, estimated as
+    /// the events from it on (the stream's count less those stored before
+    /// it, exact without deletions before it) times the stream's mean
+    /// event size. With `discard: old` the stream evicts this event once
+    /// these bytes, growing with every new event, reach `max_bytes`.
+    pub bytes_from: u64,
+    /// How many more bytes the stream can take before `max_bytes` evicts
+    /// this event: `max_bytes - bytes_from` (`None`: no byte limit, or the
+    /// stream refuses new events when full, `discard: new`).
+    pub byte_headroom: Option<u64>,
+}
+
+impl Unhandled {
+    /// `bytes_from` as a share of `max_bytes` (0 to 1; 1 when due),
+    /// when `max_bytes` can evict it.
+    pub fn bytes_used(&self) -> Option<f64> {
+        let headroom = self.byte_headroom?;
+        share(
+            self.bytes_from as f64,
+            self.bytes_from.saturating_add(headroom) as f64,
+        )
+    }
 }
 
 /// Why figures could not be read.
@@ -144,6 +171,13 @@ async fn stream_stats(
         .await
         .map_err(|e| server("info")(e.to_string()))?;
     let max_age = (!info.config.max_age.is_zero()).then_some(info.config.max_age);
+    let max_bytes = u64::try_from(info.config.max_bytes).ok().filter(|b| *b > 0);
+    let discards_old = info.config.discard == stream::DiscardPolicy::Old;
+    let limits = Limits {
+        max_age,
+        max_bytes: max_bytes.filter(|_| discards_old),
+        state: &info.state,
+    };
     let oldest_age = (info.state.messages > 0).then(|| age(now, info.state.first_timestamp));
     let mut groups = Vec::new();
     let mut consumers = handle.consumers();
@@ -152,7 +186,7 @@ async fn stream_stats(
         if consumer.config.durable_name.is_none() {
             continue; // an ephemeral reader (a replay, a tail), not a group
         }
-        let oldest_unhandled = oldest_unhandled(&handle, &consumer, max_age, now)
+        let oldest_unhandled = oldest_unhandled(&handle, &consumer, &limits, now)
             .await
             .map_err(server("the oldest unhandled event"))?;
         groups.push(GroupStats {
@@ -168,9 +202,11 @@ async fn stream_stats(
         stream: name.to_string(),
         messages: info.state.messages,
         bytes: info.state.bytes,
-        max_bytes: u64::try_from(info.config.max_bytes).ok().filter(|b| *b > 0),
+        max_bytes,
         max_age,
         oldest_age,
+        last_sequence: info.state.last_sequence,
+        discards_old,
         groups,
     })
 }
@@ -180,12 +216,35 @@ fn age(now: OffsetDateTime, then: OffsetDateTime) -> Duration {
     Duration::try_from(now - then).unwrap_or(Duration::ZERO)
 }
 
+/// What evicts a stream's events, and its state.
+struct Limits<'a> {
+    max_age: Option<Duration>,
+    /// The byte limit, when it evicts (`discard: old`).
+    max_bytes: Option<u64>,
+    state: &'a stream::State,
+}
+
+impl Limits<'_> {
+    /// The estimated bytes from `sequence` to the end (see
+    /// [`Unhandled::bytes_from`]).
+    fn bytes_from(&self, sequence: u64) -> u64 {
+        let state = self.state;
+        if state.messages == 0 {
+            return 0;
+        }
+        let before = sequence.saturating_sub(state.first_sequence);
+        let from = state.messages.saturating_sub(before);
+        u64::try_from(u128::from(from) * u128::from(state.bytes) / u128::from(state.messages))
+            .unwrap_or(u64::MAX)
+    }
+}
+
 /// The first stored event after the group's ack floor that its filters
 /// select: the oldest one it has not handled.
 async fn oldest_unhandled(
     stream: &stream::Stream,
     consumer: &consumer::Info,
-    max_age: Option<Duration>,
+    limits: &Limits<'_>,
     now: OffsetDateTime,
 ) -> Result<Option<Unhandled>, String> {
     if consumer.num_pending == 0 && consumer.num_ack_pending == 0 {
@@ -220,10 +279,13 @@ async fn oldest_unhandled(
     }
     Ok(oldest.map(|(sequence, stored)| {
         let age = age(now, stored);
+        let bytes_from = limits.bytes_from(sequence);
         Unhandled {
             sequence,
             age,
-            evicted_in: max_age.map(|limit| limit.saturating_sub(age)),
+            evicted_in: limits.max_age.map(|limit| limit.saturating_sub(age)),
+            bytes_from,
+            byte_headroom: limits.max_bytes.map(|max| max.saturating_sub(bytes_from)),
         }
     }))
 }

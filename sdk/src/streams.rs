@@ -342,7 +342,7 @@ async fn plan_with_server(
 }
 
 /// Whether JetStream answered a stream lookup with 404: no such stream.
-pub(crate) fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
+pub fn is_not_found(e: &jetstream::context::GetStreamError) -> bool {
     matches!(
         e.kind(),
         jetstream::context::GetStreamErrorKind::JetStream(api) if api.code() == 404

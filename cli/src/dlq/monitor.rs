@@ -1,16 +1,13 @@
 //! `tidings dlq monitor`: DLQ depth per consumer group and event type
 //! against a threshold, alerts through tracing (stderr) and optionally a NATS
 //! subject and an https webhook (bearer token from TIDINGS_WEBHOOK_TOKEN).
-use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use anyhow::{bail, Context};
-use tidings::dlq::{
-    DlqMonitor, MonitorConfig, NatsSink, TracingSink, WebhookConfig, WebhookSink, WEBHOOK_TOKEN_ENV,
-};
+use anyhow::Context;
+use tidings::dlq::{DlqMonitor, MonitorConfig, TracingSink};
 
 use super::connect;
+use crate::when::duration;
 
 /// Arguments of `tidings dlq monitor`.
 #[derive(clap::Args)]
@@ -18,6 +15,10 @@ pub struct Args {
     /// Alert when a group and event type hold more than this many dead letters.
     #[arg(long, default_value_t = 10, value_name = "N")]
     pub threshold: u64,
+    /// Alert when all groups together hold more than this many dead
+    /// letters (0: off).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub total_threshold: u64,
     /// How often to look (e.g. 500ms, 30s, 5m, 1h).
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub interval: String,
@@ -28,64 +29,11 @@ pub struct Args {
     /// Only this consumer group's dead letters.
     #[arg(long, value_name = "GROUP")]
     pub group: Option<String>,
-    /// Also publish each alert as JSON on this NATS subject (e.g. ops.alerts.dlq).
-    #[arg(long, value_name = "SUBJECT")]
-    pub nats_subject: Option<String>,
-    /// Also POST each alert as JSON to this https:// URL (http:// only to a
-    /// loopback address), with `Authorization: Bearer $TIDINGS_WEBHOOK_TOKEN`
-    /// if that variable is set.
-    #[arg(long, value_name = "URL")]
-    pub webhook: Option<String>,
-    /// Trust only the CA certificates in this PEM file for the webhook's
-    /// server (a private CA), instead of the system's roots.
-    #[arg(long, env = "TIDINGS_WEBHOOK_CA", value_name = "FILE")]
-    pub webhook_ca: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub sinks: crate::alerts::SinkArgs,
     /// Look once, print the depths, exit 1 if an alert was raised, else 0.
     #[arg(long)]
     pub once: bool,
-}
-
-/// `500ms`, `30s`, `5m`, `1h` (a bare number is seconds).
-fn duration(flag: &str, text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let bad = || {
-        anyhow::anyhow!(
-            "{flag} {text:?} is not a duration; write a whole number with ms, s, m or h (e.g. 30s, 15m)"
-        )
-    };
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "" | "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        _ => return Err(bad()),
-    };
-    if d.is_zero() {
-        bail!("{flag} must be longer than zero");
-    }
-    Ok(d)
-}
-
-/// A subject to publish on: tokens separated by dots, no wildcards.
-fn check_subject(subject: &str) -> anyhow::Result<()> {
-    let ok = !subject.is_empty()
-        && subject.split('.').all(|token| {
-            !token.is_empty()
-                && !token
-                    .chars()
-                    .any(|c| matches!(c, '*' | '>') || c.is_whitespace() || c.is_control())
-        });
-    if !ok {
-        bail!(
-            "--nats-subject {subject:?} is not a subject to publish on: use dot-separated tokens without spaces or wildcards (e.g. ops.alerts.dlq)"
-        );
-    }
-    Ok(())
 }
 
 /// Runs the monitor.
@@ -98,36 +46,16 @@ pub async fn run(
     if let Some(group) = &args.group {
         tidings::token::check_group(group).map_err(|e| anyhow::anyhow!("--group: {e}"))?;
     }
-    if let Some(subject) = &args.nats_subject {
-        check_subject(subject)?;
-    }
-    let webhook = match &args.webhook {
-        Some(url) => {
-            let mut config = WebhookConfig::from_env(url.as_str());
-            if let Some(ca) = &args.webhook_ca {
-                config = config.ca_file(ca);
-            }
-            Some(WebhookSink::with_config(config).map_err(|e| anyhow::anyhow!("--webhook: {e}"))?)
-        }
-        None => None,
-    };
-    // Alerts of the tracing sink (and the monitor's own warnings) on stderr,
-    // without the client's connection chatter; RUST_LOG overrides.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init()
-        .map_err(|e| anyhow::anyhow!("cannot set up logging: {e}"))?;
+    args.sinks.check()?;
+    crate::alerts::init_logs()?;
 
     let conn = connect(server).await?;
-    let mut sinks = vec!["tracing".to_string()];
+    let sinks = args.sinks.build(&conn.client)?;
     let mut monitor = DlqMonitor::new(
         conn.js.clone(),
         MonitorConfig {
             threshold: args.threshold,
+            total_threshold: args.total_threshold,
             interval,
             repeat_after,
             group: args.group.clone(),
@@ -135,21 +63,11 @@ pub async fn run(
         },
     )
     .sink(TracingSink);
-    if let Some(subject) = &args.nats_subject {
-        monitor = monitor.sink(NatsSink::new(conn.client.clone(), subject.clone()));
-        sinks.push(format!("nats subject {subject}"));
+    if let Some(nats) = sinks.nats {
+        monitor = monitor.sink(nats);
     }
-    if let Some(webhook) = webhook {
+    if let Some(webhook) = sinks.webhook {
         monitor = monitor.sink(webhook);
-        let token = if std::env::var_os(WEBHOOK_TOKEN_ENV).is_some_and(|t| !t.is_empty()) {
-            format!(" with the bearer token of {WEBHOOK_TOKEN_ENV}")
-        } else {
-            String::new()
-        };
-        sinks.push(format!(
-            "webhook {}{token}",
-            args.webhook.as_deref().unwrap_or("")
-        ));
     }
 
     if args.once {
@@ -183,7 +101,7 @@ pub async fn run(
         interval,
         args.threshold,
         repeat_after,
-        sinks.join(", ")
+        sinks.names.join(", ")
     );
     let task = monitor.spawn();
     tokio::signal::ctrl_c()
@@ -197,6 +115,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn durations_take_a_unit() -> anyhow::Result<()> {
@@ -209,13 +128,5 @@ mod tests {
             assert!(duration("--x", bad).is_err(), "{bad}");
         }
         Ok(())
-    }
-
-    #[test]
-    fn alert_subjects_are_plain() {
-        assert!(check_subject("ops.alerts.dlq").is_ok());
-        for bad in ["", "ops..dlq", "ops.*", "ops.>", "ops alerts"] {
-            assert!(check_subject(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -29,11 +29,16 @@ pub struct MonitorConfig {
     /// Only this group's dead letters.
     pub group: Option<String>,
     /// Alert when DLQ_EVENTS holds at least this percentage of its
-    /// `max_bytes` (0 turns the alert off). With the registry's default
+    /// `max_bytes`, or its oldest dead letter has used this percentage of
+    /// its `max_age` (0 turns both alerts off). With the registry's default
     /// `discard = "new"` a full DLQ refuses further dead letters, which
     /// then stay unacknowledged in their own streams; this alert comes
     /// before that.
     pub capacity_percent: u8,
+    /// Alert when all groups together hold more than this many dead
+    /// letters (0 turns the alert off): a DLQ filling slowly across many
+    /// groups and types, none above `threshold`.
+    pub total_threshold: u64,
 }
 
 impl Default for MonitorConfig {
@@ -44,6 +49,7 @@ impl Default for MonitorConfig {
             repeat_after: Duration::from_secs(15 * 60),
             group: None,
             capacity_percent: 80,
+            total_threshold: 0,
         }
     }
 }
@@ -72,25 +78,53 @@ pub enum AlertKind {
     /// `discard = "old"`). Not per group: `group` and `event_type` are empty,
     /// `count` is the bytes stored and `threshold` the stream's `max_bytes`.
     Capacity,
+    /// All groups together hold more dead letters than
+    /// [`MonitorConfig::total_threshold`] (`group` and `event_type` empty).
+    TotalDepth,
+    /// DLQ_EVENTS' oldest dead letter has used `capacity_percent` of the
+    /// stream's `max_age`, which deletes it (whatever `discard` says):
+    /// `count` is its age and `threshold` the `max_age`, in seconds.
+    AgeLimit,
+    /// A consumer group's lag (events stored and not handled) passed the
+    /// lag monitor's threshold: `count` is the lag, `threshold` the limit,
+    /// `since` when its oldest unhandled event was stored.
+    Lag,
+    /// A group's oldest unhandled event nears eviction by the stream's
+    /// `max_age`: `count` is its age and `threshold` the `max_age`, in
+    /// seconds.
+    EvictionByAge,
+    /// A group's oldest unhandled event nears eviction by the stream's
+    /// `max_bytes` (`discard: old`): `count` is the bytes from it to the
+    /// stream's end, `threshold` the `max_bytes`.
+    EvictionByBytes,
 }
 
 impl AlertKind {
-    /// `tidings.dlq.threshold`, `tidings.dlq.move_failing` or
-    /// `tidings.dlq.capacity` (the JSON `kind`).
+    /// The JSON `kind`: `tidings.dlq.threshold`, `tidings.dlq.move_failing`,
+    /// `tidings.dlq.capacity`, `tidings.dlq.total`, `tidings.lag.events`,
+    /// `tidings.dlq.max_age`, `tidings.lag.max_age` or `tidings.lag.max_bytes`.
     pub fn as_str(self) -> &'static str {
         match self {
             AlertKind::Threshold => "tidings.dlq.threshold",
             AlertKind::MoveFailing => "tidings.dlq.move_failing",
             AlertKind::Capacity => "tidings.dlq.capacity",
+            AlertKind::TotalDepth => "tidings.dlq.total",
+            AlertKind::AgeLimit => "tidings.dlq.max_age",
+            AlertKind::Lag => "tidings.lag.events",
+            AlertKind::EvictionByAge => "tidings.lag.max_age",
+            AlertKind::EvictionByBytes => "tidings.lag.max_bytes",
         }
     }
 }
 
-/// A group and type above the threshold, or whose moves keep failing.
+/// A group and type above the threshold, or whose moves keep failing; a
+/// full DLQ; or a group about to lose events (the lag monitor's alerts).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     /// What it is about.
     pub kind: AlertKind,
+    /// The stream: DLQ_EVENTS, or the lagging group's stream.
+    pub stream: String,
     /// The consumer group.
     pub group: String,
     /// The event type.
@@ -101,7 +135,8 @@ pub struct Alert {
     pub threshold: u64,
     /// When the oldest of them was dead-lettered, or first failed to move.
     pub since: OffsetDateTime,
-    /// Why the last move failed ([`AlertKind::MoveFailing`] only).
+    /// Why the last move failed ([`AlertKind::MoveFailing`]), or when the
+    /// event is expected to be evicted (the eviction alerts).
     pub error: Option<String>,
 }
 
@@ -129,6 +164,41 @@ impl Alert {
                 self.threshold,
                 percent(self.count, self.threshold),
             ),
+            AlertKind::TotalDepth => format!(
+                "{DLQ_STREAM} holds {} dead letters in all (threshold {}), the oldest since {since}",
+                self.count, self.threshold,
+            ),
+            AlertKind::AgeLimit => format!(
+                "the oldest dead letter in {DLQ_STREAM}, stored {since}, is {}s old of the stream's \
+                 max_age {}s ({}%): at max_age it is deleted; redrive or export it, or raise max_age",
+                self.count,
+                self.threshold,
+                percent(self.count, self.threshold),
+            ),
+            AlertKind::Lag => format!(
+                "consumer group {} on {} has {} unhandled events (threshold {}), the oldest stored {since}",
+                self.group, self.stream, self.count, self.threshold,
+            ),
+            AlertKind::EvictionByAge => format!(
+                "consumer group {} on {}: its oldest unhandled event, stored {since}, is {}s old of the \
+                 stream's max_age {}s ({}%); {}",
+                self.group,
+                self.stream,
+                self.count,
+                self.threshold,
+                percent(self.count, self.threshold),
+                self.error.as_deref().unwrap_or("handle it or raise max_age before it is evicted"),
+            ),
+            AlertKind::EvictionByBytes => format!(
+                "consumer group {} on {}: {} bytes are stored from its oldest unhandled event \
+                 (stored {since}) on, of the stream's max_bytes {} ({}%); {}",
+                self.group,
+                self.stream,
+                self.count,
+                self.threshold,
+                percent(self.count, self.threshold),
+                self.error.as_deref().unwrap_or("handle it or raise max_bytes before it is evicted"),
+            ),
         }
     }
 
@@ -136,7 +206,7 @@ impl Alert {
     pub fn to_json(&self) -> serde_json::Value {
         let mut json = serde_json::json!({
             "kind": self.kind.as_str(),
-            "stream": DLQ_STREAM,
+            "stream": self.stream,
             "group": self.group,
             "event_type": self.event_type,
             "count": self.count,
@@ -197,6 +267,32 @@ impl AlertSink for TracingSink {
                 percent = percent(alert.count, alert.threshold),
                 "the dead-letter queue is nearly full"
             ),
+            AlertKind::AgeLimit => tracing::error!(
+                stream = DLQ_STREAM,
+                age_seconds = alert.count,
+                max_age_seconds = alert.threshold,
+                since = %since,
+                "the oldest dead letter nears the dead-letter queue's max_age"
+            ),
+            AlertKind::TotalDepth => tracing::error!(
+                stream = DLQ_STREAM,
+                count = alert.count,
+                threshold = alert.threshold,
+                since = %since,
+                "dead letters in all above threshold"
+            ),
+            AlertKind::Lag | AlertKind::EvictionByAge | AlertKind::EvictionByBytes => {
+                tracing::error!(
+                    kind = alert.kind.as_str(),
+                    stream = %alert.stream,
+                    group = %alert.group,
+                    count = alert.count,
+                    threshold = alert.threshold,
+                    since = %since,
+                    "{}",
+                    alert.summary()
+                )
+            }
         }
         Box::pin(std::future::ready(Ok(())))
     }
@@ -337,7 +433,8 @@ impl DlqMonitor {
             .filter(|d| d.count > self.config.threshold)
             .collect();
         let failing = self.failing_moves().await;
-        let capacity = self.capacity().await?;
+        let capacity = self.limits().await?;
+        let total = self.total_depth(&depths).await?;
         self.last_alert
             .retain(|(kind, group, event_type), _| match kind {
                 AlertKind::Threshold => above
@@ -346,10 +443,14 @@ impl DlqMonitor {
                 AlertKind::MoveFailing => failing
                     .iter()
                     .any(|a| &a.group == group && &a.event_type == event_type),
-                AlertKind::Capacity => capacity.is_some(),
+                AlertKind::Capacity => capacity.iter().any(|a| a.kind == AlertKind::Capacity),
+                AlertKind::TotalDepth => total.is_some(),
+                AlertKind::AgeLimit => capacity.iter().any(|a| a.kind == AlertKind::AgeLimit),
+                // Raised by the lag monitor, never kept here.
+                AlertKind::Lag | AlertKind::EvictionByAge | AlertKind::EvictionByBytes => false,
             });
         let mut raised = Vec::new();
-        for alert in capacity.into_iter().chain(failing) {
+        for alert in capacity.into_iter().chain(total).chain(failing) {
             let key = (alert.kind, alert.group.clone(), alert.event_type.clone());
             if self.repeated_too_soon(&key) {
                 continue;
@@ -379,6 +480,7 @@ impl DlqMonitor {
             .await?;
             let alert = Alert {
                 kind: AlertKind::Threshold,
+                stream: DLQ_STREAM.into(),
                 group: depth.group.clone(),
                 event_type: depth.event_type.clone(),
                 count: depth.count,
@@ -401,8 +503,28 @@ impl DlqMonitor {
     /// # Errors
     /// The stream could not be read.
     pub async fn capacity(&self) -> Result<Option<Alert>, DlqError> {
-        let percent_limit = u64::from(self.config.capacity_percent);
-        if percent_limit == 0 {
+        Ok(self
+            .dlq_info()
+            .await?
+            .and_then(|info| capacity_alert(&info, self.config.capacity_percent)))
+    }
+
+    /// The [`AlertKind::Capacity`] and [`AlertKind::AgeLimit`] alerts that
+    /// DLQ_EVENTS' fill level and oldest dead letter call for now.
+    async fn limits(&self) -> Result<Vec<Alert>, DlqError> {
+        let Some(info) = self.dlq_info().await? else {
+            return Ok(Vec::new());
+        };
+        let percent_limit = self.config.capacity_percent;
+        Ok(capacity_alert(&info, percent_limit)
+            .into_iter()
+            .chain(age_alert(&info, percent_limit, OffsetDateTime::now_utc()))
+            .collect())
+    }
+
+    /// DLQ_EVENTS' info (`None` when the limit alerts are off).
+    async fn dlq_info(&self) -> Result<Option<jetstream::stream::Info>, DlqError> {
+        if self.config.capacity_percent == 0 {
             return Ok(None);
         }
         let mut stream = self
@@ -414,22 +536,32 @@ impl DlqMonitor {
             .info()
             .await
             .map_err(|e| DlqError::Server(e.to_string()))?;
-        let Ok(max_bytes) = u64::try_from(info.config.max_bytes) else {
-            return Ok(None);
-        };
-        let bytes = info.state.bytes;
-        if max_bytes == 0
-            || u128::from(bytes) * 100 < u128::from(max_bytes) * u128::from(percent_limit)
-        {
+        Ok(Some(info.clone()))
+    }
+
+    /// A [`AlertKind::TotalDepth`] alert if all groups together hold more
+    /// than `total_threshold` dead letters (off at 0).
+    async fn total_depth(&self, depths: &[Depth]) -> Result<Option<Alert>, DlqError> {
+        let total: u64 = depths.iter().map(|d| d.count).sum();
+        let threshold = self.config.total_threshold;
+        if threshold == 0 || total <= threshold {
             return Ok(None);
         }
+        let filter = DlqFilter {
+            group: self.config.group.clone(),
+            ..Default::default()
+        };
+        let oldest = ops::list(&self.js, &filter, Some(1)).await?;
         Ok(Some(Alert {
-            kind: AlertKind::Capacity,
+            kind: AlertKind::TotalDepth,
+            stream: DLQ_STREAM.into(),
             group: String::new(),
             event_type: String::new(),
-            count: bytes,
-            threshold: max_bytes,
-            since: info.state.first_timestamp,
+            count: total,
+            threshold,
+            since: oldest
+                .first()
+                .map_or_else(OffsetDateTime::now_utc, |d| d.stored_at),
             error: None,
         }))
     }
@@ -442,11 +574,7 @@ impl DlqMonitor {
 
     /// Sends to every sink; a sink that fails is logged.
     async fn send(&self, alert: &Alert) {
-        for sink in &self.sinks {
-            if let Err(e) = sink.send(alert).await {
-                tracing::warn!(sink = %sink.name(), error = %e, "a DLQ alert could not be delivered");
-            }
-        }
+        deliver(&self.sinks, alert).await;
     }
 
     /// The events whose move to DLQ_EVENTS keeps failing, as recorded by
@@ -498,6 +626,7 @@ impl DlqMonitor {
                 .entry((stuck.group.clone(), event_type.clone()))
                 .or_insert_with(|| Alert {
                     kind: AlertKind::MoveFailing,
+                    stream: DLQ_STREAM.into(),
                     group: stuck.group.clone(),
                     event_type,
                     count: 0,
@@ -524,6 +653,67 @@ impl DlqMonitor {
                 }
             }
         })
+    }
+}
+
+/// A [`AlertKind::Capacity`] alert if the stream holds at least
+/// `percent_limit` of its `max_bytes`.
+fn capacity_alert(info: &jetstream::stream::Info, percent_limit: u8) -> Option<Alert> {
+    let max_bytes = u64::try_from(info.config.max_bytes).ok()?;
+    let bytes = info.state.bytes;
+    if percent_limit == 0
+        || max_bytes == 0
+        || u128::from(bytes) * 100 < u128::from(max_bytes) * u128::from(percent_limit)
+    {
+        return None;
+    }
+    Some(Alert {
+        kind: AlertKind::Capacity,
+        stream: DLQ_STREAM.into(),
+        group: String::new(),
+        event_type: String::new(),
+        count: bytes,
+        threshold: max_bytes,
+        since: info.state.first_timestamp,
+        error: None,
+    })
+}
+
+/// A [`AlertKind::AgeLimit`] alert if the stream's oldest message has used
+/// at least `percent_limit` of its `max_age` at `now`.
+fn age_alert(
+    info: &jetstream::stream::Info,
+    percent_limit: u8,
+    now: OffsetDateTime,
+) -> Option<Alert> {
+    let max_age = info.config.max_age;
+    if percent_limit == 0 || max_age.is_zero() || info.state.messages == 0 {
+        return None;
+    }
+    let oldest = info.state.first_timestamp;
+    let age = Duration::try_from(now - oldest).unwrap_or(Duration::ZERO);
+    if age.as_secs_f64() * 100.0 < max_age.as_secs_f64() * f64::from(percent_limit) {
+        return None;
+    }
+    Some(Alert {
+        kind: AlertKind::AgeLimit,
+        stream: DLQ_STREAM.into(),
+        group: String::new(),
+        event_type: String::new(),
+        count: age.as_secs(),
+        threshold: max_age.as_secs(),
+        since: oldest,
+        error: None,
+    })
+}
+
+/// Sends `alert` to every sink; a sink that fails is logged and does not
+/// stop the others. The DLQ and lag monitors both deliver through it.
+pub(crate) async fn deliver(sinks: &[Box<dyn AlertSink>], alert: &Alert) {
+    for sink in sinks {
+        if let Err(e) = sink.send(alert).await {
+            tracing::warn!(sink = %sink.name(), kind = alert.kind.as_str(), error = %e, "an alert could not be delivered");
+        }
     }
 }
 

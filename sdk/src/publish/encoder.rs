@@ -13,6 +13,7 @@ use bytes::Bytes;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::dynamic::DynamicType;
 use super::{Prepared, PublishContext, PublishError, PublisherConfig, RetryAttributes};
 use crate::envelope::encode::{EventAttributes, Template};
 use crate::envelope::EncodeError;
@@ -38,9 +39,17 @@ impl std::fmt::Debug for TypePlan {
     }
 }
 
+/// Which event type a plan is for: a Rust type, or a type described at run
+/// time (name, version and schema URI).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum PlanKey {
+    Typed(TypeId),
+    Dynamic(&'static str, u32, String),
+}
+
 /// The plans of the event types a publisher has prepared, by type.
 #[derive(Default)]
-struct Plans(RwLock<HashMap<TypeId, Arc<TypePlan>>>);
+struct Plans(RwLock<HashMap<PlanKey, Arc<TypePlan>>>);
 
 impl std::fmt::Debug for Plans {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -106,18 +115,72 @@ impl Encoder {
                 Some(validator) => schema::violations_of(validator, &data),
                 None => schema::violations::<E>(&data)?,
             };
-            if !violations.is_empty() {
-                return Err(PublishError::InvalidPayload {
-                    event_type: E::EVENT_TYPE,
-                    version: E::SCHEMA_VERSION,
-                    violations,
-                });
-            }
+            invalid_if_any(E::EVENT_TYPE, E::SCHEMA_VERSION, violations)?;
         }
         let key = event.entity_key();
-        let key = key.as_deref();
-        let subject = subject_with_key(E::EVENT_TYPE, &ctx.organization_id, key)?;
-        let organization_start = E::EVENT_TYPE.len() + 1;
+        self.assemble(
+            plan,
+            (E::EVENT_TYPE, E::STREAM),
+            ctx,
+            event_id,
+            key.as_deref(),
+            &data,
+        )
+    }
+
+    /// What [`prepare_with_id`](Self::prepare_with_id) does for a typed
+    /// event, for a JSON payload of an event type described at run time:
+    /// validated against `event_type`'s schema (when the config says so),
+    /// its entity key read from the payload, the same subject, envelope,
+    /// headers and size check. Send it with
+    /// [`Publisher::send`](super::Publisher::send); sending it again under
+    /// the same `event_id` stores it once.
+    pub fn prepare_dynamic(
+        &self,
+        ctx: &PublishContext,
+        event_id: Uuid,
+        event_type: &DynamicType,
+        data: &serde_json::Value,
+    ) -> Result<Prepared, PublishError> {
+        let (name, version) = (event_type.event_type(), event_type.version());
+        let plan = self.cached_plan(
+            PlanKey::Dynamic(name, version, event_type.schema_uri().to_string()),
+            || (name, Some(event_type.schema_uri()), version, None),
+        )?;
+        if self.config.validate {
+            invalid_if_any(name, version, event_type.violations(data))?;
+        }
+        let key =
+            event_type
+                .entity_key(data)
+                .map_err(|violation| PublishError::InvalidPayload {
+                    event_type: name,
+                    version,
+                    violations: vec![violation],
+                })?;
+        self.assemble(
+            plan,
+            (name, event_type.stream()),
+            ctx,
+            event_id,
+            key.as_deref(),
+            data,
+        )
+    }
+
+    /// The subject, the envelope and the size check of a validated payload:
+    /// the part of a publish's preparation typed and dynamic types share.
+    fn assemble(
+        &self,
+        plan: Arc<TypePlan>,
+        (event_type, stream): (&'static str, &'static str),
+        ctx: &PublishContext,
+        event_id: Uuid,
+        key: Option<&str>,
+        data: &serde_json::Value,
+    ) -> Result<Prepared, PublishError> {
+        let subject = subject_with_key(event_type, &ctx.organization_id, key)?;
+        let organization_start = event_type.len() + 1;
         let organization_id =
             organization_start..organization_start + ctx.organization_id.as_str().len();
         let entity_key =
@@ -131,7 +194,7 @@ impl Encoder {
                 organization_id: ctx.organization_id.as_str(),
                 extensions: &ctx.extensions,
             },
-            &data,
+            data,
             plan.body_len.load(Ordering::Relaxed) + 64,
         )?;
         plan.body_len.store(encoded.body.len(), Ordering::Relaxed);
@@ -139,15 +202,15 @@ impl Encoder {
         let max = self.max_payload;
         if max > 0 && size > max {
             return Err(PublishError::TooLarge {
-                event_type: E::EVENT_TYPE,
+                event_type,
                 event_id,
                 size,
                 max,
             });
         }
         Ok(Prepared {
-            event_type: E::EVENT_TYPE,
-            stream: E::STREAM,
+            event_type,
+            stream,
             subject,
             headers: encoded.headers,
             body: Bytes::from(encoded.body),
@@ -165,43 +228,79 @@ impl Encoder {
 
     /// The plan of `E`'s events, made on the first use of the type.
     fn plan<E: DomainEvent>(&self) -> Result<Arc<TypePlan>, EncodeError> {
-        let type_id = TypeId::of::<E>();
-        if let Some(plan) = self
-            .plans
-            .0
-            .read()
-            .ok()
-            .and_then(|m| m.get(&type_id).cloned())
-        {
+        self.cached_plan(PlanKey::Typed(TypeId::of::<E>()), || {
+            // A schema that does not compile is not cached: validation asks
+            // for it again on every publish and reports why it is unusable.
+            let validator = if self.config.validate {
+                schema::validator::<E>().ok()
+            } else {
+                None
+            };
+            (
+                E::EVENT_TYPE,
+                Some(E::SCHEMA_URI).filter(|s| !s.is_empty()),
+                E::SCHEMA_VERSION,
+                validator,
+            )
+        })
+    }
+
+    /// The plan under `key`, made from `describe`'s type name, schema URI,
+    /// version and validator when it is not cached yet.
+    fn cached_plan<'a>(
+        &self,
+        key: PlanKey,
+        describe: impl FnOnce() -> PlanParts<'a>,
+    ) -> Result<Arc<TypePlan>, EncodeError> {
+        if let Some(plan) = self.plans.0.read().ok().and_then(|m| m.get(&key).cloned()) {
             return Ok(plan);
         }
+        let (event_type, schema_uri, version, validator) = describe();
         let source = self
             .config
             .source
             .clone()
-            .unwrap_or_else(|| default_source(E::EVENT_TYPE));
+            .unwrap_or_else(|| default_source(event_type));
         let template = Template::new(
             source,
-            E::EVENT_TYPE,
-            Some(E::SCHEMA_URI).filter(|s| !s.is_empty()),
-            E::SCHEMA_VERSION,
+            event_type,
+            schema_uri,
+            version,
             self.config.ce_headers,
         )?;
-        // A schema that does not compile is not cached: validation asks for
-        // it again on every publish and reports why it is unusable.
-        let validator = if self.config.validate {
-            schema::validator::<E>().ok()
-        } else {
-            None
-        };
         let plan = Arc::new(TypePlan {
             template,
             validator,
             body_len: AtomicUsize::new(0),
         });
         if let Ok(mut plans) = self.plans.0.write() {
-            plans.entry(type_id).or_insert_with(|| plan.clone());
+            plans.entry(key).or_insert_with(|| plan.clone());
         }
         Ok(plan)
+    }
+}
+
+/// What a plan is made of: type name, schema URI, version, validator.
+type PlanParts<'a> = (
+    &'static str,
+    Option<&'a str>,
+    u32,
+    Option<Arc<jsonschema::Validator>>,
+);
+
+/// `InvalidPayload` when there are violations.
+fn invalid_if_any(
+    event_type: &'static str,
+    version: u32,
+    violations: Vec<schema::Violation>,
+) -> Result<(), PublishError> {
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(PublishError::InvalidPayload {
+            event_type,
+            version,
+            violations,
+        })
     }
 }

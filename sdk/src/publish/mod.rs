@@ -20,6 +20,7 @@
 //! what the publisher refuses.
 mod batch;
 mod config;
+mod dynamic;
 mod encoder;
 mod error;
 mod sink;
@@ -39,6 +40,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 pub use config::{ConfigError, PublisherConfig, RetryPolicy};
+pub use dynamic::DynamicType;
 #[cfg(feature = "testing")]
 pub(crate) use encoder::default_source;
 pub use encoder::Encoder;
