@@ -248,3 +248,24 @@ fn pretty(shown: &Shown, colour: bool) -> String {
     }
     out
 }
+
+/// Ends `tail` and `replay`: the count of events shown (`what` says how,
+/// e.g. "shown", "replayed from AUTH_EVENTS") and of those that were
+/// undecodable, invalid or unregistered, on stderr; exit 1 when there were
+/// any, else 0.
+pub fn summary(shown: u64, what: &str, findings: u64) -> std::process::ExitCode {
+    eprintln!(
+        "{shown} event{} {what}{}",
+        if shown == 1 { "" } else { "s" },
+        if findings > 0 {
+            format!(", {findings} undecodable, invalid or unregistered")
+        } else {
+            String::new()
+        }
+    );
+    if findings > 0 {
+        std::process::ExitCode::from(1)
+    } else {
+        std::process::ExitCode::SUCCESS
+    }
+}

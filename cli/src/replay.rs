@@ -154,20 +154,11 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
         let _ = out.flush();
         progress.clear();
-        eprintln!(
-            "{shown} event{} replayed from {stream}{}",
-            if shown == 1 { "" } else { "s" },
-            if findings > 0 {
-                format!(", {findings} undecodable, invalid or unregistered")
-            } else {
-                String::new()
-            }
-        );
-        Ok(if findings > 0 {
-            ExitCode::from(1)
-        } else {
-            ExitCode::SUCCESS
-        })
+        Ok(crate::event_view::summary(
+            shown,
+            &format!("replayed from {stream}"),
+            findings,
+        ))
     })
 }
 

@@ -236,20 +236,7 @@ async fn follow(
             break;
         }
     }
-    eprintln!(
-        "{shown} event{} shown{}",
-        if shown == 1 { "" } else { "s" },
-        if findings > 0 {
-            format!(", {findings} undecodable, invalid or unregistered")
-        } else {
-            String::new()
-        }
-    );
-    Ok(if findings > 0 {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(crate::event_view::summary(shown, "shown", findings))
 }
 
 /// Resolves when stdin reaches its end, when it is not a terminal (a

@@ -11,8 +11,6 @@
 //! references) and its internal references (`#/$defs/X`) rewritten to point
 //! into that component.
 
-use std::collections::BTreeMap;
-
 use serde_json::{json, Map, Value};
 
 use crate::registry::load::{EventFile, Loaded};
@@ -24,24 +22,13 @@ pub const ASYNCAPI_VERSION: &str = "3.0.0";
 /// type, version or bundle did not load (see the registry's findings) are
 /// left out; `tidings check` reports them.
 pub fn document(loaded: &Loaded) -> Value {
-    let mut by_type: BTreeMap<String, Vec<&EventFile>> = BTreeMap::new();
-    for file in &loaded.events {
-        if let (Some(event_type), Some(_), Some(_)) =
-            (&file.event_type, file.version, &file.bundled)
-        {
-            by_type
-                .entry(event_type.to_string())
-                .or_default()
-                .push(file);
-        }
-    }
+    let by_type = loaded.usable_by_type();
     let mut channels = Map::new();
     let mut operations = Map::new();
     let mut messages = Map::new();
     let mut schemas = Map::new();
     schemas.insert("TidingsHeaders".into(), headers_schema());
-    for (event_type, mut files) in by_type {
-        files.sort_by_key(|f| f.version);
+    for (event_type, files) in by_type {
         let mut channel_messages = Map::new();
         for file in &files {
             let version = file.version.unwrap_or_default();
@@ -80,7 +67,9 @@ pub fn document(loaded: &Loaded) -> Value {
                 "messages": message_refs,
             }),
         );
-        for (service, group) in groups_of(loaded, &event_type) {
+        for (service, group) in
+            crate::registry::access::groups_handling(&loaded.config, &event_type)
+        {
             operations.insert(
                 format!("{event_type}.receive.{group}"),
                 json!({
@@ -131,19 +120,6 @@ fn registry_version(loaded: &Loaded) -> String {
     let digest = crate::registry::lock::fingerprint(&json!(fingerprints));
     let digest = digest.trim_start_matches("sha256:");
     format!("0.0.0+{}", digest.get(..12).unwrap_or(digest))
-}
-
-/// The consumer groups that handle `event_type`, with their service.
-fn groups_of<'a>(loaded: &'a Loaded, event_type: &str) -> Vec<(&'a str, &'a str)> {
-    let mut groups = Vec::new();
-    for (service, config) in &loaded.config.services {
-        for (group, types) in &config.groups {
-            if types.iter().any(|t| t == event_type) {
-                groups.push((service.as_str(), group.as_str()));
-            }
-        }
-    }
-    groups
 }
 
 /// The channel of one event type: its subject with the tenant and entity

@@ -29,7 +29,7 @@ pub struct Page {
 /// The catalog's pages. Event files whose type, version or bundle did not
 /// load are left out (`tidings check` reports them).
 pub fn pages(loaded: &Loaded) -> Vec<Page> {
-    let types = by_type(loaded);
+    let types = loaded.usable_by_type();
     let streams = resolved_streams(&loaded.config);
     let mut pages = vec![Page {
         name: "index.html".into(),
@@ -42,20 +42,6 @@ pub fn pages(loaded: &Loaded) -> Vec<Page> {
         });
     }
     pages
-}
-
-/// Loaded event files by type, oldest version first.
-fn by_type(loaded: &Loaded) -> BTreeMap<String, Vec<&EventFile>> {
-    let mut types: BTreeMap<String, Vec<&EventFile>> = BTreeMap::new();
-    for file in &loaded.events {
-        if let (Some(t), Some(_), Some(_)) = (&file.event_type, file.version, &file.bundled) {
-            types.entry(t.to_string()).or_default().push(file);
-        }
-    }
-    for files in types.values_mut() {
-        files.sort_by_key(|f| f.version);
-    }
-    types
 }
 
 /// Each stream's settings under each profile (`production`, `dev`), or
@@ -135,19 +121,6 @@ fn page(title: &str, body: &str, script: &str) -> String {
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<nav><a href=\"index.html\">Event catalog</a><a href=\"index.html#streams\">Streams</a><a href=\"index.html#groups\">Consumer groups</a></nav>\n{body}{script}</body>\n</html>\n",
         esc(title)
     )
-}
-
-/// The consumer groups of `tidings.toml` that handle `event_type`.
-fn groups_of<'a>(loaded: &'a Loaded, event_type: &str) -> Vec<(&'a str, &'a str)> {
-    let mut groups = Vec::new();
-    for (service, config) in &loaded.config.services {
-        for (group, types) in &config.groups {
-            if types.iter().any(|t| t == event_type) {
-                groups.push((service.as_str(), group.as_str()));
-            }
-        }
-    }
-    groups
 }
 
 /// Records script errors on `<body data-script-errors>`, where the browser
@@ -326,7 +299,7 @@ fn type_page(
             esc(&s.retention.to_string())
         );
     }
-    let groups = groups_of(loaded, event_type);
+    let groups = crate::registry::access::groups_handling(&loaded.config, event_type);
     let consumers = if groups.is_empty() {
         "none declared in tidings.toml".to_string()
     } else {

@@ -134,6 +134,23 @@ pub fn event_streams(loaded: &super::load::Loaded) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The consumer groups of `[services.*.groups]` whose handlers take
+/// `event_type`, as (service, group).
+pub fn groups_handling<'a>(
+    config: &'a super::config::Config,
+    event_type: &str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut groups = Vec::new();
+    for (service, declared) in &config.services {
+        for (group, types) in &declared.groups {
+            if types.iter().any(|t| t == event_type) {
+                groups.push((service.as_str(), group.as_str()));
+            }
+        }
+    }
+    groups
+}
+
 /// The inbox prefix of `user`: `_INBOX_<user>`.
 pub fn inbox_prefix(user: &str) -> String {
     format!("_INBOX_{user}")

@@ -89,6 +89,23 @@ pub struct Loaded {
     pub findings: Vec<Finding>,
 }
 
+impl Loaded {
+    /// The event files whose type, version and bundle loaded, by event
+    /// type, oldest version first: what the documentation commands show.
+    pub fn usable_by_type(&self) -> std::collections::BTreeMap<String, Vec<&EventFile>> {
+        let mut types: std::collections::BTreeMap<String, Vec<&EventFile>> = Default::default();
+        for file in &self.events {
+            if let (Some(t), Some(_), Some(_)) = (&file.event_type, file.version, &file.bundled) {
+                types.entry(t.to_string()).or_default().push(file);
+            }
+        }
+        for files in types.values_mut() {
+            files.sort_by_key(|f| f.version);
+        }
+        types
+    }
+}
+
 /// Loads and lints every file of `source`.
 pub fn load(source: &Source) -> Loaded {
     let mut out = Loaded::default();
