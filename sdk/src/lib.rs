@@ -14,6 +14,8 @@ pub mod dlq;
 pub mod envelope;
 pub mod event;
 pub mod idempotency;
+#[cfg(any(feature = "outbox-sqlite", feature = "outbox-postgres"))]
+pub mod outbox;
 pub mod publish;
 pub mod replay;
 pub mod schema;
