@@ -44,6 +44,8 @@ mod store;
 #[cfg(feature = "outbox-postgres")]
 pub mod postgres;
 #[cfg(feature = "outbox-sqlite")]
+pub mod spool;
+#[cfg(feature = "outbox-sqlite")]
 pub mod sqlite;
 
 pub use relay::{Relay, RelayConfig, RelayPass};

@@ -499,6 +499,12 @@ impl Publisher {
         &self.js
     }
 
+    /// The connection (the spool checks its state).
+    #[cfg(feature = "outbox-sqlite")]
+    pub(crate) fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
     /// The encoder, shared with an outbox that prepares rows for this publisher.
     #[cfg(any(feature = "outbox-sqlite", feature = "outbox-postgres"))]
     pub(crate) fn shared_encoder(&self) -> Arc<Encoder> {
