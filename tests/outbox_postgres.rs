@@ -157,7 +157,7 @@ async fn child_relay() -> anyhow::Result<()> {
         },
     );
     say("relay started")?;
-    relay.run(std::future::pending()).await;
+    relay.run(std::future::pending::<()>()).await;
     Ok(())
 }
 

@@ -105,12 +105,13 @@ impl<S: Store> Relay<S> {
         &self.owner
     }
 
-    /// Publishes until `stop` completes: passes back to back while rows
+    /// Publishes until `stop` completes (for example
+    /// [`stop_signal`](crate::stop_signal)'s future): passes back to back while rows
     /// wait, `idle_poll` apart while none do, with backoff while rows fail
     /// (a NATS outage of any length), and cleanup every `cleanup_every`.
     /// Returns when stopped; database errors are logged and retried like
     /// NATS errors, so it never returns an error while `stop` is pending.
-    pub async fn run(&self, stop: impl Future<Output = ()>) {
+    pub async fn run<F: Future>(&self, stop: F) {
         tokio::pin!(stop);
         let mut backoff = self.config.min_backoff;
         let mut last_cleanup = Instant::now();
@@ -152,12 +153,12 @@ impl<S: Store> Relay<S> {
                 // Let `stop` be seen between busy passes.
                 tokio::select! {
                     biased;
-                    () = &mut stop => return,
+                    _ = &mut stop => return,
                     () = tokio::task::yield_now() => {}
                 }
             } else {
                 tokio::select! {
-                    () = &mut stop => return,
+                    _ = &mut stop => return,
                     () = tokio::time::sleep(wait) => {}
                 }
             }

@@ -31,7 +31,8 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 /// How many times a start retries with a fresh port after losing a port race.
 const PORT_ATTEMPTS: usize = 5;
 
-/// Finds the PostgreSQL bin directory (see the [module docs](self)).
+/// Finds the PostgreSQL bin directory: `POSTGRES_BIN_DIR`, then the directory
+/// `postgres` on `PATH` resolves to, then `/usr/lib/postgresql/15/bin`.
 pub fn postgres_bin_dir() -> Result<PathBuf, HarnessError> {
     let has_tools = |dir: &Path| {
         ["postgres", "initdb", "pg_isready"]
