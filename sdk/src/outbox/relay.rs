@@ -119,10 +119,8 @@ impl<S: Store> Relay<S> {
             let wait = match self.run_once().await {
                 Ok(pass) if pass.failed == 0 => {
                     backoff = self.config.min_backoff;
-                    if pass.claimed >= self.config.batch_size as usize {
-                        Duration::ZERO
-                    } else if pass.claimed > 0 {
-                        // Rows may have arrived during the pass.
+                    // After a pass that found rows, more may have come.
+                    if pass.claimed > 0 {
                         Duration::ZERO
                     } else {
                         self.config.idle_poll
