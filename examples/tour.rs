@@ -9,7 +9,8 @@
 //! in `TIDINGS_PASSWORD_AUTH` and `TIDINGS_PASSWORD_TOUR` (the variables
 //! the generated server configuration reads).
 //!
-//! Run it with `scripts/tour`. Each piece of Tidings adds a stop here.
+//! Step 10 shows the transactional outbox on SQLite (embedded: no database
+//! server). Run it with `scripts/tour`. Each piece of Tidings adds a stop here.
 // The tour talks to a person on stdout.
 #![allow(clippy::print_stdout)]
 
@@ -21,6 +22,9 @@ use async_nats::jetstream;
 use events::auth::{UserCreated, UserCreatedV1};
 use tidings::connect::ConnectOptions;
 use tidings::dlq::{self, DlqFilter};
+use tidings::outbox::sqlite::{self, SqliteOutbox};
+use tidings::outbox::sqlx;
+use tidings::outbox::{Relay, Store as _};
 use tidings::replay::{Replay, ReplaySpec, ReplayStart};
 use tidings::streams::{self, Action, ApplyOptions};
 use tidings::subscribe::{Backoff, StartAt};
@@ -386,6 +390,48 @@ pub async fn tour(credentials: &Credentials, local: Option<&mut NatsServer>) -> 
         redriven.sequence,
         redriven.redrive_count
     );
-    println!("10. Done; the local server stops with the tour.");
+    // 10. The transactional outbox on SQLite (no database server): the
+    // event commits or rolls back with the data it describes.
+    let dir = tempfile::tempdir()?;
+    let outbox = SqliteOutbox::new(
+        sqlite::connect(dir.path().join("auth.db")).await?,
+        &publisher,
+    );
+    sqlx::query("CREATE TABLE users (id TEXT PRIMARY KEY, email TEXT NOT NULL)")
+        .execute(outbox.pool())
+        .await?;
+    let mut committed = None;
+    for (n, email, commit) in [(3, "alan@example.com", true), (4, "eve@example.com", false)] {
+        let user = UserCreated::builder()
+            .user_id(format!("0190f3a5-1111-7abc-8def-00000000000{n}").as_str())
+            .email(email)
+            .display_name(email)
+            .role("planner")
+            .created_at("2025-12-09T10:17:00Z")
+            .locale("en-GB")
+            .build()?;
+        let mut tx = outbox.pool().begin().await?;
+        sqlx::query("INSERT INTO users (id, email) VALUES (?1, ?2)")
+            .bind(user.user_id.to_string())
+            .bind(email)
+            .execute(&mut *tx)
+            .await?;
+        let event_id = outbox.enqueue(&mut tx, &ctx, &user).await?;
+        if commit {
+            tx.commit().await?;
+            committed = Some(event_id);
+        } else {
+            tx.rollback().await?;
+        }
+    }
+    let relay = Relay::new(outbox.clone(), publisher.clone());
+    let pass = relay.run_once().await?;
+    println!(
+        "10. Outbox on SQLite: user alan@example.com and its user.created committed in one transaction, eve@example.com's rolled back; the relay published {} event ({}) with its PubAck and marked it sent; {} pending.",
+        pass.sent,
+        committed.map(|id| id.to_string()).unwrap_or_default(),
+        outbox.pending().await?
+    );
+    println!("11. Done; the local server stops with the tour.");
     Ok(())
 }

@@ -15,6 +15,8 @@ pub mod envelope;
 pub mod event;
 pub mod idempotency;
 pub mod lag;
+#[cfg(any(feature = "outbox-sqlite", feature = "outbox-postgres"))]
+pub mod outbox;
 pub mod publish;
 pub mod replay;
 pub mod schema;

@@ -531,9 +531,38 @@ impl Publisher {
         headers: HeaderMap,
         attempt: u32,
     ) -> Result<jetstream::publish::PublishAck, AttemptFailure> {
-        let message = PublishMessage::build()
-            .payload(prepared.body.clone())
-            .headers(headers);
+        self.attempt_raw(&prepared.subject, headers, prepared.body.clone(), attempt)
+            .await
+    }
+
+    /// The JetStream context (for the outbox relay's stream look-ups).
+    #[cfg(any(feature = "outbox-sqlite", feature = "outbox-postgres"))]
+    pub(crate) fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// The connection (the spool checks its state).
+    #[cfg(feature = "outbox-sqlite")]
+    pub(crate) fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The encoder, shared with an outbox that prepares rows for this publisher.
+    #[cfg(any(feature = "outbox-sqlite", feature = "outbox-postgres"))]
+    pub(crate) fn shared_encoder(&self) -> Arc<Encoder> {
+        self.encoder.clone()
+    }
+
+    /// One attempt to store an already encoded message (headers carry its
+    /// `Nats-Msg-Id`), bounded by `attempt_timeout` like every attempt.
+    pub(crate) async fn attempt_raw(
+        &self,
+        subject: &str,
+        headers: HeaderMap,
+        body: Bytes,
+        attempt: u32,
+    ) -> Result<jetstream::publish::PublishAck, AttemptFailure> {
+        let message = PublishMessage::build().payload(body).headers(headers);
         let classify = |e: jetstream::context::PublishError| {
             let kind = match e.kind() {
                 PublishErrorKind::TimedOut => AttemptFailureKind::TimedOut,
@@ -562,18 +591,15 @@ impl Publisher {
         // queue is bounded too, so one attempt takes at most two
         // attempt_timeouts (what the duplicate-window check counts).
         let timeout = self.config.attempt_timeout;
-        let ack = tokio::time::timeout(
-            timeout,
-            self.js.send_publish(prepared.subject.clone(), message),
-        )
-        .await
-        .map_err(|_| AttemptFailure {
-            attempt,
-            kind: AttemptFailureKind::TimedOut,
-            detail: format!("not handed to the connection within {timeout:?}"),
-            source: None,
-        })?
-        .map_err(classify)?;
+        let ack = tokio::time::timeout(timeout, self.js.send_publish(subject.to_string(), message))
+            .await
+            .map_err(|_| AttemptFailure {
+                attempt,
+                kind: AttemptFailureKind::TimedOut,
+                detail: format!("not handed to the connection within {timeout:?}"),
+                source: None,
+            })?
+            .map_err(classify)?;
         ack.await.map_err(classify)
     }
 }

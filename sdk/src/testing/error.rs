@@ -103,6 +103,26 @@ pub enum HarnessError {
         /// The probe's last error.
         last: String,
     },
+    /// No usable PostgreSQL bin directory was found.
+    #[error(
+        "no PostgreSQL server found: {detail}. Set POSTGRES_BIN_DIR to a PostgreSQL bin \
+         directory (postgres, initdb, pg_isready), or put postgres on PATH (in the Tidings \
+         repository, `scripts/postgres` finds or installs PostgreSQL 15 and prints its bin dir)"
+    )]
+    PostgresNotFound {
+        /// What was tried.
+        detail: String,
+    },
+    /// A PostgreSQL step (initdb, start, readiness) failed.
+    #[error("PostgreSQL test server: {what} failed ({detail}); last log lines:\n{log_tail}")]
+    Postgres {
+        /// What the harness was doing.
+        what: String,
+        /// The exit status or error.
+        detail: String,
+        /// The end of the server's log (or initdb's output).
+        log_tail: String,
+    },
     /// Connecting a client to the server failed.
     #[error("connecting to {url}: {source}")]
     Connect {

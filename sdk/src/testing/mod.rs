@@ -24,6 +24,9 @@
 //! delays, throttles or cuts exactly the protocol frames a test names (a
 //! PubAck, an ack, a terminate), or blackholes and resets whole connections.
 //!
+//! [`PostgresServer`] starts a real PostgreSQL (initdb in a temp dir, a free
+//! loopback port) for the outbox's PostgreSQL backend.
+//!
 //! [`RecordingPublisher`] and [`SyntheticEvent`] with [`call_handler`] are
 //! for a service's unit tests without a server: the code that publishes,
 //! through the [`Publish`](crate::publish::Publish) trait, and its handlers.
@@ -38,6 +41,7 @@ mod eventually;
 pub mod failpoint;
 mod monitor;
 mod ports;
+mod postgres;
 mod proxy;
 mod recording_publisher;
 pub mod registry;
@@ -48,6 +52,7 @@ pub use binary::{nats_server_binary, MIN_SERVER_VERSION};
 pub use cluster::NatsCluster;
 pub use error::HarnessError;
 pub use eventually::eventually;
+pub use postgres::{postgres_bin_dir, PostgresServer};
 pub use proxy::{FaultProxy, Flow, Frame, Rule};
 pub use recording_publisher::{RecordedEvent, RecordingPublisher, DEFAULT_MAX_PAYLOAD};
 pub use registry::{

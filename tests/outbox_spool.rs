@@ -1,0 +1,130 @@
+//! The durable spool against a real nats-server: while the server is down,
+//! events go to the local file up to its bound, then the publish fails with
+//! a clear "full" error; once the server is back, the relay forwards every
+//! spooled event exactly once and in order per subject, and publishing goes
+//! direct again.
+mod support;
+
+use std::time::Duration;
+
+use support::{setup, UserCreated};
+use tidings::outbox::spool::{Delivery, Spool, SpoolConfig};
+use tidings::outbox::OutboxError;
+use tidings::testing::eventually;
+use tidings::PublishContext;
+
+mod outbox_common;
+use outbox_common::stored_by_subject;
+
+#[tokio::test]
+async fn spools_while_nats_is_down_refuses_when_full_and_forwards_once() -> anyhow::Result<()> {
+    let (mut server, client, js, publisher) = setup().await?;
+    let dir = tempfile::tempdir()?;
+    let spool = Spool::open(
+        dir.path().join("spool.db"),
+        publisher,
+        SpoolConfig {
+            max_events: 100,
+            ..SpoolConfig::default()
+        },
+    )
+    .await?;
+    let ctx = PublishContext::new("org-1")?;
+
+    // Up: straight to the stream.
+    let first = spool.publish(&ctx, &UserCreated::numbered(0)).await?;
+    assert!(matches!(first, Delivery::Published(_)), "{first:?}");
+
+    server.stop().await?;
+    eventually(
+        "the client sees the outage",
+        Duration::from_secs(10),
+        || async {
+            match client.connection_state() {
+                async_nats::connection::State::Connected => Err("still connected"),
+                _ => Ok(()),
+            }
+        },
+    )
+    .await?;
+    let mut spooled = vec![];
+    for i in 1..=100 {
+        let mut event = UserCreated::numbered(i % 5);
+        event.display_name = format!("event {i}");
+        match spool.publish(&ctx, &event).await? {
+            Delivery::Spooled { event_id } => spooled.push(event_id),
+            other => anyhow::bail!("event {i} was not spooled: {other:?}"),
+        }
+    }
+    assert_eq!(spool.pending().await?, 100);
+    let full = spool
+        .publish(&ctx, &UserCreated::numbered(101))
+        .await
+        .expect_err("the spool is full");
+    assert!(
+        matches!(
+            full,
+            OutboxError::SpoolFull {
+                pending: 100,
+                max: 100,
+                ..
+            }
+        ),
+        "{full}"
+    );
+    assert!(full.to_string().contains("is full"), "{full}");
+    assert_eq!(spool.pending().await?, 100, "nothing written when full");
+
+    server.start().await?;
+    let relay = spool.relay();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let forward = tokio::spawn(async move {
+        relay
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+    let spool_ref = &spool;
+    eventually(
+        "the spool is forwarded",
+        Duration::from_secs(60),
+        move || async move {
+            match spool_ref.pending().await? {
+                0 => Ok(()),
+                left => Err(anyhow::anyhow!("{left} still spooled")),
+            }
+        },
+    )
+    .await?;
+    let _ = stop_tx.send(());
+    forward.await?;
+
+    let by_subject = stored_by_subject(&js, "AUTH_EVENTS").await?;
+    let stored: Vec<_> = by_subject.values().flatten().copied().collect();
+    assert_eq!(
+        stored.len(),
+        101,
+        "the direct one and every spooled one, once"
+    );
+    for (subject, ids) in &by_subject {
+        let expected: Vec<_> = spooled
+            .iter()
+            .filter(|id| ids.contains(id))
+            .copied()
+            .collect();
+        let got: Vec<_> = ids
+            .iter()
+            .filter(|id| spooled.contains(id))
+            .copied()
+            .collect();
+        assert_eq!(
+            got, expected,
+            "{subject}: spooled events forwarded in order"
+        );
+    }
+    // Empty spool, server up: direct again.
+    let after = spool.publish(&ctx, &UserCreated::numbered(200)).await?;
+    assert!(matches!(after, Delivery::Published(_)), "{after:?}");
+    Ok(())
+}
