@@ -180,3 +180,82 @@ pub(crate) async fn observe_batch(
 pub(crate) fn prepared(prepared: &crate::publish::Prepared) {
     spans::prepared(&tracing::Span::current(), prepared);
 }
+
+/// Bucket bounds (seconds) that suit the duration histograms: from half a
+/// millisecond (a publish on loopback) to 30 s (a retried publish, a slow
+/// handler). For an exporter that needs them (Prometheus histograms).
+pub const DURATION_BUCKETS: [f64; 15] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Describes every metric (help text and unit) to the installed recorder;
+/// call it once after installing one. Exporters use the unit in names
+/// (Prometheus with recommended naming: `..._seconds`, counters `..._total`).
+pub fn describe_metrics() {
+    use ::metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    use names::*;
+    describe_histogram!(
+        OPERATION_DURATION,
+        Unit::Seconds,
+        "Duration of a publish, from the call to its last PubAck, retries included"
+    );
+    describe_counter!(
+        SENT_MESSAGES,
+        Unit::Count,
+        "Events handed to the server, by outcome"
+    );
+    describe_counter!(
+        CONSUMED_MESSAGES,
+        Unit::Count,
+        "Events received and decoded by a consumer group"
+    );
+    describe_histogram!(
+        PROCESS_DURATION,
+        Unit::Seconds,
+        "Duration of one handler run, by outcome"
+    );
+    describe_counter!(
+        PUBLISH_ATTEMPTS,
+        Unit::Count,
+        "Publish attempts, the first and each retry"
+    );
+    describe_counter!(PUBLISH_RETRIES, Unit::Count, "Publish retries");
+    describe_counter!(
+        PUBLISH_FAILURES,
+        Unit::Count,
+        "Publishes that failed, by error type"
+    );
+    describe_gauge!(
+        PUBLISH_IN_FLIGHT,
+        Unit::Count,
+        "Publishes waiting for their PubAck or retrying"
+    );
+    describe_counter!(HANDLER_RUNS, Unit::Count, "Handler runs, by outcome");
+    describe_counter!(ACKS, Unit::Count, "Events acknowledged");
+    describe_counter!(NAKS, Unit::Count, "Events NAKed for redelivery, by reason");
+    describe_counter!(
+        DEAD_LETTERS,
+        Unit::Count,
+        "Events moved to the dead-letter queue, by reason"
+    );
+    describe_gauge!(
+        CONSUMER_IN_FLIGHT,
+        Unit::Count,
+        "Events held by a subscriber's handler slots"
+    );
+    describe_gauge!(
+        LAG_EVENTS,
+        Unit::Count,
+        "Events of a stream a group has not handled yet"
+    );
+    describe_gauge!(
+        LAG_SECONDS,
+        Unit::Seconds,
+        "Age of a group's oldest unhandled event"
+    );
+    describe_gauge!(
+        DLQ_DEPTH,
+        Unit::Count,
+        "Dead letters per group and event type"
+    );
+}
