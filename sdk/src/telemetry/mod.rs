@@ -8,7 +8,7 @@
 //! [`PublishContext::with_trace_context`](crate::PublishContext::with_trace_context);
 //! with the `otel` feature a publish without one carries the context of its
 //! own `send` span. A consumer reads it from
-//! [`EventMeta::traceparent`](crate::EventMeta::traceparent); with `otel`,
+//! [`EventMeta::trace_context`](crate::EventMeta::trace_context); with `otel`,
 //! the subscriber's `process` span is a child of it. Dead-letter moves and
 //! redrives copy the body whole, so the context survives both.
 //!
@@ -16,7 +16,7 @@
 //! `tracing-opentelemetry` by the service's own layer): see [`SEND_SPAN`]
 //! and [`PROCESS_SPAN`] for their attributes.
 //!
-//! **Metrics** go through the [`metrics`] facade: nothing is recorded until
+//! **Metrics** go through the [`metrics`](::metrics) facade: nothing is recorded until
 //! the service installs a recorder (a Prometheus exporter, say). Their
 //! names are the constants of [`names`]; [`Collector`] adds the gauges that
 //! need the server (consumer lag, dead-letter depth).
