@@ -20,6 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use async_nats::jetstream;
 use events::auth::{UserCreated, UserCreatedV1};
+use metrics_exporter_prometheus::PrometheusBuilder;
 use tidings::connect::ConnectOptions;
 use tidings::dlq::{self, DlqFilter};
 use tidings::outbox::sqlite::{self, SqliteOutbox};
@@ -28,6 +29,7 @@ use tidings::outbox::{Relay, Store as _};
 use tidings::replay::{Replay, ReplaySpec, ReplayStart};
 use tidings::streams::{self, Action, ApplyOptions};
 use tidings::subscribe::{Backoff, StartAt};
+use tidings::telemetry::{self, Collector};
 use tidings::testing::NatsServer;
 use tidings::{Event, PublishContext, Publisher, PublisherConfig, Subscriber, SubscriberConfig};
 use tidings_codegen::registry::access::{inbox_prefix, password_env};
@@ -97,8 +99,40 @@ impl Credentials {
     }
 }
 
+/// Where the tour serves its Prometheus metrics unless `TIDINGS_METRICS_ADDR` says.
+const METRICS_ADDR: &str = "127.0.0.1:9464";
+
+/// Serves every Tidings metric (`tidings::telemetry::names`) in the
+/// Prometheus text format at `http://ADDR/metrics` (any path answers), from
+/// a global recorder; histograms with `DURATION_BUCKETS`, counters with
+/// `_total` and units in the names. Call once, inside the runtime.
+pub fn serve_metrics(addr: std::net::SocketAddr) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        addr.ip().is_loopback(),
+        "the tour serves metrics on loopback only, not {addr}"
+    );
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .with_recommended_naming(true)
+        .set_buckets(&telemetry::DURATION_BUCKETS)?
+        .install()
+        .with_context(|| format!("serving metrics on {addr}"))?;
+    telemetry::describe_metrics();
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // 0. Metrics for Prometheus, and (feature `otlp`) traces to an
+    //    OpenTelemetry collector.
+    let addr: std::net::SocketAddr = std::env::var("TIDINGS_METRICS_ADDR")
+        .unwrap_or_else(|_| METRICS_ADDR.to_string())
+        .parse()
+        .context("TIDINGS_METRICS_ADDR is not an address like 127.0.0.1:9464")?;
+    serve_metrics(addr)?;
+    println!("0. Metrics at http://{addr}/metrics while the tour runs.");
+    #[cfg(feature = "otlp")]
+    let _traces = otlp::install()?;
     // 1. The registry, checked as CI checks it.
     let source = Source::from_dir(registry_dir()).context("reading schemas/")?;
     let report = check(&source, None);
@@ -432,6 +466,51 @@ pub async fn tour(credentials: &Credentials, local: Option<&mut NatsServer>) -> 
         committed.map(|id| id.to_string()).unwrap_or_default(),
         outbox.pending().await?
     );
-    println!("11. Done; the local server stops with the tour.");
+    // 11. The gauges that need the server: each group's lag, the DLQ depth.
+    Collector::new(js.clone(), ["AUTH_EVENTS"])
+        .collect()
+        .await?;
+    println!("11. Collected consumer lag and dead-letter depth into the metrics (a service runs Collector::spawn).");
+    println!("12. Done; the local server stops with the tour.");
     Ok(())
+}
+
+/// Feature `otlp`: the SDK's spans exported over OTLP/HTTP (protobuf) to
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` (default `http://127.0.0.1:4318`).
+#[cfg(feature = "otlp")]
+mod otlp {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    /// Flushes and stops the exporter when dropped.
+    pub struct Traces(SdkTracerProvider);
+
+    impl Drop for Traces {
+        fn drop(&mut self) {
+            if let Err(error) = self.0.shutdown() {
+                tracing::warn!(%error, "the OTLP exporter did not flush");
+            }
+        }
+    }
+
+    /// Installs a global `tracing` subscriber whose spans go to OTLP.
+    pub fn install() -> anyhow::Result<Traces> {
+        // reqwest leaves rustls' crypto provider to the process: ring, as async-nats.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .build()?;
+        // The batch processor exports from its own thread, with reqwest's
+        // blocking client (the async one would need this runtime's reactor).
+        let provider = SdkTracerProvider::builder()
+            .with_batch_exporter(exporter)
+            .build();
+        let tracer = provider.tracer("tidings-tour");
+        tracing::subscriber::set_global_default(
+            tracing_subscriber::registry().with(tracing_opentelemetry::layer().with_tracer(tracer)),
+        )?;
+        println!("0. Traces over OTLP/HTTP to OTEL_EXPORTER_OTLP_ENDPOINT (default http://127.0.0.1:4318).");
+        Ok(Traces(provider))
+    }
 }

@@ -24,6 +24,7 @@ pub mod stats;
 pub mod streams;
 pub mod subject;
 pub mod subscribe;
+pub mod telemetry;
 pub mod token;
 pub mod upcast;
 

@@ -186,13 +186,14 @@ impl Encoder {
         let entity_key =
             key.map(|key| organization_id.end + 1..organization_id.end + 1 + key.len());
         let time = ctx.time.unwrap_or_else(OffsetDateTime::now_utc);
+        let extensions = crate::telemetry::with_current_trace(&ctx.extensions);
         let encoded = plan.template.encode(
             &EventAttributes {
                 id: event_id,
                 time,
                 subject: key,
                 organization_id: ctx.organization_id.as_str(),
-                extensions: &ctx.extensions,
+                extensions: &extensions,
             },
             data,
             plan.body_len.load(Ordering::Relaxed) + 64,
@@ -221,7 +222,7 @@ impl Encoder {
                 time,
                 organization_id,
                 entity_key,
-                extensions: ctx.extensions.clone(),
+                extensions: extensions.into_owned(),
             },
         })
     }

@@ -51,6 +51,7 @@ pub use tenant_limit::TenantLimit;
 use crate::envelope::encode::EventAttributes;
 use crate::envelope::EncodeError;
 use crate::event::DomainEvent;
+use crate::telemetry;
 use crate::token::{InvalidToken, OrganizationId};
 use encoder::TypePlan;
 
@@ -95,6 +96,11 @@ impl PublishContext {
     /// The tenant.
     pub fn organization_id(&self) -> &OrganizationId {
         &self.organization_id
+    }
+
+    /// The extension attributes set with [`with_extension`](Self::with_extension).
+    pub fn extensions(&self) -> &BTreeMap<String, serde_json::Value> {
+        &self.extensions
     }
 }
 
@@ -252,8 +258,13 @@ impl Publisher {
         ctx: &PublishContext,
         event: &E,
     ) -> Result<Published, PublishError> {
-        let prepared = self.prepare(ctx, event)?;
-        self.send(prepared).await
+        let org = ctx.organization_id.as_str();
+        telemetry::observe_publish(org, E::EVENT_TYPE, E::STREAM, async {
+            let prepared = self.prepare(ctx, event)?;
+            telemetry::prepared(&prepared);
+            self.send(prepared).await
+        })
+        .await
     }
 
     /// Publishes one event under an event id of the caller's choosing (the
@@ -268,8 +279,13 @@ impl Publisher {
         event_id: Uuid,
         event: &E,
     ) -> Result<Published, PublishError> {
-        let prepared = self.prepare_with_id(ctx, event_id, event)?;
-        self.send(prepared).await
+        let org = ctx.organization_id.as_str();
+        telemetry::observe_publish(org, E::EVENT_TYPE, E::STREAM, async {
+            let prepared = self.prepare_with_id(ctx, event_id, event)?;
+            telemetry::prepared(&prepared);
+            self.send(prepared).await
+        })
+        .await
     }
 
     /// Publishes many events with up to `max_in_flight` unanswered at once,
@@ -283,8 +299,12 @@ impl Publisher {
         ctx: &PublishContext,
         events: &[E],
     ) -> Vec<Result<Published, PublishError>> {
-        let prepared = events.iter().map(|e| self.prepare(ctx, e)).collect();
-        batch::publish(self, prepared).await
+        let org = ctx.organization_id.as_str();
+        telemetry::observe_batch(org, E::EVENT_TYPE, E::STREAM, events.len(), async {
+            let prepared = events.iter().map(|e| self.prepare(ctx, e)).collect();
+            batch::publish(self, prepared).await
+        })
+        .await
     }
 
     /// Validates and encodes an event under a new event id (a UUID v7)

@@ -98,6 +98,8 @@ pub(crate) async fn dead_letter(
             return;
         }
     };
+    shared.telemetry.dead_lettered(kind.as_str());
+    crate::telemetry::spans::settled("dead_lettered");
     #[cfg(feature = "testing")]
     crate::testing::failpoint::reached("dlq-after-copy").await;
     if let Err(e) = delivered.acker.ack_with(AckKind::Term).await {

@@ -4,11 +4,12 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::message::{AckKind, Acker};
 use time::OffsetDateTime;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
 
 use super::config::SubscriberConfig;
 use super::dead_letter::{dead_letter, redriven_for_another_group, DeadLetterReason};
@@ -19,6 +20,7 @@ use crate::dlq::mover::{Attempts, Mover};
 use crate::envelope::Envelope;
 use crate::idempotency::Deduplicator;
 use crate::subject::check_subject;
+use crate::telemetry::{self, metrics::ConsumerLabels};
 use crate::token::NO_KEY;
 
 /// What every task of one running subscriber shares.
@@ -45,6 +47,8 @@ pub(crate) struct Shared {
     /// Per-entity lanes (ordered mode): the messages waiting behind the one
     /// being handled, by `org.key`.
     lanes: Mutex<HashMap<String, VecDeque<Job>>>,
+    /// The labels of this subscriber's metrics.
+    pub(crate) telemetry: ConsumerLabels,
 }
 
 impl Shared {
@@ -97,6 +101,7 @@ impl Shared {
         loops: usize,
     ) -> Self {
         Self {
+            telemetry: ConsumerLabels::new(&group),
             mover,
             unhandled_warned: Mutex::new(HashSet::new()),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
@@ -155,6 +160,7 @@ pub(crate) struct Slot {
 
 impl Slot {
     pub(crate) fn new(permit: OwnedSemaphorePermit, shared: &Arc<Shared>) -> Self {
+        shared.telemetry.in_flight(1.0);
         Self {
             permit: Some(permit),
             shared: shared.clone(),
@@ -165,6 +171,7 @@ impl Slot {
 impl Drop for Slot {
     fn drop(&mut self) {
         drop(self.permit.take());
+        self.shared.telemetry.in_flight(-1.0);
         // Wake the pull loops only when they could act: enough slots free
         // for a new request, or nothing asked for at all (they may be
         // waiting for any slot). Otherwise a message or the end of a
@@ -284,6 +291,25 @@ enum Run {
     Aborted,
 }
 
+impl Run {
+    /// The `tidings.outcome` of the run's metrics; marks the process span
+    /// failed when the handler failed.
+    fn outcome(&self) -> &'static str {
+        match self {
+            Run::Done(Ok(())) => "ok",
+            Run::Done(Err(Failure::Unreadable(_))) => {
+                telemetry::spans::handler_failed("unreadable");
+                "unreadable"
+            }
+            Run::Done(Err(Failure::Handler(_))) => {
+                telemetry::spans::handler_failed("handler_error");
+                "failed"
+            }
+            Run::Aborted => "aborted",
+        }
+    }
+}
+
 /// Decodes, runs the handler, and settles the message: ack on success, NAK
 /// with backoff on failure (in ordered mode: retried here, in order), given
 /// up when unreadable or out of deliveries.
@@ -307,6 +333,31 @@ async fn process(shared: &Shared, delivered: &Delivered) {
     let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
         return release_unhandled(shared, delivered, &envelope.event_type).await;
     };
+    shared
+        .telemetry
+        .consumed(handler.event_type(), handler.stream());
+    let span = telemetry::spans::process_span(
+        group,
+        &envelope,
+        &message.subject,
+        &delivered.stream,
+        delivered.stream_sequence,
+        delivered.delivery,
+    );
+    handle(shared, delivered, envelope, handler.as_ref())
+        .instrument(span)
+        .await;
+}
+
+/// Runs the handler of a decoded event (in its process span) and settles it.
+async fn handle(
+    shared: &Shared,
+    delivered: &Delivered,
+    envelope: Envelope,
+    handler: &dyn ErasedHandler,
+) {
+    let group = shared.group.as_str();
+    let message = &delivered.message;
     let max = shared.config.max_deliveries;
     // The budget earlier deliveries spent: failed handler runs and
     // deliveries whose outcome is unknown, not those released for reasons
@@ -358,10 +409,14 @@ async fn process(shared: &Shared, delivered: &Delivered) {
         };
         let call = handler.call(this_run, meta.clone(), Some(delivered.acker.clone()));
         let mut abort = shared.abort.clone();
+        let started = Instant::now();
         let run = tokio::select! {
             result = call => Run::Done(result),
             _ = abort.wait_for(|a| *a) => Run::Aborted,
         };
+        shared
+            .telemetry
+            .handler_ran(handler.event_type(), run.outcome(), started);
         match run {
             Run::Done(Ok(())) => {
                 if let Some(dedup) = &shared.dedup {
@@ -401,7 +456,7 @@ async fn process(shared: &Shared, delivered: &Delivered) {
                 let delay = shared.config.backoff.delay(spent);
                 tracing::warn!(group, %event_id, subject = %message.subject, delivery = meta.delivery, failed_runs = spent, error = %error, retry_in = ?delay, "handler failed; retrying");
                 if !ordered {
-                    return nak(shared, delivered, Some(delay)).await;
+                    return nak(shared, delivered, Some(delay), "failed").await;
                 }
                 if !wait_keeping_alive(shared, delivered, delay).await {
                     return release(shared, delivered).await;
@@ -493,7 +548,7 @@ async fn release_unhandled(shared: &Shared, delivered: &Delivered, event_type: &
             "no handler here; released for the others"
         );
     }
-    nak(shared, delivered, Some(delay)).await;
+    nak(shared, delivered, Some(delay), "unhandled_type").await;
 }
 
 /// Sleeps `delay` with progress acks every third of the ack wait; `false`
@@ -533,6 +588,8 @@ fn meta_of(shared: &Shared, envelope: &Envelope, delivered: &Delivered) -> Event
 }
 
 async fn ack(shared: &Shared, delivered: &Delivered) {
+    shared.telemetry.acked();
+    telemetry::spans::settled("acked");
     if let Err(e) = delivered.acker.ack().await {
         tracing::warn!(group = %shared.group, stream_sequence = delivered.stream_sequence, error = %e, "ack failed; the event will be delivered again");
     }
@@ -545,10 +602,18 @@ pub(crate) async fn release(shared: &Shared, delivered: &Delivered) {
         .mover
         .note_release(&shared.group, &delivered.stream, delivered.stream_sequence)
         .await;
-    nak(shared, delivered, None).await;
+    nak(shared, delivered, None, "released").await;
 }
 
-async fn nak(shared: &Shared, delivered: &Delivered, delay: Option<Duration>) {
+/// `reason`: the `tidings.reason` of the NAK metric.
+async fn nak(
+    shared: &Shared,
+    delivered: &Delivered,
+    delay: Option<Duration>,
+    reason: &'static str,
+) {
+    shared.telemetry.nacked(reason);
+    telemetry::spans::settled("nacked");
     if let Err(e) = delivered.acker.ack_with(AckKind::Nak(delay)).await {
         tracing::warn!(group = %shared.group, stream_sequence = delivered.stream_sequence, error = %e, "NAK failed; the event comes back after the ack wait");
     }
