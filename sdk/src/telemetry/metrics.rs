@@ -22,6 +22,7 @@ pub(crate) fn error_type(error: &PublishError) -> &'static str {
         PublishError::ClientRefused { .. } => "client_refused",
         PublishError::StreamMissing { .. } => "stream_missing",
         PublishError::TenantLimited { .. } => "tenant_limited",
+        PublishError::Overloaded { .. } => "overloaded",
         PublishError::InvalidPayload { .. } => "invalid_payload",
         PublishError::TooLarge { .. } => "too_large",
         PublishError::Config(_) => "config",
