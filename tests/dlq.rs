@@ -8,7 +8,10 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 use futures_util::StreamExt as _;
-use support::{dead_letters, fast_config, say, settled, setup, take, ChildTest, UserCreated};
+use support::{
+    dead_letters, fast_config, publisher_with_ce_headers, say, settled, setup, take, ChildTest,
+    UserCreated,
+};
 use tidings::dlq::{
     ops, AlertKind, AlertSink as _, DeadLetterKind, DlqFilter, DlqMonitor, MonitorConfig, NatsSink,
     RedriveTarget, TracingSink, WebhookConfig, WebhookSink, DLQ_STREAM,
@@ -47,7 +50,9 @@ fn failing_for_u1(
 #[tokio::test]
 async fn an_event_whose_handler_throws_is_in_the_dlq_after_5_deliveries_and_nothing_is_lost(
 ) -> anyhow::Result<()> {
-    let (_server, client, js, publisher) = setup().await?;
+    let (_server, client, js, _) = setup().await?;
+    // With the `ce-` headers, to show the dead letter keeps them.
+    let publisher = publisher_with_ce_headers(&client)?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let running = failing_for_u1(client, "billing", fast_config(), tx)?
         .start()
@@ -413,7 +418,9 @@ async fn the_monitor_alerts_above_the_threshold_through_every_sink_rate_limited(
 
 #[tokio::test]
 async fn dead_letters_can_be_filtered_redriven_and_purged() -> anyhow::Result<()> {
-    let (_server, client, js, publisher) = setup().await?;
+    let (_server, client, js, _) = setup().await?;
+    // With the `ce-` headers, to show a redrive keeps them.
+    let publisher = publisher_with_ce_headers(&client)?;
     let config = tidings::SubscriberConfig {
         max_deliveries: 1,
         ..fast_config()
@@ -837,7 +844,8 @@ async fn an_event_a_few_bytes_under_max_payload_still_reaches_the_dlq() -> anyho
     let client = server.connect().await?;
     let js = jetstream::new(client.clone());
     support::provision(&js, "dev").await?;
-    let publisher = tidings::Publisher::new(client.clone(), tidings::PublisherConfig::default())?;
+    // With the `ce-` headers, which the DLQ copy has to drop first.
+    let publisher = publisher_with_ce_headers(&client)?;
     let ctx = PublishContext::new("org-1")?;
     let auth = js.get_stream("AUTH_EVENTS").await?;
     // A probe tells the size of everything but the notes.

@@ -11,7 +11,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{dead_letters, fast_config, settled, setup, take, UserCreated};
+use support::{
+    dead_letters, fast_config, publisher_with_ce_headers, settled, setup, take, UserCreated,
+};
 use tidings::{Event, PublishContext, Subscriber};
 use tokio::sync::mpsc;
 
@@ -165,7 +167,10 @@ async fn a_python_event_breaking_the_contract_is_dead_lettered_not_handled() -> 
 #[tokio::test]
 async fn an_event_published_by_tidings_reads_as_the_document_says_in_python() -> anyhow::Result<()>
 {
-    let (server, _client, _js, publisher) = setup().await?;
+    let (server, client_conn, _js, _) = setup().await?;
+    // With the optional `ce-` headers, so that the page's account of them
+    // is checked too.
+    let publisher = publisher_with_ce_headers(&client_conn)?;
     let event = UserCreated::numbered(7);
     let published = publisher
         .publish(&PublishContext::new("org-1")?, &event)

@@ -53,7 +53,14 @@ async fn publishes_a_cloudevent_with_routing_headers_and_a_puback() -> anyhow::R
     let client = server.connect().await?;
     let js = jetstream::new(client.clone());
     provision(&js, "dev").await?;
-    let publisher = Publisher::new(client, PublisherConfig::default())?;
+    // The `ce-` headers are optional (off by default): on here, to check them.
+    let publisher = Publisher::new(
+        client,
+        PublisherConfig {
+            ce_headers: true,
+            ..PublisherConfig::default()
+        },
+    )?;
     let ctx = PublishContext::new("org-42")?;
     let event = UserCreated::numbered(7);
 
@@ -181,16 +188,18 @@ async fn typed_errors_before_anything_is_sent() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// With `ce_headers` off a message carries only `Nats-Msg-Id` and
-/// `content-type`, is that much smaller, and reaches a typed handler with
-/// the same attributes (read from the body).
+/// By default a message carries only `Nats-Msg-Id` and `content-type`;
+/// with `ce_headers` on it also carries every `ce-` header, is that much
+/// larger, and reaches a typed handler with the same attributes (read from
+/// the body either way).
 #[tokio::test]
-async fn without_ce_headers_a_message_is_smaller_and_reads_the_same() -> anyhow::Result<()> {
-    let (_server, client, js, full) = setup().await?;
-    let lean = Publisher::new(
+async fn ce_headers_are_sent_only_when_asked_and_read_the_same() -> anyhow::Result<()> {
+    let (_server, client, js, lean) = setup().await?;
+    assert!(!PublisherConfig::default().ce_headers, "off by default");
+    let full = Publisher::new(
         client.clone(),
         PublisherConfig {
-            ce_headers: false,
+            ce_headers: true,
             ..PublisherConfig::default()
         },
     )?;

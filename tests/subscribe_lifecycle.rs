@@ -580,12 +580,9 @@ async fn a_reader_on_version_2_receives_version_1_and_2_events_as_version_2() ->
     let mut messages = consumer.messages().await?.take(3);
     while let Some(m) = messages.next().await {
         let m = m?;
-        let v = m
-            .headers
-            .as_ref()
-            .and_then(|h| h.get("ce-schemaversion"))
-            .map(|v| v.to_string())
-            .unwrap_or_default();
+        let v = tidings::envelope::Envelope::decode(&m.payload)?
+            .schema_version()
+            .to_string();
         *versions_stored.entry(v).or_insert(0) += 1;
     }
     assert_eq!(versions_stored.get("1"), Some(&2));

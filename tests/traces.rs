@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use opentelemetry::trace::{SpanId, SpanKind, Status, TracerProvider as _};
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider, SpanData};
-use support::{dead_letters, fast_config, settled, setup, take, UserCreated};
+use support::{
+    dead_letters, fast_config, publisher_with_ce_headers, settled, setup, take, UserCreated,
+};
 use tidings::dlq::{ops, RedriveTarget};
 use tidings::telemetry::TraceContext;
 use tidings::{Event, EventMeta, PublishContext, Subscriber};
@@ -257,7 +259,9 @@ async fn a_redriven_dead_letter_is_processed_in_the_producers_trace() -> anyhow:
 #[tokio::test]
 async fn a_callers_traceparent_travels_in_the_event_and_its_headers() -> anyhow::Result<()> {
     exporter();
-    let (_server, client, js, publisher) = setup().await?;
+    let (_server, client, js, _) = setup().await?;
+    // The headers are there only when the publisher sends `ce-` headers.
+    let publisher = publisher_with_ce_headers(&client)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<EventMeta>();
     let mut subscriber = Subscriber::new(client, "audit", fast_config())?;
     subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {

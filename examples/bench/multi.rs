@@ -63,6 +63,7 @@ pub const FLAG: &str = "--multi-stream";
 pub const USAGE: &str = "\
   scripts/bench --multi-stream [--rate N] [--duration S] [--cluster 1|3]
                 [--sync always|default] [--side both|raw|sdk] [--warmup S] [--drain S]
+                [--ce-headers on|off]
       SC-004's load: publishers of all six services at an open-loop --rate
       (default 10000 events/s) for --duration seconds (default 60) over the
       six service streams, three consumer groups each spanning all six.
@@ -72,6 +73,8 @@ pub const USAGE: &str = "\
       (default both, raw first). --warmup S (default 2): seconds of events
       sent first and not counted. --drain S (default 30): how long to wait
       after the schedule for every group to see every acked event.
+      --ce-headers: whether the SDK's publishers send the ce- headers
+      (default: PublisherConfig's default).
       Reports publish and end-to-end p50/p95/p99 beside the spec's 50 ms and
       100 ms p95, achieved rates, CPU use and load average.";
 
@@ -114,6 +117,7 @@ pub struct Options {
     sides: Vec<Side>,
     warmup_s: f64,
     drain_s: f64,
+    ce_headers: bool,
 }
 
 impl Options {
@@ -127,6 +131,7 @@ impl Options {
             sides: vec![Side::Raw, Side::Sdk],
             warmup_s: 2.0,
             drain_s: 30.0,
+            ce_headers: PublisherConfig::default().ce_headers,
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
@@ -181,10 +186,17 @@ impl Options {
                         other => anyhow::bail!("--side {other}: use both, raw or sdk"),
                     }
                 }
+                "--ce-headers" => {
+                    options.ce_headers = match value.as_str() {
+                        "on" => true,
+                        "off" => false,
+                        other => anyhow::bail!("--ce-headers {other}: use on or off"),
+                    }
+                }
                 other => anyhow::bail!(
                     "{other} is not an option of --multi-stream; it takes --rate N, \
                      --duration S, --cluster 1|3, --sync always|default, --side both|raw|sdk, \
-                     --warmup S, --drain S (see --help)"
+                     --warmup S, --drain S, --ce-headers on|off (see --help)"
                 ),
             }
         }
@@ -196,22 +208,29 @@ impl Options {
     }
 }
 
-/// The servers of the run.
-enum Servers {
+/// The servers of a run: one node, a 3-node loopback cluster, or the
+/// server at `TIDINGS_NATS_URL` (one node only).
+pub enum Servers {
     One(NatsServer),
     Cluster(NatsCluster),
     External(String),
 }
 
 impl Servers {
-    async fn launch(options: &Options) -> anyhow::Result<Self> {
-        let builder = NatsServer::builder().sync_always(options.sync_always);
-        if options.nodes == 3 {
+    /// Starts `nodes` servers (1 or 3), with `sync_interval: always` when
+    /// asked.
+    pub async fn launch(nodes: usize, sync_always: bool) -> anyhow::Result<Self> {
+        let builder = NatsServer::builder().sync_always(sync_always);
+        if nodes == 3 {
+            anyhow::ensure!(
+                std::env::var_os("TIDINGS_NATS_URL").is_none(),
+                "--cluster 3 starts its own servers: unset TIDINGS_NATS_URL"
+            );
             return Ok(Self::Cluster(NatsCluster::launch_with(builder).await?));
         }
         if let Ok(url) = std::env::var("TIDINGS_NATS_URL") {
             anyhow::ensure!(
-                !options.sync_always,
+                !sync_always,
                 "--sync always needs a server this benchmark starts: unset TIDINGS_NATS_URL"
             );
             return Ok(Self::External(url));
@@ -219,7 +238,8 @@ impl Servers {
         Ok(Self::One(builder.name("tidings-bench").launch().await?))
     }
 
-    fn urls(&self) -> Vec<String> {
+    /// Every node's URL.
+    pub fn urls(&self) -> Vec<String> {
         match self {
             Self::One(server) => vec![server.url()],
             Self::Cluster(cluster) => cluster.urls(),
@@ -227,7 +247,8 @@ impl Servers {
         }
     }
 
-    fn pids(&self) -> Vec<u32> {
+    /// The pids of the servers this run started.
+    pub fn pids(&self) -> Vec<u32> {
         match self {
             Self::One(server) => server.pid().into_iter().collect(),
             Self::Cluster(cluster) => cluster.nodes().iter().filter_map(NatsServer::pid).collect(),
@@ -235,7 +256,9 @@ impl Servers {
         }
     }
 
-    fn profile(&self) -> &'static str {
+    /// The registry's stream profile for these servers: R3 `production`
+    /// on the cluster, R1 `dev` on one node.
+    pub fn profile(&self) -> &'static str {
         match self {
             Self::Cluster(_) => "production",
             _ => "dev",
@@ -244,7 +267,7 @@ impl Servers {
 }
 
 /// A connection that knows every node.
-async fn connect(urls: &[String]) -> anyhow::Result<async_nats::Client> {
+pub async fn connect(urls: &[String]) -> anyhow::Result<async_nats::Client> {
     Ok(async_nats::connect(urls).await?)
 }
 
@@ -609,7 +632,10 @@ impl Run {
         self.reset().await?;
         let warmup = options.events(options.warmup_s);
         let total = warmup + options.events(options.duration_s);
-        let publisher_config = PublisherConfig::default();
+        let publisher_config = PublisherConfig {
+            ce_headers: options.ce_headers,
+            ..PublisherConfig::default()
+        };
         let sub_config = SubscriberConfig {
             start_at: StartAt::New,
             ..SubscriberConfig::default()
@@ -909,7 +935,7 @@ pub fn git_commit() -> String {
 /// Runs the benchmark and returns its report.
 pub async fn run(options: &Options) -> anyhow::Result<serde_json::Value> {
     let load_at_launch = load_average();
-    let servers = Servers::launch(options).await?;
+    let servers = Servers::launch(options.nodes, options.sync_always).await?;
     let admin_client = connect(&servers.urls()).await?;
     let server_version = admin_client.server_info().version;
     let admin = jetstream::new(admin_client);
@@ -976,6 +1002,7 @@ pub async fn run(options: &Options) -> anyhow::Result<serde_json::Value> {
             "rate_per_s": options.rate,
             "duration_s": options.duration_s,
             "warmup_s": options.warmup_s,
+            "sdk_ce_headers": options.ce_headers,
             "services": run.services.len(),
             "event_types": run.services.iter().map(Vec::len).sum::<usize>(),
             "groups": GROUPS,

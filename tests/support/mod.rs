@@ -206,6 +206,20 @@ pub async fn setup() -> anyhow::Result<(
     Ok((server, client, js, publisher))
 }
 
+/// A publisher that also sends the binary-mode `ce-` headers (off by
+/// default), for tests of what happens to them.
+pub fn publisher_with_ce_headers(
+    client: &async_nats::Client,
+) -> anyhow::Result<tidings::Publisher> {
+    Ok(tidings::Publisher::new(
+        client.clone(),
+        tidings::PublisherConfig {
+            ce_headers: true,
+            ..tidings::PublisherConfig::default()
+        },
+    )?)
+}
+
 /// Receives `n` items, or fails naming how many came within 20 s.
 pub async fn take<T>(
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<T>,
