@@ -7,11 +7,12 @@ mod support;
 
 use std::time::Duration;
 
-use support::{setup, UserCreated};
+use async_nats::jetstream;
+use support::{provision, setup, UserCreated};
 use tidings::outbox::spool::{Delivery, Spool, SpoolConfig};
 use tidings::outbox::OutboxError;
-use tidings::testing::eventually;
-use tidings::PublishContext;
+use tidings::testing::{eventually, FaultProxy, NatsServer};
+use tidings::{PublishContext, Publisher, PublisherConfig};
 
 mod outbox_common;
 use outbox_common::stored_by_subject;
@@ -126,5 +127,88 @@ async fn spools_while_nats_is_down_refuses_when_full_and_forwards_once() -> anyh
     // Empty spool, server up: direct again.
     let after = spool.publish(&ctx, &UserCreated::numbered(200)).await?;
     assert!(matches!(after, Delivery::Published(_)), "{after:?}");
+    Ok(())
+}
+
+/// An event the publisher refuses as `Overloaded` (no turn among its
+/// `max_in_flight` publishes within `queue_timeout`) was never sent: the
+/// spool keeps it instead of failing the call, and its relay forwards it
+/// once.
+#[tokio::test]
+async fn an_event_refused_as_overloaded_is_spooled_and_forwarded_once() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let js = jetstream::new(server.connect().await?);
+    provision(&js, "dev").await?;
+    let client = async_nats::ConnectOptions::new()
+        .reconnect_delay_callback(|_| Duration::from_millis(50))
+        .connect(proxy.url())
+        .await?;
+    let publisher = Publisher::new(
+        client,
+        PublisherConfig {
+            max_in_flight: 1,
+            attempt_timeout: Duration::from_secs(2),
+            queue_timeout: Duration::from_millis(150),
+            ..PublisherConfig::default()
+        },
+    )?;
+    let dir = tempfile::tempdir()?;
+    let spool = Spool::open(
+        dir.path().join("spool.db"),
+        publisher,
+        SpoolConfig::default(),
+    )
+    .await?;
+    let ctx = PublishContext::new("org-1")?;
+    let first = spool.publish(&ctx, &UserCreated::numbered(0)).await?;
+    assert!(matches!(first, Delivery::Published(_)), "{first:?}");
+
+    // A 300 ms round trip holds the only turn twice the queue timeout.
+    proxy.set_delay(Duration::from_millis(150));
+    let (one, two) = (UserCreated::numbered(1), UserCreated::numbered(2));
+    let (a, b) = tokio::join!(spool.publish(&ctx, &one), spool.publish(&ctx, &two));
+    proxy.set_delay(Duration::ZERO);
+    let spooled = match (a?, b?) {
+        (Delivery::Published(_), Delivery::Spooled { event_id })
+        | (Delivery::Spooled { event_id }, Delivery::Published(_)) => event_id,
+        other => anyhow::bail!("expected one published and one spooled, got {other:?}"),
+    };
+    assert_eq!(spool.pending().await?, 1);
+
+    let relay = spool.relay();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let forward = tokio::spawn(async move {
+        relay
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+    let spool_ref = &spool;
+    eventually(
+        "the spooled event is forwarded",
+        Duration::from_secs(30),
+        move || async move {
+            match spool_ref.pending().await? {
+                0 => Ok(()),
+                left => Err(anyhow::anyhow!("{left} still spooled")),
+            }
+        },
+    )
+    .await?;
+    let _ = stop_tx.send(());
+    forward.await?;
+    let stored: Vec<_> = stored_by_subject(&js, "AUTH_EVENTS")
+        .await?
+        .into_values()
+        .flatten()
+        .collect();
+    assert_eq!(stored.len(), 3, "{stored:?}");
+    assert_eq!(
+        stored.iter().filter(|id| **id == spooled).count(),
+        1,
+        "the spooled event is stored once: {stored:?}"
+    );
     Ok(())
 }

@@ -2,8 +2,10 @@
 //! `outbox-sqlite`).
 //!
 //! [`Spool::publish`] publishes directly while NATS answers. When it does
-//! not (the connection is down, or the publisher's retries ran out), the
-//! prepared event (same event id) goes into a local SQLite file instead and
+//! not (the connection is down, the publisher's retries ran out, or its
+//! `max_in_flight` publishes left the event no turn within `queue_timeout`,
+//! [`PublishError::Overloaded`]), the prepared event (same event id) goes
+//! into a local SQLite file instead and
 //! the call returns [`Delivery::Spooled`]; a [`Relay`] over the file
 //! ([`Spool::relay`]) forwards spooled events once NATS is back, in order
 //! per subject. While anything waits in the spool, new events are spooled
@@ -97,9 +99,10 @@ impl Spool {
         self.outbox.pending().await
     }
 
-    /// Publishes `event`, or spools it when NATS does not answer (see the
-    /// [module docs](self)). Events the server or the encoder refuse
-    /// (invalid, too large, no stream) are returned as errors, not spooled.
+    /// Publishes `event`, or spools it when NATS does not answer or the
+    /// publisher is overloaded (see the [module docs](self)). Events the
+    /// server or the encoder refuse (invalid, too large, no stream) are
+    /// returned as errors, not spooled.
     pub async fn publish<E: DomainEvent>(
         &self,
         ctx: &PublishContext,
@@ -115,6 +118,10 @@ impl Spool {
             Ok(published) => Ok(Delivery::Published(published)),
             Err(error @ PublishError::RetriesExhausted { .. }) => {
                 tracing::warn!(%error, event_id = %prepared.event_id(), "NATS did not answer; event spooled");
+                self.spool(&prepared).await
+            }
+            Err(error @ PublishError::Overloaded { .. }) => {
+                tracing::warn!(%error, event_id = %prepared.event_id(), "the publisher had no turn for it; event spooled");
                 self.spool(&prepared).await
             }
             Err(error) => Err(OutboxError::Prepare(error)),
