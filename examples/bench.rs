@@ -11,12 +11,13 @@
 //! Both sides publish the same payload bytes (the SDK's CloudEvents body,
 //! built before the clock starts for the raw side) with a fresh
 //! `Nats-Msg-Id` each. By default the raw side sends only that header, as a
-//! hand-rolled publisher would; `--raw-headers full` gives it every header
-//! the SDK sends (the `ce-` binary-mode headers too), which isolates the
-//! SDK's own work from the cost of carrying those headers on the wire.
-//! `--breakdown` adds pipelined runs that split the gap: raw with every
-//! header, and the SDK sending events prepared before the clock starts
-//! (its send path alone), beside raw and the SDK as above.
+//! hand-rolled publisher would (the SDK adds `content-type`); `--raw-headers
+//! full` gives it the 13 headers of an SDK publisher with `ce_headers` on,
+//! which isolates the SDK's own work from the cost of carrying those headers
+//! on the wire. `--breakdown` adds pipelined runs that split the gap: raw
+//! with those 13 headers, the SDK sending events prepared before the clock
+//! starts (its send path alone), and the SDK with `ce_headers` on, beside
+//! raw and the SDK as above.
 //!
 //! `--multi-stream` runs the load benchmark of `bench/multi.rs` instead
 //! (SC-004: the six service streams, three consumer groups, an open-loop
@@ -149,8 +150,9 @@ fn latency_summary(mut samples: Vec<Duration>, elapsed: Duration) -> serde_json:
 }
 
 /// One raw message: the SDK's body for event `n` with a fresh message id,
-/// and either only that header or every header the SDK sends. Built before
-/// the clock starts: the raw side is timed on publishing only.
+/// and either only that header or every header `publisher` sends (pass one
+/// with `ce_headers` on for the 13). Built before the clock starts: the raw
+/// side is timed on publishing only.
 fn raw_message(
     publisher: &Publisher,
     ctx: &PublishContext,
@@ -195,10 +197,10 @@ async fn raw_pipelined(
 }
 
 /// The split of the pipelined gap (`--breakdown`): the same events through
-/// raw with only `Nats-Msg-Id`, raw with every header the SDK sends, the
-/// SDK's send path alone (events prepared before the clock starts), the
-/// SDK's batch call, and the batch call with `ce_headers` off; rates and
-/// ratios to raw.
+/// raw with only `Nats-Msg-Id`, raw with the 13 headers of a publisher with
+/// `ce_headers` on, the SDK's send path alone (events prepared before the
+/// clock starts), the SDK's batch call, and the batch call with
+/// `ce_headers` on; rates and ratios to raw.
 async fn breakdown(
     options: &Options,
     client: &async_nats::Client,
@@ -208,19 +210,13 @@ async fn breakdown(
 ) -> anyhow::Result<serde_json::Value> {
     const SIDES: [&str; 5] = [
         "raw",
-        "raw_full_headers",
+        "raw_ce_headers",
         "sdk_send_only",
         "sdk",
-        "sdk_without_ce_headers",
+        "sdk_ce_headers",
     ];
     let mut times = [Duration::ZERO; SIDES.len()];
-    let lean = Publisher::new(
-        client.clone(),
-        PublisherConfig {
-            ce_headers: false,
-            ..publisher.config().clone()
-        },
-    )?;
+    let with_headers = ce_publisher(client, publisher)?;
     let mut failures = 0;
     let events: Vec<UserCreated> = (0..options.pipelined).map(UserCreated::numbered).collect();
     for round in 0..options.rounds {
@@ -228,10 +224,11 @@ async fn breakdown(
             // Each round starts with the next side, so none always runs first.
             let side = (round + turn) % SIDES.len();
             let (elapsed, failed) = match SIDES[side] {
-                "raw" | "raw_full_headers" => {
-                    let full = SIDES[side] == "raw_full_headers";
+                "raw" | "raw_ce_headers" => {
+                    let full = SIDES[side] == "raw_ce_headers";
+                    let source = if full { &with_headers } else { publisher };
                     let messages = (0..events.len())
-                        .map(|n| raw_message(publisher, ctx, n, full))
+                        .map(|n| raw_message(source, ctx, n, full))
                         .collect::<anyhow::Result<Vec<_>>>()?;
                     raw_pipelined(js, messages, options.in_flight).await
                 }
@@ -255,7 +252,7 @@ async fn breakdown(
                     let publisher = if SIDES[side] == "sdk" {
                         publisher
                     } else {
-                        &lean
+                        &with_headers
                     };
                     let started = Instant::now();
                     let results = publisher.publish_batch(ctx, &events).await;
@@ -284,6 +281,17 @@ async fn breakdown(
         );
     }
     Ok(serde_json::Value::Object(report))
+}
+
+/// A publisher like `publisher` that also sends the `ce-` headers.
+fn ce_publisher(client: &async_nats::Client, publisher: &Publisher) -> anyhow::Result<Publisher> {
+    Ok(Publisher::new(
+        client.clone(),
+        PublisherConfig {
+            ce_headers: true,
+            ..publisher.config().clone()
+        },
+    )?)
 }
 
 async fn purge(js: &jetstream::Context) -> anyhow::Result<()> {
@@ -362,6 +370,14 @@ async fn main() -> anyhow::Result<()> {
         },
     )?;
     let ctx = PublishContext::new("org-bench")?;
+    // `--raw-headers full`: the raw side carries the 13 headers of a
+    // publisher with `ce_headers` on.
+    let with_headers = ce_publisher(&client, &publisher)?;
+    let raw_source = if options.raw_full_headers {
+        &with_headers
+    } else {
+        &publisher
+    };
     let payload_bytes = publisher
         .prepare(&ctx, &UserCreated::numbered(0))?
         .body()
@@ -381,7 +397,7 @@ async fn main() -> anyhow::Result<()> {
 
     // Warm up both paths (connections, JIT-free but caches and allocators).
     for n in 0..500 {
-        let (subject, message) = raw_message(&publisher, &ctx, n, options.raw_full_headers)?;
+        let (subject, message) = raw_message(raw_source, &ctx, n, options.raw_full_headers)?;
         js.send_publish(subject, message).await?.await?;
         publisher.publish(&ctx, &UserCreated::numbered(n)).await?;
     }
@@ -403,7 +419,7 @@ async fn main() -> anyhow::Result<()> {
         } {
             if side == "raw" {
                 let messages = (0..options.sequential)
-                    .map(|n| raw_message(&publisher, &ctx, n, options.raw_full_headers))
+                    .map(|n| raw_message(raw_source, &ctx, n, options.raw_full_headers))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let started = Instant::now();
                 for (subject, message) in messages {
@@ -427,7 +443,7 @@ async fn main() -> anyhow::Result<()> {
                 (0..options.pipelined).map(UserCreated::numbered).collect();
             if side == "raw" {
                 let messages = (0..events.len())
-                    .map(|n| raw_message(&publisher, &ctx, n, options.raw_full_headers))
+                    .map(|n| raw_message(raw_source, &ctx, n, options.raw_full_headers))
                     .collect::<anyhow::Result<Vec<_>>>()?;
                 let (elapsed, failed) = raw_pipelined(&js, messages, options.in_flight).await;
                 raw_pipe_time += elapsed;

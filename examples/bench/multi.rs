@@ -63,7 +63,7 @@ pub const FLAG: &str = "--multi-stream";
 pub const USAGE: &str = "\
   scripts/bench --multi-stream [--rate N] [--duration S] [--cluster 1|3]
                 [--sync always|default] [--side both|raw|sdk] [--warmup S] [--drain S]
-                [--ce-headers on|off]
+                [--ce-headers on|off] [--sub-in-flight N]
       SC-004's load: publishers of all six services at an open-loop --rate
       (default 10000 events/s) for --duration seconds (default 60) over the
       six service streams, three consumer groups each spanning all six.
@@ -74,7 +74,10 @@ pub const USAGE: &str = "\
       sent first and not counted. --drain S (default 30): how long to wait
       after the schedule for every group to see every acked event.
       --ce-headers: whether the SDK's publishers send the ce- headers
-      (default: PublisherConfig's default).
+      (default: PublisherConfig's default). --sub-in-flight: each SDK
+      group instance's max_in_flight across the six streams (default the
+      SubscriberConfig default, 256; raw async-nats' messages() asks for 200
+      per stream, 1,200 per group).
       Reports publish and end-to-end p50/p95/p99 beside the spec's 50 ms and
       100 ms p95, achieved rates, CPU use and load average.";
 
@@ -118,6 +121,7 @@ pub struct Options {
     warmup_s: f64,
     drain_s: f64,
     ce_headers: bool,
+    sub_in_flight: usize,
 }
 
 impl Options {
@@ -132,6 +136,7 @@ impl Options {
             warmup_s: 2.0,
             drain_s: 30.0,
             ce_headers: PublisherConfig::default().ce_headers,
+            sub_in_flight: SubscriberConfig::default().max_in_flight,
         };
         let mut args = args.iter();
         while let Some(flag) = args.next() {
@@ -186,6 +191,15 @@ impl Options {
                         other => anyhow::bail!("--side {other}: use both, raw or sdk"),
                     }
                 }
+                "--sub-in-flight" => {
+                    options.sub_in_flight = value
+                        .parse::<usize>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .with_context(|| {
+                            format!("--sub-in-flight {value}: a whole number above 0")
+                        })?
+                }
                 "--ce-headers" => {
                     options.ce_headers = match value.as_str() {
                         "on" => true,
@@ -196,7 +210,7 @@ impl Options {
                 other => anyhow::bail!(
                     "{other} is not an option of --multi-stream; it takes --rate N, \
                      --duration S, --cluster 1|3, --sync always|default, --side both|raw|sdk, \
-                     --warmup S, --drain S, --ce-headers on|off (see --help)"
+                     --warmup S, --drain S, --ce-headers on|off, --sub-in-flight N (see --help)"
                 ),
             }
         }
@@ -638,6 +652,7 @@ impl Run {
         };
         let sub_config = SubscriberConfig {
             start_at: StartAt::New,
+            max_in_flight: options.sub_in_flight,
             ..SubscriberConfig::default()
         };
         let ctx = PublishContext::new("org-load")?;
@@ -1003,6 +1018,8 @@ pub async fn run(options: &Options) -> anyhow::Result<serde_json::Value> {
             "duration_s": options.duration_s,
             "warmup_s": options.warmup_s,
             "sdk_ce_headers": options.ce_headers,
+            "sdk_group_max_in_flight": options.sub_in_flight,
+            "raw_group_batch_per_stream": 200,
             "services": run.services.len(),
             "event_types": run.services.iter().map(Vec::len).sum::<usize>(),
             "groups": GROUPS,
