@@ -42,7 +42,7 @@ use anyhow::Context;
 use async_nats::jetstream::{self, message::PublishMessage};
 use futures_util::stream::{self, StreamExt};
 use serde_json::json;
-use support::{provision, UserCreated};
+use support::UserCreated;
 use tidings::{PublishContext, Publisher, PublisherConfig};
 
 /// Issue 17's goals: sequential publish p95 at most 1.1 times raw's,
@@ -361,7 +361,7 @@ async fn main() -> anyhow::Result<()> {
         .max_ack_inflight(options.in_flight)
         .backpressure_on_inflight(true)
         .build(client.clone());
-    provision(&js, servers.profile()).await?;
+    multi::provision(&js, servers.profile()).await?;
     let publisher = Publisher::new(
         client.clone(),
         PublisherConfig {
