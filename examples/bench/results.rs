@@ -58,11 +58,19 @@ fn machine() -> Value {
 }
 
 /// A short name for the run's kind and profile: `publish-consume`,
-/// `multi-stream-1node`, `multi-stream-3node-sync-always`.
+/// `publish-consume-3node-sync-always`, `multi-stream-1node`,
+/// `multi-stream-3node-sync-always`.
 fn label(report: &Value) -> String {
     let benchmark = report["benchmark"].as_str().unwrap_or("bench");
     if benchmark != "multi-stream" {
-        return benchmark.replace(", ", "-");
+        let mut label = benchmark.replace(", ", "-");
+        if report["nodes"].as_u64().is_some_and(|n| n > 1) {
+            label.push_str(&format!("-{}node", report["nodes"]));
+        }
+        if report["sync_always"].as_bool() == Some(true) {
+            label.push_str("-sync-always");
+        }
+        return label;
     }
     let nodes = report["topology"]["nodes"].as_u64().unwrap_or(1);
     let sync = if report["sync"].as_str() == Some("always") {
