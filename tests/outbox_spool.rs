@@ -17,6 +17,31 @@ use tidings::{PublishContext, Publisher, PublisherConfig};
 mod outbox_common;
 use outbox_common::stored_by_subject;
 
+/// Runs the spool's relay until nothing is left in the spool (or fails
+/// after `within`), then stops it.
+async fn forward_all(spool: &Spool, within: Duration) -> anyhow::Result<()> {
+    let relay = spool.relay();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let forward = tokio::spawn(async move {
+        relay
+            .run(async {
+                let _ = stop_rx.await;
+            })
+            .await;
+    });
+    let drained = eventually("the spool is forwarded", within, || async {
+        match spool.pending().await? {
+            0 => Ok(()),
+            left => Err(anyhow::anyhow!("{left} still spooled")),
+        }
+    })
+    .await;
+    let _ = stop_tx.send(());
+    forward.await?;
+    drained?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn spools_while_nats_is_down_refuses_when_full_and_forwards_once() -> anyhow::Result<()> {
     let (mut server, client, js, publisher) = setup().await?;
@@ -77,29 +102,7 @@ async fn spools_while_nats_is_down_refuses_when_full_and_forwards_once() -> anyh
     assert_eq!(spool.pending().await?, 100, "nothing written when full");
 
     server.start().await?;
-    let relay = spool.relay();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let forward = tokio::spawn(async move {
-        relay
-            .run(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-    });
-    let spool_ref = &spool;
-    eventually(
-        "the spool is forwarded",
-        Duration::from_secs(60),
-        move || async move {
-            match spool_ref.pending().await? {
-                0 => Ok(()),
-                left => Err(anyhow::anyhow!("{left} still spooled")),
-            }
-        },
-    )
-    .await?;
-    let _ = stop_tx.send(());
-    forward.await?;
+    forward_all(&spool, Duration::from_secs(60)).await?;
 
     let by_subject = stored_by_subject(&js, "AUTH_EVENTS").await?;
     let stored: Vec<_> = by_subject.values().flatten().copied().collect();
@@ -176,29 +179,7 @@ async fn an_event_refused_as_overloaded_is_spooled_and_forwarded_once() -> anyho
     };
     assert_eq!(spool.pending().await?, 1);
 
-    let relay = spool.relay();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let forward = tokio::spawn(async move {
-        relay
-            .run(async {
-                let _ = stop_rx.await;
-            })
-            .await;
-    });
-    let spool_ref = &spool;
-    eventually(
-        "the spooled event is forwarded",
-        Duration::from_secs(30),
-        move || async move {
-            match spool_ref.pending().await? {
-                0 => Ok(()),
-                left => Err(anyhow::anyhow!("{left} still spooled")),
-            }
-        },
-    )
-    .await?;
-    let _ = stop_tx.send(());
-    forward.await?;
+    forward_all(&spool, Duration::from_secs(30)).await?;
     let stored: Vec<_> = stored_by_subject(&js, "AUTH_EVENTS")
         .await?
         .into_values()
