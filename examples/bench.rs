@@ -85,21 +85,11 @@ fn parse_options() -> anyhow::Result<Options> {
             continue;
         }
         if flag == "--cluster" {
-            options.nodes = match value.as_str() {
-                "1" => 1,
-                "3" => 3,
-                other => anyhow::bail!(
-                    "--cluster {other}: 1 (one node) or 3 (a 3-node cluster) are supported"
-                ),
-            };
+            options.nodes = multi::cluster_flag(&value)?;
             continue;
         }
         if flag == "--sync" {
-            options.sync_always = match value.as_str() {
-                "always" => true,
-                "default" => false,
-                other => anyhow::bail!("--sync {other}: use always or default"),
-            };
+            options.sync_always = multi::sync_flag(&value)?;
             continue;
         }
         if flag == "--raw-headers" {

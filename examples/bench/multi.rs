@@ -167,22 +167,8 @@ impl Options {
                 "--duration" => options.duration_s = seconds(false)?,
                 "--warmup" => options.warmup_s = seconds(true)?,
                 "--drain" => options.drain_s = seconds(false)?,
-                "--cluster" => {
-                    options.nodes = match value.as_str() {
-                        "1" => 1,
-                        "3" => 3,
-                        other => anyhow::bail!(
-                            "--cluster {other}: 1 (one node) or 3 (a 3-node cluster) are supported"
-                        ),
-                    }
-                }
-                "--sync" => {
-                    options.sync_always = match value.as_str() {
-                        "always" => true,
-                        "default" => false,
-                        other => anyhow::bail!("--sync {other}: use always or default"),
-                    }
-                }
+                "--cluster" => options.nodes = cluster_flag(value)?,
+                "--sync" => options.sync_always = sync_flag(value)?,
                 "--side" => {
                     options.sides = match value.as_str() {
                         "both" => vec![Side::Raw, Side::Sdk],
@@ -219,6 +205,26 @@ impl Options {
 
     fn events(&self, seconds: f64) -> usize {
         (f64::from(self.rate) * seconds).round() as usize
+    }
+}
+
+/// The value of `--cluster`: how many nodes (1 or 3).
+pub fn cluster_flag(value: &str) -> anyhow::Result<usize> {
+    match value {
+        "1" => Ok(1),
+        "3" => Ok(3),
+        other => {
+            anyhow::bail!("--cluster {other}: 1 (one node) or 3 (a 3-node cluster) are supported")
+        }
+    }
+}
+
+/// The value of `--sync`: whether the servers fsync every write.
+pub fn sync_flag(value: &str) -> anyhow::Result<bool> {
+    match value {
+        "always" => Ok(true),
+        "default" => Ok(false),
+        other => anyhow::bail!("--sync {other}: use always or default"),
     }
 }
 
