@@ -351,7 +351,7 @@ async fn main() -> anyhow::Result<()> {
         .max_ack_inflight(options.in_flight)
         .backpressure_on_inflight(true)
         .build(client.clone());
-    multi::provision(&js, servers.profile()).await?;
+    support::provision(&js, servers.profile()).await?;
     let publisher = Publisher::new(
         client.clone(),
         PublisherConfig {

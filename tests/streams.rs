@@ -12,9 +12,9 @@ use async_nats::jetstream::{self, stream};
 use support::{fast_config, registry_dir, settled, take, UserCreated, UserDeactivated};
 use tidings::streams::{self, Action, ApplyOptions, ProvisionError};
 use tidings::subscribe::{StartAt, SubscribeError};
-use tidings::testing::NatsServer;
+use tidings::testing::{FaultProxy, Flow, Frame, NatsServer};
 use tidings::{Event, PublishContext, Publisher, PublisherConfig, Subscriber};
-use tidings_codegen::registry::config::Retention;
+use tidings_codegen::registry::config::{ResolvedStream, Retention};
 use tokio::sync::{mpsc, Semaphore};
 
 const SERVICE_STREAMS: [&str; 7] = [
@@ -633,4 +633,85 @@ async fn a_retention_change_is_kept_back_as_data_loss_or_refused_for_work_queues
         stream::RetentionPolicy::Limits
     );
     Ok(())
+}
+
+/// Whether a frame is JetStream's answer of type `kind` (for example
+/// `stream_create_response`).
+fn answer_of(kind: &'static str) -> impl Fn(&Frame) -> bool + Send + Sync + 'static {
+    let wanted = format!("io.nats.jetstream.api.v1.{kind}");
+    move |frame| {
+        frame.is_message()
+            && frame
+                .payload()
+                .windows(wanted.len())
+                .any(|w| w == wanted.as_bytes())
+    }
+}
+
+#[tokio::test]
+async fn a_create_or_update_whose_answer_is_lost_is_checked_not_failed() -> anyhow::Result<()> {
+    let server = NatsServer::launch().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let mut js = jetstream::new(async_nats::connect(proxy.url()).await?);
+    js.set_timeout(Duration::from_millis(500));
+    let mut specs = streams::load_streams(registry_dir(), "dev")?;
+
+    // The server creates AUTH_EVENTS but its answer never arrives: the
+    // request times out with the stream in place.
+    let lost = proxy.drop_next(Flow::ServerToClient, 1, answer_of("stream_create_response"));
+    let plans = streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    assert_eq!(lost.hits(), 1, "the create answer was lost");
+    assert!(
+        plans.iter().all(|p| p.action == Action::Create),
+        "{plans:?}"
+    );
+    for name in SERVICE_STREAMS {
+        js.get_stream(name).await?;
+    }
+
+    // The same for an update.
+    auth_duplicate_window(&mut specs, Duration::from_secs(300));
+    let lost = proxy.drop_next(Flow::ServerToClient, 1, answer_of("stream_update_response"));
+    streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    assert_eq!(lost.hits(), 1, "the update answer was lost");
+    let config = js
+        .get_stream("AUTH_EVENTS")
+        .await?
+        .cached_info()
+        .config
+        .clone();
+    assert_eq!(config.duplicate_window, Duration::from_secs(300));
+    let again = streams::plan(&js, &specs).await?;
+    assert!(
+        again.iter().all(|p| p.action == Action::Unchanged),
+        "{again:?}"
+    );
+
+    // Updates that never reach the server are sent three times in all,
+    // then reported as timed out.
+    let requests = proxy.drop_all(Flow::ClientToServer, |frame| {
+        frame
+            .subject()
+            .is_some_and(|s| s.starts_with("$JS.API.STREAM.UPDATE."))
+    });
+    auth_duplicate_window(&mut specs, Duration::from_secs(600));
+    let err = streams::apply(&js, &specs, ApplyOptions::default())
+        .await
+        .expect_err("no update arrives");
+    assert_eq!(requests.hits(), 3, "sent three times");
+    assert!(
+        matches!(&err, ProvisionError::Server { stream, action: "updating", .. } if stream == "AUTH_EVENTS"),
+        "{err:?}"
+    );
+    let cause = anyhow::Error::from(err);
+    assert!(format!("{cause:#}").contains("timed out"), "{cause:#}");
+    Ok(())
+}
+
+fn auth_duplicate_window(specs: &mut [ResolvedStream], window: Duration) {
+    specs
+        .iter_mut()
+        .find(|s| s.name == "AUTH_EVENTS")
+        .expect("AUTH_EVENTS")
+        .duplicate_window = window;
 }

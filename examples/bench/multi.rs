@@ -286,27 +286,6 @@ impl Servers {
     }
 }
 
-/// Provisions the registry's streams, trying again (up to 3 times) when a
-/// request times out: on a freshly started cluster under load an R3
-/// stream's creation can outlast the request timeout, and applying the
-/// plan again is safe (it creates only what is missing).
-pub async fn provision(
-    js: &jetstream::Context,
-    profile: &str,
-) -> anyhow::Result<Vec<tidings::streams::StreamPlan>> {
-    let mut attempt = 1;
-    loop {
-        match support::provision(js, profile).await {
-            Ok(plans) => return Ok(plans),
-            Err(e) if attempt < 3 && format!("{e:#}").contains("timed out") => {
-                eprintln!("bench: provisioning the streams: {e:#}; trying again");
-                attempt += 1;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// A connection that knows every node.
 pub async fn connect(urls: &[String]) -> anyhow::Result<async_nats::Client> {
     Ok(async_nats::connect(urls).await?)
@@ -982,7 +961,7 @@ pub async fn run(options: &Options) -> anyhow::Result<serde_json::Value> {
     let server_version = admin_client.server_info().version;
     let admin = jetstream::new(admin_client);
     let profile = servers.profile();
-    let plans = provision(&admin, profile).await?;
+    let plans = support::provision(&admin, profile).await?;
     let services = services()?;
     let mut streams: Vec<&'static str> = Vec::new();
     for kind in services.iter().flatten() {

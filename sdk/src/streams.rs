@@ -304,15 +304,10 @@ async fn plan_with_server(
     for spec in streams {
         let wanted = stream_config(spec);
         let mut server = None;
-        let action = match js.get_stream(&spec.name).await {
-            Ok(mut existing) => {
-                let info = existing.info().await.map_err(|e| ProvisionError::Server {
-                    stream: spec.name.clone(),
-                    action: "reading stream info",
-                    source: Box::new(e),
-                })?;
-                let drift = drifts(&info.config, &wanted);
-                server = Some(info.config.clone());
+        let action = match server_config(js, &spec.name).await? {
+            Some(config) => {
+                let drift = drifts(&config, &wanted);
+                server = Some(config);
                 if drift.is_empty() {
                     Action::Unchanged
                 } else if drift.iter().any(|d| d.loses_data || !d.updatable) {
@@ -321,14 +316,7 @@ async fn plan_with_server(
                     Action::Update(drift)
                 }
             }
-            Err(e) if is_not_found(&e) => Action::Create,
-            Err(e) => {
-                return Err(ProvisionError::Server {
-                    stream: spec.name.clone(),
-                    action: "looking the stream up",
-                    source: Box::new(e),
-                })
-            }
+            None => Action::Create,
         };
         plans.push((
             StreamPlan {
@@ -339,6 +327,30 @@ async fn plan_with_server(
         ));
     }
     Ok(plans)
+}
+
+/// The configuration the server has for stream `name`, or `None` if there
+/// is no such stream.
+async fn server_config(
+    js: &jetstream::Context,
+    name: &str,
+) -> Result<Option<stream::Config>, ProvisionError> {
+    let server_err = |action, source| ProvisionError::Server {
+        stream: name.to_string(),
+        action,
+        source,
+    };
+    match js.get_stream(name).await {
+        Ok(mut existing) => {
+            let info = existing
+                .info()
+                .await
+                .map_err(|e| server_err("reading stream info", Box::new(e)))?;
+            Ok(Some(info.config.clone()))
+        }
+        Err(e) if is_not_found(&e) => Ok(None),
+        Err(e) => Err(server_err("looking the stream up", Box::new(e))),
+    }
 }
 
 /// Whether JetStream answered a stream lookup with 404: no such stream.
@@ -366,32 +378,20 @@ pub async fn apply(
         let wanted = stream_config(spec);
         // An update patches what the server has, never a config from defaults.
         let update = || patched(server.as_ref().unwrap_or(&wanted), &wanted);
-        let server_err =
-            |action, e: jetstream::context::CreateStreamError| ProvisionError::Server {
-                stream: spec.name.clone(),
-                action,
-                source: Box::new(e),
-            };
         match &planned.action {
             Action::Unchanged => {}
             Action::Create => {
-                js.create_stream(wanted)
-                    .await
-                    .map_err(|e| server_err("creating", e))?;
+                change(js, &wanted, None).await?;
                 tracing::info!(stream = %spec.name, "stream created");
             }
             Action::Update(drift) => {
-                js.update_stream(update())
-                    .await
-                    .map_err(|e| server_err("updating", e))?;
+                change(js, &wanted, Some(&update())).await?;
                 tracing::info!(stream = %spec.name, changes = ?drift, "stream updated");
             }
             Action::Blocked(drift) => {
                 let applicable = drift.iter().all(|d| d.updatable);
                 if options.allow_data_loss && applicable {
-                    js.update_stream(update())
-                        .await
-                        .map_err(|e| server_err("updating", e))?;
+                    change(js, &wanted, Some(&update())).await?;
                     tracing::warn!(stream = %spec.name, changes = ?drift, "stream updated with data-losing changes, as allowed");
                 } else {
                     tracing::warn!(stream = %spec.name, changes = ?drift, "stream changes not applied");
@@ -407,6 +407,54 @@ pub async fn apply(
         Ok(plans.into_iter().map(|(plan, _)| plan).collect())
     } else {
         Err(ProvisionError::Blocked(blocked))
+    }
+}
+
+/// How many times [`apply`] sends a create or update whose answer did not
+/// arrive in time.
+const UNANSWERED_ATTEMPTS: u32 = 3;
+
+/// Creates stream `wanted` (`update` is `None`) or sets its whole
+/// configuration to `update`. A request that times out may still have
+/// been carried out (its answer lost, or the server slow to finish an R3
+/// change), so the stream is looked up: if it already has the wanted
+/// configuration the change is done, otherwise the request is sent again,
+/// at most [`UNANSWERED_ATTEMPTS`] times in all.
+async fn change(
+    js: &jetstream::Context,
+    wanted: &stream::Config,
+    update: Option<&stream::Config>,
+) -> Result<(), ProvisionError> {
+    let name = &wanted.name;
+    let (action, done) = match update {
+        None => ("creating", "created"),
+        Some(_) => ("updating", "updated"),
+    };
+    let mut attempt = 1;
+    loop {
+        let sent = match update {
+            None => js.create_stream(wanted.clone()).await.map(drop),
+            Some(config) => js.update_stream(config).await.map(drop),
+        };
+        let error = match sent {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let timed_out = error.kind() == jetstream::context::CreateStreamErrorKind::TimedOut;
+        if !timed_out || attempt == UNANSWERED_ATTEMPTS {
+            return Err(ProvisionError::Server {
+                stream: name.clone(),
+                action,
+                source: Box::new(error),
+            });
+        }
+        tracing::warn!(stream = %name, attempt, "no answer in time; checking whether the stream was {done}");
+        if let Some(config) = server_config(js, name).await? {
+            if drifts(&config, wanted).is_empty() {
+                return Ok(());
+            }
+        }
+        attempt += 1;
     }
 }
 
