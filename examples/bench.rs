@@ -17,7 +17,8 @@
 //! on the wire. `--breakdown` adds pipelined runs that split the gap: raw
 //! with those 13 headers, the SDK sending events prepared before the clock
 //! starts (its send path alone), and the SDK with `ce_headers` on, beside
-//! raw and the SDK as above.
+//! raw and the SDK as above; and end-to-end runs of the mixed pairs (SDK
+//! publisher with raw consumer, raw publisher with SDK subscriber).
 //!
 //! `--multi-stream` runs the load benchmark of `bench/multi.rs` instead
 //! (SC-004: the six service streams, three consumer groups, an open-loop
@@ -139,7 +140,7 @@ fn latency_summary(mut samples: Vec<Duration>, elapsed: Duration) -> serde_json:
     })
 }
 
-/// One raw message: the SDK's body for event `n` with a fresh message id,
+/// One raw message: the SDK's body for event `n` with its event id as message id,
 /// and either only that header or every header `publisher` sends (pass one
 /// with `ce_headers` on for the 13). Built before the clock starts: the raw
 /// side is timed on publishing only.
@@ -155,7 +156,9 @@ fn raw_message(
     } else {
         async_nats::HeaderMap::new()
     };
-    headers.insert("Nats-Msg-Id", uuid::Uuid::now_v7().to_string().as_str());
+    // The event's own id, as the SDK sends it: a subscriber checks that the
+    // two agree (the mixed end-to-end pair reads these with the SDK).
+    headers.insert("Nats-Msg-Id", prepared.event_id().to_string().as_str());
     Ok((
         prepared.subject().to_string(),
         PublishMessage::build()
@@ -307,7 +310,9 @@ Starts its own nats-server (NATS_SERVER_BIN or PATH) unless TIDINGS_NATS_URL is 
       for 3 s; consume 30000 x 3; the subscriber's default in-flight).
       --cluster 3: a 3-node loopback cluster, AUTH_EVENTS R3 (production
       profile); 1 (default): one node, R1 (dev profile). --sync always:
-      sync_interval always (default: nats-server's).
+      sync_interval always (default: nats-server's). --breakdown: pipelined
+      runs that split the publish gap, and end-to-end runs of the mixed
+      pairs (SDK publisher + raw consumer, raw publisher + SDK subscriber).
 
   scripts/bench --save ...      also keep the result, with its date, commit and
                                 machine, in bench/results/

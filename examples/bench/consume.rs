@@ -19,6 +19,10 @@
 //! one, as they would in another process. Both consumers have the same
 //! server-side settings (explicit ack, `max_ack_pending` of the SDK's group).
 //!
+//! `--breakdown` adds, per load, the mixed pairs: the SDK's publisher with
+//! the raw consumer and the raw publisher with the SDK's subscriber, each
+//! p95 over raw's, to tell which half a gap comes from.
+//!
 //! Options (besides the publishing ones): `--only publish|consume`,
 //! `--rates 1000,10000`, `--e2e-secs S` (default 3), `--consume N` (default
 //! 30000), `--consume-rounds N` (default 3), `--sub-in-flight N` (the
@@ -72,6 +76,9 @@ pub struct Options {
     consume: usize,
     consume_rounds: usize,
     sub_in_flight: usize,
+    /// `--breakdown`: also the mixed pairs (SDK publisher with the raw
+    /// consumer, and the other way round).
+    mixed: bool,
 }
 
 impl Options {
@@ -85,11 +92,13 @@ impl Options {
             consume: 30_000,
             consume_rounds: 3,
             sub_in_flight: SubscriberConfig::default().max_in_flight,
+            mixed: false,
         };
         let mut args = std::env::args().skip(1);
         while let Some(flag) = args.next() {
             if flag == "--breakdown" {
-                // The publish half's one flag without a value.
+                // The one flag without a value.
+                options.mixed = true;
                 continue;
             }
             let Some(value) = args.next() else { break };
@@ -172,17 +181,18 @@ pub async fn run(
         } else {
             [Side::Sdk, Side::Raw]
         } {
-            let result = bench.end_to_end(side, rate, warmup, total).await?;
+            let result = bench.end_to_end(side, side, rate, warmup, total).await?;
             match side {
                 Side::Raw => raw = Some(result),
                 Side::Sdk => sdk = Some(result),
             }
         }
         let (raw, sdk) = (raw.unwrap_or_default(), sdk.unwrap_or_default());
-        let ratio = sdk.p95_us / raw.p95_us.max(f64::MIN_POSITIVE);
+        let over_raw = |l: &Latency| l.p95_us / raw.p95_us.max(f64::MIN_POSITIVE);
+        let ratio = over_raw(&sdk);
         let met = ratio <= E2E_GOAL_MAX && sdk.missing == 0 && raw.missing == 0;
         e2e_met &= met;
-        loads.push(json!({
+        let mut load = json!({
             "offered_per_s": rate,
             "events": total,
             "raw": raw.to_json(),
@@ -190,7 +200,21 @@ pub async fn run(
             "sdk_p95_over_raw": ratio,
             "goal_max": E2E_GOAL_MAX,
             "met": met,
-        }));
+        });
+        if options.mixed {
+            let mut mixed = serde_json::Map::new();
+            for (publish, consume) in [(Side::Sdk, Side::Raw), (Side::Raw, Side::Sdk)] {
+                let result = bench
+                    .end_to_end(publish, consume, rate, warmup, total)
+                    .await?;
+                let mut entry = result.to_json();
+                entry["p95_over_raw"] = json!(over_raw(&result));
+                let key = format!("{}_publish_{}_consume", publish.name(), consume.name());
+                mixed.insert(key, entry);
+            }
+            load["mixed"] = mixed.into();
+        }
+        loads.push(load);
     }
     report["end_to_end"] = json!({
         "duration_s": options.e2e_secs,
@@ -218,6 +242,12 @@ impl Side {
             Side::Sdk => "sdk",
         }
     }
+}
+
+/// The consumer of one end-to-end run.
+enum Reader {
+    Raw(tokio::task::JoinHandle<anyhow::Result<()>>),
+    Sdk(tidings::subscribe::Running),
 }
 
 struct Bench {
@@ -430,9 +460,12 @@ impl Bench {
         Ok(false)
     }
 
+    /// Publish→handler latency with `publish`'s publisher and `consume`'s
+    /// consumer (mixed pairs split the gap between the SDK and raw).
     async fn end_to_end(
         &self,
-        side: Side,
+        publish: Side,
+        consume: Side,
         rate: u32,
         warmup: usize,
         total: usize,
@@ -440,20 +473,43 @@ impl Bench {
         self.purge().await?;
         let expected = warmup + total;
         let clock = Arc::new(Clock::new(expected));
-        let name = format!("bench-e2e-{}-{rate}", side.name());
+        let name = format!("bench-e2e-{}-{}-{rate}", publish.name(), consume.name());
         let wait =
             Duration::from_secs_f64(expected as f64 / f64::from(rate)) + Duration::from_secs(10);
+        let messages = match publish {
+            Side::Raw => (0..expected)
+                .map(|n| super::raw_message(&self.publisher, &self.ctx, n, false))
+                .collect::<anyhow::Result<Vec<_>>>()?,
+            Side::Sdk => Vec::new(),
+        };
 
-        let (failures, schedule, arrived) = match side {
+        let seen = clock.clone();
+        let reader = match consume {
             Side::Raw => {
-                let messages = (0..expected)
-                    .map(|n| super::raw_message(&self.publisher, &self.ctx, n, false))
-                    .collect::<anyhow::Result<Vec<_>>>()?;
                 let consumer = self
                     .raw_consumer(&name, consumer::DeliverPolicy::New)
                     .await?;
-                let seen = clock.clone();
-                let reader = tokio::spawn(raw_consume(consumer, move |s| seen.seen(s)));
+                Reader::Raw(tokio::spawn(raw_consume(consumer, move |s| seen.seen(s))))
+            }
+            Side::Sdk => {
+                let mut subscriber = Subscriber::new(
+                    self.consumers.clone(),
+                    &name,
+                    SubscriberConfig {
+                        start_at: StartAt::New,
+                        ..self.sub_config.clone()
+                    },
+                )?;
+                subscriber.handle::<UserCreated, _>(move |event: tidings::Event<UserCreated>| {
+                    seen.seen(&event.meta.subject);
+                    async move { Ok::<(), Infallible>(()) }
+                });
+                Reader::Sdk(subscriber.start().await?)
+            }
+        };
+
+        let (failures, schedule) = match publish {
+            Side::Raw => {
                 let futures = messages
                     .into_iter()
                     .enumerate()
@@ -468,31 +524,9 @@ impl Bench {
                             }
                         }
                     });
-                let (failures, schedule) = paced(rate, futures).await?;
-                let arrived = tokio::time::timeout(wait, clock.done.notified())
-                    .await
-                    .is_ok();
-                reader.abort();
-                if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(1), reader).await {
-                    anyhow::bail!("the raw consumer failed: {e}");
-                }
-                (failures, schedule, arrived)
+                paced(rate, futures).await?
             }
             Side::Sdk => {
-                let mut subscriber = Subscriber::new(
-                    self.consumers.clone(),
-                    &name,
-                    SubscriberConfig {
-                        start_at: StartAt::New,
-                        ..self.sub_config.clone()
-                    },
-                )?;
-                let seen = clock.clone();
-                subscriber.handle::<UserCreated, _>(move |event: tidings::Event<UserCreated>| {
-                    seen.seen(&event.meta.subject);
-                    async move { Ok::<(), Infallible>(()) }
-                });
-                let running = subscriber.start().await?;
                 let futures = (0..expected).map(|n| {
                     let publisher = self.publisher.clone();
                     let ctx = self.ctx.clone();
@@ -503,19 +537,29 @@ impl Bench {
                         publisher.publish(&ctx, &event).await.is_ok()
                     }
                 });
-                let (failures, schedule) = paced(rate, futures).await?;
-                let arrived = tokio::time::timeout(wait, clock.done.notified())
-                    .await
-                    .is_ok();
-                running.shutdown().await;
-                (failures, schedule, arrived)
+                paced(rate, futures).await?
             }
         };
+        let arrived = tokio::time::timeout(wait, clock.done.notified())
+            .await
+            .is_ok();
+        match reader {
+            Reader::Raw(reader) => {
+                reader.abort();
+                if let Ok(Ok(Err(e))) = tokio::time::timeout(Duration::from_secs(1), reader).await {
+                    anyhow::bail!("the raw consumer failed: {e}");
+                }
+            }
+            Reader::Sdk(running) => {
+                running.shutdown().await;
+            }
+        }
         self.delete_consumer(&name).await?;
         if !arrived {
             eprintln!(
-                "bench: {} end-to-end at {rate}/s: {} of {expected} events arrived",
-                side.name(),
+                "bench: {} publish, {} consume, end-to-end at {rate}/s: {} of {expected} events arrived",
+                publish.name(),
+                consume.name(),
                 clock.count.load(Ordering::Acquire)
             );
         }
