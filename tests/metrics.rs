@@ -65,9 +65,12 @@ async fn counters_by_outcome_after_eight_events_one_of_which_fails() -> anyhow::
     let running = subscriber.start().await?;
 
     let ctx = PublishContext::new("org-1")?;
-    for n in 1..=5 {
+    for n in 1..=4 {
         publisher.publish(&ctx, &UserCreated::numbered(n)).await?;
     }
+    // Prepared, then sent (as the spool does): measured like a publish.
+    let prepared = publisher.prepare(&ctx, &UserCreated::numbered(5))?;
+    publisher.send(prepared).await?;
     let batch: Vec<UserCreated> = (6..=8).map(UserCreated::numbered).collect();
     for result in publisher.publish_batch(&ctx, &batch).await {
         result?;

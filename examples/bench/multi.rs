@@ -307,6 +307,9 @@ struct Clock {
     seen_count: Vec<AtomicUsize>,
     redelivered: Vec<AtomicUsize>,
     failures: AtomicUsize,
+    /// Failed publishes by kind (the SDK's `PublishError::kind_name`, raw
+    /// async-nats' error kind).
+    failure_kinds: std::sync::Mutex<std::collections::BTreeMap<String, usize>>,
     foreign: AtomicUsize,
     publishing: AtomicUsize,
     /// How often the pacer waited for the backlog to fall under
@@ -328,6 +331,7 @@ impl Clock {
             seen_count: (0..GROUPS).map(|_| AtomicUsize::new(0)).collect(),
             redelivered: (0..GROUPS).map(|_| AtomicUsize::new(0)).collect(),
             failures: AtomicUsize::new(0),
+            failure_kinds: Default::default(),
             foreign: AtomicUsize::new(0),
             publishing: AtomicUsize::new(0),
             backlog_waits: AtomicUsize::new(0),
@@ -357,12 +361,18 @@ impl Clock {
         Uuid::from_u64_pair(self.tag, n as u64)
     }
 
-    fn published(&self, n: usize, ok: bool) {
-        if ok {
-            self.acked[n].store(self.now(), Ordering::Release);
-            self.acked_count.fetch_add(1, Ordering::AcqRel);
-        } else {
-            self.failures.fetch_add(1, Ordering::AcqRel);
+    /// Event `n`'s publish ended: acked, or failed with this kind.
+    fn published(&self, n: usize, outcome: Result<(), String>) {
+        match outcome {
+            Ok(()) => {
+                self.acked[n].store(self.now(), Ordering::Release);
+                self.acked_count.fetch_add(1, Ordering::AcqRel);
+            }
+            Err(kind) => {
+                self.failures.fetch_add(1, Ordering::AcqRel);
+                let mut kinds = self.failure_kinds.lock().unwrap_or_else(|p| p.into_inner());
+                *kinds.entry(kind).or_default() += 1;
+            }
         }
         self.publishing.fetch_sub(1, Ordering::AcqRel);
     }
@@ -752,12 +762,12 @@ impl Run {
                     let ctx = ctx.clone();
                     tokio::spawn(async move {
                         let publisher = &publishers[service];
-                        let ok = match services[service][kind].prepare(publisher, &ctx, clock.id(n))
-                        {
-                            Ok(prepared) => publisher.send(prepared).await.is_ok(),
-                            Err(_) => false,
-                        };
-                        clock.published(n, ok);
+                        let outcome =
+                            match services[service][kind].prepare(publisher, &ctx, clock.id(n)) {
+                                Ok(prepared) => publisher.send(prepared).await.map(drop),
+                                Err(e) => Err(e),
+                            };
+                        clock.published(n, outcome.map_err(|e| e.kind_name().to_string()));
                     });
                 }
                 Side::Raw => {
@@ -770,14 +780,14 @@ impl Run {
                         let message = PublishMessage::build()
                             .payload(body.clone())
                             .headers(headers);
-                        let ok = match contexts[service]
+                        let outcome = match contexts[service]
                             .send_publish(subject.clone(), message)
                             .await
                         {
-                            Ok(ack) => ack.await.is_ok(),
-                            Err(_) => false,
+                            Ok(ack) => ack.await.map(drop),
+                            Err(e) => Err(e),
                         };
-                        clock.published(n, ok);
+                        clock.published(n, outcome.map_err(|e| format!("{:?}", e.kind())));
                     });
                 }
             }
@@ -893,6 +903,7 @@ impl Run {
             "achieved_publish_per_s": achieved,
             "acked": acked,
             "publish_failures": failures,
+            "publish_failures_by_kind": *clock.failure_kinds.lock().unwrap_or_else(|p| p.into_inner()),
             "publish_unanswered": unanswered,
             "foreign_deliveries": clock.foreign.load(Ordering::Relaxed),
             "pacer_waits_at_backlog_cap": clock.backlog_waits.load(Ordering::Relaxed),

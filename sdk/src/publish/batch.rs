@@ -83,7 +83,8 @@ pub(super) async fn publish(
         .collect()
 }
 
-/// Each event through [`Publisher::send`], `max_in_flight` at a time.
+/// Each event through [`Publisher::deliver`] (the batch has its own span
+/// and metrics), `max_in_flight` at a time.
 async fn one_by_one(
     publisher: &Publisher,
     prepared: Batch,
@@ -95,7 +96,7 @@ async fn one_by_one(
         if in_flight.len() >= window {
             results.extend(in_flight.next().await);
         }
-        in_flight.push_back(async move { publisher.send(event?).await });
+        in_flight.push_back(async move { publisher.deliver(event?).await });
     }
     while let Some(result) = in_flight.next().await {
         results.push(result);

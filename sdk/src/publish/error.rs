@@ -249,3 +249,30 @@ pub enum PublishError {
         elapsed: Duration,
     },
 }
+
+impl PublishError {
+    /// The kind of failure as a short, stable name (`overloaded`,
+    /// `retries_exhausted_unknown`, ...): the `error.type` of the publish
+    /// metrics and spans, and a key for counting failures by kind.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::RetriesExhausted {
+                outcome: Outcome::Unknown,
+                ..
+            } => "retries_exhausted_unknown",
+            Self::RetriesExhausted { .. } => "retries_exhausted_not_stored",
+            Self::Rejected { .. } => "rejected",
+            Self::ClientRefused { .. } => "client_refused",
+            Self::StreamMissing { .. } => "stream_missing",
+            Self::TenantLimited { .. } => "tenant_limited",
+            Self::Overloaded { .. } => "overloaded",
+            Self::InvalidPayload { .. } => "invalid_payload",
+            Self::TooLarge { .. } => "too_large",
+            Self::Config(_) => "config",
+            Self::Serialize { .. } => "serialize",
+            Self::Schema(_) => "schema",
+            Self::InvalidToken(_) => "invalid_token",
+            Self::Encode(_) => "encode",
+        }
+    }
+}

@@ -258,11 +258,11 @@ impl Publisher {
         ctx: &PublishContext,
         event: &E,
     ) -> Result<Published, PublishError> {
-        let org = ctx.organization_id.as_str();
-        telemetry::observe_publish(org, E::EVENT_TYPE, E::STREAM, async {
+        let span = telemetry::publish_span(ctx.organization_id.as_str(), E::EVENT_TYPE, E::STREAM);
+        telemetry::observe_publish(span, E::EVENT_TYPE, E::STREAM, async {
             let prepared = self.prepare(ctx, event)?;
             telemetry::prepared(&prepared);
-            self.send(prepared).await
+            self.deliver(prepared).await
         })
         .await
     }
@@ -279,11 +279,11 @@ impl Publisher {
         event_id: Uuid,
         event: &E,
     ) -> Result<Published, PublishError> {
-        let org = ctx.organization_id.as_str();
-        telemetry::observe_publish(org, E::EVENT_TYPE, E::STREAM, async {
+        let span = telemetry::publish_span(ctx.organization_id.as_str(), E::EVENT_TYPE, E::STREAM);
+        telemetry::observe_publish(span, E::EVENT_TYPE, E::STREAM, async {
             let prepared = self.prepare_with_id(ctx, event_id, event)?;
             telemetry::prepared(&prepared);
-            self.send(prepared).await
+            self.deliver(prepared).await
         })
         .await
     }
@@ -330,7 +330,20 @@ impl Publisher {
 
     /// Sends a prepared event with the retry schedule. Sending a clone of
     /// the same prepared event again retries it under the same event id.
-    pub async fn send(&self, mut prepared: Prepared) -> Result<Published, PublishError> {
+    /// Traced and measured as a publish (its `send` span and metrics).
+    pub async fn send(&self, prepared: Prepared) -> Result<Published, PublishError> {
+        let (event_type, stream) = (prepared.event_type, prepared.stream);
+        let span = telemetry::publish_span(prepared.organization(), event_type, stream);
+        telemetry::observe_publish(span, event_type, stream, async {
+            telemetry::prepared(&prepared);
+            self.deliver(prepared).await
+        })
+        .await
+    }
+
+    /// [`Publisher::send`] without its span and metrics, for the calls that
+    /// record their own (a publish, a batch).
+    pub(crate) async fn deliver(&self, mut prepared: Prepared) -> Result<Published, PublishError> {
         self.check_window(prepared.stream).await?;
         self.admit(&prepared)?;
         // Held through the retries: a retrying event keeps its turn, so a

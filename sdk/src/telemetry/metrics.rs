@@ -8,30 +8,7 @@ use metrics::{counter, gauge, histogram, SharedString};
 
 use super::names::*;
 use super::MESSAGING_SYSTEM;
-use crate::publish::{Outcome, PublishError, Published};
-
-/// The class of a publish failure: `error.type` on metrics and spans.
-pub(crate) fn error_type(error: &PublishError) -> &'static str {
-    match error {
-        PublishError::RetriesExhausted {
-            outcome: Outcome::Unknown,
-            ..
-        } => "retries_exhausted_unknown",
-        PublishError::RetriesExhausted { .. } => "retries_exhausted_not_stored",
-        PublishError::Rejected { .. } => "rejected",
-        PublishError::ClientRefused { .. } => "client_refused",
-        PublishError::StreamMissing { .. } => "stream_missing",
-        PublishError::TenantLimited { .. } => "tenant_limited",
-        PublishError::Overloaded { .. } => "overloaded",
-        PublishError::InvalidPayload { .. } => "invalid_payload",
-        PublishError::TooLarge { .. } => "too_large",
-        PublishError::Config(_) => "config",
-        PublishError::Serialize { .. } => "serialize",
-        PublishError::Schema(_) => "schema",
-        PublishError::InvalidToken(_) => "invalid_token",
-        PublishError::Encode(_) => "encode",
-    }
-}
+use crate::publish::{PublishError, Published};
 
 /// Counts a publish in progress until dropped.
 pub(crate) struct PublishInFlight {
@@ -65,7 +42,7 @@ pub(crate) fn published<'a>(
         let (outcome, error, attempts) = match result {
             Ok(p) if p.duplicate => ("duplicate", None, p.attempts),
             Ok(p) => ("stored", None, p.attempts),
-            Err(e) => ("failed", Some(error_type(e)), attempts_of(e)),
+            Err(e) => ("failed", Some(e.kind_name()), attempts_of(e)),
         };
         match error {
             None => counter!(SENT_MESSAGES, SYSTEM => MESSAGING_SYSTEM, EVENT_TYPE => event_type, STREAM => stream, OUTCOME => outcome).increment(1),

@@ -109,7 +109,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Instant;
 
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 
 use crate::publish::{PublishError, Published};
 
@@ -132,15 +132,24 @@ pub(crate) fn with_current_trace(
     Cow::Borrowed(extensions)
 }
 
-/// Runs one publish (`prepare` then `send`) in its `send` span, and records
-/// its span attributes and metrics.
-pub(crate) async fn observe_publish(
+/// The `send` span of one publish.
+pub(crate) fn publish_span(
     organization: &str,
+    event_type: &'static str,
+    stream: &'static str,
+) -> Span {
+    spans::send_span("publish", event_type, stream, organization, None)
+}
+
+/// Runs one publish (`prepare` then `send`, or `send` alone) in its `send`
+/// span (from [`publish_span`]), and records its span attributes and
+/// metrics.
+pub(crate) async fn observe_publish(
+    span: Span,
     event_type: &'static str,
     stream: &'static str,
     publish: impl Future<Output = Result<Published, PublishError>>,
 ) -> Result<Published, PublishError> {
-    let span = spans::send_span("publish", event_type, stream, organization, None);
     let started = Instant::now();
     let in_flight = metrics::PublishInFlight::start(event_type);
     let result = publish.instrument(span.clone()).await;
@@ -170,7 +179,7 @@ pub(crate) async fn observe_batch(
     let results = publish.instrument(span.clone()).await;
     drop(in_flight);
     if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
-        spans::failed(&span, metrics::error_type(error));
+        spans::failed(&span, error.kind_name());
     }
     metrics::published("publish_batch", event_type, stream, started, &results);
     results

@@ -85,7 +85,7 @@ pub(crate) fn sent(span: &Span, result: &Result<Published, PublishError>) {
             span.record("tidings.duplicate", published.duplicate);
             span.record("tidings.attempts", published.attempts);
         }
-        Err(error) => failed(span, super::metrics::error_type(error)),
+        Err(error) => failed(span, error.kind_name()),
     }
 }
 
