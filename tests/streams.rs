@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 use support::{fast_config, registry_dir, settled, take, UserCreated, UserDeactivated};
+use tidings::dlq::FAILURES_BUCKET;
 use tidings::streams::{self, Action, ApplyOptions, ProvisionError};
 use tidings::subscribe::{StartAt, SubscribeError};
 use tidings::testing::{FaultProxy, Flow, Frame, NatsServer};
@@ -706,6 +707,51 @@ async fn a_create_or_update_whose_answer_is_lost_is_checked_not_failed() -> anyh
     let cause = anyhow::Error::from(err);
     assert!(format!("{cause:#}").contains("timed out"), "{cause:#}");
     Ok(())
+}
+
+#[tokio::test]
+async fn a_failures_bucket_create_whose_answer_is_lost_is_checked_not_failed() -> anyhow::Result<()>
+{
+    let server = NatsServer::launch().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let mut js = jetstream::new(async_nats::connect(proxy.url()).await?);
+    js.set_timeout(Duration::from_millis(500));
+    let specs = streams::load_streams(registry_dir(), "dev")?;
+    let bucket_stream = format!("KV_{FAILURES_BUCKET}");
+
+    // The server creates the failures bucket but its answer never arrives.
+    let name = bucket_stream.clone();
+    let lost = proxy.drop_next(Flow::ServerToClient, 1, move |frame| {
+        answer_of("stream_create_response")(frame) && contains(frame.payload(), &name)
+    });
+    streams::apply(&js, &specs, ApplyOptions::default()).await?;
+    assert_eq!(lost.hits(), 1, "the bucket's create answer was lost");
+    js.get_key_value(FAILURES_BUCKET).await?;
+
+    // Creates that never reach the server are sent three times in all,
+    // then reported as timed out.
+    js.delete_key_value(FAILURES_BUCKET).await?;
+    let name = format!("$JS.API.STREAM.CREATE.{bucket_stream}");
+    let requests = proxy.drop_all(Flow::ClientToServer, move |frame| {
+        frame.subject().is_some_and(|s| s == name)
+    });
+    let err = streams::apply(&js, &specs, ApplyOptions::default())
+        .await
+        .expect_err("no create arrives");
+    assert_eq!(requests.hits(), 3, "sent three times");
+    assert!(
+        matches!(&err, ProvisionError::Server { stream, action: "creating the bucket", .. } if *stream == bucket_stream),
+        "{err:?}"
+    );
+    let cause = anyhow::Error::from(err);
+    assert!(format!("{cause:#}").contains("timed out"), "{cause:#}");
+    Ok(())
+}
+
+fn contains(haystack: &[u8], needle: &str) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|w| w == needle.as_bytes())
 }
 
 fn auth_duplicate_window(specs: &mut [ResolvedStream], window: Duration) {

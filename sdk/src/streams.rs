@@ -415,44 +415,73 @@ pub async fn apply(
 const UNANSWERED_ATTEMPTS: u32 = 3;
 
 /// Creates stream `wanted` (`update` is `None`) or sets its whole
-/// configuration to `update`. A request that times out may still have
-/// been carried out (its answer lost, or the server slow to finish an R3
-/// change), so the stream is looked up: if it already has the wanted
-/// configuration the change is done, otherwise the request is sent again,
-/// at most [`UNANSWERED_ATTEMPTS`] times in all.
+/// configuration to `update`, checked as [`until_answered`] says.
 async fn change(
     js: &jetstream::Context,
     wanted: &stream::Config,
     update: Option<&stream::Config>,
 ) -> Result<(), ProvisionError> {
-    let name = &wanted.name;
-    let (action, done) = match update {
-        None => ("creating", "created"),
-        Some(_) => ("updating", "updated"),
+    let action = match update {
+        None => "creating",
+        Some(_) => "updating",
     };
-    let mut attempt = 1;
-    loop {
-        let sent = match update {
+    let send = || async {
+        match update {
             None => js.create_stream(wanted.clone()).await.map(drop),
             Some(config) => js.update_stream(config).await.map(drop),
-        };
-        let error = match sent {
+        }
+    };
+    let done = || async {
+        let config = server_config(js, &wanted.name).await?;
+        Ok(config.is_some_and(|config| drifts(&config, wanted).is_empty()))
+    };
+    let timed_out = |e: &jetstream::context::CreateStreamError| {
+        e.kind() == jetstream::context::CreateStreamErrorKind::TimedOut
+    };
+    until_answered(&wanted.name, action, send, timed_out, done).await
+}
+
+/// Sends a change (`send`) to stream `stream`. A request that times out
+/// may still have been carried out (its answer lost, or the server slow to
+/// finish an R3 change), so `done` checks whether it was: if so, the change
+/// is done; otherwise the request is sent again, at most
+/// [`UNANSWERED_ATTEMPTS`] times in all. `action` names the change in
+/// errors ("creating").
+async fn until_answered<E, S, SF, D, DF>(
+    stream: &str,
+    action: &'static str,
+    send: S,
+    timed_out: impl Fn(&E) -> bool,
+    done: D,
+) -> Result<(), ProvisionError>
+where
+    E: std::error::Error + Send + Sync + 'static,
+    S: Fn() -> SF,
+    SF: std::future::Future<Output = Result<(), E>>,
+    D: Fn() -> DF,
+    DF: std::future::Future<Output = Result<bool, ProvisionError>>,
+{
+    let mut attempt = 1;
+    loop {
+        let error = match send().await {
             Ok(()) => return Ok(()),
             Err(e) => e,
         };
-        let timed_out = error.kind() == jetstream::context::CreateStreamErrorKind::TimedOut;
-        if !timed_out || attempt == UNANSWERED_ATTEMPTS {
+        if !timed_out(&error) || attempt == UNANSWERED_ATTEMPTS {
             return Err(ProvisionError::Server {
-                stream: name.clone(),
+                stream: stream.to_string(),
                 action,
                 source: Box::new(error),
             });
         }
-        tracing::warn!(stream = %name, attempt, "no answer in time; checking whether the stream was {done}");
-        if let Some(config) = server_config(js, name).await? {
-            if drifts(&config, wanted).is_empty() {
-                return Ok(());
-            }
+        tracing::warn!(
+            stream,
+            action,
+            attempt,
+            "no answer in time; checking whether the change was made"
+        );
+        if done().await? {
+            return Ok(());
         }
         attempt += 1;
     }
@@ -473,30 +502,36 @@ pub(crate) fn failures_bucket_config(dlq: &stream::Config) -> kv::Config {
 }
 
 /// Creates the failures bucket unless it exists (an existing one is left
-/// as it is).
+/// as it is); a create that times out is checked as [`until_answered`]
+/// says.
 async fn ensure_failures_bucket(
     js: &jetstream::Context,
     dlq: &stream::Config,
 ) -> Result<(), ProvisionError> {
     let name = format!("KV_{}", crate::dlq::FAILURES_BUCKET);
-    match js.get_stream(&name).await {
-        Ok(_) => return Ok(()),
-        Err(e) if is_not_found(&e) => {}
-        Err(e) => {
-            return Err(ProvisionError::Server {
-                stream: name,
+    let exists = || async {
+        match js.get_stream(&name).await {
+            Ok(_) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(ProvisionError::Server {
+                stream: name.clone(),
                 action: "looking the bucket up",
                 source: Box::new(e),
-            })
+            }),
         }
+    };
+    if exists().await? {
+        return Ok(());
     }
-    js.create_key_value(failures_bucket_config(dlq))
-        .await
-        .map_err(|e| ProvisionError::Server {
-            stream: name,
-            action: "creating the bucket",
-            source: Box::new(e),
-        })?;
+    let send = || async {
+        js.create_key_value(failures_bucket_config(dlq))
+            .await
+            .map(drop)
+    };
+    let timed_out = |e: &jetstream::context::CreateKeyValueError| {
+        e.kind() == jetstream::context::CreateKeyValueErrorKind::TimedOut
+    };
+    until_answered(&name, "creating the bucket", send, timed_out, exists).await?;
     tracing::info!(
         bucket = crate::dlq::FAILURES_BUCKET,
         "failures bucket created"
