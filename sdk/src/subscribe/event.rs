@@ -45,32 +45,34 @@ pub struct EventMeta {
 }
 
 impl EventMeta {
-    /// The metadata of `envelope`, stored at `stream_sequence` of `stream`.
-    pub(crate) fn new(
-        envelope: &Envelope,
+    /// The metadata of `envelope`, stored at `stream_sequence` of `stream`,
+    /// and its payload: the envelope's attributes move into the metadata.
+    pub(crate) fn split(
+        envelope: Envelope,
         subject: &str,
         stream: &str,
         stream_sequence: u64,
         stored_at: OffsetDateTime,
         delivery: u32,
         group: &str,
-    ) -> Self {
-        Self {
+    ) -> (Self, serde_json::Value) {
+        let meta = Self {
             event_id: envelope.id,
-            event_type: envelope.event_type.clone(),
-            organization_id: envelope.organization_id.clone(),
+            event_type: envelope.event_type,
+            organization_id: envelope.organization_id,
             time: envelope.time,
             schema_version: envelope.schema_version,
-            source: envelope.source.clone(),
-            entity_key: envelope.subject.clone(),
-            extensions: envelope.extensions.clone(),
+            source: envelope.source,
+            entity_key: envelope.subject,
+            extensions: envelope.extensions,
             subject: subject.to_string(),
             stream: stream.to_string(),
             stream_sequence,
             stored_at,
             delivery,
             group: group.to_string(),
-        }
+        };
+        (meta, envelope.data)
     }
 }
 

@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use async_nats::jetstream::message::Acker;
 use futures_util::FutureExt;
+use serde_json::Value;
 
 use super::event::{Event, EventMeta};
 use super::Handler;
-use crate::envelope::Envelope;
 use crate::upcast::ReadAnyVersion;
 
 /// The error a handler returns: anything that converts into a boxed error
@@ -36,9 +36,9 @@ pub(crate) trait ErasedHandler: Send + Sync {
     fn stream(&self) -> &'static str;
     /// The handler's schema version.
     fn version(&self) -> u32;
-    /// Reads the payload and runs the handler.
-    fn call(&self, envelope: Envelope, meta: EventMeta, acker: Option<Arc<Acker>>)
-        -> HandlerFuture;
+    /// Reads the payload (`data`, written with `meta.schema_version`) as
+    /// the handler's type and runs the handler.
+    fn call(&self, data: Value, meta: EventMeta, acker: Option<Arc<Acker>>) -> HandlerFuture;
 }
 
 /// A typed handler function.
@@ -73,13 +73,8 @@ where
         E::SCHEMA_VERSION
     }
 
-    fn call(
-        &self,
-        envelope: Envelope,
-        meta: EventMeta,
-        acker: Option<Arc<Acker>>,
-    ) -> HandlerFuture {
-        let payload = match E::read_any_version(envelope.schema_version, envelope.data) {
+    fn call(&self, data: Value, meta: EventMeta, acker: Option<Arc<Acker>>) -> HandlerFuture {
+        let payload = match E::read_any_version(meta.schema_version, data) {
             Ok(payload) => payload,
             Err(e) => return Box::pin(std::future::ready(Err(Failure::Unreadable(e.to_string())))),
         };

@@ -279,8 +279,8 @@ impl Subscriber {
                 let Some(handler) = self.handlers.get(event_type.as_str()) else {
                     return Err(failed("no handler for this type".into()));
                 };
-                let meta = EventMeta::new(
-                    &envelope,
+                let (meta, data) = EventMeta::split(
+                    envelope,
                     &replayed.subject,
                     stream,
                     replayed.stream_sequence,
@@ -288,7 +288,7 @@ impl Subscriber {
                     1,
                     &self.group,
                 );
-                match handler.call(envelope, meta, None).await {
+                match handler.call(data, meta, None).await {
                     Ok(()) => report.handled += 1,
                     Err(handler::Failure::Unreadable(reason)) => {
                         tracing::error!(group = %self.group, sequence = replayed.stream_sequence, reason, "replay skipped an unreadable event");

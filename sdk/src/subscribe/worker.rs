@@ -394,20 +394,29 @@ async fn handle(
         }
     }
     let event_id = envelope.id;
-    let mut meta = meta_of(shared, &envelope, delivered);
     let ordered = shared.config.ordered_by_key;
-    let mut envelope = Some(envelope);
+    let (meta, data) = EventMeta::split(
+        envelope,
+        &message.subject,
+        &delivered.stream,
+        delivered.stream_sequence,
+        delivered.stored_at,
+        delivered.delivery,
+        group,
+    );
+    let mut delivery = meta.delivery;
+    // The payload and metadata of the next run: moved into the handler,
+    // and only in ordered mode (where a failed event is retried here) kept
+    // as a copy for the retry.
+    let mut next = Some((data, meta));
     loop {
-        // In ordered mode a failed event is retried here, so it keeps a copy.
-        let this_run = match (ordered, envelope.take()) {
-            (true, Some(e)) => {
-                envelope = Some(e.clone());
-                e
-            }
-            (false, Some(e)) => e,
-            (_, None) => return,
+        let Some((data, meta)) = next.take() else {
+            return;
         };
-        let call = handler.call(this_run, meta.clone(), Some(delivered.acker.clone()));
+        if ordered {
+            next = Some((data.clone(), meta.clone()));
+        }
+        let call = handler.call(data, meta, Some(delivered.acker.clone()));
         let mut abort = shared.abort.clone();
         let started = Instant::now();
         let run = tokio::select! {
@@ -424,7 +433,7 @@ async fn handle(
                         tracing::warn!(group, %event_id, error = %e, "handled, but not recorded for deduplication");
                     }
                 }
-                tracing::debug!(group, %event_id, subject = %message.subject, delivery = meta.delivery, "event handled");
+                tracing::debug!(group, %event_id, subject = %message.subject, delivery, "event handled");
                 ack(shared, delivered).await;
                 if delivered.delivery > 1 || spent > 0 {
                     shared
@@ -454,14 +463,17 @@ async fn handle(
                     )
                     .await;
                 let delay = shared.config.backoff.delay(spent);
-                tracing::warn!(group, %event_id, subject = %message.subject, delivery = meta.delivery, failed_runs = spent, error = %error, retry_in = ?delay, "handler failed; retrying");
+                tracing::warn!(group, %event_id, subject = %message.subject, delivery, failed_runs = spent, error = %error, retry_in = ?delay, "handler failed; retrying");
                 if !ordered {
                     return nak(shared, delivered, Some(delay), "failed").await;
                 }
                 if !wait_keeping_alive(shared, delivered, delay).await {
                     return release(shared, delivered).await;
                 }
-                meta.delivery += 1;
+                delivery += 1;
+                if let Some((_, meta)) = &mut next {
+                    meta.delivery = delivery;
+                }
             }
             Run::Aborted => {
                 tracing::warn!(group, %event_id, "shutdown deadline passed; the event is released for redelivery");
@@ -573,18 +585,6 @@ async fn wait_keeping_alive(shared: &Shared, delivered: &Delivered, delay: Durat
             }
         }
     }
-}
-
-fn meta_of(shared: &Shared, envelope: &Envelope, delivered: &Delivered) -> EventMeta {
-    EventMeta::new(
-        envelope,
-        &delivered.message.subject,
-        &delivered.stream,
-        delivered.stream_sequence,
-        delivered.stored_at,
-        delivered.delivery,
-        &shared.group,
-    )
 }
 
 async fn ack(shared: &Shared, delivered: &Delivered) {
