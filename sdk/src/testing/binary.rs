@@ -11,14 +11,35 @@ pub const MIN_SERVER_VERSION: &str = "2.10.0";
 /// on `PATH`. The answer is checked (it must run and report version 2.10 or
 /// newer) and cached for the life of the process.
 pub fn nats_server_binary() -> Result<PathBuf, HarnessError> {
-    static FOUND: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    FOUND
-        .get_or_init(|| locate().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(|detail| HarnessError::BinaryNotFound {
-            detail,
+    static FOUND: OnceLock<Result<PathBuf, HarnessError>> = OnceLock::new();
+    match FOUND.get_or_init(locate) {
+        Ok(path) => Ok(path.clone()),
+        Err(e) => Err(copy_of(e)),
+    }
+}
+
+/// The cached error again, as it was (`HarnessError` is not `Clone`: its
+/// I/O source is copied by kind and text).
+fn copy_of(e: &HarnessError) -> HarnessError {
+    match e {
+        HarnessError::BinaryNotFound { detail, min } => HarnessError::BinaryNotFound {
+            detail: detail.clone(),
+            min,
+        },
+        HarnessError::BinaryTooOld { path, version, min } => HarnessError::BinaryTooOld {
+            path: path.clone(),
+            version: version.clone(),
+            min,
+        },
+        HarnessError::Io { what, source } => HarnessError::Io {
+            what: what.clone(),
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        other => HarnessError::BinaryNotFound {
+            detail: other.to_string(),
             min: MIN_SERVER_VERSION,
-        })
+        },
+    }
 }
 
 fn locate() -> Result<PathBuf, HarnessError> {
@@ -79,7 +100,7 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_version, parse_version};
+    use super::{check_version, copy_of, parse_version};
     use crate::testing::HarnessError;
 
     /// A stand-in binary that prints the given `--version` line. A child
@@ -138,5 +159,23 @@ mod tests {
     fn old_versions_compare_below_the_minimum() {
         assert!(parse_version("nats-server: v2.9.25") < Some((2, 10, 0)));
         assert!(parse_version("nats-server: v2.10.0") >= Some((2, 10, 0)));
+    }
+
+    #[test]
+    fn a_cached_failure_is_reported_once_as_it_was() {
+        let missing = HarnessError::BinaryNotFound {
+            detail: "NATS_SERVER_BIN is unset and there is no nats-server on PATH".into(),
+            min: super::MIN_SERVER_VERSION,
+        };
+        let again = copy_of(&missing).to_string();
+        assert_eq!(again, missing.to_string());
+        assert_eq!(again.matches("no nats-server found").count(), 1, "{again}");
+        let old = HarnessError::BinaryTooOld {
+            path: "/opt/nats-server".into(),
+            version: "2.9.10".into(),
+            min: super::MIN_SERVER_VERSION,
+        };
+        assert!(matches!(copy_of(&old), HarnessError::BinaryTooOld { .. }));
+        assert_eq!(copy_of(&old).to_string(), old.to_string());
     }
 }
