@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use support::{fast_config, settled, setup, take, UserCreated};
 use tidings::idempotency::Deduplicator;
@@ -329,6 +330,60 @@ async fn an_unavailable_dedup_bucket_holds_the_event_in_place_without_spending_i
         0,
         "dead-lettered after the outage"
     );
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_dedup_record_that_fails_after_the_handler_is_retried_before_the_ack(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let ttl = Duration::from_secs(3600);
+    let dedup = Deduplicator::open(&js, "dedup_record", ttl, 1).await?;
+    // Every record attempt is a publish to the bucket's subjects. This
+    // subscription is also an interest in them: with the bucket gone a
+    // record gets no "no responders" answer and times out after 5 s, longer
+    // than the 2 s ack wait, as a record to an R3 bucket without its quorum
+    // does. The event must be kept alive meanwhile, not redelivered.
+    let mut puts = client.subscribe("$KV.dedup_record.>").await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(client, "dedup-record", fast_config())?;
+    let bucket_js = js.clone();
+    subscriber
+        .handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let (tx, js) = (tx.clone(), bucket_js.clone());
+            async move {
+                // The bucket goes away while the handler runs: recording
+                // the handled event fails until it is back.
+                js.delete_key_value("dedup_record")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let _ = tx.send(event.meta.event_id);
+                Ok::<(), String>(())
+            }
+        })
+        .deduplicate(dedup.clone());
+    let running = subscriber.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let event_id = take(&mut rx, 1).await?[0];
+    for attempt in 1..=2 {
+        tokio::time::timeout(Duration::from_secs(10), puts.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("no record attempt {attempt}"))?;
+    }
+    let pending = support::consumer_info(&js, "AUTH_EVENTS", "dedup-record")
+        .await?
+        .num_ack_pending;
+    assert_eq!(pending, 1, "acked before the record was stored");
+    Deduplicator::open(&js, "dedup_record", ttl, 1).await?;
+    settled(&js, "AUTH_EVENTS", "dedup-record").await?;
+    assert!(
+        dedup.seen("dedup-record", event_id).await?,
+        "the handled event was not recorded once the bucket was back"
+    );
+    assert!(rx.try_recv().is_err(), "the handler ran twice");
     running.shutdown().await;
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! pulling): decode it, run its handler (in its entity's lane in ordered
 //! mode), and ack, NAK or dead-letter it.
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,7 +19,7 @@ use super::handler::{ErasedHandler, Failure};
 use super::health::Health;
 use crate::dlq::mover::{Attempts, Mover};
 use crate::envelope::Envelope;
-use crate::idempotency::Deduplicator;
+use crate::idempotency::{Deduplicator, IdempotencyError};
 use crate::subject::check_subject;
 use crate::telemetry::{self, metrics::ConsumerLabels};
 use crate::token::NO_KEY;
@@ -381,7 +382,8 @@ async fn handle(
         return dead_letter(shared, delivered, reason, spent).await;
     }
     if let Some(dedup) = &shared.dedup {
-        match seen(shared, dedup, delivered, envelope.id).await {
+        let check = || dedup.seen(group, envelope.id);
+        match until_bucket_answers(shared, delivered, envelope.id, check).await {
             Some(true) => {
                 tracing::debug!(group, event_id = %envelope.id, "already handled; acked without running the handler");
                 return ack(shared, delivered).await;
@@ -429,8 +431,14 @@ async fn handle(
         match run {
             Run::Done(Ok(())) => {
                 if let Some(dedup) = &shared.dedup {
-                    if let Err(e) = dedup.record(group, event_id).await {
-                        tracing::warn!(group, %event_id, error = %e, "handled, but not recorded for deduplication");
+                    // Recorded before the ack, so that a redelivery (a lost
+                    // ack, a reset consumer) finds it.
+                    let record = || dedup.record(group, event_id);
+                    if until_bucket_answers(shared, delivered, event_id, record)
+                        .await
+                        .is_none()
+                    {
+                        tracing::warn!(group, %event_id, "shutdown deadline passed before the handled event could be recorded for deduplication; acked unrecorded: a redelivery would run the handler again");
                     }
                 }
                 tracing::debug!(group, %event_id, subject = %message.subject, delivery, "event handled");
@@ -483,32 +491,39 @@ async fn handle(
     }
 }
 
-/// Whether the group already handled the event. A failing check (the
-/// bucket gone, the server busy) is not the handler's failure: the event
-/// waits here, kept alive with progress acks (and keeping its entity's lane
-/// in ordered mode), and the check is retried with backoff, so the outage
-/// spends none of the event's deliveries. `None` if the shutdown deadline
-/// passed first.
-async fn seen(
+/// Runs a call to the deduplication bucket (the check before the handler,
+/// the record after it) until it answers. A failing call (the bucket gone,
+/// a node of an R3 bucket down, the server busy) is not the handler's
+/// failure: the event waits here, kept alive with progress acks (and
+/// keeping its entity's lane in ordered mode), and the call is retried with
+/// backoff, so the outage spends none of the event's deliveries. `None` if
+/// the shutdown deadline passed first.
+async fn until_bucket_answers<T, F, Fut>(
     shared: &Shared,
-    dedup: &Deduplicator,
     delivered: &Delivered,
     event_id: uuid::Uuid,
-) -> Option<bool> {
+    call: F,
+) -> Option<T>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<T, IdempotencyError>>,
+{
     let group = shared.group.as_str();
     let mut failures = 0;
     loop {
-        match dedup.seen(group, event_id).await {
-            Ok(seen) => {
+        // A call may take longer than the ack wait (an R3 bucket without
+        // its quorum answers nothing until the request times out).
+        match kept_alive(shared, delivered, call()).await {
+            Ok(answer) => {
                 if failures > 0 {
-                    tracing::info!(group, %event_id, failures, "the duplicate check works again");
+                    tracing::info!(group, %event_id, failures, "the deduplication bucket answers again");
                 }
-                return Some(seen);
+                return Some(answer);
             }
             Err(e) => {
                 failures += 1;
                 let delay = shared.config.backoff.delay(failures);
-                tracing::warn!(group, %event_id, error = %e, failures, retry_in = ?delay, "cannot check for duplicates; the event waits in place");
+                tracing::warn!(group, %event_id, error = %e, failures, retry_in = ?delay, "deduplication bucket unavailable; the event waits in place");
                 // Waits shorter than a third of the ack wait send no
                 // progress ack of their own: one per attempt keeps it alive.
                 if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
@@ -516,6 +531,25 @@ async fn seen(
                 }
                 if !wait_keeping_alive(shared, delivered, delay).await {
                     return None;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `work` while keeping the event alive with a progress ack every
+/// third of the ack wait, so the server does not redeliver it meanwhile.
+async fn kept_alive<T>(shared: &Shared, delivered: &Delivered, work: impl Future<Output = T>) -> T {
+    let step = shared.config.ack_wait / 3;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tokio::pin!(work);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = tick.tick() => {
+                if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
+                    tracing::warn!(group = %shared.group, error = %e, "progress ack failed");
                 }
             }
         }
