@@ -65,13 +65,7 @@ async fn provisions_every_stream_with_the_configured_retention_once() -> anyhow:
         assert_eq!(config.num_replicas, 1, "{name}: dev profile");
         assert_eq!(config.retention, stream::RetentionPolicy::Limits, "{name}");
     }
-    let auth = js
-        .get_stream("AUTH_EVENTS")
-        .await?
-        .cached_info()
-        .config
-        .subjects
-        .clone();
+    let auth = server_config(&js, "AUTH_EVENTS").await?.subjects;
     assert_eq!(auth, vec!["auth.>".to_string()]);
 
     let second = streams::apply(&js, &specs, ApplyOptions::default()).await?;
@@ -112,12 +106,7 @@ async fn drift_is_reported_and_data_loss_needs_consent() -> anyhow::Result<()> {
         other => panic!("expected an update, got {other:?}"),
     }
     streams::apply(&js, &specs, ApplyOptions::default()).await?;
-    let config = js
-        .get_stream("AUTH_EVENTS")
-        .await?
-        .cached_info()
-        .config
-        .clone();
+    let config = server_config(&js, "AUTH_EVENTS").await?;
     assert_eq!(config.duplicate_window, Duration::from_secs(300));
 
     // A shorter max age and a smaller size could delete events: blocked.
@@ -157,12 +146,7 @@ async fn drift_is_reported_and_data_loss_needs_consent() -> anyhow::Result<()> {
         },
     )
     .await?;
-    let config = js
-        .get_stream("AUTH_EVENTS")
-        .await?
-        .cached_info()
-        .config
-        .clone();
+    let config = server_config(&js, "AUTH_EVENTS").await?;
     assert_eq!(config.max_age, Duration::from_secs(3600));
     assert_eq!(config.max_bytes, 1 << 20);
 
@@ -675,12 +659,7 @@ async fn a_create_or_update_whose_answer_is_lost_is_checked_not_failed() -> anyh
     let lost = proxy.drop_next(Flow::ServerToClient, 1, answer_of("stream_update_response"));
     streams::apply(&js, &specs, ApplyOptions::default()).await?;
     assert_eq!(lost.hits(), 1, "the update answer was lost");
-    let config = js
-        .get_stream("AUTH_EVENTS")
-        .await?
-        .cached_info()
-        .config
-        .clone();
+    let config = server_config(&js, "AUTH_EVENTS").await?;
     assert_eq!(config.duplicate_window, Duration::from_secs(300));
     let again = streams::plan(&js, &specs).await?;
     assert!(
@@ -752,6 +731,11 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     haystack
         .windows(needle.len())
         .any(|w| w == needle.as_bytes())
+}
+
+/// The configuration the server has for stream `name`.
+async fn server_config(js: &jetstream::Context, name: &str) -> anyhow::Result<stream::Config> {
+    Ok(js.get_stream(name).await?.cached_info().config.clone())
 }
 
 fn auth_duplicate_window(specs: &mut [ResolvedStream], window: Duration) {
