@@ -952,10 +952,11 @@ async fn raw_read(
     Ok(())
 }
 
-/// The short commit of the checkout, or `unknown`.
+/// The short commit of the checkout, `-dirty` when tracked files differ
+/// from it (a result of uncommitted code says so), or `unknown`.
 pub fn git_commit() -> String {
     std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
+        .args(["describe", "--always", "--dirty", "--exclude=*"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .ok()
