@@ -600,25 +600,14 @@ async fn release_unhandled(shared: &Shared, delivered: &Delivered, event_type: &
 /// Sleeps `delay` with progress acks every third of the ack wait; `false`
 /// if the shutdown deadline passed first.
 async fn wait_keeping_alive(shared: &Shared, delivered: &Delivered, delay: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + delay;
-    let step = shared.config.ack_wait / 3;
     let mut abort = shared.abort.clone();
-    loop {
-        let now = tokio::time::Instant::now();
-        if now >= deadline {
-            return true;
-        }
-        let wake = deadline.min(now + step);
+    let wait = async {
         tokio::select! {
-            _ = tokio::time::sleep_until(wake) => {}
-            _ = abort.wait_for(|a| *a) => return false,
+            _ = tokio::time::sleep(delay) => true,
+            _ = abort.wait_for(|a| *a) => false,
         }
-        if wake < deadline {
-            if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
-                tracing::warn!(group = %shared.group, error = %e, "progress ack failed");
-            }
-        }
-    }
+    };
+    kept_alive(shared, delivered, wait).await
 }
 
 async fn ack(shared: &Shared, delivered: &Delivered) {
