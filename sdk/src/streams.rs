@@ -335,21 +335,15 @@ async fn server_config(
     js: &jetstream::Context,
     name: &str,
 ) -> Result<Option<stream::Config>, ProvisionError> {
-    let server_err = |action, source| ProvisionError::Server {
-        stream: name.to_string(),
-        action,
-        source,
-    };
+    // The lookup is a stream info request: its answer is the current one.
     match js.get_stream(name).await {
-        Ok(mut existing) => {
-            let info = existing
-                .info()
-                .await
-                .map_err(|e| server_err("reading stream info", Box::new(e)))?;
-            Ok(Some(info.config.clone()))
-        }
+        Ok(existing) => Ok(Some(existing.cached_info().config.clone())),
         Err(e) if is_not_found(&e) => Ok(None),
-        Err(e) => Err(server_err("looking the stream up", Box::new(e))),
+        Err(e) => Err(ProvisionError::Server {
+            stream: name.to_string(),
+            action: "looking the stream up",
+            source: Box::new(e),
+        }),
     }
 }
 
