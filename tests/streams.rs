@@ -620,13 +620,6 @@ async fn a_retention_change_is_kept_back_as_data_loss_or_refused_for_work_queues
     Ok(())
 }
 
-/// Whether a frame is JetStream's answer of type `kind` (for example
-/// `stream_create_response`).
-fn answer_of(kind: &'static str) -> impl Fn(&Frame) -> bool + Send + Sync + 'static {
-    let wanted = format!("io.nats.jetstream.api.v1.{kind}");
-    move |frame| frame.is_message() && contains(frame.payload(), &wanted)
-}
-
 #[tokio::test]
 async fn a_create_or_update_whose_answer_is_lost_is_checked_not_failed() -> anyhow::Result<()> {
     let server = NatsServer::launch().await?;
@@ -637,7 +630,9 @@ async fn a_create_or_update_whose_answer_is_lost_is_checked_not_failed() -> anyh
 
     // The server creates AUTH_EVENTS but its answer never arrives: the
     // request times out with the stream in place.
-    let lost = proxy.drop_next(Flow::ServerToClient, 1, answer_of("stream_create_response"));
+    let lost = proxy.drop_next(Flow::ServerToClient, 1, |f: &Frame| {
+        f.is_api_answer("stream_create_response")
+    });
     let plans = streams::apply(&js, &specs, ApplyOptions::default()).await?;
     assert_eq!(lost.hits(), 1, "the create answer was lost");
     assert!(
@@ -650,7 +645,9 @@ async fn a_create_or_update_whose_answer_is_lost_is_checked_not_failed() -> anyh
 
     // The same for an update.
     auth_duplicate_window(&mut specs, Duration::from_secs(300));
-    let lost = proxy.drop_next(Flow::ServerToClient, 1, answer_of("stream_update_response"));
+    let lost = proxy.drop_next(Flow::ServerToClient, 1, |f: &Frame| {
+        f.is_api_answer("stream_update_response")
+    });
     streams::apply(&js, &specs, ApplyOptions::default()).await?;
     assert_eq!(lost.hits(), 1, "the update answer was lost");
     let config = server_config(&js, "AUTH_EVENTS").await?;
@@ -695,7 +692,7 @@ async fn a_failures_bucket_create_whose_answer_is_lost_is_checked_not_failed() -
     // The server creates the failures bucket but its answer never arrives.
     let name = bucket_stream.clone();
     let lost = proxy.drop_next(Flow::ServerToClient, 1, move |frame| {
-        answer_of("stream_create_response")(frame) && contains(frame.payload(), &name)
+        frame.is_api_answer("stream_create_response") && frame.payload_contains(&name)
     });
     streams::apply(&js, &specs, ApplyOptions::default()).await?;
     assert_eq!(lost.hits(), 1, "the bucket's create answer was lost");
@@ -719,13 +716,6 @@ async fn a_failures_bucket_create_whose_answer_is_lost_is_checked_not_failed() -
     let cause = anyhow::Error::from(err);
     assert!(format!("{cause:#}").contains("timed out"), "{cause:#}");
     Ok(())
-}
-
-/// Whether `needle` occurs in `haystack`.
-fn contains(haystack: &[u8], needle: &str) -> bool {
-    haystack
-        .windows(needle.len())
-        .any(|w| w == needle.as_bytes())
 }
 
 /// The configuration the server has for stream `name`.

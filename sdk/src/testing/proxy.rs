@@ -158,6 +158,21 @@ impl Frame {
         }
     }
 
+    /// Whether the body holds `needle`.
+    pub fn payload_contains(&self, needle: &str) -> bool {
+        let needle = needle.as_bytes();
+        !needle.is_empty() && self.payload().windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// A JetStream API answer of type `io.nats.jetstream.api.v1.KIND` on
+    /// its way to the client (`kind`: `stream_create_response`,
+    /// `consumer_info_response`, ...).
+    pub fn is_api_answer(&self, kind: &str) -> bool {
+        self.direction == Flow::ServerToClient
+            && self.is_message()
+            && self.payload_contains(&format!("\"type\":\"io.nats.jetstream.api.v1.{kind}\""))
+    }
+
     /// A JetStream PubAck on its way to a publisher: a message from the
     /// server on an `_INBOX.` subject whose body is a JSON object with
     /// `stream` and `seq`.
@@ -270,6 +285,9 @@ enum Action {
     Cut,
     /// Only count it.
     Count,
+    /// Hold it, and every frame after it in its direction, until the
+    /// rule is [released](Rule::release).
+    Hold,
 }
 
 type Predicate = Box<dyn Fn(&Frame) -> bool + Send + Sync>;
@@ -282,6 +300,8 @@ struct RuleState {
     remaining: AtomicU64,
     hits: watch::Sender<u64>,
     removed: std::sync::atomic::AtomicBool,
+    /// For [`Action::Hold`]: set when the held frames may go.
+    released: watch::Sender<bool>,
 }
 
 /// A rule installed in a [`FaultProxy`]: how often it matched, and a way
@@ -328,6 +348,12 @@ impl Rule {
     pub fn remove(&self) {
         self.state.removed.store(true, Ordering::SeqCst);
     }
+
+    /// Lets the frame a [`hold_next`](FaultProxy::hold_next) rule holds
+    /// go on, with the frames queued behind it, in their order.
+    pub fn release(&self) {
+        self.state.released.send_replace(true);
+    }
 }
 
 #[derive(Debug, Default)]
@@ -356,6 +382,8 @@ enum Verdict {
     Forward,
     Lose,
     Cut,
+    /// Forward it once the receiver says `true`.
+    Hold(watch::Receiver<bool>),
 }
 
 impl Shared {
@@ -394,6 +422,7 @@ impl Shared {
                 rule.hits.send_modify(|h| *h += 1);
                 verdict = match rule.action {
                     Action::Cut => Verdict::Cut,
+                    Action::Hold => Verdict::Hold(rule.released.subscribe()),
                     _ => Verdict::Lose,
                 };
             }
@@ -478,6 +507,7 @@ impl FaultProxy {
             remaining: AtomicU64::new(limit),
             hits: watch::Sender::new(0),
             removed: Default::default(),
+            released: watch::Sender::new(false),
         });
         lock(&self.shared.rules).push(state.clone());
         let limit = if limit == u64::MAX {
@@ -522,6 +552,18 @@ impl FaultProxy {
         predicate: impl Fn(&Frame) -> bool + Send + Sync + 'static,
     ) -> Rule {
         self.rule(direction, 1, Action::Cut, predicate)
+    }
+
+    /// Holds the next frame travelling in `direction` that matches
+    /// `predicate`, and every frame behind it in that direction of its
+    /// connection, until [`Rule::release`]: a request that has left the
+    /// client but not yet reached the server, to order a race exactly.
+    pub fn hold_next(
+        &self,
+        direction: Flow,
+        predicate: impl Fn(&Frame) -> bool + Send + Sync + 'static,
+    ) -> Rule {
+        self.rule(direction, 1, Action::Hold, predicate)
     }
 
     /// Counts the frames travelling in `direction` that match `predicate`,
@@ -658,6 +700,12 @@ async fn pump(
                         let _ = cut.try_send(());
                         return;
                     }
+                    Verdict::Hold(mut released) => {
+                        // Reading stops here, so what follows waits too.
+                        if released.wait_for(|r| *r).await.is_err() {
+                            return;
+                        }
+                    }
                 }
                 let delay = lock(&shared.settings).delay;
                 if tx.send((Instant::now() + delay, frame.raw)).await.is_err() {
@@ -727,6 +775,29 @@ mod tests {
         );
         assert!(term[0].is_term());
         assert!(term[1].is_ack(), "an empty ack body is an ack");
+    }
+
+    #[test]
+    fn api_answers_are_told_by_their_type() {
+        let body =
+            br#"{"type":"io.nats.jetstream.api.v1.consumer_info_response","error":{"code":404}}"#;
+        let mut wire = format!("MSG _INBOX.abc.2 7 {}\r\n", body.len()).into_bytes();
+        wire.extend_from_slice(body);
+        wire.extend_from_slice(b"\r\n");
+        let got = frames(Flow::ServerToClient, &wire);
+        assert!(got[0].is_api_answer("consumer_info_response"));
+        assert!(!got[0].is_api_answer("consumer_create_response"));
+        assert!(
+            !got[0].is_api_answer("consumer_info"),
+            "the whole type, not a prefix"
+        );
+        assert!(got[0].payload_contains("\"code\":404"));
+        assert!(!got[0].payload_contains(""));
+        let sent = frames(Flow::ClientToServer, &wire);
+        assert!(
+            !sent[0].is_api_answer("consumer_info_response"),
+            "answers come from the server"
+        );
     }
 
     #[test]
