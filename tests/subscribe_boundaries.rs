@@ -17,6 +17,7 @@ use support::{dead_letters, fast_config, settled, setup, take, UserCreated, User
 use tidings::dlq::{ops, DeadLetterKind, DlqFilter};
 use tidings::replay::{Replay, ReplayError, ReplaySpec, ReplayStart};
 use tidings::subscribe::SubscriberConfig;
+use tidings::testing::{eventually, FaultProxy, Flow, Frame};
 use tidings::{Event, OrganizationId, PublishContext, Publisher, Subscriber};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -245,6 +246,23 @@ async fn publish_one(
     Ok(published.event_id)
 }
 
+/// The consumer's filter subjects, sorted, however the server stores them.
+fn filters(info: jetstream::consumer::Info) -> Vec<String> {
+    let mut all = info.config.filter_subjects.clone();
+    all.push(info.config.filter_subject.clone());
+    all.retain(|f| !f.is_empty());
+    all.sort();
+    all
+}
+
+/// The filters of a group that handles both types.
+fn both_types() -> Vec<String> {
+    vec![
+        "auth.user.created.>".to_string(),
+        "auth.user.deactivated.>".to_string(),
+    ]
+}
+
 /// Handled once each: every id in `want` exactly once, nothing else.
 fn assert_once_each(seen: &[Seen], want: &HashSet<Uuid>) {
     let mut counts: HashMap<Uuid, usize> = HashMap::new();
@@ -364,13 +382,6 @@ async fn a_rolling_deploy_that_adds_a_handler_handles_every_event_once_under_loa
 async fn start_never_narrows_the_filter_and_retire_types_does_explicitly() -> anyhow::Result<()> {
     let (_server, client, js, publisher) = setup().await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    let filters = |info: jetstream::consumer::Info| {
-        let mut all = info.config.filter_subjects.clone();
-        all.push(info.config.filter_subject.clone());
-        all.retain(|f| !f.is_empty());
-        all.sort();
-        all
-    };
     // The new version ran and was rolled back: the old one starts last.
     let new = instance(&client, "retiring", fast_config(), true, tx.clone())?
         .start()
@@ -379,13 +390,9 @@ async fn start_never_narrows_the_filter_and_retire_types_does_explicitly() -> an
     let old = instance(&client, "retiring", fast_config(), false, tx)?
         .start()
         .await?;
-    let both = vec![
-        "auth.user.created.>".to_string(),
-        "auth.user.deactivated.>".to_string(),
-    ];
     assert_eq!(
         filters(support::consumer_info(&js, "AUTH_EVENTS", "retiring").await?),
-        both
+        both_types()
     );
 
     let err = tidings::subscribe::retire_types(
@@ -490,5 +497,161 @@ async fn a_replay_starting_before_the_oldest_retained_event_says_it_is_truncated
     }
     let retained = Replay::start(&js, spec(ReplayStart::Sequence(published[2].sequence))).await?;
     assert_eq!(retained.truncated(), None, "starts at a retained event");
+    Ok(())
+}
+
+/// A client connected through `proxy` whose requests time out after
+/// `timeout`.
+async fn through(proxy: &FaultProxy, timeout: Duration) -> anyhow::Result<async_nats::Client> {
+    Ok(async_nats::ConnectOptions::new()
+        .request_timeout(Some(timeout))
+        .connect(proxy.url())
+        .await?)
+}
+
+#[tokio::test]
+async fn an_instance_whose_consumer_lookup_goes_unanswered_narrows_nothing() -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let new = instance(&client, "unanswered", fast_config(), true, tx.clone())?
+        .start()
+        .await?;
+    new.shutdown().await;
+
+    // The old version starts while the server's answer to its consumer
+    // lookup is lost: it must not take the consumer for absent and
+    // create it with its own filter only.
+    let proxy = FaultProxy::start(server.port()).await?;
+    let slow = through(&proxy, Duration::from_millis(500)).await?;
+    let lost = proxy.drop_next(Flow::ServerToClient, 1, |f: &Frame| {
+        f.is_api_answer("consumer_info_response")
+    });
+    let old = instance(&slow, "unanswered", fast_config(), false, tx.clone())?
+        .start()
+        .await?;
+    assert_eq!(lost.hits(), 1, "the lookup's answer was lost");
+    assert_eq!(
+        filters(support::consumer_info(&js, "AUTH_EVENTS", "unanswered").await?),
+        both_types()
+    );
+
+    // A deactivation published while only the old version runs is the
+    // group's still, and the new version handles it.
+    let ctx = PublishContext::new("org-1")?;
+    let deactivated = publish_one(&publisher, &ctx, 1, true).await?;
+    let new = instance(&client, "unanswered", fast_config(), true, tx)?
+        .start()
+        .await?;
+    let got = take(&mut rx, 1).await?;
+    assert_eq!((got[0].0, got[0].1), (deactivated, "deactivated"));
+    old.shutdown().await;
+    new.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_consumer_create_whose_answer_is_lost_is_checked_not_failed() -> anyhow::Result<()> {
+    let (server, _client, js, publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let slow = through(&proxy, Duration::from_millis(500)).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let lost = proxy.drop_next(Flow::ServerToClient, 1, |f: &Frame| {
+        f.is_api_answer("consumer_create_response")
+    });
+    let running = instance(&slow, "lost-create", fast_config(), true, tx)?
+        .start()
+        .await?;
+    assert_eq!(lost.hits(), 1, "the create's answer was lost");
+    assert_eq!(
+        filters(support::consumer_info(&js, "AUTH_EVENTS", "lost-create").await?),
+        both_types()
+    );
+    let ctx = PublishContext::new("org-1")?;
+    let created = publish_one(&publisher, &ctx, 0, true).await?;
+    let got = take(&mut rx, 1).await?;
+    assert_eq!(got[0].0, created);
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn instances_that_differ_creating_the_group_at_once_keep_both_filters() -> anyhow::Result<()>
+{
+    let (server, client, js, _publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let slow = through(&proxy, Duration::from_secs(10)).await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    // The old version found no consumer; its create has left but not
+    // arrived when the new version creates the consumer.
+    let held = proxy.hold_next(Flow::ClientToServer, |f: &Frame| {
+        f.subject()
+            .is_some_and(|s| s.starts_with("$JS.API.CONSUMER.CREATE.AUTH_EVENTS."))
+    });
+    let old = tokio::spawn(instance(&slow, "racing", fast_config(), false, tx.clone())?.start());
+    held.wait(1, Duration::from_secs(10)).await?;
+    let new = instance(&client, "racing", fast_config(), true, tx)?
+        .start()
+        .await?;
+    held.release();
+    let old = old.await??;
+    assert_eq!(
+        filters(support::consumer_info(&js, "AUTH_EVENTS", "racing").await?),
+        both_types()
+    );
+    old.shutdown().await;
+    new.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_consumer_recreated_by_an_instance_that_knew_fewer_types_is_widened_again(
+) -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let slow = through(&proxy, Duration::from_secs(10)).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    // The old version started first: its copy of the consumer's settings
+    // has its own filter only. The new version widened the consumer.
+    let old = instance(&client, "recreating", fast_config(), false, tx.clone())?
+        .start()
+        .await?;
+    let new = instance(&slow, "recreating", fast_config(), true, tx)?
+        .start()
+        .await?;
+    // The consumer is deleted; the new version's look at it waits until
+    // the old version has created it again, from its own copy.
+    let held = proxy.hold_next(Flow::ClientToServer, |f: &Frame| {
+        f.subject()
+            .is_some_and(|s| s == "$JS.API.CONSUMER.INFO.AUTH_EVENTS.recreating")
+    });
+    js.get_stream("AUTH_EVENTS")
+        .await?
+        .delete_consumer("recreating")
+        .await?;
+    held.wait(1, Duration::from_secs(20)).await?;
+    let recreated = eventually(
+        "the old version to recreate the consumer",
+        Duration::from_secs(20),
+        || support::consumer_info(&js, "AUTH_EVENTS", "recreating"),
+    )
+    .await?;
+    assert_eq!(filters(recreated), vec!["auth.user.created.>".to_string()]);
+    held.release();
+    eventually(
+        "the new version to widen the consumer again",
+        Duration::from_secs(20),
+        || async {
+            let now = filters(support::consumer_info(&js, "AUTH_EVENTS", "recreating").await?);
+            anyhow::ensure!(now == both_types(), "filters {now:?}");
+            anyhow::Ok(())
+        },
+    )
+    .await?;
+    let ctx = PublishContext::new("org-1")?;
+    let deactivated = publish_one(&publisher, &ctx, 1, true).await?;
+    let got = take(&mut rx, 1).await?;
+    assert_eq!((got[0].0, got[0].1), (deactivated, "deactivated"));
+    old.shutdown().await;
+    new.shutdown().await;
     Ok(())
 }

@@ -24,6 +24,7 @@ mod dead_letter;
 mod event;
 mod handler;
 mod health;
+mod join;
 mod pull;
 mod retire;
 mod signal;
@@ -379,71 +380,30 @@ impl Subscriber {
         }
     }
 
-    /// Creates the group's consumer on `stream`, or updates it: it keeps its
-    /// position and start policy, and the filters of types other instances
-    /// handle (the filter only grows; see [`retire_types`]).
+    /// Creates the group's consumer on `stream`, or joins the one other
+    /// instances made: it keeps its position and start policy, and the
+    /// filters of types other instances handle (the filter only grows; see
+    /// [`join`] and [`retire_types`]).
     async fn consumer(
         &self,
         stream: &str,
         types: &BTreeSet<&'static str>,
     ) -> Result<consumer::PullConsumer, SubscribeError> {
-        let failed = |detail: String| SubscribeError::Consumer {
-            group: self.group.clone(),
-            stream: stream.to_string(),
-            detail,
-        };
         let handle = self
             .stream(
                 stream,
                 &types.iter().copied().collect::<Vec<_>>().join(", "),
             )
             .await?;
-        let ours: BTreeSet<String> = types
-            .iter()
-            .map(|t| filter_for_type(t, self.config.organization.as_ref()))
-            .collect();
-        let existing = handle.consumer_info(&self.group).await.ok();
-        let (filters, deliver_policy) = match &existing {
-            Some(info) => {
-                let before = filters_of(&info.config);
-                let added: Vec<&String> = ours.difference(&before).collect();
-                let others: Vec<&String> = before.difference(&ours).collect();
-                if !added.is_empty() {
-                    tracing::info!(group = %self.group, stream, added = ?added, "the group's consumer now also receives these types");
-                }
-                if !others.is_empty() {
-                    tracing::info!(
-                        group = %self.group,
-                        stream,
-                        kept = ?others,
-                        "the group's consumer keeps filters this instance has no handler for (another instance handles them, or did): their events are left to the others; tidings::subscribe::retire_types drops a type no instance handles any more"
-                    );
-                }
-                // Start only widens the filter: narrowing it would move the
-                // group past every event of a type other instances handle.
-                let union: Vec<String> = before.union(&ours).cloned().collect();
-                (union, info.config.deliver_policy)
-            }
-            None if handle.cached_info().config.retention
-                == jetstream::stream::RetentionPolicy::WorkQueue =>
-            {
-                // A work queue holds only work no consumer has done yet, and
-                // JetStream lets a consumer on it start nowhere else.
-                if self.config.start_at != StartAt::All {
-                    tracing::info!(group = %self.group, stream, start_at = ?self.config.start_at, "the stream is a work queue: the group starts at the first event it holds (every event still to be done), not at start_at");
-                }
-                (ours.into_iter().collect(), consumer::DeliverPolicy::All)
-            }
-            None => {
-                let deliver_policy = match self.config.start_at {
-                    StartAt::New => consumer::DeliverPolicy::New,
-                    StartAt::All => consumer::DeliverPolicy::All,
-                    StartAt::Time(start_time) => {
-                        consumer::DeliverPolicy::ByStartTime { start_time }
-                    }
-                };
-                (ours.into_iter().collect(), deliver_policy)
-            }
+        let work_queue =
+            handle.cached_info().config.retention == jetstream::stream::RetentionPolicy::WorkQueue;
+        let deliver_policy = match self.config.start_at {
+            // A work queue holds only work no consumer has done yet, and
+            // JetStream lets a consumer on it start nowhere else.
+            _ if work_queue => consumer::DeliverPolicy::All,
+            StartAt::New => consumer::DeliverPolicy::New,
+            StartAt::All => consumer::DeliverPolicy::All,
+            StartAt::Time(start_time) => consumer::DeliverPolicy::ByStartTime { start_time },
         };
         let config = consumer::pull::Config {
             durable_name: Some(self.group.clone()),
@@ -455,14 +415,27 @@ impl Subscriber {
             // strands it (a server-side limit would, silently).
             max_deliver: -1,
             max_ack_pending: i64::try_from(self.config.ack_pending()).unwrap_or(i64::MAX),
-            filter_subjects: filters,
+            filter_subjects: types
+                .iter()
+                .map(|t| filter_for_type(t, self.config.organization.as_ref()))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect(),
             deliver_policy,
             ..Default::default()
         };
-        handle
-            .create_consumer(config)
-            .await
-            .map_err(|e| failed(e.to_string()))
+        let (joined, how) =
+            join::join(&self.js, &handle, &config)
+                .await
+                .map_err(|e| SubscribeError::Consumer {
+                    group: self.group.clone(),
+                    stream: stream.to_string(),
+                    detail: e.to_string(),
+                })?;
+        if how == join::Joined::Created && work_queue && self.config.start_at != StartAt::All {
+            tracing::info!(group = %self.group, stream, start_at = ?self.config.start_at, "the stream is a work queue: the group starts at the first event it holds (every event still to be done), not at start_at");
+        }
+        Ok(joined)
     }
 }
 

@@ -284,15 +284,6 @@ pub(crate) enum RecreateError {
         #[source]
         source: async_nats::jetstream::context::GetStreamError,
     },
-    /// Whether the consumer exists could not be told.
-    #[error("cannot read consumer {name}")]
-    Info {
-        /// The consumer.
-        name: String,
-        /// The server's answer.
-        #[source]
-        source: async_nats::jetstream::context::ConsumerInfoError,
-    },
     /// The old consumer's settings cannot make a pull consumer.
     #[error("consumer {name} is not a pull consumer: {detail}")]
     Config {
@@ -301,21 +292,22 @@ pub(crate) enum RecreateError {
         /// Why.
         detail: String,
     },
-    /// The server refused the new consumer.
-    #[error("cannot create consumer {name}")]
-    Create {
+    /// The consumer could not be created again (or joined, when another
+    /// instance created it first).
+    #[error("cannot create consumer {name} again: {error}")]
+    Join {
         /// The consumer.
         name: String,
-        /// The server's answer.
-        #[source]
-        source: async_nats::jetstream::stream::ConsumerError,
+        /// What went wrong.
+        error: super::join::JoinError,
     },
 }
 
 /// Creates the group's consumer again if it is gone, with the settings it
 /// had, going on after the last message this loop received (from the
 /// beginning of its deliver policy if none came). `Ok(false)`: it exists
-/// (another instance recreated it, or it was never gone).
+/// (another instance recreated it, or it was never gone), with this
+/// instance's filters added if another instance recreated it without them.
 async fn recreate(
     shared: &Shared,
     context: &async_nats::jetstream::Context,
@@ -323,7 +315,6 @@ async fn recreate(
     last_seen: Option<u64>,
 ) -> Result<bool, RecreateError> {
     use async_nats::jetstream::consumer::{DeliverPolicy, FromConsumer};
-    use async_nats::jetstream::context::ConsumerInfoErrorKind;
     let info = consumer.cached_info();
     let (stream, name) = (info.stream_name.clone(), info.name.clone());
     let handle = context
@@ -333,11 +324,6 @@ async fn recreate(
             stream: stream.clone(),
             source,
         })?;
-    match handle.consumer_info(&name).await {
-        Ok(_) => return Ok(false),
-        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {}
-        Err(source) => return Err(RecreateError::Info { name, source }),
-    }
     let mut config = async_nats::jetstream::consumer::pull::Config::try_from_consumer_config(
         info.config.clone(),
     )
@@ -346,19 +332,22 @@ async fn recreate(
         detail: e.to_string(),
     })?;
     if let Some(last) = last_seen {
+        // Used only if the consumer is created now.
         config.deliver_policy = DeliverPolicy::ByStartSequence {
             start_sequence: last.saturating_add(1),
         };
     }
-    let created = handle
-        .create_consumer(config)
+    let (joined, how) = super::join::join(context, &handle, &config)
         .await
-        .map_err(|source| RecreateError::Create {
+        .map_err(|error| RecreateError::Join {
             name: name.clone(),
-            source,
+            error,
         })?;
+    *consumer = joined;
+    if how != super::join::Joined::Created {
+        return Ok(false);
+    }
     tracing::warn!(group = %shared.group, stream = %stream, consumer = %name, after_sequence = ?last_seen, "the group's consumer was gone; created it again");
-    *consumer = created;
     Ok(true)
 }
 
