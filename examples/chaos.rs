@@ -237,6 +237,7 @@ async fn run(args: &RunArgs, seed: u64, out: &Path) -> anyhow::Result<i32> {
 
     // Publishing.
     let publish_start = Instant::now();
+    let publish_start_ms = check::unix_ms();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.duration);
     let mut publishers = JoinSet::new();
     for i in 0..args.publishers {
@@ -322,7 +323,25 @@ async fn run(args: &RunArgs, seed: u64, out: &Path) -> anyhow::Result<i32> {
     })
     .await?;
     let dead: Vec<(String, Uuid)> = dead.into_iter().map(|(d, _)| d).collect();
-    let logs = read_logs(&out.join("handled"))?;
+    let logs = read_logs(&out.join("handled"), &subscribers.killed)?;
+    // A fault can cause a redelivery from its start until an ack wait
+    // (and a pull round) after its healing.
+    let redelivery = subscriber::config(false).ack_wait + Duration::from_secs(2);
+    let windows: Vec<check::FaultWindow> = faults
+        .iter()
+        .map(|f| {
+            let from_ms = publish_start_ms + (f.at_s * 1000.0) as u64;
+            check::FaultWindow {
+                kind: serde_json::to_value(f.kind)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                from_ms,
+                to_ms: from_ms
+                    + u64::try_from(f.healed_after_ms + redelivery.as_millis()).unwrap_or(0),
+            }
+        })
+        .collect();
     let specs: Vec<GroupSpec> = GROUPS
         .iter()
         .map(|(name, ordered, dedup)| GroupSpec {
@@ -331,7 +350,7 @@ async fn run(args: &RunArgs, seed: u64, out: &Path) -> anyhow::Result<i32> {
             dedup: *dedup,
         })
         .collect();
-    let accounting = check::account(&publishes, &stored, &dead, &logs, &specs);
+    let accounting = check::account(&publishes, &stored, &dead, &logs, &specs, &windows);
 
     let mut by_kind: BTreeMap<String, usize> = BTreeMap::new();
     for fault in &faults {
@@ -542,9 +561,14 @@ async fn read_stream<T>(
     Ok(out)
 }
 
-/// Reads every subscriber process's log. A last line cut short by a
-/// SIGKILL cannot happen (one write per record) but is skipped if it does.
-fn read_logs(dir: &Path) -> anyhow::Result<Vec<check::ProcessLog>> {
+/// Reads every subscriber process's log (`GROUP.INSTANCE.PID.log`);
+/// `killed`: the pids of the processes SIGKILLed. A last line cut short by
+/// a SIGKILL cannot happen (one write per record) but is skipped if it
+/// does.
+fn read_logs(
+    dir: &Path,
+    killed: &std::collections::HashSet<u32>,
+) -> anyhow::Result<Vec<check::ProcessLog>> {
     let mut logs = Vec::new();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
@@ -564,6 +588,7 @@ fn read_logs(dir: &Path) -> anyhow::Result<Vec<check::ProcessLog>> {
                     sequence: fields.next()?.parse().ok()?,
                     key: fields.next()?.to_string(),
                     delivery: fields.next()?.parse().ok()?,
+                    at_ms: fields.next()?.parse().ok()?,
                 })
             })();
             match parsed {
@@ -571,8 +596,10 @@ fn read_logs(dir: &Path) -> anyhow::Result<Vec<check::ProcessLog>> {
                 None => tracing::error!(log = %path.display(), line, "unreadable record"),
             }
         }
+        let pid = name.rsplit('.').next().and_then(|p| p.parse::<u32>().ok());
         logs.push(check::ProcessLog {
             group,
+            killed: pid.is_some_and(|p| killed.contains(&p)),
             name,
             records,
         });
@@ -657,4 +684,22 @@ fn summary(report: &serde_json::Value, a: &check::Accounting, failed: bool) {
         out,
         "(* deduplicating group; twice: event ids handled more than once; order: first deliveries of a key\n handled out of stream order in one instance; redeliv: redeliveries handled after a later event of their key)"
     );
+    let _ = writeln!(
+        out,
+        "handled again (each handling after an event's first), by where and during which fault:"
+    );
+    for (name, g) in &a.groups {
+        let mut causes: Vec<(&String, &usize)> = g.handled_again_by_cause.iter().collect();
+        causes.sort_by(|x, y| y.1.cmp(x.1).then(x.0.cmp(y.0)));
+        let listed: Vec<String> = causes.iter().map(|(c, n)| format!("{n} {c}")).collect();
+        let _ = writeln!(
+            out,
+            "  {name}: {}",
+            if listed.is_empty() {
+                "none".to_string()
+            } else {
+                listed.join(", ")
+            }
+        );
+    }
 }

@@ -32,6 +32,8 @@ pub struct Handled {
     pub sequence: u64,
     pub key: String,
     pub delivery: u32,
+    /// When, by the wall clock (milliseconds since the Unix epoch).
+    pub at_ms: u64,
 }
 
 /// The log of one subscriber process (one instance's life).
@@ -39,7 +41,25 @@ pub struct Handled {
 pub struct ProcessLog {
     pub group: String,
     pub name: String,
+    /// Whether the nemesis (or a stop that timed out) SIGKILLed it.
+    pub killed: bool,
     pub records: Vec<Handled>,
+}
+
+/// When a fault could cause a redelivery: from its start until the ack
+/// wait after its healing.
+#[derive(Debug, Clone)]
+pub struct FaultWindow {
+    pub kind: String,
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Counts and a few examples of one finding.
@@ -90,6 +110,11 @@ pub struct Group {
     /// Handled by this group more than once (redeliveries after kills,
     /// lost acks, expired ack waits).
     pub handled_twice: Finding,
+    /// Each handling after an event's first, by where it ran against the
+    /// one before (the same instance; the next instance after the one
+    /// before was SIGKILLed; another instance) and the fault whose window
+    /// (its start to an ack wait after its healing) it fell in.
+    pub handled_again_by_cause: BTreeMap<String, usize>,
     /// Handled, but not in the stream.
     pub handled_not_stored: Finding,
     /// Both handled and dead-lettered.
@@ -146,6 +171,7 @@ pub fn account(
     dead_letters: &[(String, Uuid)],
     logs: &[ProcessLog],
     groups: &[GroupSpec],
+    windows: &[FaultWindow],
 ) -> Accounting {
     let mut out = Accounting::default();
     let s = &mut out.storage;
@@ -202,6 +228,7 @@ pub fn account(
             }
         }
         g.handled_events = times.len();
+        g.handled_again_by_cause = handled_again_by_cause(logs, &spec.name, windows);
         for (id, n) in &times {
             if *n > 1 {
                 g.handled_twice.add(|| format!("{id} handled {n} times"));
@@ -238,6 +265,43 @@ pub fn account(
         out.groups.insert(spec.name.clone(), g);
     }
     out
+}
+
+/// Every handling of `group` after an event's first, counted by cause (see
+/// [`Group::handled_again_by_cause`]).
+fn handled_again_by_cause(
+    logs: &[ProcessLog],
+    group: &str,
+    windows: &[FaultWindow],
+) -> BTreeMap<String, usize> {
+    let mut handlings: HashMap<Uuid, Vec<(u64, usize)>> = HashMap::new();
+    for (p, log) in logs.iter().enumerate().filter(|(_, l)| l.group == group) {
+        for r in &log.records {
+            handlings.entry(r.id).or_default().push((r.at_ms, p));
+        }
+    }
+    let mut causes = BTreeMap::new();
+    for list in handlings.values_mut().filter(|l| l.len() > 1) {
+        list.sort_unstable();
+        for pair in list.windows(2) {
+            let ((_, before), (at, now)) = (pair[0], pair[1]);
+            let place = if now == before {
+                "same instance"
+            } else if logs[before].killed {
+                "another instance, after a SIGKILL of the one before"
+            } else {
+                "another instance"
+            };
+            // Windows may overlap: the latest fault started before it.
+            let fault = windows
+                .iter()
+                .rev()
+                .find(|w| w.from_ms <= at && at <= w.to_ms)
+                .map_or("no fault", |w| w.kind.as_str());
+            *causes.entry(format!("{place}; {fault}")).or_default() += 1;
+        }
+    }
+    causes
 }
 
 /// Within each process's log, per entity, first deliveries in handling
@@ -278,4 +342,100 @@ fn redelivered_behind_later(logs: &[ProcessLog], group: &str) -> usize {
         }
     }
     count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn handled(id: Uuid, at_ms: u64) -> Handled {
+        Handled {
+            id,
+            sequence: 1,
+            key: "k".into(),
+            delivery: 1,
+            at_ms,
+        }
+    }
+
+    fn log(name: &str, killed: bool, records: Vec<Handled>) -> ProcessLog {
+        ProcessLog {
+            group: "g".into(),
+            name: name.into(),
+            killed,
+            records,
+        }
+    }
+
+    #[test]
+    fn each_handling_after_the_first_is_told_by_place_and_fault() {
+        let (a, b, c) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let logs = vec![
+            // Killed after handling a and b; b again in the same life of
+            // another instance, c twice in one instance.
+            log("g.1.100", true, vec![handled(a, 1_000), handled(b, 1_100)]),
+            log(
+                "g.2.200",
+                false,
+                vec![handled(a, 5_000), handled(c, 6_000), handled(c, 20_000)],
+            ),
+            log(
+                "g.3.300",
+                false,
+                vec![handled(b, 30_000), handled(b, 31_000)],
+            ),
+        ];
+        let windows = vec![
+            FaultWindow {
+                kind: "kill_subscriber".into(),
+                from_ms: 900,
+                to_ms: 7_000,
+            },
+            FaultWindow {
+                kind: "partition".into(),
+                from_ms: 15_000,
+                to_ms: 21_000,
+            },
+        ];
+        let causes = handled_again_by_cause(&logs, "g", &windows);
+        let want: BTreeMap<String, usize> = [
+            (
+                "another instance, after a SIGKILL of the one before; kill_subscriber",
+                1,
+            ),
+            (
+                "another instance, after a SIGKILL of the one before; no fault",
+                1,
+            ),
+            ("same instance; partition", 1),
+            ("same instance; no fault", 1),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        assert_eq!(causes, want);
+        let specs = [GroupSpec {
+            name: "g".into(),
+            ordered: false,
+            dedup: false,
+        }];
+        let stored: Vec<(Uuid, u64)> = vec![(a, 1), (b, 2), (c, 3)];
+        let publishes: Vec<Publish> = [a, b, c]
+            .iter()
+            .map(|id| Publish {
+                id: *id,
+                outcome: Outcome::Ok,
+                poison: false,
+            })
+            .collect();
+        let accounting = account(&publishes, &stored, &[], &logs, &specs, &windows);
+        let g = &accounting.groups["g"];
+        assert_eq!(g.handled_twice.count, 3, "a, b and c");
+        assert_eq!(
+            g.handled_again_by_cause.values().sum::<usize>(),
+            4,
+            "b ran three times"
+        );
+        assert!(!accounting.failed());
+    }
 }

@@ -32,6 +32,9 @@ pub struct Subscribers {
     instances: Vec<Instance>,
     /// Processes that exited without being told to.
     pub unexpected_exits: usize,
+    /// The pids of the processes this set SIGKILLed (their last acks may
+    /// be lost with them).
+    pub killed: std::collections::HashSet<u32>,
 }
 
 impl Subscribers {
@@ -45,6 +48,7 @@ impl Subscribers {
                 .map(|spec| Instance { spec, child: None })
                 .collect(),
             unexpected_exits: 0,
+            killed: Default::default(),
         };
         for i in 0..set.instances.len() {
             set.start(i)?;
@@ -97,6 +101,7 @@ impl Subscribers {
     pub fn kill(&mut self, i: usize) -> anyhow::Result<()> {
         if let Some(mut child) = self.instances[i].child.take() {
             let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+            self.killed.insert(child.id());
             child.wait()?;
         }
         Ok(())
@@ -116,6 +121,7 @@ impl Subscribers {
             if Instant::now() > deadline {
                 tracing::warn!(subscriber = %self.name(i), "ignored SIGTERM for 15 s; killing it");
                 let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGKILL);
+                self.killed.insert(child.id());
                 child.wait()?;
                 return Ok(());
             }

@@ -132,7 +132,8 @@ pub async fn run(args: SubscriberArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Records a handled event: `event_id stream_sequence key delivery`.
+/// Records a handled event: `event_id stream_sequence key delivery
+/// unix_ms` (the wall clock, to place it among the nemesis's faults).
 fn handle(log: &Mutex<File>, event: &Event<Probe>) -> Result<(), std::io::Error> {
     if event.payload.poison {
         return Err(std::io::Error::other(
@@ -141,8 +142,12 @@ fn handle(log: &Mutex<File>, event: &Event<Probe>) -> Result<(), std::io::Error>
     }
     let meta = &event.meta;
     let line = format!(
-        "{} {} {} {}\n",
-        meta.event_id, meta.stream_sequence, event.payload.key, meta.delivery
+        "{} {} {} {} {}\n",
+        meta.event_id,
+        meta.stream_sequence,
+        event.payload.key,
+        meta.delivery,
+        super::check::unix_ms()
     );
     let mut file = log.lock().unwrap_or_else(|p| p.into_inner());
     // One write per record: whole lines, also when the process is killed.
