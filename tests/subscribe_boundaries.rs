@@ -655,3 +655,29 @@ async fn a_consumer_recreated_by_an_instance_that_knew_fewer_types_is_widened_ag
     new.shutdown().await;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_consumer_lookup_never_answered_fails_start_with_a_clear_error() -> anyhow::Result<()> {
+    let (server, _client, _js, _publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let slow = through(&proxy, Duration::from_millis(200)).await?;
+    let (tx, _rx) = mpsc::unbounded_channel();
+    let lost = proxy.drop_all(Flow::ServerToClient, |f: &Frame| {
+        f.is_api_answer("consumer_info_response")
+    });
+    let err = instance(&slow, "unreachable", fast_config(), true, tx)?
+        .start()
+        .await
+        .expect_err("no lookup is answered");
+    assert_eq!(lost.hits(), 5, "asked five times");
+    let text = err.to_string();
+    assert!(
+        text.contains("consumer unreachable on stream AUTH_EVENTS"),
+        "names the group and stream: {text}"
+    );
+    assert!(
+        text.contains("no settled answer after 5 attempts") && text.contains("timed out"),
+        "says what happened: {text}"
+    );
+    Ok(())
+}

@@ -34,6 +34,9 @@ use super::filters_of;
 /// instance won.
 const ROUNDS: u32 = 5;
 
+/// The pause before the second round, doubling for each round after it.
+const PAUSE: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// Why joining the group's consumer failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum JoinError {
@@ -80,7 +83,12 @@ pub(crate) async fn join(
     let name = wanted.durable_name.clone().unwrap_or_default();
     let ours = filters(wanted);
     let mut last = String::new();
-    for _ in 0..ROUNDS {
+    for round in 0..ROUNDS {
+        if round > 0 {
+            // An answer that came at once (a consumer without a leader, a
+            // race lost) is worth a moment before the next round.
+            tokio::time::sleep(PAUSE.saturating_mul(1 << (round - 1))).await;
+        }
         let existing = match stream.consumer_info(&name).await {
             Ok(info) => Some(info),
             Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => None,
