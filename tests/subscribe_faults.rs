@@ -16,6 +16,7 @@ use support::{fast_config, settled, setup, take, UserCreated};
 use tidings::idempotency::Deduplicator;
 use tidings::replay::{Replay, ReplaySpec, ReplayStart};
 use tidings::subscribe::Health;
+use tidings::testing::{eventually, FaultProxy, Flow, Frame};
 use tidings::{DomainEvent, Event, PublishContext, Subscriber};
 use tokio::sync::{mpsc, Semaphore};
 
@@ -384,6 +385,69 @@ async fn a_dedup_record_that_fails_after_the_handler_is_retried_before_the_ack(
         "the handled event was not recorded once the bucket was back"
     );
     assert!(rx.try_recv().is_err(), "the handler ran twice");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_redelivery_reaching_the_instance_still_recording_the_event_does_not_run_it_again(
+) -> anyhow::Result<()> {
+    let (server, _client, js, publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let client = async_nats::ConnectOptions::new()
+        .request_timeout(Some(Duration::from_millis(500)))
+        .connect(proxy.url())
+        .await?;
+    let ttl = Duration::from_secs(3600);
+    let dedup = Deduplicator::open(&jetstream::new(client.clone()), "dedup_local", ttl, 1).await?;
+    // As when the node leading both the bucket and the consumer is frozen:
+    // this instance's records and progress acks are lost, its reads answered.
+    let records = proxy.drop_all(Flow::ClientToServer, |f: &Frame| {
+        f.subject()
+            .is_some_and(|s| s.starts_with("$KV.dedup_local."))
+    });
+    let progress = proxy.drop_all(Flow::ClientToServer, |f: &Frame| {
+        f.ack_kind().as_deref() == Some("+WPI")
+    });
+    let redelivered = proxy.count(Flow::ServerToClient, |f: &Frame| {
+        f.is_delivery() && f.reply().is_some_and(|r| r.split('.').nth(4) == Some("2"))
+    });
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut subscriber = Subscriber::new(client, "dedup-local", fast_config())?;
+    subscriber
+        .handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((event.meta.event_id, event.meta.delivery));
+                Ok::<(), Infallible>(())
+            }
+        })
+        .deduplicate(dedup.clone());
+    let running = subscriber.start().await?;
+    publisher
+        .publish(&PublishContext::new("org-1")?, &UserCreated::numbered(1))
+        .await?;
+    let (event_id, delivery) = take(&mut rx, 1).await?[0];
+    assert_eq!(delivery, 1);
+    // The ack wait (2 s) passes without progress acks: the server delivers
+    // the event again, to this instance, while its record still fails.
+    redelivered.wait(1, Duration::from_secs(20)).await?;
+    records.remove();
+    progress.remove();
+    // The redelivery was acked (the event was handled); the first delivery
+    // goes on recording until the bucket takes it.
+    settled(&js, "AUTH_EVENTS", "dedup-local").await?;
+    let check = Deduplicator::open(&js, "dedup_local", ttl, 1).await?;
+    eventually(
+        "the record, once the bucket answers",
+        Duration::from_secs(20),
+        || async {
+            anyhow::ensure!(check.seen("dedup-local", event_id).await?, "not recorded");
+            anyhow::Ok(())
+        },
+    )
+    .await?;
+    assert!(rx.try_recv().is_err(), "the handler ran again");
     running.shutdown().await;
     Ok(())
 }

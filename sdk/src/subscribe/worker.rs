@@ -34,6 +34,11 @@ pub(crate) struct Shared {
     pub(crate) mover: Mover,
     /// The types without a handler here that this instance has warned of.
     unhandled_warned: Mutex<HashSet<String>>,
+    /// With deduplication: the events this instance handled whose record
+    /// the bucket has not taken yet (each holds its slot meanwhile). A
+    /// redelivery of one (its progress acks lost with the node that also
+    /// leads the bucket) is acked without running the handler again.
+    recording: Mutex<HashSet<uuid::Uuid>>,
     /// One permit per handler slot (`max_in_flight`).
     pub(crate) slots: Arc<Semaphore>,
     /// Slots reserved for messages asked of the server, not yet arrived:
@@ -91,6 +96,24 @@ impl Shared {
         self.reserved.iter().any(|r| r.load(Ordering::SeqCst) == 0)
     }
 
+    /// Whether this instance handled the event and is recording it.
+    fn is_recording(&self, event_id: uuid::Uuid) -> bool {
+        self.recording
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&event_id)
+    }
+
+    /// Notes that the event's record is on its way (`true`) or settled.
+    fn set_recording(&self, event_id: uuid::Uuid, on: bool) {
+        let mut recording = self.recording.lock().unwrap_or_else(|p| p.into_inner());
+        if on {
+            recording.insert(event_id);
+        } else {
+            recording.remove(&event_id);
+        }
+    }
+
     /// `loops`: the number of pull loops (one per stream).
     pub(crate) fn new(
         group: String,
@@ -105,6 +128,7 @@ impl Shared {
             telemetry: ConsumerLabels::new(&group),
             mover,
             unhandled_warned: Mutex::new(HashSet::new()),
+            recording: Mutex::new(HashSet::new()),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
             reserved: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             freed: watch::Sender::new(0),
@@ -359,6 +383,10 @@ async fn handle(
 ) {
     let group = shared.group.as_str();
     let message = &delivered.message;
+    if shared.dedup.is_some() && shared.is_recording(envelope.id) {
+        tracing::debug!(group, event_id = %envelope.id, "handled by this instance, its record still on the way; acked without running the handler");
+        return ack(shared, delivered).await;
+    }
     let max = shared.config.max_deliveries;
     // The budget earlier deliveries spent: failed handler runs and
     // deliveries whose outcome is unknown, not those released for reasons
@@ -434,10 +462,10 @@ async fn handle(
                     // Recorded before the ack, so that a redelivery (a lost
                     // ack, a reset consumer) finds it.
                     let record = || dedup.record(group, event_id);
-                    if until_bucket_answers(shared, delivered, event_id, record)
-                        .await
-                        .is_none()
-                    {
+                    shared.set_recording(event_id, true);
+                    let recorded = until_bucket_answers(shared, delivered, event_id, record).await;
+                    shared.set_recording(event_id, false);
+                    if recorded.is_none() {
                         tracing::warn!(group, %event_id, "shutdown deadline passed before the handled event could be recorded for deduplication; acked unrecorded: a redelivery would run the handler again");
                     }
                 }
