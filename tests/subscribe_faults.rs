@@ -453,6 +453,38 @@ async fn a_redelivery_reaching_the_instance_still_recording_the_event_does_not_r
 }
 
 #[tokio::test]
+async fn the_duplicate_check_reads_from_the_leader_not_from_a_replica_that_may_be_behind(
+) -> anyhow::Result<()> {
+    let (server, _client, _js, _publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let js = jetstream::new(async_nats::connect(proxy.url()).await?);
+    let dedup = Deduplicator::open(&js, "dedup_leader", Duration::from_secs(3600), 1).await?;
+    let direct = proxy.count(Flow::ClientToServer, |f: &Frame| {
+        f.subject()
+            .is_some_and(|s| s.starts_with("$JS.API.DIRECT.GET."))
+    });
+    let leader = proxy.count(Flow::ClientToServer, |f: &Frame| {
+        f.subject()
+            .is_some_and(|s| s == "$JS.API.STREAM.MSG.GET.KV_dedup_leader")
+    });
+    let id = uuid::Uuid::now_v7();
+    assert!(!dedup.seen("g", id).await?, "not recorded yet");
+    dedup.record("g", id).await?;
+    assert!(dedup.seen("g", id).await?, "recorded");
+    js.get_key_value("dedup_leader")
+        .await?
+        .delete(format!("g.{id}"))
+        .await?;
+    assert!(
+        !dedup.seen("g", id).await?,
+        "a delete marker is not a record"
+    );
+    assert_eq!(leader.hits(), 3, "each check asked the stream leader");
+    assert_eq!(direct.hits(), 0, "no check asked any replica");
+    Ok(())
+}
+
+#[tokio::test]
 async fn an_unavailable_dedup_bucket_keeps_an_entitys_order_in_ordered_mode() -> anyhow::Result<()>
 {
     let (_server, client, js, publisher) = setup().await?;

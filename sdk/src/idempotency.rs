@@ -21,6 +21,10 @@ use uuid::Uuid;
 
 use crate::token::check_group;
 
+/// The header of a key-value entry's operation (`DEL`, `PURGE`; none for
+/// a put).
+const KV_OPERATION: &str = "KV-Operation";
+
 /// Why the deduplication store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum IdempotencyError {
@@ -107,16 +111,33 @@ impl Deduplicator {
 
     /// Whether `group` already handled the event.
     ///
+    /// Read from the bucket's stream leader, never from a replica: the
+    /// key-value store's own `get` is a direct get, which any replica may
+    /// answer, and a replica that is behind (a node just back from a pause
+    /// or a restart) answers "not there" for a record the leader has
+    /// acknowledged; the event's handler would run again.
+    ///
     /// # Errors
     /// The bucket could not be read.
     pub async fn seen(&self, group: &str, event_id: Uuid) -> Result<bool, IdempotencyError> {
+        use jetstream::stream::LastRawMessageErrorKind;
         let key = Self::key(group, event_id);
         check_group(group).map_err(|e| self.entry_error("read", &key, &e))?;
-        self.store
-            .get(&key)
+        let subject = format!("{}{key}", self.store.prefix);
+        match self
+            .store
+            .stream
+            .get_last_raw_message_by_subject(&subject)
             .await
-            .map(|v| v.is_some())
-            .map_err(|e| self.entry_error("read", &key, &e))
+        {
+            // A delete or purge marker is not a record.
+            Ok(message) => Ok(message
+                .headers
+                .get(KV_OPERATION)
+                .is_none_or(|op| op.as_str() != "DEL" && op.as_str() != "PURGE")),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(false),
+            Err(e) => Err(self.entry_error("read", &key, &e)),
+        }
     }
 
     /// Records that `group` handled the event.
