@@ -26,7 +26,7 @@ use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::{ConsumerCreateStrictErrorKind, ConsumerUpdateErrorKind};
 use async_nats::jetstream::{self, stream::Stream};
 
-use super::filters_of;
+use super::{filter_set, filters_of};
 
 /// How many times [`join`] reads the consumer and acts on what it read
 /// before it gives up: each round ends early on an answer that settles it,
@@ -199,13 +199,7 @@ fn merge(server: &consumer::Config, wanted: &Config) -> Result<Option<Config>, S
 
 /// The filters a configuration asks for.
 fn filters(config: &Config) -> BTreeSet<String> {
-    config
-        .filter_subjects
-        .iter()
-        .chain(std::iter::once(&config.filter_subject))
-        .filter(|f| !f.is_empty())
-        .cloned()
-        .collect()
+    filter_set(&config.filter_subjects, &config.filter_subject)
 }
 
 #[cfg(test)]

@@ -442,12 +442,17 @@ impl Subscriber {
 /// A consumer's filter subjects, however the server stores them (one
 /// filter comes back as `filter_subject`).
 fn filters_of(config: &consumer::Config) -> BTreeSet<String> {
-    config
-        .filter_subjects
+    filter_set(&config.filter_subjects, &config.filter_subject)
+}
+
+/// The filters of a consumer configuration's two fields, as one set.
+fn filter_set(filter_subjects: &[String], filter_subject: &str) -> BTreeSet<String> {
+    filter_subjects
         .iter()
-        .chain(std::iter::once(&config.filter_subject))
+        .map(String::as_str)
+        .chain(std::iter::once(filter_subject))
         .filter(|f| !f.is_empty())
-        .cloned()
+        .map(str::to_string)
         .collect()
 }
 
