@@ -37,7 +37,7 @@ async fn a_default_subscriber_asks_for_a_30s_ack_wait_and_gives_up_after_5_deliv
     // The subscriber counts deliveries itself; the server never gives up
     // on an event on its own (that would strand it outside the DLQ).
     assert_eq!(info.config.max_deliver, -1);
-    assert_eq!(info.config.max_ack_pending, 1024, "256 in flight x 4");
+    assert_eq!(info.config.max_ack_pending, 4096, "1,024 in flight x 4");
     running.shutdown().await;
 
     // The default delivery budget, with a short backoff only so that the

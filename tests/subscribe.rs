@@ -450,6 +450,178 @@ async fn in_flight_handlers_and_unacked_messages_stay_within_the_bound() -> anyh
     Ok(())
 }
 
+/// Waits (at most 20 s) until `check` holds, reading it every 20 ms.
+async fn until(what: &str, mut check: impl FnMut() -> bool) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !check() {
+        anyhow::ensure!(Instant::now() < deadline, "{what}: not within 20 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+#[tokio::test]
+async fn handlers_run_at_most_max_concurrent_handlers_while_the_window_holds_more(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_in_flight: 12,
+        max_concurrent_handlers: Some(3),
+        max_ack_pending: Some(12),
+        ..fast_config()
+    };
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let running_now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
+    let mut subscriber = Subscriber::new(client, "windowed", config)?;
+    {
+        let (gate, running_now, most) = (gate.clone(), running_now.clone(), most.clone());
+        subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
+            let (gate, running_now, most, tx) =
+                (gate.clone(), running_now.clone(), most.clone(), tx.clone());
+            async move {
+                let now = running_now.fetch_add(1, Ordering::SeqCst) + 1;
+                most.fetch_max(now, Ordering::SeqCst);
+                let _ = tx.send(());
+                let permit = gate.acquire().await.map_err(|e| e.to_string())?;
+                permit.forget();
+                running_now.fetch_sub(1, Ordering::SeqCst);
+                Ok::<(), String>(())
+            }
+        });
+    }
+    let running = subscriber.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    let events: Vec<UserCreated> = (0..40).map(UserCreated::numbered).collect();
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    // Three handlers start and block; the window fills with nine more
+    // events waiting for a handler.
+    take(&mut rx, 3).await?;
+    until("the window holds 12 events", || running.in_flight() == 12).await?;
+    let info = consumer_info(&js, "AUTH_EVENTS", "windowed").await?;
+    assert_eq!(info.num_ack_pending, 12);
+    assert!(rx.try_recv().is_err(), "a fourth handler started");
+    assert_eq!(most.load(Ordering::SeqCst), 3);
+    gate.add_permits(40);
+    take(&mut rx, 37).await?;
+    settled(&js, "AUTH_EVENTS", "windowed").await?;
+    assert_eq!(most.load(Ordering::SeqCst), 3);
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_event_waiting_for_a_handler_past_the_ack_wait_is_kept_alive_not_redelivered(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        // Room for more than the 4 events: a pull request stays open, so
+        // the server could redeliver the waiting ones here.
+        max_in_flight: 8,
+        max_concurrent_handlers: Some(1),
+        ..fast_config()
+    };
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, u32)>();
+    let mut subscriber = Subscriber::new(client, "waiting", config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let (tx, first) = (tx.clone(), first.clone());
+        async move {
+            let _ = tx.send((event.payload.user_id.clone(), event.meta.delivery));
+            if first.swap(false, Ordering::SeqCst) {
+                // 2.4 ack waits of work with progress acks, while the
+                // other events wait for this one handler.
+                for _ in 0..8 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    event.progress().await.map_err(|e| e.to_string())?;
+                }
+            }
+            Ok::<(), String>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    let events: Vec<UserCreated> = (0..4).map(UserCreated::numbered).collect();
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    let mut got = take(&mut rx, 4).await?;
+    settled(&js, "AUTH_EVENTS", "waiting").await?;
+    let info = consumer_info(&js, "AUTH_EVENTS", "waiting").await?;
+    assert_eq!(
+        info.num_redelivered, 0,
+        "an event waiting for its turn was redelivered"
+    );
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    got.sort();
+    let expected: Vec<(String, u32)> = (0..4).map(|n| (format!("u-{n}"), 1)).collect();
+    assert_eq!(got, expected);
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn events_waiting_for_a_handler_at_the_shutdown_deadline_are_released_to_another_instance(
+) -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        max_in_flight: 4,
+        max_concurrent_handlers: Some(1),
+        shutdown_deadline: Duration::from_millis(500),
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String, u32)>();
+    let mut stuck = Subscriber::new(client, "handover", config.clone())?;
+    {
+        let tx = tx.clone();
+        stuck.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send((0, event.payload.user_id.clone(), event.meta.delivery));
+                std::future::pending::<()>().await;
+                Ok::<(), Infallible>(())
+            }
+        });
+    }
+    let stuck = stuck.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    let events: Vec<UserCreated> = (0..4).map(UserCreated::numbered).collect();
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    assert_eq!(take(&mut rx, 1).await?[0].0, 0);
+    until("the stuck instance holds all 4", || stuck.in_flight() == 4).await?;
+    let report = stuck.shutdown().await;
+    assert_eq!(
+        report.abandoned, 4,
+        "one running and three waiting for a handler"
+    );
+    assert!(rx.try_recv().is_err(), "a waiting event ran at shutdown");
+    let mut next = Subscriber::new(server.connect().await?, "handover", config)?;
+    next.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send((1, event.payload.user_id.clone(), event.meta.delivery));
+            Ok::<(), Infallible>(())
+        }
+    });
+    let next = next.start().await?;
+    let mut got = take(&mut rx, 4).await?;
+    got.sort();
+    let expected: Vec<(usize, String, u32)> = (0..4).map(|n| (1, format!("u-{n}"), 2)).collect();
+    assert_eq!(
+        got, expected,
+        "each released once, handled once by the next instance"
+    );
+    settled(&js, "AUTH_EVENTS", "handover").await?;
+    next.shutdown().await;
+    Ok(())
+}
+
 #[tokio::test]
 async fn events_of_one_entity_are_handled_one_at_a_time_in_stream_order_across_retries(
 ) -> anyhow::Result<()> {

@@ -67,6 +67,9 @@ impl Backoff {
     }
 }
 
+/// Handlers running at once unless `max_concurrent_handlers` says otherwise.
+const DEFAULT_CONCURRENT_HANDLERS: usize = 256;
+
 /// How a consumer group consumes.
 #[derive(Debug, Clone)]
 pub struct SubscriberConfig {
@@ -80,12 +83,19 @@ pub struct SubscriberConfig {
     /// NAK delays after a failed handler.
     pub backoff: Backoff,
     /// The most events this instance holds at once: asked of the server,
-    /// waiting for their entity's turn, or being handled (so also the most
-    /// handlers running at once). Default 256: a window this deep keeps a
-    /// fast consumer busy across the round trips of pulling (the consume
-    /// benchmark runs at about half its speed with 64); lower it for
-    /// handlers that must not run that many at once.
+    /// waiting for a handler or for their entity's turn, or being handled.
+    /// Default 1,024: the pull window. It must cover the events handled
+    /// during a pull round trip (about rate × round trip: a consumer of
+    /// 10,000 events/s on a cluster answering pulls in 50 ms needs 500), or
+    /// the instance waits for the server instead of handling.
     pub max_in_flight: usize,
+    /// The most handlers running at once; the other events held wait for a
+    /// free one, kept from redelivery by progress acks every third of the
+    /// ack wait. Default (`None`): 256, or `max_in_flight` if that is lower.
+    /// Lower it for handlers that must not run that many at once (a database
+    /// pool, a rate-limited API): the events waiting for them still arrive
+    /// ahead.
+    pub max_concurrent_handlers: Option<usize>,
     /// Unacknowledged messages the server lets the whole group hold (every
     /// instance together). Default: `max_in_flight × 4`, room for 4 instances
     /// at full speed.
@@ -113,7 +123,8 @@ impl Default for SubscriberConfig {
             ack_wait: Duration::from_secs(30),
             max_deliveries: 5,
             backoff: Backoff::default(),
-            max_in_flight: 256,
+            max_in_flight: 1024,
+            max_concurrent_handlers: None,
             max_ack_pending: None,
             organization: None,
             ordered_by_key: false,
@@ -135,6 +146,12 @@ pub struct ConfigError {
 }
 
 impl SubscriberConfig {
+    /// The effective `max_concurrent_handlers`.
+    pub fn concurrent_handlers(&self) -> usize {
+        self.max_concurrent_handlers
+            .unwrap_or(DEFAULT_CONCURRENT_HANDLERS.min(self.max_in_flight))
+    }
+
     /// The effective `max_ack_pending`.
     pub fn ack_pending(&self) -> usize {
         self.max_ack_pending
@@ -160,6 +177,16 @@ impl SubscriberConfig {
         }
         if self.max_in_flight == 0 {
             return fail("max_in_flight", "must be at least 1");
+        }
+        match self.max_concurrent_handlers {
+            Some(0) => return fail("max_concurrent_handlers", "must be at least 1"),
+            Some(n) if n > self.max_in_flight => {
+                return fail(
+                    "max_concurrent_handlers",
+                    "must not exceed max_in_flight: a handler runs on an event this instance holds",
+                )
+            }
+            _ => {}
         }
         if self.ack_pending() < self.max_in_flight {
             return fail(
@@ -203,6 +230,21 @@ mod tests {
     }
 
     #[test]
+    fn handlers_default_to_256_or_the_window_if_smaller() {
+        assert_eq!(SubscriberConfig::default().concurrent_handlers(), 256);
+        let small = SubscriberConfig {
+            max_in_flight: 4,
+            ..Default::default()
+        };
+        assert_eq!(small.concurrent_handlers(), 4);
+        let set = SubscriberConfig {
+            max_concurrent_handlers: Some(7),
+            ..Default::default()
+        };
+        assert_eq!(set.concurrent_handlers(), 7);
+    }
+
+    #[test]
     fn impossible_settings_are_named() {
         let bad = SubscriberConfig {
             max_in_flight: 10,
@@ -213,6 +255,17 @@ mod tests {
             bad.validate().expect_err("5 < 10").setting,
             "max_ack_pending"
         );
+        for (handlers, why) in [(0, "no handler"), (11, "more handlers than events held")] {
+            let bad = SubscriberConfig {
+                max_in_flight: 10,
+                max_concurrent_handlers: Some(handlers),
+                ..Default::default()
+            };
+            assert_eq!(
+                bad.validate().expect_err(why).setting,
+                "max_concurrent_handlers"
+            );
+        }
         let bad = SubscriberConfig {
             max_deliveries: 0,
             ..Default::default()

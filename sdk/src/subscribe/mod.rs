@@ -5,7 +5,8 @@
 //! creates or updates one durable pull consumer per stream for the group
 //! (filter subjects: the handled types, optionally one tenant, added to
 //! those the consumer already has) and consumes with at most
-//! `max_in_flight` handlers at once. Every instance that starts with the
+//! `max_in_flight` events held (asked for, waiting or being handled) and
+//! `max_concurrent_handlers` handlers running at once. Every instance that starts with the
 //! same group shares the same consumers, so each event is handled by one
 //! instance; two groups each receive every event. An instance that receives
 //! a type only other instances handle releases it to them (a NAK with a
@@ -493,7 +494,8 @@ impl std::fmt::Debug for Running {
 /// How a shutdown went.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ShutdownReport {
-    /// Handlers still running at the deadline: their events were released
+    /// Events still held at the deadline (handlers running, or events
+    /// waiting for a handler or their entity's turn): they were released
     /// for redelivery (NAK without delay).
     pub abandoned: usize,
     /// How long it took.
@@ -513,8 +515,8 @@ impl Running {
         self.shared.health.subscribe()
     }
 
-    /// Events this instance holds now: being handled, or waiting for their
-    /// entity's turn (ordered mode).
+    /// Events this instance holds now: being handled, or waiting for a
+    /// handler or for their entity's turn (ordered mode).
     pub fn in_flight(&self) -> usize {
         let reserved = self.shared.reserved();
         (self.shared.config.max_in_flight - self.shared.slots.available_permits())

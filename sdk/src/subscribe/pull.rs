@@ -1,8 +1,10 @@
 //! Pipelined pulling with a hard bound: every message asked of the server
-//! holds a handler slot from the moment it is asked for, so this instance
-//! never holds more than `max_in_flight` messages (asked for, queued or being
-//! handled), yet a new pull request goes out as soon as half the slots are
-//! free, without waiting for the last one to finish.
+//! holds a slot from the moment it is asked for, so this instance never
+//! holds more than `max_in_flight` messages (asked for, waiting for a
+//! handler or being handled), yet a new pull request goes out as soon as
+//! half the slots are free, without waiting for the last one to finish.
+//! How many of the held messages are handled at once is the worker's
+//! bound (`max_concurrent_handlers`).
 //!
 //! All requests of one loop share one inbox, so messages arrive in the
 //! order the server sent them (stream order, which per-entity lanes rely

@@ -39,8 +39,11 @@ pub(crate) struct Shared {
     /// redelivery of one (its progress acks lost with the node that also
     /// leads the bucket) is acked without running the handler again.
     recording: Mutex<HashSet<uuid::Uuid>>,
-    /// One permit per handler slot (`max_in_flight`).
+    /// One permit per event held (`max_in_flight`): asked of the server,
+    /// waiting, or being handled.
     pub(crate) slots: Arc<Semaphore>,
+    /// One permit per running handler (`max_concurrent_handlers`).
+    turns: Arc<Semaphore>,
     /// Slots reserved for messages asked of the server, not yet arrived:
     /// one counter per stream's pull loop (each loop writes its own).
     reserved: Box<[AtomicUsize]>,
@@ -130,6 +133,7 @@ impl Shared {
             unhandled_warned: Mutex::new(HashSet::new()),
             recording: Mutex::new(HashSet::new()),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
+            turns: Arc::new(Semaphore::new(config.concurrent_handlers())),
             reserved: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             freed: watch::Sender::new(0),
             group,
@@ -235,7 +239,7 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, delivered: Delivered, slot: Slot) -
     let Some(key) = key else {
         let shared = shared.clone();
         return Some(Box::pin(async move {
-            process(&shared, &job.delivered).await;
+            process_in_turn(&shared, &job.delivered).await;
             drop(job);
         }));
     };
@@ -267,7 +271,7 @@ async fn run_lane(shared: Arc<Shared>, key: String, first: Job) {
     let keep_alive = shared.config.ack_wait / 3;
     loop {
         {
-            let work = process(&shared, &job.delivered);
+            let work = process_in_turn(&shared, &job.delivered);
             tokio::pin!(work);
             let mut tick =
                 tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
@@ -290,6 +294,36 @@ async fn run_lane(shared: Arc<Shared>, key: String, first: Job) {
             }
         };
         job = next;
+    }
+}
+
+/// Processes the event once a handler is free (`max_concurrent_handlers`).
+/// Meanwhile it is kept alive with progress acks; if the shutdown deadline
+/// passes first it is released for redelivery without running.
+async fn process_in_turn(shared: &Shared, delivered: &Delivered) {
+    // A free handler is the common case: no timer, no waiting.
+    let turn = match shared.turns.clone().try_acquire_owned() {
+        Ok(turn) => Some(turn),
+        Err(_) => {
+            let mut abort = shared.abort.clone();
+            let wait = kept_alive(shared, delivered, shared.turns.clone().acquire_owned());
+            tokio::select! {
+                // A turn given back by an aborted handler goes to no one.
+                biased;
+                _ = abort.wait_for(|a| *a) => None,
+                turn = wait => turn.ok(),
+            }
+        }
+    };
+    match turn {
+        Some(turn) => {
+            process(shared, delivered).await;
+            drop(turn);
+        }
+        None => {
+            tracing::debug!(group = %shared.group, subject = %delivered.message.subject, "shutdown deadline passed while the event waited for a handler; released for redelivery");
+            release(shared, delivered).await;
+        }
     }
 }
 
