@@ -76,7 +76,7 @@ pub const USAGE: &str = "\
       --ce-headers: whether the SDK's publishers send the ce- headers
       (default: PublisherConfig's default). --sub-in-flight: each SDK
       group instance's max_in_flight across the six streams (default the
-      SubscriberConfig default, 256; raw async-nats' messages() asks for 200
+      SubscriberConfig default, 1,024; raw async-nats' messages() asks for 200
       per stream, 1,200 per group).
       Reports publish and end-to-end p50/p95/p99 beside the spec's 50 ms and
       100 ms p95, achieved rates, CPU use and load average.";
