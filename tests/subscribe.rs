@@ -398,6 +398,35 @@ async fn unreadable_messages_are_given_up_at_once_and_never_reach_the_handler() 
     Ok(())
 }
 
+/// A handler that reports each start on `rx`, then blocks until `gate`
+/// gives it a permit; `most` is the most that ran at once.
+struct Gated {
+    gate: Arc<tokio::sync::Semaphore>,
+    most: Arc<AtomicUsize>,
+    rx: mpsc::UnboundedReceiver<()>,
+}
+
+fn gated_handler(subscriber: &mut Subscriber) -> Gated {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let running_now = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let (tx, rx) = mpsc::unbounded_channel::<()>();
+    let (g, m) = (gate.clone(), most.clone());
+    subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
+        let (gate, running_now, most, tx) = (g.clone(), running_now.clone(), m.clone(), tx.clone());
+        async move {
+            let now = running_now.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            let _ = tx.send(());
+            let permit = gate.acquire().await.map_err(|e| e.to_string())?;
+            permit.forget();
+            running_now.fetch_sub(1, Ordering::SeqCst);
+            Ok::<(), String>(())
+        }
+    });
+    Gated { gate, most, rx }
+}
+
 #[tokio::test]
 async fn in_flight_handlers_and_unacked_messages_stay_within_the_bound() -> anyhow::Result<()> {
     let (_server, client, js, publisher) = setup().await?;
@@ -406,27 +435,8 @@ async fn in_flight_handlers_and_unacked_messages_stay_within_the_bound() -> anyh
         max_ack_pending: Some(4),
         ..fast_config()
     };
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let running_now = Arc::new(AtomicUsize::new(0));
-    let most = Arc::new(AtomicUsize::new(0));
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let mut subscriber = Subscriber::new(client, "bounded", config)?;
-    {
-        let (gate, running_now, most) = (gate.clone(), running_now.clone(), most.clone());
-        subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
-            let (gate, running_now, most, tx) =
-                (gate.clone(), running_now.clone(), most.clone(), tx.clone());
-            async move {
-                let now = running_now.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                let _ = tx.send(());
-                let permit = gate.acquire().await.map_err(|e| e.to_string())?;
-                permit.forget();
-                running_now.fetch_sub(1, Ordering::SeqCst);
-                Ok::<(), String>(())
-            }
-        });
-    }
+    let Gated { gate, most, mut rx } = gated_handler(&mut subscriber);
     let running = subscriber.start().await?;
     let ctx = PublishContext::new("org-1")?;
     let events: Vec<UserCreated> = (0..40).map(UserCreated::numbered).collect();
@@ -470,27 +480,8 @@ async fn handlers_run_at_most_max_concurrent_handlers_while_the_window_holds_mor
         max_ack_pending: Some(12),
         ..fast_config()
     };
-    let gate = Arc::new(tokio::sync::Semaphore::new(0));
-    let running_now = Arc::new(AtomicUsize::new(0));
-    let most = Arc::new(AtomicUsize::new(0));
-    let (tx, mut rx) = mpsc::unbounded_channel::<()>();
     let mut subscriber = Subscriber::new(client, "windowed", config)?;
-    {
-        let (gate, running_now, most) = (gate.clone(), running_now.clone(), most.clone());
-        subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
-            let (gate, running_now, most, tx) =
-                (gate.clone(), running_now.clone(), most.clone(), tx.clone());
-            async move {
-                let now = running_now.fetch_add(1, Ordering::SeqCst) + 1;
-                most.fetch_max(now, Ordering::SeqCst);
-                let _ = tx.send(());
-                let permit = gate.acquire().await.map_err(|e| e.to_string())?;
-                permit.forget();
-                running_now.fetch_sub(1, Ordering::SeqCst);
-                Ok::<(), String>(())
-            }
-        });
-    }
+    let Gated { gate, most, mut rx } = gated_handler(&mut subscriber);
     let running = subscriber.start().await?;
     let ctx = PublishContext::new("org-1")?;
     let events: Vec<UserCreated> = (0..40).map(UserCreated::numbered).collect();
