@@ -87,7 +87,9 @@ pub struct SubscriberConfig {
     /// Default 1,024: the pull window. It must cover the events handled
     /// during a pull round trip (about rate × round trip: a consumer of
     /// 10,000 events/s on a cluster answering pulls in 50 ms needs 500), or
-    /// the instance waits for the server instead of handling.
+    /// the instance waits for the server instead of handling. A deeper
+    /// window also means more handled events come back when their acks are
+    /// lost (a frozen server): lower it where repeats are costly.
     pub max_in_flight: usize,
     /// The most handlers running at once; the other events held wait for a
     /// free one, kept from redelivery by progress acks every third of the
