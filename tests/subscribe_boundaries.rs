@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use support::{dead_letters, fast_config, settled, setup, take, UserCreated, UserDeactivated};
+use support::{
+    consumer_info, dead_letters, fast_config, settled, setup, take, UserCreated, UserDeactivated,
+};
 use tidings::dlq::{ops, DeadLetterKind, DlqFilter};
 use tidings::replay::{Replay, ReplayError, ReplaySpec, ReplayStart};
 use tidings::subscribe::SubscriberConfig;
@@ -276,6 +278,45 @@ fn assert_once_each(seen: &[Seen], want: &HashSet<Uuid>) {
     assert_eq!(counts.len(), want.len(), "handled events never published");
 }
 
+/// Takes one handling per published id (at most 20 s); if some do not
+/// come, the error names them with what the server and the DLQ say of the
+/// group, so that a rare failure explains itself.
+async fn take_or_explain(
+    rx: &mut mpsc::UnboundedReceiver<Seen>,
+    ids: &HashSet<Uuid>,
+    js: &jetstream::Context,
+    group: &str,
+) -> anyhow::Result<Vec<Seen>> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut seen = Vec::with_capacity(ids.len());
+    while seen.len() < ids.len() {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some(item)) => seen.push(item),
+            Ok(None) => anyhow::bail!("channel closed after {} of {}", seen.len(), ids.len()),
+            Err(_) => {
+                let handled: HashSet<Uuid> = seen.iter().map(|s| s.0).collect();
+                let missing: Vec<&Uuid> = ids.iter().filter(|id| !handled.contains(id)).collect();
+                let info = consumer_info(js, "AUTH_EVENTS", group).await?;
+                let dead = ops::list(js, &DlqFilter::default(), None).await?;
+                anyhow::bail!(
+                    "only {} of {} handled within 20 s; missing {missing:?}; consumer: {} pending, {} ack pending, {} redelivered, {} pull requests waiting; {} dead-lettered: {:?}",
+                    seen.len(),
+                    ids.len(),
+                    info.num_pending,
+                    info.num_ack_pending,
+                    info.num_redelivered,
+                    info.num_waiting,
+                    dead.len(),
+                    dead.iter()
+                        .map(|d| d.record.as_ref().map(|r| r.error.clone()))
+                        .collect::<Vec<_>>()
+                );
+            }
+        }
+    }
+    Ok(seen)
+}
+
 /// Instance A handles `created`, B `created` and `deactivated`, in one
 /// group; they start in the given order, then 40 events of both types are
 /// published. Every one is handled exactly once and nothing is dead-lettered.
@@ -283,7 +324,7 @@ async fn both_instances_handle_every_event(a_first: bool) -> anyhow::Result<()> 
     let (_server, client, js, publisher) = setup().await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
     // Small windows, so that both instances get some of each type (one
-    // 256-event pull request would take all 40).
+    // pull request of the default window would take all 40).
     let config = SubscriberConfig {
         max_in_flight: 4,
         ..fast_config()
@@ -298,7 +339,7 @@ async fn both_instances_handle_every_event(a_first: bool) -> anyhow::Result<()> 
         (a.start().await?, b)
     };
     let ids = publish_both_types(&publisher, 40).await?;
-    let seen = take(&mut rx, 40).await?;
+    let seen = take_or_explain(&mut rx, &ids, &js, "mixed").await?;
     settled(&js, "AUTH_EVENTS", "mixed").await?;
     assert!(rx.try_recv().is_err(), "an event was handled twice");
     assert_once_each(&seen, &ids);
