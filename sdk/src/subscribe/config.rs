@@ -96,7 +96,9 @@ pub struct SubscriberConfig {
     /// ack wait. Default (`None`): 256, or `max_in_flight` if that is lower.
     /// Lower it for handlers that must not run that many at once (a database
     /// pool, a rate-limited API): the events waiting for them still arrive
-    /// ahead.
+    /// ahead. If every handler hangs, the waiting events stay with this
+    /// instance until it stops; set it equal to `max_in_flight` to have
+    /// nothing wait.
     pub max_concurrent_handlers: Option<usize>,
     /// Unacknowledged messages the server lets the whole group hold (every
     /// instance together). Default: `max_in_flight × 4`, room for 4 instances
