@@ -14,7 +14,7 @@ use async_nats::jetstream;
 use support::{consumer_info, fast_config, settled, setup, take, UserCreated, UserDeactivated};
 use tidings::envelope::Envelope;
 use tidings::subscribe::{StartAt, SubscribeError};
-use tidings::testing::NatsServer;
+use tidings::testing::{eventually, NatsServer};
 use tidings::{Event, EventMeta, PublishContext, Subscriber};
 use tokio::sync::mpsc;
 
@@ -460,13 +460,19 @@ async fn in_flight_handlers_and_unacked_messages_stay_within_the_bound() -> anyh
     Ok(())
 }
 
-/// Waits (at most 20 s) until `check` holds, reading it every 20 ms.
-async fn until(what: &str, mut check: impl FnMut() -> bool) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !check() {
-        anyhow::ensure!(Instant::now() < deadline, "{what}: not within 20 s");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Waits (at most 20 s) until `running` holds `n` events.
+async fn until_holding(running: &tidings::Running, n: usize) -> anyhow::Result<()> {
+    eventually(
+        &format!("the instance holds {n} events"),
+        Duration::from_secs(20),
+        || async {
+            match running.in_flight() {
+                held if held == n => Ok(()),
+                held => Err(format!("in_flight() says {held}")),
+            }
+        },
+    )
+    .await?;
     Ok(())
 }
 
@@ -491,7 +497,7 @@ async fn handlers_run_at_most_max_concurrent_handlers_while_the_window_holds_mor
     // Three handlers start and block; the window fills with nine more
     // events waiting for a handler.
     take(&mut rx, 3).await?;
-    until("the window holds 12 events", || running.in_flight() == 12).await?;
+    until_holding(&running, 12).await?;
     let info = consumer_info(&js, "AUTH_EVENTS", "windowed").await?;
     assert_eq!(info.num_ack_pending, 12);
     assert!(rx.try_recv().is_err(), "a fourth handler started");
@@ -585,7 +591,7 @@ async fn events_waiting_for_a_handler_at_the_shutdown_deadline_are_released_to_a
         r?;
     }
     assert_eq!(take(&mut rx, 1).await?[0].0, 0);
-    until("the stuck instance holds all 4", || stuck.in_flight() == 4).await?;
+    until_holding(&stuck, 4).await?;
     let report = stuck.shutdown().await;
     assert_eq!(
         report.abandoned, 4,
