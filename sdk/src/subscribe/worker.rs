@@ -43,7 +43,7 @@ pub(crate) struct Shared {
     /// waiting, or being handled.
     pub(crate) slots: Arc<Semaphore>,
     /// One permit per running handler (`max_concurrent_handlers`).
-    turns: Arc<Semaphore>,
+    turns: Semaphore,
     /// Slots reserved for messages asked of the server, not yet arrived:
     /// one counter per stream's pull loop (each loop writes its own).
     reserved: Box<[AtomicUsize]>,
@@ -133,7 +133,7 @@ impl Shared {
             unhandled_warned: Mutex::new(HashSet::new()),
             recording: Mutex::new(HashSet::new()),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
-            turns: Arc::new(Semaphore::new(config.concurrent_handlers())),
+            turns: Semaphore::new(config.concurrent_handlers()),
             reserved: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             freed: watch::Sender::new(0),
             group,
@@ -302,11 +302,11 @@ async fn run_lane(shared: Arc<Shared>, key: String, first: Job) {
 /// passes first it is released for redelivery without running.
 async fn process_in_turn(shared: &Shared, delivered: &Delivered) {
     // A free handler is the common case: no timer, no waiting.
-    let turn = match shared.turns.clone().try_acquire_owned() {
+    let turn = match shared.turns.try_acquire() {
         Ok(turn) => Some(turn),
         Err(_) => {
             let mut abort = shared.abort.clone();
-            let wait = kept_alive(shared, delivered, shared.turns.clone().acquire_owned());
+            let wait = kept_alive(shared, delivered, shared.turns.acquire());
             tokio::select! {
                 // A turn given back by an aborted handler goes to no one.
                 biased;
