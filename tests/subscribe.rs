@@ -481,6 +481,9 @@ async fn handlers_run_at_most_max_concurrent_handlers_while_the_window_holds_mor
 ) -> anyhow::Result<()> {
     let (_server, client, js, publisher) = setup().await?;
     let config = tidings::SubscriberConfig {
+        // Longer than the test: the blocked handlers are not taken for
+        // hung meanwhile.
+        ack_wait: Duration::from_secs(30),
         max_in_flight: 12,
         max_concurrent_handlers: Some(3),
         max_ack_pending: Some(12),
@@ -561,29 +564,72 @@ async fn an_event_waiting_for_a_handler_past_the_ack_wait_is_kept_alive_not_rede
     Ok(())
 }
 
+/// Waits (at most 20 s) until no pull request of `group` waits on its
+/// AUTH_EVENTS consumer.
+async fn no_pull_request_waits(js: &jetstream::Context, group: &str) -> anyhow::Result<()> {
+    eventually(
+        "no pull request waits on the consumer",
+        Duration::from_secs(20),
+        || async {
+            match consumer_info(js, "AUTH_EVENTS", group).await {
+                Ok(info) if info.num_waiting == 0 => Ok(()),
+                Ok(info) => Err(format!("{} pull requests wait", info.num_waiting)),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// One handler start, as a test sees it: (instance, user id or, for
+/// ordered tests, display name, delivery).
+type Start = (usize, String, u32);
+
+/// Registers a handler that reports each start of `instance` on `tx` and,
+/// if `gate` is given, then waits for one of its permits (a hang until
+/// the test adds one).
+fn reporting_handler(
+    subscriber: &mut Subscriber,
+    instance: usize,
+    tx: &mpsc::UnboundedSender<Start>,
+    gate: Option<Arc<tokio::sync::Semaphore>>,
+    ordered: bool,
+) {
+    let tx = tx.clone();
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let (tx, gate) = (tx.clone(), gate.clone());
+        async move {
+            let name = if ordered {
+                event.payload.display_name.clone()
+            } else {
+                event.payload.user_id.clone()
+            };
+            let _ = tx.send((instance, name, event.meta.delivery));
+            if let Some(gate) = gate {
+                gate.acquire().await.map_err(|e| e.to_string())?.forget();
+            }
+            Ok::<(), String>(())
+        }
+    });
+}
+
 #[tokio::test]
 async fn events_waiting_for_a_handler_at_the_shutdown_deadline_are_released_to_another_instance(
 ) -> anyhow::Result<()> {
     let (server, client, js, publisher) = setup().await?;
     let config = tidings::SubscriberConfig {
+        // Longer than the test: no handler is taken for hung meanwhile.
+        ack_wait: Duration::from_secs(30),
         max_in_flight: 4,
         max_concurrent_handlers: Some(1),
         shutdown_deadline: Duration::from_millis(500),
         ..fast_config()
     };
-    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String, u32)>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<Start>();
     let mut stuck = Subscriber::new(client, "handover", config.clone())?;
-    {
-        let tx = tx.clone();
-        stuck.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
-            let tx = tx.clone();
-            async move {
-                let _ = tx.send((0, event.payload.user_id.clone(), event.meta.delivery));
-                std::future::pending::<()>().await;
-                Ok::<(), Infallible>(())
-            }
-        });
-    }
+    let never = Arc::new(tokio::sync::Semaphore::new(0));
+    reporting_handler(&mut stuck, 0, &tx, Some(never), false);
     let stuck = stuck.start().await?;
     let ctx = PublishContext::new("org-1")?;
     let events: Vec<UserCreated> = (0..4).map(UserCreated::numbered).collect();
@@ -599,23 +645,194 @@ async fn events_waiting_for_a_handler_at_the_shutdown_deadline_are_released_to_a
     );
     assert!(rx.try_recv().is_err(), "a waiting event ran at shutdown");
     let mut next = Subscriber::new(server.connect().await?, "handover", config)?;
-    next.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
-        let tx = tx.clone();
-        async move {
-            let _ = tx.send((1, event.payload.user_id.clone(), event.meta.delivery));
-            Ok::<(), Infallible>(())
-        }
-    });
+    reporting_handler(&mut next, 1, &tx, None, false);
     let next = next.start().await?;
     let mut got = take(&mut rx, 4).await?;
     got.sort();
-    let expected: Vec<(usize, String, u32)> = (0..4).map(|n| (1, format!("u-{n}"), 2)).collect();
+    let expected: Vec<Start> = (0..4).map(|n| (1, format!("u-{n}"), 2)).collect();
     assert_eq!(
         got, expected,
         "each released once, handled once by the next instance"
     );
     settled(&js, "AUTH_EVENTS", "handover").await?;
     next.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_instance_whose_handlers_all_hang_hands_its_waiting_events_over_and_takes_no_more(
+) -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        max_in_flight: 4,
+        max_concurrent_handlers: Some(1),
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Start>();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut hung = Subscriber::new(client, "hung", config.clone())?;
+    reporting_handler(&mut hung, 0, &tx, Some(gate.clone()), false);
+    let hung = hung.start().await?;
+    let mut health = hung.health();
+    let ctx = PublishContext::new("org-1")?;
+    let events: Vec<UserCreated> = (0..12).map(UserCreated::numbered).collect();
+    for r in publisher.publish_batch(&ctx, &events[..4]).await {
+        r?;
+    }
+    // Its only handler hangs on the first event; three wait for it.
+    assert_eq!(take(&mut rx, 1).await?, vec![(0, "u-0".to_string(), 1)]);
+    until_holding(&hung, 4).await?;
+    // An ack wait after the handler started without a sign of life, the
+    // instance stalls: it hands the three over and asks for no more.
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        health.wait_for(|h| *h == tidings::subscribe::Health::Stalled),
+    )
+    .await??;
+    until_holding(&hung, 1).await?;
+    no_pull_request_waits(&js, "hung").await?;
+    // A healthy instance gets the four: the hung handler's event back from
+    // the server, and the three handed over.
+    let mut next = Subscriber::new(server.connect().await?, "hung", config.clone())?;
+    reporting_handler(&mut next, 1, &tx, None, false);
+    let next = next.start().await?;
+    let mut got = take(&mut rx, 4).await?;
+    got.sort();
+    let expected: Vec<Start> = (0..4).map(|n| (1, format!("u-{n}"), 2)).collect();
+    assert_eq!(
+        got, expected,
+        "each handed over once, to the healthy instance"
+    );
+    for r in publisher.publish_batch(&ctx, &events[4..8]).await {
+        r?;
+    }
+    let mut got = take(&mut rx, 4).await?;
+    got.sort();
+    let expected: Vec<Start> = (4..8).map(|n| (1, format!("u-{n}"), 1)).collect();
+    assert_eq!(got, expected, "the stalled instance took one");
+    settled(&js, "AUTH_EVENTS", "hung").await?;
+    next.shutdown().await;
+    // Its handler returns: it consumes again.
+    gate.add_permits(5);
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        health.wait_for(|h| *h == tidings::subscribe::Health::Consuming),
+    )
+    .await??;
+    for r in publisher.publish_batch(&ctx, &events[8..]).await {
+        r?;
+    }
+    let got: HashSet<Start> = take(&mut rx, 4).await?.into_iter().collect();
+    let expected: HashSet<Start> = (8..12).map(|n| (0, format!("u-{n}"), 1)).collect();
+    assert_eq!(got, expected);
+    settled(&js, "AUTH_EVENTS", "hung").await?;
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    hung.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_stalled_instance_whose_handler_reports_progress_again_is_consuming_again(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        max_in_flight: 4,
+        max_concurrent_handlers: Some(1),
+        shutdown_deadline: Duration::from_millis(500),
+        ..fast_config()
+    };
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut subscriber = Subscriber::new(client, "revived", config)?;
+    {
+        let wake = wake.clone();
+        subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let wake = wake.clone();
+            async move {
+                // Silent until woken, then alive (progress acks) for
+                // longer than the test.
+                wake.notified().await;
+                for _ in 0..1_000 {
+                    event.progress().await.map_err(|e| e.to_string())?;
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok::<(), String>(())
+            }
+        });
+    }
+    let running = subscriber.start().await?;
+    let mut health = running.health();
+    let ctx = PublishContext::new("org-1")?;
+    publisher.publish(&ctx, &UserCreated::numbered(0)).await?;
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        health.wait_for(|h| *h == tidings::subscribe::Health::Stalled),
+    )
+    .await??;
+    // Nothing left to arrive (the hung event's redelivery, if it came
+    // here, handed over; no pull request open), no handler returning, no
+    // slot freed: the progress ack alone ends the stall.
+    until_holding(&running, 1).await?;
+    no_pull_request_waits(&js, "revived").await?;
+    wake.notify_one();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        health.wait_for(|h| *h == tidings::subscribe::Health::Consuming),
+    )
+    .await??;
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ordered_instance_whose_handlers_all_hang_hands_the_events_in_its_lanes_over(
+) -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        max_in_flight: 4,
+        max_concurrent_handlers: Some(1),
+        ordered_by_key: true,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<Start>();
+    let never = Arc::new(tokio::sync::Semaphore::new(0));
+    let mut hung = Subscriber::new(client, "hung-ordered", config.clone())?;
+    reporting_handler(&mut hung, 0, &tx, Some(never), true);
+    let hung = hung.start().await?;
+    // Entity u-0's first event hangs the only handler, its next two wait
+    // behind it in its lane; entity u-1's event waits for a handler.
+    let events: Vec<UserCreated> = (0..4)
+        .map(|i| UserCreated {
+            display_name: i.to_string(),
+            ..UserCreated::numbered(usize::from(i == 3))
+        })
+        .collect();
+    let ctx = PublishContext::new("org-1")?;
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    assert_eq!(take(&mut rx, 1).await?, vec![(0, "0".to_string(), 1)]);
+    until_holding(&hung, 4).await?;
+    let mut next = Subscriber::new(server.connect().await?, "hung-ordered", config)?;
+    reporting_handler(&mut next, 1, &tx, None, true);
+    let next = next.start().await?;
+    let got = take(&mut rx, 4).await?;
+    assert!(got.iter().all(|s| s.0 == 1), "{got:?}");
+    let mut names: Vec<&str> = got.iter().map(|s| s.1.as_str()).collect();
+    let behind: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|n| ["1", "2"].contains(n))
+        .collect();
+    assert_eq!(behind, ["1", "2"], "handed over out of order: {got:?}");
+    names.sort_unstable();
+    assert_eq!(names, ["0", "1", "2", "3"]);
+    settled(&js, "AUTH_EVENTS", "hung-ordered").await?;
+    assert!(rx.try_recv().is_err(), "an event was handled twice");
+    next.shutdown().await;
+    hung.shutdown().await;
     Ok(())
 }
 

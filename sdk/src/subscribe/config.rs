@@ -96,9 +96,10 @@ pub struct SubscriberConfig {
     /// ack wait. Default (`None`): 256, or `max_in_flight` if that is lower.
     /// Lower it for handlers that must not run that many at once (a database
     /// pool, a rate-limited API): the events waiting for them still arrive
-    /// ahead. If every handler hangs, the waiting events stay with this
-    /// instance until it stops; set it equal to `max_in_flight` to have
-    /// nothing wait.
+    /// ahead. If every handler hangs (runs past the ack wait without a
+    /// progress ack) the instance stalls: the waiting events are handed
+    /// over to the group and no more are asked for until a handler shows
+    /// life (`Health::Stalled`).
     pub max_concurrent_handlers: Option<usize>,
     /// Unacknowledged messages the server lets the whole group hold (every
     /// instance together). Default: `max_in_flight × 4`, room for 4 instances

@@ -1,11 +1,10 @@
 //! What a handler receives: the typed payload and its metadata.
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
-use async_nats::jetstream::message::{AckKind, Acker};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::stall::Progress;
 use crate::envelope::Envelope;
 use crate::token::OrganizationId;
 
@@ -82,15 +81,15 @@ pub struct Event<E> {
     pub payload: E,
     /// Where it comes from and how often it was delivered.
     pub meta: EventMeta,
-    acker: Option<Arc<Acker>>,
+    progress: Option<Progress>,
 }
 
 impl<E> Event<E> {
-    pub(crate) fn new(payload: E, meta: EventMeta, acker: Option<Arc<Acker>>) -> Self {
+    pub(crate) fn new(payload: E, meta: EventMeta, progress: Option<Progress>) -> Self {
         Self {
             payload,
             meta,
-            acker,
+            progress,
         }
     }
 
@@ -102,8 +101,8 @@ impl<E> Event<E> {
     /// # Errors
     /// The progress ack could not be sent (the connection is gone).
     pub async fn progress(&self) -> Result<(), async_nats::Error> {
-        match &self.acker {
-            Some(acker) => acker.ack_with(AckKind::Progress).await,
+        match &self.progress {
+            Some(progress) => progress.send().await,
             None => Ok(()),
         }
     }

@@ -5,11 +5,11 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use async_nats::jetstream::message::Acker;
 use futures_util::FutureExt;
 use serde_json::Value;
 
 use super::event::{Event, EventMeta};
+use super::stall::Progress;
 use super::Handler;
 use crate::upcast::ReadAnyVersion;
 
@@ -38,7 +38,7 @@ pub(crate) trait ErasedHandler: Send + Sync {
     fn version(&self) -> u32;
     /// Reads the payload (`data`, written with `meta.schema_version`) as
     /// the handler's type and runs the handler.
-    fn call(&self, data: Value, meta: EventMeta, acker: Option<Arc<Acker>>) -> HandlerFuture;
+    fn call(&self, data: Value, meta: EventMeta, progress: Option<Progress>) -> HandlerFuture;
 }
 
 /// A typed handler function.
@@ -73,14 +73,14 @@ where
         E::SCHEMA_VERSION
     }
 
-    fn call(&self, data: Value, meta: EventMeta, acker: Option<Arc<Acker>>) -> HandlerFuture {
+    fn call(&self, data: Value, meta: EventMeta, progress: Option<Progress>) -> HandlerFuture {
         let payload = match E::read_any_version(meta.schema_version, data) {
             Ok(payload) => payload,
             Err(e) => return Box::pin(std::future::ready(Err(Failure::Unreadable(e.to_string())))),
         };
         let f = self.f.clone();
         Box::pin(async move {
-            invoke(&*f, Event::new(payload, meta, acker))
+            invoke(&*f, Event::new(payload, meta, progress))
                 .await
                 .map_err(|refusal| Failure::Handler(refusal.to_string()))
         })

@@ -25,6 +25,13 @@ pub enum Health {
         /// The stream whose consumer was recreated.
         stream: String,
     },
+    /// Every handler of this instance has run past the ack wait without a
+    /// progress ack (hung): their events went back to the server, the
+    /// events waiting for a handler were handed over to the group, and no
+    /// more are asked for until a handler returns or reports progress
+    /// (then `Consuming` again). A liveness probe restarts such an
+    /// instance.
+    Stalled,
     /// Consuming has stopped: after a shutdown (`error` is `None`), or
     /// because a stream can no longer be consumed (`error` says why).
     Stopped {

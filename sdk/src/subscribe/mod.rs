@@ -29,6 +29,7 @@ mod join;
 mod pull;
 mod retire;
 mod signal;
+mod stall;
 mod worker;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};

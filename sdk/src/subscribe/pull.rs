@@ -111,6 +111,8 @@ pub(crate) async fn pull_loop(
     // registration per event.
     let expiry = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(expiry);
+    // Whether the instance was stalled (see `stall`) when last looked at.
+    let mut stalled = false;
     loop {
         if stopping && requests.outstanding() == 0 && running.is_empty() {
             return;
@@ -129,7 +131,12 @@ pub(crate) async fn pull_loop(
             .slots
             .available_permits()
             .saturating_sub(shared.idle_loops_besides(index));
+        if shared.stalled() != stalled {
+            stalled = !stalled;
+            report_stall(&shared, &stream, stalled);
+        }
         if !stopping
+            && !stalled
             && paused_until.is_none()
             && free > 0
             && (free >= threshold || requests.outstanding() == 0)
@@ -169,6 +176,8 @@ pub(crate) async fn pull_loop(
                 }
             },
             _ = freed.changed(), if !stopping => continue,
+            // A handler's progress ack ends a stall without freeing a slot.
+            _ = tokio::time::sleep(shared.config.ack_wait / 3), if stalled => continue,
             _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)),
                 if paused_until.is_some() => continue,
             _ = stop.changed(), if !stopping => {
@@ -206,7 +215,7 @@ pub(crate) async fn pull_loop(
                     None => match shared.slots.clone().try_acquire_owned() {
                         Ok(slot) => slot,
                         Err(_) => {
-                            release(&shared, &delivered).await;
+                            release(&shared, &delivered, "released").await;
                             continue;
                         }
                     },
@@ -255,6 +264,18 @@ pub(crate) async fn pull_loop(
                 }
             }
         }
+    }
+}
+
+/// Logs and reports (`Health::Stalled`) the instance stalling or
+/// recovering, as seen by the pull loop of `stream`.
+fn report_stall(shared: &Shared, stream: &str, stalled: bool) {
+    if stalled {
+        tracing::warn!(group = %shared.group, stream, ack_wait = ?shared.config.ack_wait, handlers = shared.config.concurrent_handlers(), "every handler of this instance has run past the ack wait without a progress ack (hung?): their events went back to the server, the events waiting for a handler are handed over to the group, and no more are asked for until a handler returns or reports progress");
+        health::report(&shared.health, Health::Stalled);
+    } else {
+        tracing::info!(group = %shared.group, stream, "a handler returned or reported progress; asking for events again");
+        health::report(&shared.health, Health::Consuming);
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::message::{AckKind, Acker};
 use time::OffsetDateTime;
-use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tracing::Instrument;
 
 use super::config::SubscriberConfig;
@@ -17,6 +17,7 @@ use super::dead_letter::{dead_letter, redriven_for_another_group, DeadLetterReas
 use super::event::EventMeta;
 use super::handler::{ErasedHandler, Failure};
 use super::health::Health;
+use super::stall::{Life, Progress};
 use crate::dlq::mover::{Attempts, Mover};
 use crate::envelope::Envelope;
 use crate::idempotency::{Deduplicator, IdempotencyError};
@@ -44,6 +45,8 @@ pub(crate) struct Shared {
     pub(crate) slots: Arc<Semaphore>,
     /// One permit per running handler (`max_concurrent_handlers`).
     turns: Semaphore,
+    /// When a handler last started or sent a progress ack (see `stall`).
+    life: Arc<Life>,
     /// Slots reserved for messages asked of the server, not yet arrived:
     /// one counter per stream's pull loop (each loop writes its own).
     reserved: Box<[AtomicUsize]>,
@@ -95,6 +98,12 @@ impl Shared {
 
     /// Whether some pull loop has nothing asked for (and may be waiting for
     /// any free slot).
+    /// Every handler turn is taken and no handler has shown life for the
+    /// ack wait: each has outlived it silently (see `stall`).
+    pub(crate) fn stalled(&self) -> bool {
+        self.turns.available_permits() == 0 && self.life.quiet_for() >= self.config.ack_wait
+    }
+
     fn a_loop_is_idle(&self) -> bool {
         self.reserved.iter().any(|r| r.load(Ordering::SeqCst) == 0)
     }
@@ -134,6 +143,7 @@ impl Shared {
             recording: Mutex::new(HashSet::new()),
             slots: Arc::new(Semaphore::new(config.max_in_flight)),
             turns: Semaphore::new(config.concurrent_handlers()),
+            life: Arc::new(Life::new()),
             reserved: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             freed: watch::Sender::new(0),
             group,
@@ -239,7 +249,7 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, delivered: Delivered, slot: Slot) -
     let Some(key) = key else {
         let shared = shared.clone();
         return Some(Box::pin(async move {
-            process_in_turn(&shared, &job.delivered).await;
+            process_in_turn(&shared, &job.delivered, None).await;
             drop(job);
         }));
     };
@@ -264,24 +274,11 @@ fn lane_key(subject: &str) -> Option<String> {
     (key != NO_KEY).then(|| format!("{org}.{key}"))
 }
 
-/// Handles one entity's messages one at a time, in arrival (stream) order,
-/// keeping the waiting ones alive while the head is handled.
+/// Handles one entity's messages one at a time, in arrival (stream) order.
 async fn run_lane(shared: Arc<Shared>, key: String, first: Job) {
     let mut job = first;
-    let keep_alive = shared.config.ack_wait / 3;
     loop {
-        {
-            let work = process_in_turn(&shared, &job.delivered);
-            tokio::pin!(work);
-            let mut tick =
-                tokio::time::interval_at(tokio::time::Instant::now() + keep_alive, keep_alive);
-            loop {
-                tokio::select! {
-                    _ = &mut work => break,
-                    _ = tick.tick() => progress_waiting(&shared, &key).await,
-                }
-            }
-        }
+        process_in_turn(&shared, &job.delivered, Some(&key)).await;
         drop(job);
         let next = {
             let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
@@ -297,33 +294,113 @@ async fn run_lane(shared: Arc<Shared>, key: String, first: Job) {
     }
 }
 
+/// How the wait for a handler turn ended.
+enum Waited<'a> {
+    Turn(SemaphorePermit<'a>),
+    /// The shutdown deadline passed first.
+    Aborted,
+    /// The instance stalled (see `stall`).
+    Stalled,
+}
+
 /// Processes the event once a handler is free (`max_concurrent_handlers`).
-/// Meanwhile it is kept alive with progress acks; if the shutdown deadline
-/// passes first it is released for redelivery without running.
-async fn process_in_turn(shared: &Shared, delivered: &Delivered) {
+/// Meanwhile it is kept alive with progress acks; it is released for
+/// redelivery without running if the shutdown deadline passes first, and
+/// handed over to the group if the instance stalls. `lane`: its entity's
+/// lane in ordered mode, whose waiting events are kept alive while it
+/// waits and runs, and handed over if the instance stalls.
+async fn process_in_turn(shared: &Shared, delivered: &Delivered, lane: Option<&str>) {
     // A free handler is the common case: no timer, no waiting.
     let turn = match shared.turns.try_acquire() {
-        Ok(turn) => Some(turn),
-        Err(_) => {
-            let mut abort = shared.abort.clone();
-            let wait = kept_alive(shared, delivered, shared.turns.acquire());
-            tokio::select! {
-                // A turn given back by an aborted handler goes to no one.
-                biased;
-                _ = abort.wait_for(|a| *a) => None,
-                turn = wait => turn.ok(),
+        Ok(turn) => turn,
+        Err(_) => match wait_for_turn(shared, delivered, lane).await {
+            Waited::Turn(turn) => turn,
+            Waited::Aborted => {
+                tracing::debug!(group = %shared.group, subject = %delivered.message.subject, "shutdown deadline passed while the event waited for a handler; released for redelivery");
+                return release(shared, delivered, "released").await;
+            }
+            // (The events behind it in its lane follow: each finds the
+            // instance stalled.)
+            Waited::Stalled => {
+                tracing::debug!(group = %shared.group, subject = %delivered.message.subject, "every handler of this instance outlived the ack wait silently; the event waiting for one is handed over to the group");
+                return release(shared, delivered, "stalled").await;
+            }
+        },
+    };
+    shared.life.note();
+    match lane {
+        None => process(shared, delivered).await,
+        Some(key) => {
+            let work = process(shared, delivered);
+            tokio::pin!(work);
+            let step = shared.config.ack_wait / 3;
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
+            loop {
+                tokio::select! {
+                    _ = &mut work => break,
+                    // A stalled instance's hung handlers' events are back
+                    // with the server: the events behind them follow.
+                    _ = tick.tick() => match shared.stalled() {
+                        true => hand_over_lane(shared, key).await,
+                        false => progress_waiting(shared, key).await,
+                    },
+                }
             }
         }
+    }
+    drop(turn);
+}
+
+/// Waits for a handler turn, keeping the event (and the events waiting
+/// behind it in its `lane`) alive with a progress ack every third of the
+/// ack wait, unless the instance stalls or the shutdown deadline passes.
+async fn wait_for_turn<'a>(
+    shared: &'a Shared,
+    delivered: &Delivered,
+    lane: Option<&str>,
+) -> Waited<'a> {
+    let step = shared.config.ack_wait / 3;
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut abort = shared.abort.clone();
+    let acquire = shared.turns.acquire();
+    tokio::pin!(acquire);
+    loop {
+        if shared.stalled() {
+            return Waited::Stalled;
+        }
+        tokio::select! {
+            // A turn given back by an aborted handler goes to no one.
+            biased;
+            // (The guard `wait_for` returns must not live across the
+            // tick branch's awaits.)
+            _ = async { drop(abort.wait_for(|a| *a).await) } => return Waited::Aborted,
+            turn = &mut acquire => return turn.map_or(Waited::Aborted, Waited::Turn),
+            _ = tick.tick() => {
+                // Not the handlers' life: this event has none running.
+                if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
+                    tracing::warn!(group = %shared.group, error = %e, "progress ack for an event waiting for a handler failed");
+                }
+                if let Some(key) = lane {
+                    progress_waiting(shared, key).await;
+                }
+            }
+        }
+    }
+}
+
+/// Hands the events waiting in an entity's lane over to the group, in
+/// order: the instance stalled.
+async fn hand_over_lane(shared: &Shared, key: &str) {
+    let waiting: Vec<Job> = {
+        let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        lanes
+            .get_mut(key)
+            .map(|queue| queue.drain(..).collect())
+            .unwrap_or_default()
     };
-    match turn {
-        Some(turn) => {
-            process(shared, delivered).await;
-            drop(turn);
-        }
-        None => {
-            tracing::debug!(group = %shared.group, subject = %delivered.message.subject, "shutdown deadline passed while the event waited for a handler; released for redelivery");
-            release(shared, delivered).await;
-        }
+    for job in waiting {
+        release(shared, &job.delivered, "stalled").await;
     }
 }
 
@@ -453,7 +530,7 @@ async fn handle(
             Some(false) => {}
             None => {
                 tracing::warn!(group, event_id = %envelope.id, "shutdown deadline passed while the duplicate check was failing; the event is released for redelivery");
-                return release(shared, delivered).await;
+                return release(shared, delivered, "released").await;
             }
         }
     }
@@ -480,7 +557,8 @@ async fn handle(
         if ordered {
             next = Some((data.clone(), meta.clone()));
         }
-        let call = handler.call(data, meta, Some(delivered.acker.clone()));
+        let progress = Progress::new(delivered.acker.clone(), shared.life.clone());
+        let call = handler.call(data, meta, Some(progress));
         let mut abort = shared.abort.clone();
         let started = Instant::now();
         let run = tokio::select! {
@@ -538,7 +616,7 @@ async fn handle(
                     return nak(shared, delivered, Some(delay), "failed").await;
                 }
                 if !wait_keeping_alive(shared, delivered, delay).await {
-                    return release(shared, delivered).await;
+                    return release(shared, delivered, "released").await;
                 }
                 delivery += 1;
                 if let Some((_, meta)) = &mut next {
@@ -547,7 +625,7 @@ async fn handle(
             }
             Run::Aborted => {
                 tracing::warn!(group, %event_id, "shutdown deadline passed; the event is released for redelivery");
-                return release(shared, delivered).await;
+                return release(shared, delivered, "released").await;
             }
         }
     }
@@ -601,6 +679,8 @@ where
 
 /// Runs `work` while keeping the event alive with a progress ack every
 /// third of the ack wait, so the server does not redeliver it meanwhile.
+/// Only for work done in a handler turn: the progress acks are the
+/// handlers' life (see `stall`).
 async fn kept_alive<T>(shared: &Shared, delivered: &Delivered, work: impl Future<Output = T>) -> T {
     let step = shared.config.ack_wait / 3;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
@@ -610,6 +690,7 @@ async fn kept_alive<T>(shared: &Shared, delivered: &Delivered, work: impl Future
         tokio::select! {
             out = &mut work => return out,
             _ = tick.tick() => {
+                shared.life.note();
                 if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
                     tracing::warn!(group = %shared.group, error = %e, "progress ack failed");
                 }
@@ -682,12 +763,13 @@ async fn ack(shared: &Shared, delivered: &Delivered) {
 
 /// NAKs (no delay) a delivery that ends with no verdict of the handler,
 /// noting it so the redelivery does not count it against the event.
-pub(crate) async fn release(shared: &Shared, delivered: &Delivered) {
+/// `reason`: the `tidings.reason` of the NAK metric.
+pub(crate) async fn release(shared: &Shared, delivered: &Delivered, reason: &'static str) {
     shared
         .mover
         .note_release(&shared.group, &delivered.stream, delivered.stream_sequence)
         .await;
-    nak(shared, delivered, None, "released").await;
+    nak(shared, delivered, None, reason).await;
 }
 
 /// `reason`: the `tidings.reason` of the NAK metric.
