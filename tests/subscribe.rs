@@ -837,6 +837,72 @@ async fn an_ordered_instance_whose_handlers_all_hang_hands_the_events_in_its_lan
 }
 
 #[tokio::test]
+async fn in_an_ordered_group_a_hung_handler_s_redelivered_event_replaces_it_at_the_head_of_its_lane(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        ordered_by_key: true,
+        ..fast_config()
+    };
+    /// Reports `"<name> dropped"` when the run holding it ends unfinished.
+    struct Dropped(mpsc::UnboundedSender<String>, Option<String>);
+    impl Drop for Dropped {
+        fn drop(&mut self) {
+            if let Some(name) = self.1.take() {
+                let _ = self.0.send(format!("{name} dropped"));
+            }
+        }
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    let mut subscriber = Subscriber::new(client, "ordered-hung", config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let name = format!("{}#{}", event.payload.display_name, event.meta.delivery);
+            let _ = tx.send(format!("{name} started"));
+            let mut guard = Dropped(tx.clone(), Some(name.clone()));
+            // The first delivery of the entity's first event hangs.
+            if name == "0#1" {
+                std::future::pending::<()>().await;
+            }
+            guard.1 = None;
+            let _ = tx.send(format!("{name} done"));
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    let events: Vec<UserCreated> = (0..2)
+        .map(|i| UserCreated {
+            display_name: i.to_string(),
+            ..UserCreated::numbered(0)
+        })
+        .collect();
+    let ctx = PublishContext::new("org-1")?;
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    // The only instance gets the hung event's redelivery: the hung run is
+    // cancelled, the redelivery handled in its place, then the next event.
+    let got = take(&mut rx, 6).await?;
+    assert_eq!(
+        got,
+        [
+            "0#1 started",
+            "0#1 dropped",
+            "0#2 started",
+            "0#2 done",
+            "1#1 started",
+            "1#1 done"
+        ],
+    );
+    settled(&js, "AUTH_EVENTS", "ordered-hung").await?;
+    assert!(rx.try_recv().is_err());
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn events_of_one_entity_are_handled_one_at_a_time_in_stream_order_across_retries(
 ) -> anyhow::Result<()> {
     let (_server, client, js, publisher) = setup().await?;

@@ -546,6 +546,67 @@ async fn an_unavailable_dedup_bucket_keeps_an_entitys_order_in_ordered_mode() ->
 }
 
 #[tokio::test]
+async fn in_an_ordered_lane_a_waiting_event_redelivered_after_lost_progress_acks_runs_once(
+) -> anyhow::Result<()> {
+    let (server, _client, js, publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let client = async_nats::connect(proxy.url()).await?;
+    // The progress acks that keep the second event (stream sequence 2)
+    // waiting behind the first are lost; the first's own arrive.
+    let lost = proxy.drop_all(Flow::ClientToServer, |f: &Frame| {
+        f.ack_kind().as_deref() == Some("+WPI")
+            && f.subject()
+                .is_some_and(|s| s.split('.').nth(5) == Some("2"))
+    });
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        ordered_by_key: true,
+        // Fewer than the deliveries the second event gets while it waits.
+        max_deliveries: 2,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<(String, u32)>();
+    let mut subscriber = Subscriber::new(client, "ordered-lost-progress", config)?;
+    subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+        let tx = tx.clone();
+        async move {
+            let first = event.payload.display_name == "0";
+            let _ = tx.send((event.payload.display_name.clone(), event.meta.delivery));
+            if first {
+                // Three ack waits of work, reporting progress.
+                for _ in 0..10 {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    event.progress().await.map_err(|e| e.to_string())?;
+                }
+            }
+            Ok::<(), String>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    let ctx = PublishContext::new("org-1")?;
+    for i in 0..2 {
+        let event = UserCreated {
+            display_name: i.to_string(),
+            ..UserCreated::numbered(0)
+        };
+        publisher.publish(&ctx, &event).await?;
+    }
+    // The second event comes back (each ack wait) while the first runs,
+    // and waits in the lane in place of its earlier delivery: the handler
+    // runs it once, and the deliveries it never ran spent nothing.
+    let got = take(&mut rx, 2).await?;
+    assert_eq!(got[0], ("0".to_string(), 1));
+    assert_eq!(got[1].0, "1");
+    assert!(got[1].1 > 2, "redelivered while it waited: {got:?}");
+    assert!(lost.hits() > 0, "no progress ack was lost");
+    settled(&js, "AUTH_EVENTS", "ordered-lost-progress").await?;
+    assert!(rx.try_recv().is_err(), "the second event ran twice");
+    assert_eq!(dead_letters(&js).await?, 0, "dead-lettered without a run");
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_deleted_consumer_is_recreated_and_consumption_goes_on() -> anyhow::Result<()> {
     let (_server, client, js, publisher) = setup().await?;
     let (tx, mut rx) = mpsc::unbounded_channel();

@@ -26,6 +26,7 @@ mod event;
 mod handler;
 mod health;
 mod join;
+mod lane;
 mod pull;
 mod retire;
 mod signal;

@@ -1,7 +1,7 @@
 //! What happens to each pulled message (see [`super::pull`] for the
 //! pulling): decode it, run its handler (in its entity's lane in ordered
 //! mode), and ack, NAK or dead-letter it.
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -17,13 +17,13 @@ use super::dead_letter::{dead_letter, redriven_for_another_group, DeadLetterReas
 use super::event::EventMeta;
 use super::handler::{ErasedHandler, Failure};
 use super::health::Health;
+use super::lane::{self, lane_key, Lanes, Superseded};
 use super::stall::{Life, Progress};
 use crate::dlq::mover::{Attempts, Mover};
 use crate::envelope::Envelope;
 use crate::idempotency::{Deduplicator, IdempotencyError};
 use crate::subject::check_subject;
 use crate::telemetry::{self, metrics::ConsumerLabels};
-use crate::token::NO_KEY;
 
 /// What every task of one running subscriber shares.
 pub(crate) struct Shared {
@@ -56,9 +56,8 @@ pub(crate) struct Shared {
     pub(crate) abort: watch::Receiver<bool>,
     /// What the subscriber is doing, for `Running::health`.
     pub(crate) health: watch::Sender<Health>,
-    /// Per-entity lanes (ordered mode): the messages waiting behind the one
-    /// being handled, by `org.key`.
-    lanes: Mutex<HashMap<String, VecDeque<Job>>>,
+    /// Per-entity lanes (ordered mode).
+    pub(crate) lanes: Lanes,
     /// The labels of this subscriber's metrics.
     pub(crate) telemetry: ConsumerLabels,
 }
@@ -224,8 +223,8 @@ impl Drop for Slot {
 }
 
 /// A message and the handler slot it holds until it is settled.
-struct Job {
-    delivered: Delivered,
+pub(crate) struct Job {
+    pub(crate) delivered: Delivered,
     _slot: Slot,
 }
 
@@ -249,49 +248,17 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, delivered: Delivered, slot: Slot) -
     let Some(key) = key else {
         let shared = shared.clone();
         return Some(Box::pin(async move {
-            process_in_turn(&shared, &job.delivered, None).await;
+            process_in_turn(&shared, &job.delivered, None, &mut Superseded::never()).await;
             drop(job);
         }));
     };
-    {
-        let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(queue) = lanes.get_mut(&key) {
-            queue.push_back(job);
-            return None;
-        }
-        lanes.insert(key.clone(), VecDeque::new());
-    }
-    tokio::spawn(run_lane(shared.clone(), key, job));
-    None
-}
-
-/// The ordering key of a subject `TYPE(3 tokens).ORG.KEY`: `ORG.KEY`, or
-/// `None` for events without an entity key.
-fn lane_key(subject: &str) -> Option<String> {
-    let mut tokens = subject.rsplitn(3, '.');
-    let key = tokens.next()?;
-    let org = tokens.next()?;
-    (key != NO_KEY).then(|| format!("{org}.{key}"))
-}
-
-/// Handles one entity's messages one at a time, in arrival (stream) order.
-async fn run_lane(shared: Arc<Shared>, key: String, first: Job) {
-    let mut job = first;
-    loop {
-        process_in_turn(&shared, &job.delivered, Some(&key)).await;
-        drop(job);
-        let next = {
-            let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
-            match lanes.get_mut(&key).and_then(VecDeque::pop_front) {
-                Some(next) => next,
-                None => {
-                    lanes.remove(&key);
-                    return;
-                }
-            }
-        };
-        job = next;
-    }
+    let replaced = lane::enqueue(shared, key, job)?;
+    // Not run: it spent none of the event's deliveries.
+    let shared = shared.clone();
+    Some(Box::pin(async move {
+        note_released(&shared, &replaced.delivered).await;
+        drop(replaced);
+    }))
 }
 
 /// How the wait for a handler turn ended.
@@ -301,6 +268,8 @@ enum Waited<'a> {
     Aborted,
     /// The instance stalled (see `stall`).
     Stalled,
+    /// The server redelivered the event to its lane here.
+    Superseded,
 }
 
 /// Processes the event once a handler is free (`max_concurrent_handlers`).
@@ -308,12 +277,18 @@ enum Waited<'a> {
 /// redelivery without running if the shutdown deadline passes first, and
 /// handed over to the group if the instance stalls. `lane`: its entity's
 /// lane in ordered mode, whose waiting events are kept alive while it
-/// waits and runs, and handed over if the instance stalls.
-async fn process_in_turn(shared: &Shared, delivered: &Delivered, lane: Option<&str>) {
+/// waits and runs, and handed over if the instance stalls; `superseded`
+/// ends its wait or handler run (see `lane`).
+pub(crate) async fn process_in_turn(
+    shared: &Shared,
+    delivered: &Delivered,
+    lane: Option<&str>,
+    superseded: &mut Superseded,
+) {
     // A free handler is the common case: no timer, no waiting.
     let turn = match shared.turns.try_acquire() {
         Ok(turn) => turn,
-        Err(_) => match wait_for_turn(shared, delivered, lane).await {
+        Err(_) => match wait_for_turn(shared, delivered, lane, superseded).await {
             Waited::Turn(turn) => turn,
             Waited::Aborted => {
                 tracing::debug!(group = %shared.group, subject = %delivered.message.subject, "shutdown deadline passed while the event waited for a handler; released for redelivery");
@@ -325,13 +300,17 @@ async fn process_in_turn(shared: &Shared, delivered: &Delivered, lane: Option<&s
                 tracing::debug!(group = %shared.group, subject = %delivered.message.subject, "every handler of this instance outlived the ack wait silently; the event waiting for one is handed over to the group");
                 return release(shared, delivered, "stalled").await;
             }
+            Waited::Superseded => {
+                tracing::debug!(group = %shared.group, subject = %delivered.message.subject, "redelivered while it waited for a handler (a progress ack was lost); the redelivery waits in its place");
+                return note_released(shared, delivered).await;
+            }
         },
     };
     shared.life.note();
     match lane {
-        None => process(shared, delivered).await,
+        None => process(shared, delivered, superseded).await,
         Some(key) => {
-            let work = process(shared, delivered);
+            let work = process(shared, delivered, superseded);
             tokio::pin!(work);
             let step = shared.config.ack_wait / 3;
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
@@ -341,8 +320,8 @@ async fn process_in_turn(shared: &Shared, delivered: &Delivered, lane: Option<&s
                     // A stalled instance's hung handlers' events are back
                     // with the server: the events behind them follow.
                     _ = tick.tick() => match shared.stalled() {
-                        true => hand_over_lane(shared, key).await,
-                        false => progress_waiting(shared, key).await,
+                        true => lane::hand_over(shared, key).await,
+                        false => lane::keep_waiting_alive(shared, key).await,
                     },
                 }
             }
@@ -358,6 +337,7 @@ async fn wait_for_turn<'a>(
     shared: &'a Shared,
     delivered: &Delivered,
     lane: Option<&str>,
+    superseded: &mut Superseded,
 ) -> Waited<'a> {
     let step = shared.config.ack_wait / 3;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
@@ -376,46 +356,16 @@ async fn wait_for_turn<'a>(
             // tick branch's awaits.)
             _ = async { drop(abort.wait_for(|a| *a).await) } => return Waited::Aborted,
             turn = &mut acquire => return turn.map_or(Waited::Aborted, Waited::Turn),
+            _ = superseded.wait() => return Waited::Superseded,
             _ = tick.tick() => {
                 // Not the handlers' life: this event has none running.
                 if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
                     tracing::warn!(group = %shared.group, error = %e, "progress ack for an event waiting for a handler failed");
                 }
                 if let Some(key) = lane {
-                    progress_waiting(shared, key).await;
+                    lane::keep_waiting_alive(shared, key).await;
                 }
             }
-        }
-    }
-}
-
-/// Hands the events waiting in an entity's lane over to the group, in
-/// order: the instance stalled.
-async fn hand_over_lane(shared: &Shared, key: &str) {
-    let waiting: Vec<Job> = {
-        let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        lanes
-            .get_mut(key)
-            .map(|queue| queue.drain(..).collect())
-            .unwrap_or_default()
-    };
-    for job in waiting {
-        release(shared, &job.delivered, "stalled").await;
-    }
-}
-
-/// Progress acks for the messages waiting in a lane.
-async fn progress_waiting(shared: &Shared, key: &str) {
-    let ackers: Vec<Arc<Acker>> = {
-        let lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
-        lanes
-            .get(key)
-            .map(|q| q.iter().map(|j| j.delivered.acker.clone()).collect())
-            .unwrap_or_default()
-    };
-    for acker in ackers {
-        if let Err(e) = acker.ack_with(AckKind::Progress).await {
-            tracing::warn!(group = %shared.group, error = %e, "progress ack for a waiting event failed");
         }
     }
 }
@@ -425,6 +375,8 @@ enum Run {
     Done(Result<(), Failure>),
     /// The shutdown deadline passed first.
     Aborted,
+    /// The server redelivered the event to its lane here first.
+    Superseded,
 }
 
 impl Run {
@@ -442,6 +394,7 @@ impl Run {
                 "failed"
             }
             Run::Aborted => "aborted",
+            Run::Superseded => "superseded",
         }
     }
 }
@@ -449,7 +402,7 @@ impl Run {
 /// Decodes, runs the handler, and settles the message: ack on success, NAK
 /// with backoff on failure (in ordered mode: retried here, in order), given
 /// up when unreadable or out of deliveries.
-async fn process(shared: &Shared, delivered: &Delivered) {
+async fn process(shared: &Shared, delivered: &Delivered, superseded: &mut Superseded) {
     let group = shared.group.as_str();
     let message = &delivered.message;
     if redriven_for_another_group(group, message) {
@@ -480,7 +433,7 @@ async fn process(shared: &Shared, delivered: &Delivered) {
         delivered.stream_sequence,
         delivered.delivery,
     );
-    handle(shared, delivered, envelope, handler.as_ref())
+    handle(shared, delivered, envelope, handler.as_ref(), superseded)
         .instrument(span)
         .await;
 }
@@ -491,6 +444,7 @@ async fn handle(
     delivered: &Delivered,
     envelope: Envelope,
     handler: &dyn ErasedHandler,
+    superseded: &mut Superseded,
 ) {
     let group = shared.group.as_str();
     let message = &delivered.message;
@@ -564,6 +518,7 @@ async fn handle(
         let run = tokio::select! {
             result = call => Run::Done(result),
             _ = abort.wait_for(|a| *a) => Run::Aborted,
+            _ = superseded.wait() => Run::Superseded,
         };
         shared
             .telemetry
@@ -626,6 +581,10 @@ async fn handle(
             Run::Aborted => {
                 tracing::warn!(group, %event_id, "shutdown deadline passed; the event is released for redelivery");
                 return release(shared, delivered, "released").await;
+            }
+            Run::Superseded => {
+                tracing::warn!(group, %event_id, subject = %message.subject, delivery, "the server redelivered this event while its handler still ran (past the ack wait without a progress ack): the run is cancelled and the redelivery handled in its place, ahead of its entity's later events");
+                return;
             }
         }
     }
@@ -765,11 +724,17 @@ async fn ack(shared: &Shared, delivered: &Delivered) {
 /// noting it so the redelivery does not count it against the event.
 /// `reason`: the `tidings.reason` of the NAK metric.
 pub(crate) async fn release(shared: &Shared, delivered: &Delivered, reason: &'static str) {
+    note_released(shared, delivered).await;
+    nak(shared, delivered, None, reason).await;
+}
+
+/// Notes that a delivery ended without running the handler, so that it
+/// does not count against the event.
+async fn note_released(shared: &Shared, delivered: &Delivered) {
     shared
         .mover
         .note_release(&shared.group, &delivered.stream, delivered.stream_sequence)
         .await;
-    nak(shared, delivered, None, reason).await;
 }
 
 /// `reason`: the `tidings.reason` of the NAK metric.
@@ -783,20 +748,5 @@ async fn nak(
     telemetry::spans::settled("nacked");
     if let Err(e) = delivered.acker.ack_with(AckKind::Nak(delay)).await {
         tracing::warn!(group = %shared.group, stream_sequence = delivered.stream_sequence, error = %e, "NAK failed; the event comes back after the ack wait");
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lane_key;
-
-    #[test]
-    fn lanes_are_per_tenant_and_entity() {
-        assert_eq!(
-            lane_key("auth.user.created.org-1.u-7").as_deref(),
-            Some("org-1.u-7")
-        );
-        assert_eq!(lane_key("auth.user.created.org-1._"), None);
-        assert_eq!(lane_key("nodots"), None);
     }
 }
