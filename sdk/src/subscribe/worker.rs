@@ -95,14 +95,14 @@ impl Shared {
             .count()
     }
 
-    /// Whether some pull loop has nothing asked for (and may be waiting for
-    /// any free slot).
     /// Every handler turn is taken and no handler has shown life for the
     /// ack wait: each has outlived it silently (see `stall`).
     pub(crate) fn stalled(&self) -> bool {
         self.turns.available_permits() == 0 && self.life.quiet_for() >= self.config.ack_wait
     }
 
+    /// Whether some pull loop has nothing asked for (and may be waiting for
+    /// any free slot).
     fn a_loop_is_idle(&self) -> bool {
         self.reserved.iter().any(|r| r.load(Ordering::SeqCst) == 0)
     }
