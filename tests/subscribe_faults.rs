@@ -178,6 +178,79 @@ async fn a_group_spanning_two_streams_counts_each_stream_s_reservations_apart() 
 }
 
 #[tokio::test]
+async fn an_idle_stream_of_a_group_asks_for_a_small_probe_not_the_window_a_busy_one_needs(
+) -> anyhow::Result<()> {
+    let (server, _client, js, publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let client = async_nats::connect(proxy.url()).await?;
+    /// The batch size of a pull request on `stream`'s consumers.
+    fn batch(frame: &Frame, stream: &str) -> Option<u64> {
+        let subject = frame.subject()?;
+        subject.strip_prefix(&format!("$JS.API.CONSUMER.MSG.NEXT.{stream}."))?;
+        let body: serde_json::Value = serde_json::from_slice(frame.payload()).ok()?;
+        body.get("batch")?.as_u64()
+    }
+    let idle_requests = proxy.count(Flow::ClientToServer, |f: &Frame| {
+        batch(f, "CATALOG_EVENTS").is_some()
+    });
+    let idle_large = proxy.count(Flow::ClientToServer, |f: &Frame| {
+        batch(f, "CATALOG_EVENTS").is_some_and(|n| n > 8)
+    });
+    let busy_large = proxy.count(Flow::ClientToServer, |f: &Frame| {
+        batch(f, "AUTH_EVENTS").is_some_and(|n| n > 8)
+    });
+    let config = tidings::SubscriberConfig {
+        max_in_flight: 64,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+    let mut subscriber = Subscriber::new(client, "one-busy-stream", config)?;
+    {
+        let tx = tx.clone();
+        subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let _ = tx.send("user");
+                Ok::<(), Infallible>(())
+            }
+        });
+    }
+    subscriber.handle::<ProductNoted, _>(move |_event: Event<ProductNoted>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send("product");
+            Ok::<(), Infallible>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    // AUTH_EVENTS busy for several of CATALOG_EVENTS' idle long polls.
+    let ctx = PublishContext::new("org-1")?;
+    let events: Vec<UserCreated> = (0..600).map(UserCreated::numbered).collect();
+    for chunk in events.chunks(50) {
+        for r in publisher.publish_batch(&ctx, chunk).await {
+            r?;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    take(&mut rx, events.len()).await?;
+    settled(&js, "AUTH_EVENTS", "one-busy-stream").await?;
+    assert!(idle_requests.hits() > 2, "the idle stream was polled");
+    assert_eq!(
+        idle_large.hits(),
+        0,
+        "the idle stream asked for more than a probe, parking slots the busy one needed"
+    );
+    assert!(busy_large.hits() > 0, "the busy stream grew its requests");
+    // An event on the idle stream still comes at once.
+    publisher
+        .publish(&ctx, &ProductNoted { sku: "sku-1".into() })
+        .await?;
+    assert_eq!(take(&mut rx, 1).await?, vec!["product"]);
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn replay_under_sustained_publishing_stops_at_the_last_sequence_of_its_start(
 ) -> anyhow::Result<()> {
     let (_server, _client, js, publisher) = setup().await?;

@@ -6,6 +6,12 @@
 //! How many of the held messages are handled at once is the worker's
 //! bound (`max_concurrent_handlers`).
 //!
+//! Each loop sizes its requests by demand: a probe of [`PROBE`] messages
+//! at first, doubled each time a request is filled, cut to twice what a
+//! request delivered when it ends unfilled. So in a group spanning several
+//! streams a quiet stream's long poll parks a few slots, not the window a
+//! busy stream needs.
+//!
 //! All requests of one loop share one inbox, so messages arrive in the
 //! order the server sent them (stream order, which per-entity lanes rely
 //! on). The server ends each request with a status carrying how many
@@ -13,6 +19,7 @@
 //! given back then. On shutdown no new request goes out and the loop reads
 //! until every request has ended (at most `pull_expires`), so no message is
 //! left in flight to nowhere.
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,11 +38,20 @@ use super::worker::{dispatch, release, Delivered, Inline, Shared, Slot};
 /// up on (the server restarted, the connection dropped).
 const GRACE: Duration = Duration::from_secs(2);
 
+/// The fewest messages a loop asks for: what a stream with nothing to
+/// deliver is polled with.
+pub(crate) const PROBE: usize = 8;
+
 /// The outstanding requests: one reserved slot per message asked for.
 struct Requests {
     /// This loop's index among the subscriber's pull loops.
     index: usize,
     reserved: Vec<OwnedSemaphorePermit>,
+    /// The outstanding requests, oldest first (the server fills and ends
+    /// them in that order): (asked, still to come).
+    sizes: VecDeque<(usize, usize)>,
+    /// The most this loop has asked for at once (see the module doc).
+    want: usize,
     last_expiry: Option<Instant>,
 }
 
@@ -47,11 +63,31 @@ impl Requests {
     /// Reserves the slots of a request that went out.
     fn add(&mut self, shared: &Shared, permits: OwnedSemaphorePermit, n: usize) {
         self.reserved.extend(split(permits, n));
+        self.sizes.push_back((n, n));
         shared.set_reserved(self.index, self.reserved.len());
     }
 
-    /// Gives back `n` reserved slots (messages that will not come).
-    fn release(&mut self, shared: &Shared, n: usize) {
+    /// The oldest request ended with `n` of its messages undelivered:
+    /// gives their slots back and sizes the next requests by what it
+    /// delivered.
+    fn end(&mut self, shared: &Shared, n: usize) {
+        if let Some((asked, _)) = self.sizes.pop_front() {
+            let delivered = asked.saturating_sub(n);
+            self.want = delivered
+                .saturating_mul(2)
+                .clamp(PROBE, shared.config.max_in_flight.max(PROBE));
+        }
+        self.give_back(shared, n);
+    }
+
+    /// Every outstanding request is void (ended without accounting, or
+    /// surely expired): gives all their slots back.
+    fn void(&mut self, shared: &Shared) {
+        self.sizes.clear();
+        self.give_back(shared, usize::MAX);
+    }
+
+    fn give_back(&mut self, shared: &Shared, n: usize) {
         let n = n.min(self.reserved.len());
         self.reserved.truncate(self.reserved.len() - n);
         shared.set_reserved(self.index, self.reserved.len());
@@ -60,10 +96,34 @@ impl Requests {
         }
     }
 
+    /// The slot reserved for a message that arrived; a filled request
+    /// doubles what the loop asks for.
     fn take_one(&mut self, shared: &Shared) -> Option<OwnedSemaphorePermit> {
         let slot = self.reserved.pop();
         shared.set_reserved(self.index, self.reserved.len());
+        if let Some(front) = self.sizes.front_mut() {
+            front.1 = front.1.saturating_sub(1);
+            if front.1 == 0 {
+                let asked = front.0;
+                self.sizes.pop_front();
+                self.want = self
+                    .want
+                    .max(asked.saturating_mul(2).min(shared.config.max_in_flight));
+            }
+        }
         slot
+    }
+
+    /// How many to ask for now, given `free` slots: up to what the loop
+    /// wants beyond what it has asked for, once half of that is free (or
+    /// nothing is asked for).
+    fn room(&self, free: usize) -> usize {
+        let room = free.min(self.want.saturating_sub(self.outstanding()));
+        if room > 0 && (room >= (self.want / 2).max(1) || self.outstanding() == 0) {
+            room
+        } else {
+            0
+        }
     }
 }
 
@@ -89,10 +149,11 @@ pub(crate) async fn pull_loop(
             return;
         }
     };
-    let threshold = shared.pull_threshold();
     let mut requests = Requests {
         index,
         reserved: Vec::new(),
+        sizes: VecDeque::new(),
+        want: PROBE,
         last_expiry: None,
     };
     let mut stopping = *stop.borrow();
@@ -122,34 +183,27 @@ pub(crate) async fn pull_loop(
         }
         // Seen before counting, so a slot freed after the count wakes us.
         freed.borrow_and_update();
-        // Ask for more when half the slots are free, or when nothing is
-        // asked for and any slot is free.
         // One free slot stays for each other stream's loop that has nothing
-        // asked for: a loop re-asking for every free slot whenever its
-        // request expires would starve the others.
+        // asked for, so that it can ask too.
         let free = shared
             .slots
             .available_permits()
             .saturating_sub(shared.idle_loops_besides(index));
+        let room = requests.room(free);
         if shared.stalled() != stalled {
             stalled = !stalled;
             report_stall(&shared, &stream, stalled);
         }
-        if !stopping
-            && !stalled
-            && paused_until.is_none()
-            && free > 0
-            && (free >= threshold || requests.outstanding() == 0)
-        {
-            if let Ok(permits) = shared.slots.clone().try_acquire_many_owned(free as u32) {
+        if !stopping && !stalled && paused_until.is_none() && room > 0 {
+            if let Ok(permits) = shared.slots.clone().try_acquire_many_owned(room as u32) {
                 let batch = BatchConfig {
-                    batch: free,
+                    batch: room,
                     expires: Some(shared.config.pull_expires),
                     ..Default::default()
                 };
                 match consumer.request_batch(batch, inbox.clone().into()).await {
                     Ok(()) => {
-                        requests.add(&shared, permits, free);
+                        requests.add(&shared, permits, room);
                         let at = Instant::now() + shared.config.pull_expires;
                         requests.last_expiry = Some(at);
                         expiry.as_mut().reset(at + GRACE);
@@ -187,7 +241,7 @@ pub(crate) async fn pull_loop(
             _ = &mut expiry, if requests.last_expiry.is_some() && requests.outstanding() > 0 => {
                 // Every request has expired at the server and no end status
                 // came: nothing more can arrive for them.
-                requests.release(&shared, usize::MAX);
+                requests.void(&shared);
                 requests.last_expiry = None;
                 continue;
             }
@@ -232,12 +286,12 @@ pub(crate) async fn pull_loop(
                     .and_then(|h| h.get("Nats-Pending-Messages"))
                     .and_then(|v| v.as_str().parse::<usize>().ok());
                 match pending {
-                    Some(n) => requests.release(&shared, n),
+                    Some(n) => requests.end(&shared, n),
                     None => {
                         // An error without accounting (consumer deleted,
                         // leadership change...): the requests are void.
                         tracing::warn!(group = %shared.group, stream = %stream, %status, description = ?message.description, "pull request ended by the server; asking again");
-                        requests.release(&shared, usize::MAX);
+                        requests.void(&shared);
                         let mut pause = Duration::from_millis(200);
                         if may_be_gone(status, message.description.as_deref()) {
                             match recreate(&shared, &context, &mut consumer, last_seen).await {
