@@ -243,7 +243,12 @@ async fn an_idle_stream_of_a_group_asks_for_a_small_probe_not_the_window_a_busy_
     assert!(busy_large.hits() > 0, "the busy stream grew its requests");
     // An event on the idle stream still comes at once.
     publisher
-        .publish(&ctx, &ProductNoted { sku: "sku-1".into() })
+        .publish(
+            &ctx,
+            &ProductNoted {
+                sku: "sku-1".into(),
+            },
+        )
         .await?;
     assert_eq!(take(&mut rx, 1).await?, vec!["product"]);
     running.shutdown().await;
