@@ -564,6 +564,17 @@ async fn an_event_waiting_for_a_handler_past_the_ack_wait_is_kept_alive_not_rede
     Ok(())
 }
 
+/// Waits (at most 20 s) until the instance's health is `state`.
+async fn until_health(
+    health: &mut tokio::sync::watch::Receiver<tidings::subscribe::Health>,
+    state: tidings::subscribe::Health,
+) -> anyhow::Result<()> {
+    tokio::time::timeout(Duration::from_secs(20), health.wait_for(|h| *h == state))
+        .await
+        .map_err(|_| anyhow::anyhow!("health is not {state:?} after 20 s"))??;
+    Ok(())
+}
+
 /// Waits (at most 20 s) until no pull request of `group` waits on its
 /// AUTH_EVENTS consumer.
 async fn no_pull_request_waits(js: &jetstream::Context, group: &str) -> anyhow::Result<()> {
@@ -685,11 +696,7 @@ async fn an_instance_whose_handlers_all_hang_hands_its_waiting_events_over_and_t
     until_holding(&hung, 4).await?;
     // An ack wait after the handler started without a sign of life, the
     // instance stalls: it hands the three over and asks for no more.
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| *h == tidings::subscribe::Health::Stalled),
-    )
-    .await??;
+    until_health(&mut health, tidings::subscribe::Health::Stalled).await?;
     until_holding(&hung, 1).await?;
     no_pull_request_waits(&js, "hung").await?;
     // A healthy instance gets the four: the hung handler's event back from
@@ -715,11 +722,7 @@ async fn an_instance_whose_handlers_all_hang_hands_its_waiting_events_over_and_t
     next.shutdown().await;
     // Its handler returns: it consumes again.
     gate.add_permits(5);
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| *h == tidings::subscribe::Health::Consuming),
-    )
-    .await??;
+    until_health(&mut health, tidings::subscribe::Health::Consuming).await?;
     for r in publisher.publish_batch(&ctx, &events[8..]).await {
         r?;
     }
@@ -765,22 +768,14 @@ async fn a_stalled_instance_whose_handler_reports_progress_again_is_consuming_ag
     let mut health = running.health();
     let ctx = PublishContext::new("org-1")?;
     publisher.publish(&ctx, &UserCreated::numbered(0)).await?;
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| *h == tidings::subscribe::Health::Stalled),
-    )
-    .await??;
+    until_health(&mut health, tidings::subscribe::Health::Stalled).await?;
     // Nothing left to arrive (the hung event's redelivery, if it came
     // here, handed over; no pull request open), no handler returning, no
     // slot freed: the progress ack alone ends the stall.
     until_holding(&running, 1).await?;
     no_pull_request_waits(&js, "revived").await?;
     wake.notify_one();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| *h == tidings::subscribe::Health::Consuming),
-    )
-    .await??;
+    until_health(&mut health, tidings::subscribe::Health::Consuming).await?;
     running.shutdown().await;
     Ok(())
 }

@@ -58,15 +58,16 @@ impl Lane {
             (d.stream_sequence, d.stream.as_str())
         }
         let new = id(&job.delivered);
+        if let Some(queued) = self.queue.iter_mut().find(|q| id(&q.delivered) == new) {
+            // A waiting event's progress ack was lost (or the head was
+            // redelivered twice): the newer delivery waits in its place.
+            return Some(std::mem::replace(queued, job));
+        }
         if new == (self.head.1, self.head.0.as_str()) {
             if let Some(supersede) = self.supersede.take() {
                 let _ = supersede.send(());
             }
             self.queue.push_front(job);
-        } else if let Some(queued) = self.queue.iter_mut().find(|q| id(&q.delivered) == new) {
-            // A waiting event's progress ack was lost: the newer delivery
-            // waits in its place.
-            return Some(std::mem::replace(queued, job));
         } else {
             self.queue.push_back(job);
         }
