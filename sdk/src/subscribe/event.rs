@@ -95,8 +95,11 @@ impl<E> Event<E> {
 
     /// Tells the server the handler is still working, so it does not
     /// redeliver the event when the ack wait runs out. Call it from long
-    /// handlers more often than the ack wait (30 s by default). A no-op for
-    /// replayed events.
+    /// handlers more often than the ack wait (30 s by default): a handler
+    /// that runs past it silently is taken for hung (its event goes to
+    /// another instance; if every handler of the instance is in that state,
+    /// the instance stalls, see `Health::Stalled`). A no-op for replayed
+    /// events.
     ///
     /// # Errors
     /// The progress ack could not be sent (the connection is gone).
