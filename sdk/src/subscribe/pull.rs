@@ -172,8 +172,14 @@ pub(crate) async fn pull_loop(
     // registration per event.
     let expiry = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(expiry);
-    // Whether the instance was stalled (see `stall`) when last looked at.
+    // Whether the instance was stalled (see `stall`) when last looked at,
+    // and when to look again while it is (a progress ack ends a stall
+    // without freeing a slot). One timer, reset: `select!` builds a
+    // disabled branch's future too, so a timer written in the branch would
+    // cost a timer per message.
     let mut stalled = false;
+    let recheck = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(recheck);
     loop {
         if stopping && requests.outstanding() == 0 && running.is_empty() {
             return;
@@ -193,6 +199,11 @@ pub(crate) async fn pull_loop(
         if shared.stalled() != stalled {
             stalled = !stalled;
             report_stall(&shared, &stream, stalled);
+        }
+        if stalled && recheck.is_elapsed() {
+            recheck
+                .as_mut()
+                .reset(Instant::now() + shared.config.ack_wait / 3);
         }
         if !stopping && !stalled && paused_until.is_none() && room > 0 {
             if let Ok(permits) = shared.slots.clone().try_acquire_many_owned(room as u32) {
@@ -230,8 +241,7 @@ pub(crate) async fn pull_loop(
                 }
             },
             _ = freed.changed(), if !stopping => continue,
-            // A handler's progress ack ends a stall without freeing a slot.
-            _ = tokio::time::sleep(shared.config.ack_wait / 3), if stalled => continue,
+            _ = &mut recheck, if stalled => continue,
             _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)),
                 if paused_until.is_some() => continue,
             _ = stop.changed(), if !stopping => {
