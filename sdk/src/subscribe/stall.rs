@@ -33,6 +33,13 @@ impl Life {
         self.last.store(now, Ordering::Relaxed);
     }
 
+    /// Sends a progress ack for an event a handler holds: the handler
+    /// shows life.
+    pub(crate) async fn progress(&self, acker: &Acker) -> Result<(), async_nats::Error> {
+        self.note();
+        acker.ack_with(AckKind::Progress).await
+    }
+
     /// How long no handler has shown life.
     pub(crate) fn quiet_for(&self) -> Duration {
         let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
@@ -55,7 +62,6 @@ impl Progress {
 
     /// Sends a progress ack: the handler holding the event is alive.
     pub(crate) async fn send(&self) -> Result<(), async_nats::Error> {
-        self.life.note();
-        self.acker.ack_with(AckKind::Progress).await
+        self.life.progress(&self.acker).await
     }
 }

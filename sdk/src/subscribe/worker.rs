@@ -661,8 +661,7 @@ async fn kept_alive<T>(shared: &Shared, delivered: &Delivered, work: impl Future
         tokio::select! {
             out = &mut work => return out,
             _ = tick.tick() => {
-                shared.life.note();
-                if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
+                if let Err(e) = shared.life.progress(&delivered.acker).await {
                     tracing::warn!(group = %shared.group, error = %e, "progress ack failed");
                 }
             }
