@@ -350,7 +350,7 @@ async fn main() -> anyhow::Result<()> {
     let consume_options = usage_error(consume::Options::from_args());
     let servers = multi::Servers::launch(options.nodes, options.sync_always).await?;
     let urls = servers.urls();
-    let client = multi::connect(&urls).await?;
+    let client = multi::connect(&urls, "bench").await?;
     let server_version = client.server_info().version;
     let js = jetstream::ContextBuilder::new()
         .max_ack_inflight(options.in_flight)

@@ -33,6 +33,11 @@
 //!   the side ran, and the whole machine's, from `/proc` (so a shortfall
 //!   can be traced to a saturated machine or not); the load average at the
 //!   start, end and highest in between.
+//! - **Server messages**: what the publishers' and the groups' connections
+//!   sent to the servers and got from them, per acked event, from every
+//!   node's `/connz` just before the groups shut down (publishes, acks,
+//!   pull requests; PubAcks, deliveries, pull statuses and heartbeats), so
+//!   that the servers' work for each side can be compared.
 #![allow(clippy::print_stderr)]
 
 use std::collections::BTreeMap;
@@ -276,6 +281,15 @@ impl Servers {
         }
     }
 
+    /// The servers this run started, whose monitoring ports it can read.
+    fn started(&self) -> Vec<&NatsServer> {
+        match self {
+            Self::One(server) => vec![server],
+            Self::Cluster(cluster) => cluster.nodes().iter().collect(),
+            Self::External(_) => Vec::new(),
+        }
+    }
+
     /// The registry's stream profile for these servers: R3 `production`
     /// on the cluster, R1 `dev` on one node.
     pub fn profile(&self) -> &'static str {
@@ -286,9 +300,49 @@ impl Servers {
     }
 }
 
-/// A connection that knows every node.
-pub async fn connect(urls: &[String]) -> anyhow::Result<async_nats::Client> {
-    Ok(async_nats::connect(urls).await?)
+/// A connection that knows every node, named so that the servers'
+/// `/connz` can tell whose traffic is whose.
+pub async fn connect(urls: &[String], name: &str) -> anyhow::Result<async_nats::Client> {
+    Ok(async_nats::ConnectOptions::new()
+        .name(name)
+        .connect(urls)
+        .await?)
+}
+
+/// Messages the clients whose connection names start with a prefix sent
+/// to the servers and got from them, summed over every node's open client
+/// connections (`/connz`; empty for a server this run did not start).
+#[derive(Debug, Default, Clone, Copy)]
+struct Traffic {
+    to_servers: u64,
+    from_servers: u64,
+}
+
+impl Traffic {
+    async fn read(servers: &[&NatsServer], prefix: &str) -> anyhow::Result<Self> {
+        let mut traffic = Self::default();
+        for server in servers {
+            let connz = server.monitor("/connz?limit=100000").await?;
+            let connections = connz["connections"].as_array().cloned().unwrap_or_default();
+            for connection in connections {
+                let name = connection["name"].as_str().unwrap_or_default();
+                if name.starts_with(prefix) {
+                    traffic.to_servers += connection["in_msgs"].as_u64().unwrap_or(0);
+                    traffic.from_servers += connection["out_msgs"].as_u64().unwrap_or(0);
+                }
+            }
+        }
+        Ok(traffic)
+    }
+
+    /// Per acked event, rounded to hundredths.
+    fn per_event(self, events: usize) -> serde_json::Value {
+        let per = |count: u64| (count as f64 / events.max(1) as f64 * 100.0).round() / 100.0;
+        json!({
+            "to_servers_per_event": per(self.to_servers),
+            "from_servers_per_event": per(self.from_servers),
+        })
+    }
 }
 
 /// When each event was acked and first seen by each group, in nanoseconds
@@ -626,7 +680,8 @@ fn goal(value: f64, max: f64) -> serde_json::Value {
 }
 
 /// Everything one side needs, shared with its tasks.
-struct Run {
+struct Run<'a> {
+    servers: &'a Servers,
     servers_urls: Vec<String>,
     services: Arc<Vec<Vec<Arc<dyn Kind>>>>,
     streams: Vec<&'static str>,
@@ -635,7 +690,7 @@ struct Run {
     cores: usize,
 }
 
-impl Run {
+impl Run<'_> {
     /// Deletes every consumer of the six streams and empties them.
     async fn reset(&self) -> anyhow::Result<()> {
         for name in &self.streams {
@@ -678,8 +733,8 @@ impl Run {
         let mut running = Vec::new();
         let mut readers = Vec::new();
         for group in 0..GROUPS {
-            let client = connect(&self.servers_urls).await?;
             let name = format!("load-{}-{group}", side.name());
+            let client = connect(&self.servers_urls, &format!("bench-{name}")).await?;
             match side {
                 Side::Sdk => {
                     let mut subscriber = Subscriber::new(client, &name, sub_config.clone())?;
@@ -713,8 +768,9 @@ impl Run {
         let mut publishers = Vec::new();
         let mut raw_contexts = Vec::new();
         let mut raw_bodies = Vec::new();
-        for kinds in self.services.iter() {
-            let client = connect(&self.servers_urls).await?;
+        for (service, kinds) in self.services.iter().enumerate() {
+            let name = format!("bench-publish-{}-{service}", side.name());
+            let client = connect(&self.servers_urls, &name).await?;
             let publisher = Publisher::new(client.clone(), publisher_config.clone())?;
             raw_bodies.push(
                 kinds
@@ -805,6 +861,11 @@ impl Run {
         }
         let cpu_end = Cpu::read(&self.server_pids);
         let load_end = load_average();
+        let started = self.servers.started();
+        let group_traffic =
+            Traffic::read(&started, &format!("bench-load-{}-", side.name())).await?;
+        let publish_traffic =
+            Traffic::read(&started, &format!("bench-publish-{}-", side.name())).await?;
         sampler.abort();
         for running in running {
             running.shutdown().await;
@@ -826,6 +887,7 @@ impl Run {
                 "end": load_end,
                 "highest_1m": highest_load.load(Ordering::Relaxed) as f64 / 100.0,
             }),
+            [publish_traffic, group_traffic],
         );
         self.reset().await?;
         Ok(report)
@@ -842,6 +904,7 @@ impl Run {
         unanswered: usize,
         cpu: serde_json::Value,
         load: serde_json::Value,
+        [publish_traffic, group_traffic]: [Traffic; 2],
     ) -> serde_json::Value {
         let counted = warmup..clock.total;
         let window_start = clock.scheduled(warmup);
@@ -858,6 +921,9 @@ impl Run {
             }
         }
         let acked = publish.len();
+        let acked_all = (0..clock.total)
+            .filter(|n| clock.acked[*n].load(Ordering::Acquire) > 0)
+            .count();
         let achieved = per_s(acked, last_ack);
         let mut all_e2e = Vec::new();
         let mut groups = Vec::new();
@@ -926,6 +992,11 @@ impl Run {
             },
             "cpu": cpu,
             "load_average": load,
+            "server_messages": {
+                "events_acked_including_warmup": acked_all,
+                "publishers": publish_traffic.per_event(acked_all),
+                "groups_together": group_traffic.per_event(acked_all),
+            },
         })
     }
 }
@@ -969,7 +1040,7 @@ pub fn git_commit() -> String {
 pub async fn run(options: &Options) -> anyhow::Result<serde_json::Value> {
     let load_at_launch = load_average();
     let servers = Servers::launch(options.nodes, options.sync_always).await?;
-    let admin_client = connect(&servers.urls()).await?;
+    let admin_client = connect(&servers.urls(), "bench-admin").await?;
     let server_version = admin_client.server_info().version;
     let admin = jetstream::new(admin_client);
     let profile = servers.profile();
@@ -993,6 +1064,7 @@ pub async fn run(options: &Options) -> anyhow::Result<serde_json::Value> {
     }
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     let run = Run {
+        servers: &servers,
         servers_urls: servers.urls(),
         server_pids: servers.pids(),
         services: Arc::new(services),
