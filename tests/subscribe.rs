@@ -898,6 +898,90 @@ async fn in_an_ordered_group_a_hung_handler_s_redelivered_event_replaces_it_at_t
 }
 
 #[tokio::test]
+async fn in_an_ordered_group_of_two_the_events_behind_a_hung_head_go_on_once_its_redelivery_went_elsewhere(
+) -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        ack_wait: Duration::from_secs(1),
+        // The hung instance, holding three events, asks for no more: the
+        // server redelivers the hung one to the other instance.
+        max_in_flight: 3,
+        ordered_by_key: true,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<(usize, String)>();
+    // Instance 0 hangs on every delivery of the entity's first event; the
+    // other handles everything.
+    let register = |subscriber: &mut Subscriber, instance: usize| {
+        let tx = tx.clone();
+        subscriber.handle::<UserCreated, _>(move |event: Event<UserCreated>| {
+            let tx = tx.clone();
+            async move {
+                let name = event.payload.display_name.clone();
+                let _ = tx.send((instance, format!("{name} started")));
+                if instance == 0 && name == "0" {
+                    std::future::pending::<()>().await;
+                }
+                let _ = tx.send((instance, format!("{name} done")));
+                Ok::<(), Infallible>(())
+            }
+        });
+    };
+    let mut hung = Subscriber::new(client, "ordered-two", config.clone())?;
+    register(&mut hung, 0);
+    let hung = hung.start().await?;
+    let events: Vec<UserCreated> = (0..3)
+        .map(|i| UserCreated {
+            display_name: i.to_string(),
+            ..UserCreated::numbered(0)
+        })
+        .collect();
+    let ctx = PublishContext::new("org-1")?;
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    // The first instance runs the entity's first event (it hangs) and
+    // holds the next two in the entity's lane.
+    assert_eq!(take(&mut rx, 1).await?, [(0, "0 started".to_string())]);
+    until_holding(&hung, 3).await?;
+    let mut other = Subscriber::new(server.connect().await?, "ordered-two", config)?;
+    register(&mut other, 1);
+    let other = other.start().await?;
+    // The server redelivers the hung event to the other instance, which
+    // handles it; then the events behind it are handled, in order, though
+    // the hung handler never returns.
+    let mut done = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while done.len() < 3 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, rx.recv()).await {
+            Ok(Some((instance, what))) => {
+                if let Some(name) = what.strip_suffix(" done") {
+                    done.push((instance, name.to_string()));
+                }
+            }
+            Ok(None) => anyhow::bail!("channel closed"),
+            Err(_) => anyhow::bail!("within 30 s only {done:?} were handled"),
+        }
+    }
+    let names: Vec<&str> = done.iter().map(|(_, name)| name.as_str()).collect();
+    assert_eq!(names, ["0", "1", "2"], "{done:?}");
+    assert_eq!(
+        done[0].0, 1,
+        "the hung event is handled by the other instance"
+    );
+    settled(&js, "AUTH_EVENTS", "ordered-two").await?;
+    let starts: Vec<(usize, String)> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert!(
+        starts.iter().all(|(_, what)| what.ends_with(" started")),
+        "handled twice: {starts:?}"
+    );
+    other.shutdown().await;
+    hung.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn events_of_one_entity_are_handled_one_at_a_time_in_stream_order_across_retries(
 ) -> anyhow::Result<()> {
     let (_server, client, js, publisher) = setup().await?;

@@ -9,12 +9,18 @@
 //! events behind it. Without that, an instance alone in its group would
 //! queue the redelivery behind its own hung run, and the entity's events
 //! would wait forever.
+//!
+//! A head whose hold has not been renewed for [`GIVE_UP_AFTER_ACK_WAITS`]
+//! ack waits while events wait behind it is given up here too: the server
+//! took it back an ack wait ago and its redelivery went to another
+//! instance of the group (or nowhere), so this instance's hung run would
+//! otherwise keep the entity's later events waiting as long as it hangs.
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use async_nats::jetstream::message::{AckKind, Acker};
 use tokio::sync::oneshot;
 
+use super::stall::Hold;
 use super::worker::{process_in_turn, release, Delivered, Job, Shared};
 use crate::token::NO_KEY;
 
@@ -26,7 +32,7 @@ pub(crate) struct Lane {
     /// The head's stream and stream sequence.
     head: (String, u64),
     /// Fires the head's [`Superseded`].
-    supersede: Option<oneshot::Sender<()>>,
+    supersede: Option<oneshot::Sender<Supersession>>,
     /// The events waiting behind the head, in arrival order.
     queue: VecDeque<Job>,
 }
@@ -65,7 +71,7 @@ impl Lane {
         }
         if new == (self.head.1, self.head.0.as_str()) {
             if let Some(supersede) = self.supersede.take() {
-                let _ = supersede.send(());
+                let _ = supersede.send(Supersession::RedeliveredHere);
             }
             self.queue.push_front(job);
         } else {
@@ -75,9 +81,25 @@ impl Lane {
     }
 }
 
-/// Resolves when the server redelivers a lane's head to this instance:
-/// it gave the head's run up. Never resolves outside a lane.
-pub(crate) struct Superseded(Option<oneshot::Receiver<()>>);
+/// A head's hold unrenewed for this many ack waits, with events waiting
+/// behind it, is given up: one ack wait for the server to take it back,
+/// one for its redelivery to reach this instance if it comes here.
+pub(crate) const GIVE_UP_AFTER_ACK_WAITS: u32 = 2;
+
+/// Why a lane's head stops being handled here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Supersession {
+    /// The server redelivered it to this instance: the redelivery takes
+    /// its place.
+    RedeliveredHere,
+    /// Its hold lapsed long ago and its redelivery did not come here: it
+    /// is another instance's now, and the events behind it go on.
+    GivenUp,
+}
+
+/// Resolves when a lane's head is superseded (see [`Supersession`]).
+/// Never resolves outside a lane.
+pub(crate) struct Superseded(Option<oneshot::Receiver<Supersession>>);
 
 impl Superseded {
     /// For an event outside any lane.
@@ -85,13 +107,13 @@ impl Superseded {
         Self(None)
     }
 
-    /// Resolves (once) when the head is superseded.
-    pub(crate) async fn wait(&mut self) {
+    /// Resolves (once) when the head is superseded, with why.
+    pub(crate) async fn wait(&mut self) -> Supersession {
         if let Some(rx) = &mut self.0 {
-            let fired = rx.await.is_ok();
+            let fired = rx.await;
             self.0 = None;
-            if fired {
-                return;
+            if let Ok(why) = fired {
+                return why;
             }
         }
         std::future::pending().await
@@ -162,9 +184,22 @@ pub(crate) async fn hand_over(shared: &Shared, key: &str) {
     }
 }
 
+/// Gives the lane's head up if events wait behind it (see
+/// [`Supersession::GivenUp`]); `false` if none waits, or it was already
+/// superseded.
+pub(crate) fn give_up_head(shared: &Shared, key: &str) -> bool {
+    let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+    let Some(lane) = lanes.get_mut(key).filter(|lane| !lane.queue.is_empty()) else {
+        return false;
+    };
+    lane.supersede
+        .take()
+        .is_some_and(|supersede| supersede.send(Supersession::GivenUp).is_ok())
+}
+
 /// Progress acks for the events waiting in a lane.
 pub(crate) async fn keep_waiting_alive(shared: &Shared, key: &str) {
-    let ackers: Vec<Arc<Acker>> = {
+    let holds: Vec<Arc<Hold>> = {
         let lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
         lanes
             .get(key)
@@ -176,8 +211,8 @@ pub(crate) async fn keep_waiting_alive(shared: &Shared, key: &str) {
             })
             .unwrap_or_default()
     };
-    for acker in ackers {
-        if let Err(e) = acker.ack_with(AckKind::Progress).await {
+    for hold in holds {
+        if let Err(e) = hold.progress().await {
             tracing::warn!(group = %shared.group, error = %e, "progress ack for a waiting event failed");
         }
     }

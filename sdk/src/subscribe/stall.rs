@@ -5,8 +5,13 @@
 //! the events waiting for a handler over to the group and asks for no more
 //! until a handler shows life again; a busy instance, whose handlers start,
 //! return or report progress, keeps its waiting events alive.
+//!
+//! Each message's [`Hold`] also knows when this instance last renewed it
+//! (its delivery, or a progress ack): an ack wait later the server gives
+//! it to the group again.
+use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::message::{AckKind, Acker};
@@ -35,9 +40,9 @@ impl Life {
 
     /// Sends a progress ack for an event a handler holds: the handler
     /// shows life.
-    pub(crate) async fn progress(&self, acker: &Acker) -> Result<(), async_nats::Error> {
+    pub(crate) async fn progress(&self, hold: &Hold) -> Result<(), async_nats::Error> {
         self.note();
-        acker.ack_with(AckKind::Progress).await
+        hold.progress().await
     }
 
     /// How long no handler has shown life.
@@ -47,21 +52,68 @@ impl Life {
     }
 }
 
-/// What `Event::progress` uses: the message's acker, and the instance's
+/// The instant the [`Hold`]s' times count from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+fn millis_since_epoch() -> u64 {
+    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// A delivered message's acker, and when this instance last renewed its
+/// hold on the message: its delivery or its last progress ack. Every
+/// progress ack goes through [`Hold::progress`].
+pub(crate) struct Hold {
+    acker: Acker,
+    /// Milliseconds after [`EPOCH`].
+    renewed: AtomicU64,
+}
+
+impl Hold {
+    /// The hold of a message delivered now.
+    pub(crate) fn new(acker: Acker) -> Self {
+        Self {
+            acker,
+            renewed: AtomicU64::new(millis_since_epoch()),
+        }
+    }
+
+    /// Sends a progress ack, renewing the hold.
+    pub(crate) async fn progress(&self) -> Result<(), async_nats::Error> {
+        self.renewed.store(millis_since_epoch(), Ordering::Relaxed);
+        self.acker.ack_with(AckKind::Progress).await
+    }
+
+    /// How long ago the hold was last renewed: once that passes the ack
+    /// wait, the server has given the message to the group again.
+    pub(crate) fn unrenewed_for(&self) -> Duration {
+        let renewed = self.renewed.load(Ordering::Relaxed);
+        Duration::from_millis(millis_since_epoch().saturating_sub(renewed))
+    }
+}
+
+impl Deref for Hold {
+    type Target = Acker;
+
+    fn deref(&self) -> &Acker {
+        &self.acker
+    }
+}
+
+/// What `Event::progress` uses: the message's hold, and the instance's
 /// [`Life`] a progress ack renews.
 #[derive(Clone)]
 pub(crate) struct Progress {
-    acker: Arc<Acker>,
+    hold: Arc<Hold>,
     life: Arc<Life>,
 }
 
 impl Progress {
-    pub(crate) fn new(acker: Arc<Acker>, life: Arc<Life>) -> Self {
-        Self { acker, life }
+    pub(crate) fn new(hold: Arc<Hold>, life: Arc<Life>) -> Self {
+        Self { hold, life }
     }
 
     /// Sends a progress ack: the handler holding the event is alive.
     pub(crate) async fn send(&self) -> Result<(), async_nats::Error> {
-        self.life.progress(&self.acker).await
+        self.life.progress(&self.hold).await
     }
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use async_nats::jetstream::message::{AckKind, Acker};
+use async_nats::jetstream::message::AckKind;
 use time::OffsetDateTime;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 use tracing::Instrument;
@@ -17,8 +17,8 @@ use super::dead_letter::{dead_letter, redriven_for_another_group, DeadLetterReas
 use super::event::EventMeta;
 use super::handler::{ErasedHandler, Failure};
 use super::health::Health;
-use super::lane::{self, lane_key, Lanes, Superseded};
-use super::stall::{Life, Progress};
+use super::lane::{self, lane_key, Lanes, Superseded, Supersession, GIVE_UP_AFTER_ACK_WAITS};
+use super::stall::{Hold, Life, Progress};
 use crate::dlq::mover::{Attempts, Mover};
 use crate::envelope::Envelope;
 use crate::idempotency::{Deduplicator, IdempotencyError};
@@ -159,7 +159,8 @@ impl Shared {
 /// A message taken from the consumer, with its JetStream metadata.
 pub(crate) struct Delivered {
     pub(crate) message: async_nats::Message,
-    pub(crate) acker: Arc<Acker>,
+    /// Acks it; knows when it was last renewed.
+    pub(crate) acker: Arc<Hold>,
     pub(crate) stream: String,
     pub(crate) stream_sequence: u64,
     /// The server's delivery count.
@@ -181,7 +182,7 @@ impl Delivered {
         let (message, acker) = message.split();
         Ok(Self {
             message,
-            acker: Arc::new(acker),
+            acker: Arc::new(Hold::new(acker)),
             stream,
             stream_sequence,
             delivery: u32::try_from(delivered.max(1)).unwrap_or(u32::MAX),
@@ -315,6 +316,7 @@ pub(crate) async fn process_in_turn(
             Box::pin(keeping_lane_alive(
                 shared,
                 key,
+                delivered,
                 process(shared, delivered, superseded),
             ))
             .await;
@@ -323,20 +325,32 @@ pub(crate) async fn process_in_turn(
     drop(turn);
 }
 
-/// Runs `work` (the handling of a lane's head) while keeping the events
-/// waiting behind it alive, or handing them over if the instance stalls
-/// (its hung handlers' events are back with the server: they follow).
-async fn keeping_lane_alive(shared: &Shared, key: &str, work: impl Future<Output = ()>) {
+/// Runs `work` (the handling of `head`, a lane's head) while keeping the
+/// events waiting behind it alive, or handing them over if the instance
+/// stalls (its hung handlers' events are back with the server: they
+/// follow). A head whose hold lapsed long ago is given up (see `lane`).
+async fn keeping_lane_alive(
+    shared: &Shared,
+    key: &str,
+    head: &Delivered,
+    work: impl Future<Output = ()>,
+) {
     tokio::pin!(work);
     let step = shared.config.ack_wait / 3;
+    let give_up_after = shared.config.ack_wait * GIVE_UP_AFTER_ACK_WAITS;
     let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + step, step);
     loop {
         tokio::select! {
             _ = &mut work => return,
-            _ = tick.tick() => match shared.stalled() {
-                true => lane::hand_over(shared, key).await,
-                false => lane::keep_waiting_alive(shared, key).await,
-            },
+            _ = tick.tick() => {
+                if shared.stalled() {
+                    lane::hand_over(shared, key).await;
+                } else if head.acker.unrenewed_for() < give_up_after
+                    || !lane::give_up_head(shared, key)
+                {
+                    lane::keep_waiting_alive(shared, key).await;
+                }
+            }
         }
     }
 }
@@ -381,7 +395,7 @@ async fn wait_for_turn<'a>(
             _ = superseded.wait() => return Waited::Superseded,
             _ = tick.tick() => {
                 // Not the handlers' life: this event has none running.
-                if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
+                if let Err(e) = delivered.acker.progress().await {
                     tracing::warn!(group = %shared.group, error = %e, "progress ack for an event waiting for a handler failed");
                 }
                 if let Some(key) = lane {
@@ -397,8 +411,8 @@ enum Run {
     Done(Result<(), Failure>),
     /// The shutdown deadline passed first.
     Aborted,
-    /// The server redelivered the event to its lane here first.
-    Superseded,
+    /// Its lane's head was superseded first (see `lane`).
+    Superseded(Supersession),
 }
 
 impl Run {
@@ -416,7 +430,8 @@ impl Run {
                 "failed"
             }
             Run::Aborted => "aborted",
-            Run::Superseded => "superseded",
+            Run::Superseded(Supersession::RedeliveredHere) => "superseded",
+            Run::Superseded(Supersession::GivenUp) => "given_up",
         }
     }
 }
@@ -538,7 +553,7 @@ async fn handle(
         let run = tokio::select! {
             result = call => Run::Done(result),
             _ = abort.wait_for(|a| *a) => Run::Aborted,
-            _ = superseded.wait() => Run::Superseded,
+            why = superseded.wait() => Run::Superseded(why),
         };
         shared
             .telemetry
@@ -594,8 +609,12 @@ async fn handle(
                 tracing::warn!(group, %event_id, "shutdown deadline passed; the event is released for redelivery");
                 return rare(release(shared, delivered, "released")).await;
             }
-            Run::Superseded => {
+            Run::Superseded(Supersession::RedeliveredHere) => {
                 tracing::warn!(group, %event_id, subject = %message.subject, delivery, "the server redelivered this event while its handler still ran (past the ack wait without a progress ack): the run is cancelled and the redelivery handled in its place, ahead of its entity's later events");
+                return;
+            }
+            Run::Superseded(Supersession::GivenUp) => {
+                tracing::warn!(group, %event_id, subject = %message.subject, delivery, "this event's handler has run for {GIVE_UP_AFTER_ACK_WAITS} ack waits without a progress ack and its redelivery went to another instance: the run is cancelled and its entity's later events, waiting here, go on");
                 return;
             }
         }
@@ -637,7 +656,7 @@ where
                 tracing::warn!(group, %event_id, error = %e, failures, retry_in = ?delay, "deduplication bucket unavailable; the event waits in place");
                 // Waits shorter than a third of the ack wait send no
                 // progress ack of their own: one per attempt keeps it alive.
-                if let Err(e) = delivered.acker.ack_with(AckKind::Progress).await {
+                if let Err(e) = delivered.acker.progress().await {
                     tracing::warn!(group, error = %e, "progress ack failed");
                 }
                 if !wait_keeping_alive(shared, delivered, delay).await {
