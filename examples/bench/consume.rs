@@ -585,12 +585,13 @@ impl Bench {
         side: Side,
         round: usize,
         n: usize,
-    ) -> anyhow::Result<(Duration, bool)> {
+    ) -> anyhow::Result<(Duration, bool, u64)> {
         let name = format!("bench-consume-{}-{round}", side.name());
+        let ticks_before = super::multi::process_ticks(std::process::id());
         let count = Arc::new(AtomicUsize::new(0));
         let done = Arc::new(Notify::new());
         let wait = Duration::from_secs(120);
-        let elapsed = match side {
+        let (elapsed, ticks_after) = match side {
             Side::Raw => {
                 let started = Instant::now();
                 let consumer = self
@@ -613,8 +614,9 @@ impl Bench {
                     .await
                     .context("the raw consumer did not get every event")??;
                 let elapsed = started.elapsed();
+                let ticks = super::multi::process_ticks(std::process::id());
                 drop(messages);
-                elapsed
+                (elapsed, ticks)
             }
             Side::Sdk => {
                 let mut subscriber = Subscriber::new(
@@ -638,14 +640,15 @@ impl Bench {
                     .await
                     .context("the subscriber did not get every event")?;
                 let elapsed = started.elapsed();
+                let ticks = super::multi::process_ticks(std::process::id());
                 running.shutdown().await;
-                elapsed
+                (elapsed, ticks)
             }
         };
         self.consumers.flush().await?;
         let acked = self.all_acked(&name, n as u64).await?;
         self.delete_consumer(&name).await?;
-        Ok((elapsed, acked))
+        Ok((elapsed, acked, ticks_after.saturating_sub(ticks_before)))
     }
 
     async fn consume_rate(&self, options: &Options) -> anyhow::Result<serde_json::Value> {
@@ -665,6 +668,8 @@ impl Bench {
         );
         let mut raw_time = Duration::ZERO;
         let mut sdk_time = Duration::ZERO;
+        // This process's CPU ticks (1/100 s) while each side consumed.
+        let (mut raw_ticks, mut sdk_ticks) = (0, 0);
         let mut all_acked = true;
         let mut rounds = Vec::new();
         for round in 0..options.consume_rounds {
@@ -674,11 +679,11 @@ impl Bench {
             } else {
                 [Side::Sdk, Side::Raw]
             } {
-                let (elapsed, acked) = self.consume_once(side, round, n).await?;
+                let (elapsed, acked, ticks) = self.consume_once(side, round, n).await?;
                 all_acked &= acked;
                 match side {
-                    Side::Raw => raw_time += elapsed,
-                    Side::Sdk => sdk_time += elapsed,
+                    Side::Raw => (raw_time, raw_ticks) = (raw_time + elapsed, raw_ticks + ticks),
+                    Side::Sdk => (sdk_time, sdk_ticks) = (sdk_time + elapsed, sdk_ticks + ticks),
                 }
                 this_round.insert(
                     format!("{}_rate_per_s", side.name()),
@@ -692,6 +697,7 @@ impl Bench {
         let raw_rate = total / raw_time.as_secs_f64();
         let sdk_rate = total / sdk_time.as_secs_f64();
         let ratio = sdk_rate / raw_rate;
+        let cpu_us_per_event = |ticks: u64| ticks as f64 * 10_000.0 / total;
         Ok(json!({
             "n_per_round": n,
             "rounds": options.consume_rounds,
@@ -702,6 +708,10 @@ impl Bench {
             "raw_rate_per_s": raw_rate,
             "sdk_rate_per_s": sdk_rate,
             "sdk_over_raw": ratio,
+            // The client's CPU per event, whatever the server's pace: less
+            // noisy than the rates on a shared machine.
+            "raw_client_cpu_us_per_event": cpu_us_per_event(raw_ticks),
+            "sdk_client_cpu_us_per_event": cpu_us_per_event(sdk_ticks),
             "all_acked": all_acked,
             "goal_min": CONSUME_GOAL_MIN,
             "met": ratio >= CONSUME_GOAL_MIN && all_acked,

@@ -569,7 +569,7 @@ async fn pace(clock: &Clock, mut send: impl FnMut(usize)) -> u64 {
 
 /// CPU time in ticks: a process's (user + system), or the machine's busy
 /// and total.
-fn process_ticks(pid: u32) -> u64 {
+pub fn process_ticks(pid: u32) -> u64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0;
     };

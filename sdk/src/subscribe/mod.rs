@@ -307,6 +307,9 @@ impl Subscriber {
 
     /// Creates or updates the group's consumers and starts consuming.
     ///
+    /// Registers the handles of its per-event metrics with the `metrics`
+    /// recorder installed now: install the recorder first.
+    ///
     /// # Errors
     /// No handlers, a duplicate handler, a missing stream, or a consumer the
     /// server refused.

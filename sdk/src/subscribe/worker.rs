@@ -23,13 +23,13 @@ use crate::dlq::mover::{Attempts, Mover};
 use crate::envelope::Envelope;
 use crate::idempotency::{Deduplicator, IdempotencyError};
 use crate::subject::check_subject;
-use crate::telemetry::{self, metrics::ConsumerLabels};
+use crate::telemetry::{self, metrics::ConsumerLabels, metrics::TypeMetrics};
 
 /// What every task of one running subscriber shares.
 pub(crate) struct Shared {
     pub(crate) group: String,
     pub(crate) config: SubscriberConfig,
-    pub(crate) handlers: HashMap<&'static str, Arc<dyn ErasedHandler>>,
+    pub(crate) handlers: HashMap<&'static str, Handling>,
     pub(crate) dedup: Option<Deduplicator>,
     /// Moves given-up events to the dead-letter queue.
     pub(crate) mover: Mover,
@@ -135,8 +135,16 @@ impl Shared {
         abort: watch::Receiver<bool>,
         loops: usize,
     ) -> Self {
+        let telemetry = ConsumerLabels::new(&group);
+        let handlers = handlers
+            .into_iter()
+            .map(|(event_type, handler)| {
+                let metrics = telemetry.for_type(event_type, handler.stream());
+                (event_type, Handling { handler, metrics })
+            })
+            .collect();
         Self {
-            telemetry: ConsumerLabels::new(&group),
+            telemetry,
             mover,
             unhandled_warned: Mutex::new(HashSet::new()),
             recording: Mutex::new(HashSet::new()),
@@ -154,6 +162,12 @@ impl Shared {
             lanes: Mutex::new(HashMap::new()),
         }
     }
+}
+
+/// A type's handler, and the handles of its per-event metrics.
+pub(crate) struct Handling {
+    handler: Arc<dyn ErasedHandler>,
+    metrics: TypeMetrics,
 }
 
 /// A message taken from the consumer, with its JetStream metadata.
@@ -456,12 +470,10 @@ async fn process(shared: &Shared, delivered: &Delivered, superseded: &mut Supers
         let reason = DeadLetterReason::Poison(e.to_string());
         return rare(dead_letter(shared, delivered, reason, delivered.delivery)).await;
     }
-    let Some(handler) = shared.handlers.get(envelope.event_type.as_str()) else {
+    let Some(handling) = shared.handlers.get(envelope.event_type.as_str()) else {
         return rare(release_unhandled(shared, delivered, &envelope.event_type)).await;
     };
-    shared
-        .telemetry
-        .consumed(handler.event_type(), handler.stream());
+    handling.metrics.consumed();
     let span = telemetry::spans::process_span(
         group,
         &envelope,
@@ -470,7 +482,7 @@ async fn process(shared: &Shared, delivered: &Delivered, superseded: &mut Supers
         delivered.stream_sequence,
         delivered.delivery,
     );
-    handle(shared, delivered, envelope, handler.as_ref(), superseded)
+    handle(shared, delivered, envelope, handling, superseded)
         .instrument(span)
         .await;
 }
@@ -480,7 +492,7 @@ async fn handle(
     shared: &Shared,
     delivered: &Delivered,
     envelope: Envelope,
-    handler: &dyn ErasedHandler,
+    handling: &Handling,
     superseded: &mut Superseded,
 ) {
     let group = shared.group.as_str();
@@ -547,7 +559,7 @@ async fn handle(
             next = Some((data.clone(), meta.clone()));
         }
         let progress = Progress::new(delivered.acker.clone(), shared.life.clone());
-        let call = handler.call(data, meta, Some(progress));
+        let call = handling.handler.call(data, meta, Some(progress));
         let mut abort = shared.abort.clone();
         let started = Instant::now();
         let run = tokio::select! {
@@ -555,9 +567,9 @@ async fn handle(
             _ = abort.wait_for(|a| *a) => Run::Aborted,
             why = superseded.wait() => Run::Superseded(why),
         };
-        shared
-            .telemetry
-            .handler_ran(handler.event_type(), run.outcome(), started);
+        handling
+            .metrics
+            .handler_ran(&shared.telemetry, run.outcome(), started);
         match run {
             Run::Done(Ok(())) => {
                 if let Some(dedup) = &shared.dedup {

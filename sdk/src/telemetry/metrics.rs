@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use metrics::{counter, gauge, histogram, SharedString};
+use metrics::{counter, gauge, histogram, Counter, Gauge, Histogram, SharedString};
 
 use super::names::*;
 use super::MESSAGING_SYSTEM;
@@ -79,16 +79,25 @@ fn attempts_of(error: &PublishError) -> u32 {
     }
 }
 
-/// The labels a subscriber's metrics share, made once per subscriber.
-#[derive(Debug, Clone)]
+/// The labels a subscriber's metrics share, and the handles of those it
+/// records for every event, registered once, when the subscriber starts,
+/// with the recorder installed then (a handle does not build its key and
+/// look it up again on each call).
+#[derive(Clone)]
 pub(crate) struct ConsumerLabels {
     group: Arc<str>,
+    in_flight: Gauge,
+    acks: Counter,
 }
 
 impl ConsumerLabels {
     pub(crate) fn new(group: &str) -> Self {
+        let group: Arc<str> = Arc::from(group);
+        let label = || SharedString::from(group.clone());
         Self {
-            group: Arc::from(group),
+            in_flight: gauge!(CONSUMER_IN_FLIGHT, GROUP => label()),
+            acks: counter!(ACKS, GROUP => label()),
+            group,
         }
     }
 
@@ -96,27 +105,29 @@ impl ConsumerLabels {
         SharedString::from(self.group.clone())
     }
 
-    /// A decoded event of a type this subscriber handles.
-    pub(crate) fn consumed(&self, event_type: &'static str, stream: &'static str) {
-        counter!(CONSUMED_MESSAGES, SYSTEM => MESSAGING_SYSTEM, GROUP => self.group(), EVENT_TYPE => event_type, STREAM => stream).increment(1);
+    /// The handles of a handled type's per-event metrics.
+    pub(crate) fn for_type(&self, event_type: &'static str, stream: &'static str) -> TypeMetrics {
+        let (ok_duration, ok_runs) = self.run_metrics(event_type, "ok");
+        TypeMetrics {
+            event_type,
+            consumed: counter!(CONSUMED_MESSAGES, SYSTEM => MESSAGING_SYSTEM, GROUP => self.group(), EVENT_TYPE => event_type, STREAM => stream),
+            ok_duration,
+            ok_runs,
+        }
     }
 
-    /// A handler run ended with `outcome` after `started`.
-    pub(crate) fn handler_ran(
-        &self,
-        event_type: &'static str,
-        outcome: &'static str,
-        started: Instant,
-    ) {
-        let seconds = started.elapsed().as_secs_f64();
-        histogram!(PROCESS_DURATION, SYSTEM => MESSAGING_SYSTEM, OPERATION_NAME => "process", GROUP => self.group(), EVENT_TYPE => event_type, OUTCOME => outcome).record(seconds);
-        counter!(HANDLER_RUNS, GROUP => self.group(), EVENT_TYPE => event_type, OUTCOME => outcome)
-            .increment(1);
+    /// The duration histogram and the run counter of `event_type`'s
+    /// handler runs ending with `outcome`.
+    fn run_metrics(&self, event_type: &'static str, outcome: &'static str) -> (Histogram, Counter) {
+        (
+            histogram!(PROCESS_DURATION, SYSTEM => MESSAGING_SYSTEM, OPERATION_NAME => "process", GROUP => self.group(), EVENT_TYPE => event_type, OUTCOME => outcome),
+            counter!(HANDLER_RUNS, GROUP => self.group(), EVENT_TYPE => event_type, OUTCOME => outcome),
+        )
     }
 
     /// An event was acknowledged.
     pub(crate) fn acked(&self) {
-        counter!(ACKS, GROUP => self.group()).increment(1);
+        self.acks.increment(1);
     }
 
     /// An event was NAKed for redelivery.
@@ -131,6 +142,40 @@ impl ConsumerLabels {
 
     /// A handler slot was taken (`1.0`) or given back (`-1.0`).
     pub(crate) fn in_flight(&self, change: f64) {
-        gauge!(CONSUMER_IN_FLIGHT, GROUP => self.group()).increment(change);
+        self.in_flight.increment(change);
+    }
+}
+
+/// The handles of one handled event type's per-event metrics in a
+/// subscriber (see [`ConsumerLabels::for_type`]).
+pub(crate) struct TypeMetrics {
+    event_type: &'static str,
+    consumed: Counter,
+    ok_duration: Histogram,
+    ok_runs: Counter,
+}
+
+impl TypeMetrics {
+    /// A decoded event of this type.
+    pub(crate) fn consumed(&self) {
+        self.consumed.increment(1);
+    }
+
+    /// A handler run ended with `outcome` after `started`.
+    pub(crate) fn handler_ran(
+        &self,
+        labels: &ConsumerLabels,
+        outcome: &'static str,
+        started: Instant,
+    ) {
+        let seconds = started.elapsed().as_secs_f64();
+        if outcome == "ok" {
+            self.ok_duration.record(seconds);
+            self.ok_runs.increment(1);
+        } else {
+            let (duration, runs) = labels.run_metrics(self.event_type, outcome);
+            duration.record(seconds);
+            runs.increment(1);
+        }
     }
 }

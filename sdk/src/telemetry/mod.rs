@@ -17,7 +17,9 @@
 //! and [`PROCESS_SPAN`] for their attributes.
 //!
 //! **Metrics** go through the [`metrics`](::metrics) facade: nothing is recorded until
-//! the service installs a recorder (a Prometheus exporter, say). Their
+//! the service installs a recorder (a Prometheus exporter, say), which it
+//! does before starting subscribers: a subscriber registers the handles of
+//! its per-event metrics when it starts. Their
 //! names are the constants of [`names`]; [`Collector`] adds the gauges that
 //! need the server (consumer lag, dead-letter depth).
 mod collector;
