@@ -114,6 +114,23 @@ impl Requests {
         slot
     }
 
+    /// The fewest free slots for which [`Requests::room`] is not zero, or
+    /// `usize::MAX` if freed slots alone cannot make the loop ask (it has
+    /// asked for most of what it wants: its messages come first).
+    fn need(&self) -> usize {
+        let wanted = self.want.saturating_sub(self.outstanding());
+        let half = (self.want / 2).max(1);
+        if wanted == 0 {
+            usize::MAX
+        } else if self.outstanding() == 0 {
+            1
+        } else if wanted >= half {
+            half
+        } else {
+            usize::MAX
+        }
+    }
+
     /// How many to ask for now, given `free` slots: up to what the loop
     /// wants beyond what it has asked for, once half of that is free (or
     /// nothing is asked for).
@@ -228,6 +245,20 @@ pub(crate) async fn pull_loop(
                     }
                 }
             }
+        }
+        // Before waiting: how many free slots would make this loop ask,
+        // for `Slot::drop` to wake it then; checked once more after it is
+        // published, as a slot given back meanwhile saw the old figure.
+        let need = if stopping || stalled || paused_until.is_some() {
+            usize::MAX
+        } else {
+            requests
+                .need()
+                .saturating_add(shared.idle_loops_besides(index))
+        };
+        shared.set_need(index, need);
+        if shared.slots.available_permits() >= need {
+            continue;
         }
         let message = tokio::select! {
             Some(()) = running.next(), if !running.is_empty() => continue,

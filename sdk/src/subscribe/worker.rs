@@ -52,6 +52,10 @@ pub(crate) struct Shared {
     reserved: Box<[AtomicUsize]>,
     /// Bumped whenever slots are given back, to wake the pull loops.
     pub(crate) freed: watch::Sender<u64>,
+    /// Per pull loop: how many free slots would make it ask for more
+    /// (`usize::MAX`: none would; its messages or timers wake it). Slots
+    /// given back wake the loops only when one of them can act.
+    needs: Box<[AtomicUsize]>,
     /// Set when a shutdown's deadline passed: running handlers give up.
     pub(crate) abort: watch::Receiver<bool>,
     /// What the subscriber is doing, for `Running::health`.
@@ -63,12 +67,6 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Free slots worth a new pull request while others are outstanding:
-    /// half of them.
-    pub(crate) fn pull_threshold(&self) -> usize {
-        (self.config.max_in_flight / 2).max(1)
-    }
-
     /// Wakes the pull loops: slots were given back.
     pub(crate) fn slot_freed(&self) {
         self.freed.send_modify(|n| *n = n.wrapping_add(1));
@@ -101,10 +99,18 @@ impl Shared {
         self.turns.available_permits() == 0 && self.life.quiet_for() >= self.config.ack_wait
     }
 
-    /// Whether some pull loop has nothing asked for (and may be waiting for
-    /// any free slot).
-    fn a_loop_is_idle(&self) -> bool {
-        self.reserved.iter().any(|r| r.load(Ordering::SeqCst) == 0)
+    /// Records how many free slots would make pull loop `index` ask.
+    pub(crate) fn set_need(&self, index: usize, free: usize) {
+        if let Some(need) = self.needs.get(index) {
+            need.store(free, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether some pull loop would ask for more with `free` slots.
+    fn a_loop_would_ask(&self, free: usize) -> bool {
+        self.needs
+            .iter()
+            .any(|need| free >= need.load(Ordering::SeqCst))
     }
 
     /// Whether this instance handled the event and is recording it.
@@ -152,6 +158,7 @@ impl Shared {
             turns: Semaphore::new(config.concurrent_handlers()),
             life: Arc::new(Life::new()),
             reserved: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
+            needs: (0..loops).map(|_| AtomicUsize::new(1)).collect(),
             freed: watch::Sender::new(0),
             group,
             config,
@@ -225,13 +232,12 @@ impl Drop for Slot {
     fn drop(&mut self) {
         drop(self.permit.take());
         self.shared.telemetry.in_flight(-1.0);
-        // Wake the pull loops only when they could act: enough slots free
-        // for a new request, or nothing asked for at all (they may be
-        // waiting for any slot). Otherwise a message or the end of a
-        // request wakes them anyway; a wake per event would cost a
-        // cross-thread switch per event.
+        // Wake the pull loops only when one of them would ask (see
+        // `Requests::need`). Otherwise a message or the end of a request
+        // wakes them anyway; a wake per event would cost a cross-thread
+        // switch per event.
         let shared = &self.shared;
-        if shared.slots.available_permits() >= shared.pull_threshold() || shared.a_loop_is_idle() {
+        if shared.a_loop_would_ask(shared.slots.available_permits()) {
             shared.slot_freed();
         }
     }
