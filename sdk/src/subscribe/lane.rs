@@ -10,11 +10,14 @@
 //! queue the redelivery behind its own hung run, and the entity's events
 //! would wait forever.
 //!
-//! A head whose hold has not been renewed for [`GIVE_UP_AFTER_ACK_WAITS`]
-//! ack waits while events wait behind it is given up here too: the server
-//! took it back an ack wait ago and its redelivery went to another
-//! instance of the group (or nowhere), so this instance's hung run would
-//! otherwise keep the entity's later events waiting as long as it hangs.
+//! Once a head's hold has lapsed (the server took it back), an instance
+//! with no slot free and nothing asked for could not receive its
+//! redelivery: the youngest event waiting behind it is handed over to make
+//! room ([`make_room`]). A head whose hold has not been renewed for
+//! [`GIVE_UP_AFTER_ACK_WAITS`] ack waits while events wait behind it is
+//! given up: its redelivery went to another instance of the group (or
+//! nowhere), so this instance's hung run would otherwise keep the entity's
+//! later events waiting as long as it hangs.
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -195,6 +198,21 @@ pub(crate) fn give_up_head(shared: &Shared, key: &str) -> bool {
     lane.supersede
         .take()
         .is_some_and(|supersede| supersede.send(Supersession::GivenUp).is_ok())
+}
+
+/// Hands the youngest event waiting in the lane over to the group (NAK, no
+/// delivery spent), so that a slot is free for the head's redelivery;
+/// `false` if none waits.
+pub(crate) async fn make_room(shared: &Shared, key: &str) -> bool {
+    let youngest = {
+        let mut lanes = shared.lanes.lock().unwrap_or_else(|p| p.into_inner());
+        lanes.get_mut(key).and_then(|lane| lane.queue.pop_back())
+    };
+    let Some(job) = youngest else {
+        return false;
+    };
+    release(shared, &job.delivered, "room_for_redelivery").await;
+    true
 }
 
 /// Progress acks for the events waiting in a lane.

@@ -99,6 +99,12 @@ impl Shared {
         self.turns.available_permits() == 0 && self.life.quiet_for() >= self.config.ack_wait
     }
 
+    /// No slot is free and nothing is asked of the server: no message,
+    /// not even a redelivery, can reach this instance.
+    pub(crate) fn cannot_receive(&self) -> bool {
+        self.slots.available_permits() == 0 && self.reserved() == 0
+    }
+
     /// Records how many free slots would make pull loop `index` ask.
     pub(crate) fn set_need(&self, index: usize, free: usize) {
         if let Some(need) = self.needs.get(index) {
@@ -348,7 +354,9 @@ pub(crate) async fn process_in_turn(
 /// Runs `work` (the handling of `head`, a lane's head) while keeping the
 /// events waiting behind it alive, or handing them over if the instance
 /// stalls (its hung handlers' events are back with the server: they
-/// follow). A head whose hold lapsed long ago is given up (see `lane`).
+/// follow). Once the head's hold lapsed, room is made for its redelivery
+/// if none is free; a head whose hold lapsed long ago is given up (see
+/// `lane`).
 async fn keeping_lane_alive(
     shared: &Shared,
     key: &str,
@@ -363,11 +371,16 @@ async fn keeping_lane_alive(
         tokio::select! {
             _ = &mut work => return,
             _ = tick.tick() => {
+                let unrenewed = head.acker.unrenewed_for();
                 if shared.stalled() {
                     lane::hand_over(shared, key).await;
-                } else if head.acker.unrenewed_for() < give_up_after
-                    || !lane::give_up_head(shared, key)
-                {
+                } else if unrenewed < give_up_after || !lane::give_up_head(shared, key) {
+                    // A tick after the server took the head back: had
+                    // this instance been able to ask, the redelivery
+                    // would be here or with another instance by now.
+                    if unrenewed >= shared.config.ack_wait + step && shared.cannot_receive() {
+                        lane::make_room(shared, key).await;
+                    }
                     lane::keep_waiting_alive(shared, key).await;
                 }
             }
