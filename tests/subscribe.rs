@@ -831,6 +831,22 @@ async fn an_ordered_instance_whose_handlers_all_hang_hands_the_events_in_its_lan
     Ok(())
 }
 
+/// Publishes `n` events of one entity (user `u-0`, org `org-1`), their
+/// `display_name`s `"0"`, `"1"`, ...
+async fn publish_one_entity(publisher: &tidings::Publisher, n: usize) -> anyhow::Result<()> {
+    let events: Vec<UserCreated> = (0..n)
+        .map(|i| UserCreated {
+            display_name: i.to_string(),
+            ..UserCreated::numbered(0)
+        })
+        .collect();
+    let ctx = PublishContext::new("org-1")?;
+    for r in publisher.publish_batch(&ctx, &events).await {
+        r?;
+    }
+    Ok(())
+}
+
 #[tokio::test]
 async fn in_an_ordered_group_a_hung_handler_s_redelivered_event_replaces_it_at_the_head_of_its_lane(
 ) -> anyhow::Result<()> {
@@ -867,16 +883,7 @@ async fn in_an_ordered_group_a_hung_handler_s_redelivered_event_replaces_it_at_t
         }
     });
     let running = subscriber.start().await?;
-    let events: Vec<UserCreated> = (0..2)
-        .map(|i| UserCreated {
-            display_name: i.to_string(),
-            ..UserCreated::numbered(0)
-        })
-        .collect();
-    let ctx = PublishContext::new("org-1")?;
-    for r in publisher.publish_batch(&ctx, &events).await {
-        r?;
-    }
+    publish_one_entity(&publisher, 2).await?;
     // The only instance gets the hung event's redelivery: the hung run is
     // cancelled, the redelivery handled in its place, then the next event.
     let got = take(&mut rx, 6).await?;
@@ -930,16 +937,7 @@ async fn in_an_ordered_group_of_two_the_events_behind_a_hung_head_go_on_once_its
     let mut hung = Subscriber::new(client, "ordered-two", config.clone())?;
     register(&mut hung, 0);
     let hung = hung.start().await?;
-    let events: Vec<UserCreated> = (0..3)
-        .map(|i| UserCreated {
-            display_name: i.to_string(),
-            ..UserCreated::numbered(0)
-        })
-        .collect();
-    let ctx = PublishContext::new("org-1")?;
-    for r in publisher.publish_batch(&ctx, &events).await {
-        r?;
-    }
+    publish_one_entity(&publisher, 3).await?;
     // The first instance runs the entity's first event (it hangs) and
     // holds the next two in the entity's lane.
     assert_eq!(take(&mut rx, 1).await?, [(0, "0 started".to_string())]);
@@ -1012,16 +1010,7 @@ async fn an_ordered_instance_alone_whose_window_is_full_behind_a_hung_head_makes
         }
     });
     let running = subscriber.start().await?;
-    let events: Vec<UserCreated> = (0..3)
-        .map(|i| UserCreated {
-            display_name: i.to_string(),
-            ..UserCreated::numbered(0)
-        })
-        .collect();
-    let ctx = PublishContext::new("org-1")?;
-    for r in publisher.publish_batch(&ctx, &events).await {
-        r?;
-    }
+    publish_one_entity(&publisher, 3).await?;
     let done = take(&mut rx, 3).await?;
     let names: Vec<&str> = done.iter().map(|(name, _)| name.as_str()).collect();
     assert_eq!(names, ["0", "1", "2"], "handled out of order: {done:?}");
