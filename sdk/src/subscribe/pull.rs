@@ -293,7 +293,7 @@ pub(crate) async fn pull_loop(
                     message,
                     context: context.clone(),
                 };
-                let delivered = match Delivered::new(message) {
+                let delivered = match Delivered::new(message, index) {
                     Ok(delivered) => delivered,
                     Err(e) => {
                         // Not from the consumer; it holds no slot.

@@ -99,10 +99,15 @@ impl Shared {
         self.turns.available_permits() == 0 && self.life.quiet_for() >= self.config.ack_wait
     }
 
-    /// No slot is free and nothing is asked of the server: no message,
-    /// not even a redelivery, can reach this instance.
-    pub(crate) fn cannot_receive(&self) -> bool {
-        self.slots.available_permits() == 0 && self.reserved() == 0
+    /// No slot is free and pull loop `index` has nothing asked of the
+    /// server: no message of its stream, not even a redelivery, can reach
+    /// this instance.
+    pub(crate) fn cannot_receive(&self, index: usize) -> bool {
+        self.slots.available_permits() == 0
+            && self
+                .reserved
+                .get(index)
+                .is_some_and(|r| r.load(Ordering::SeqCst) == 0)
     }
 
     /// Records how many free slots would make pull loop `index` ask.
@@ -193,10 +198,16 @@ pub(crate) struct Delivered {
     /// The server's delivery count.
     pub(crate) delivery: u32,
     pub(crate) stored_at: OffsetDateTime,
+    /// The index of the pull loop that received it (one per stream).
+    pub(crate) pull_loop: usize,
 }
 
 impl Delivered {
-    pub(crate) fn new(message: async_nats::jetstream::Message) -> Result<Self, String> {
+    /// A message pull loop `pull_loop` received.
+    pub(crate) fn new(
+        message: async_nats::jetstream::Message,
+        pull_loop: usize,
+    ) -> Result<Self, String> {
         let (stream, stream_sequence, delivered, stored_at) = {
             let info = message.info().map_err(|e| e.to_string())?;
             (
@@ -214,6 +225,7 @@ impl Delivered {
             stream_sequence,
             delivery: u32::try_from(delivered.max(1)).unwrap_or(u32::MAX),
             stored_at,
+            pull_loop,
         })
     }
 }
@@ -378,7 +390,7 @@ async fn keeping_lane_alive(
                     // A tick after the server took the head back: had
                     // this instance been able to ask, the redelivery
                     // would be here or with another instance by now.
-                    if unrenewed >= shared.config.ack_wait + step && shared.cannot_receive() {
+                    if unrenewed >= shared.config.ack_wait + step && shared.cannot_receive(head.pull_loop) {
                         lane::make_room(shared, key).await;
                     }
                     lane::keep_waiting_alive(shared, key).await;
