@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
-use support::{fast_config, settled, setup, take, UserCreated};
+use support::{consumer_info, fast_config, settled, setup, take, UserCreated};
 use tidings::idempotency::Deduplicator;
 use tidings::replay::{Replay, ReplaySpec, ReplayStart};
 use tidings::subscribe::Health;
@@ -174,6 +174,73 @@ async fn a_group_spanning_two_streams_counts_each_stream_s_reservations_apart() 
     assert_eq!(running.in_flight(), 1);
     let report = running.shutdown().await;
     assert_eq!(report.abandoned, 1, "one handler was still running");
+    Ok(())
+}
+
+#[tokio::test]
+async fn with_fewer_free_slots_than_idle_streams_the_streams_take_them_in_turn(
+) -> anyhow::Result<()> {
+    let (_server, client, js, publisher) = setup().await?;
+    let config = tidings::SubscriberConfig {
+        // Longer than the test: the blocked handlers are not taken for hung.
+        ack_wait: Duration::from_secs(30),
+        max_in_flight: 3,
+        ..fast_config()
+    };
+    let (tx, mut rx) = mpsc::unbounded_channel::<&'static str>();
+    let gate = Arc::new(Semaphore::new(0));
+    let mut subscriber = Subscriber::new(client, "scarce-slots", config)?;
+    {
+        let (tx, gate) = (tx.clone(), gate.clone());
+        subscriber.handle::<UserCreated, _>(move |_event: Event<UserCreated>| {
+            let (tx, gate) = (tx.clone(), gate.clone());
+            async move {
+                let _ = tx.send("user");
+                gate.acquire().await.map_err(|e| e.to_string())?.forget();
+                Ok::<(), String>(())
+            }
+        });
+    }
+    subscriber.handle::<ProductNoted, _>(move |_event: Event<ProductNoted>| {
+        let tx = tx.clone();
+        async move {
+            let _ = tx.send("product");
+            Ok::<(), String>(())
+        }
+    });
+    let running = subscriber.start().await?;
+    // Two blocked handlers hold two of the three slots: one is free, and
+    // both streams' loops have nothing asked once their requests expire.
+    let ctx = PublishContext::new("org-1")?;
+    for r in publisher
+        .publish_batch(&ctx, &[UserCreated::numbered(1), UserCreated::numbered(2)])
+        .await
+    {
+        r?;
+    }
+    assert_eq!(take(&mut rx, 2).await?, ["user", "user"]);
+    eventually(
+        "the catalog stream's first request has expired",
+        Duration::from_secs(10),
+        || async {
+            match consumer_info(&js, "CATALOG_EVENTS", "scarce-slots").await {
+                Ok(info) if info.num_waiting == 0 => Ok(()),
+                Ok(info) => Err(format!("{} requests waiting", info.num_waiting)),
+                Err(e) => Err(e.to_string()),
+            }
+        },
+    )
+    .await?;
+    publisher
+        .publish(&ctx, &ProductNoted { sku: "p-1".into() })
+        .await?;
+    // Before, each loop left the free slot to the other idle one, and
+    // neither asked again until a handler returned.
+    assert_eq!(take(&mut rx, 1).await?, ["product"]);
+    gate.add_permits(2);
+    settled(&js, "AUTH_EVENTS", "scarce-slots").await?;
+    settled(&js, "CATALOG_EVENTS", "scarce-slots").await?;
+    running.shutdown().await;
     Ok(())
 }
 

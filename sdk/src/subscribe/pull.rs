@@ -207,11 +207,19 @@ pub(crate) async fn pull_loop(
         // Seen before counting, so a slot freed after the count wakes us.
         freed.borrow_and_update();
         // One free slot stays for each other stream's loop that has nothing
-        // asked for, so that it can ask too.
-        let free = shared
-            .slots
-            .available_permits()
-            .saturating_sub(shared.idle_loops_besides(index));
+        // asked for, so that it can ask too; when there are fewer free
+        // than idle loops, the idle loops take one each in turn.
+        let available = shared.slots.available_permits();
+        let idle_others = shared.idle_loops_besides(index);
+        let scarce = requests.outstanding() == 0
+            && available > 0
+            && available <= idle_others
+            && shared.scarce_turn(index);
+        let free = if scarce {
+            1
+        } else {
+            available.saturating_sub(idle_others)
+        };
         let room = requests.room(free);
         if shared.stalled() != stalled {
             stalled = !stalled;
@@ -232,6 +240,9 @@ pub(crate) async fn pull_loop(
                 match consumer.request_batch(batch, inbox.clone().into()).await {
                     Ok(()) => {
                         requests.add(&shared, permits, room);
+                        if scarce {
+                            shared.took_scarce_turn(index);
+                        }
                         let at = Instant::now() + shared.config.pull_expires;
                         requests.last_expiry = Some(at);
                         expiry.as_mut().reset(at + GRACE);
@@ -251,6 +262,8 @@ pub(crate) async fn pull_loop(
         // published, as a slot given back meanwhile saw the old figure.
         let need = if stopping || stalled || paused_until.is_some() {
             usize::MAX
+        } else if requests.outstanding() == 0 && shared.scarce_turn(index) {
+            1
         } else {
             requests
                 .need()

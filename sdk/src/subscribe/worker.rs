@@ -52,6 +52,9 @@ pub(crate) struct Shared {
     reserved: Box<[AtomicUsize]>,
     /// Bumped whenever slots are given back, to wake the pull loops.
     pub(crate) freed: watch::Sender<u64>,
+    /// The pull loop whose turn it is to take one of too few free slots
+    /// (fewer than the loops with nothing asked for; see `scarce_turn`).
+    scarce_next: AtomicUsize,
     /// Per pull loop: how many free slots would make it ask for more
     /// (`usize::MAX`: none would; its messages or timers wake it). Slots
     /// given back wake the loops only when one of them can act.
@@ -108,6 +111,25 @@ impl Shared {
                 .reserved
                 .get(index)
                 .is_some_and(|r| r.load(Ordering::SeqCst) == 0)
+    }
+
+    /// Whether it is idle loop `index`'s turn to take a free slot when
+    /// there are fewer than the loops with nothing asked for (each of which
+    /// otherwise leaves one to each other idle loop, and none would ask):
+    /// the first idle loop from `scarce_next` on, round the loops.
+    pub(crate) fn scarce_turn(&self, index: usize) -> bool {
+        let loops = self.reserved.len();
+        let start = self.scarce_next.load(Ordering::SeqCst);
+        (0..loops)
+            .map(|i| (start + i) % loops)
+            .find(|i| self.reserved[*i].load(Ordering::SeqCst) == 0)
+            == Some(index)
+    }
+
+    /// Loop `index` took its turn: the next idle loop has the next.
+    pub(crate) fn took_scarce_turn(&self, index: usize) {
+        self.scarce_next
+            .store((index + 1) % self.reserved.len().max(1), Ordering::SeqCst);
     }
 
     /// Records how many free slots would make pull loop `index` ask.
@@ -170,6 +192,7 @@ impl Shared {
             life: Arc::new(Life::new()),
             reserved: (0..loops).map(|_| AtomicUsize::new(0)).collect(),
             needs: (0..loops).map(|_| AtomicUsize::new(1)).collect(),
+            scarce_next: AtomicUsize::new(0),
             freed: watch::Sender::new(0),
             group,
             config,
