@@ -36,6 +36,8 @@ mod consume;
 mod multi;
 #[path = "bench/results.rs"]
 mod results;
+#[path = "bench/stages.rs"]
+mod stages;
 
 use std::time::{Duration, Instant};
 
@@ -333,12 +335,17 @@ fn usage_error<T>(parsed: anyhow::Result<T>) -> T {
 async fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "--help" || a == "-h") {
-        println!("{USAGE}\n{}", multi::USAGE);
+        println!("{USAGE}\n{}\n\n{}", multi::USAGE, stages::USAGE);
         return Ok(());
     }
     if args.first().map(String::as_str) == Some("--chart") {
         let dir = args.get(1).map_or(results::DIR, String::as_str);
         print!("{}", usage_error(results::chart(std::path::Path::new(dir))));
+        return Ok(());
+    }
+    if args.iter().any(|a| a == stages::FLAG) {
+        let events = usage_error(stages::parse(&args));
+        println!("{}", serde_json::to_string_pretty(&stages::run(events)?)?);
         return Ok(());
     }
     if args.iter().any(|a| a == multi::FLAG) {
