@@ -150,6 +150,10 @@ pub struct ConfigError {
     pub reason: String,
 }
 
+/// The longest duration a setting may have: 24 h (see
+/// [`SubscriberConfig::validate`]).
+pub(crate) const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
+
 impl SubscriberConfig {
     /// The effective `max_concurrent_handlers`.
     pub fn concurrent_handlers(&self) -> usize {
@@ -166,7 +170,10 @@ impl SubscriberConfig {
     /// Checks the settings.
     ///
     /// # Errors
-    /// The first setting that cannot work.
+    /// The first setting that cannot work. Durations (`ack_wait`,
+    /// `pull_expires`, `shutdown_deadline`, `backoff.max`) are at most 24 h:
+    /// each becomes a timer, and a longer wait is better served by progress
+    /// acks or a stop signal.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let fail = |setting, reason: &str| {
             Err(ConfigError {
@@ -174,6 +181,16 @@ impl SubscriberConfig {
                 reason: reason.to_string(),
             })
         };
+        for (setting, duration) in [
+            ("ack_wait", self.ack_wait),
+            ("pull_expires", self.pull_expires),
+            ("shutdown_deadline", self.shutdown_deadline),
+            ("backoff.max", self.backoff.max),
+        ] {
+            if duration > MAX_DURATION {
+                return fail(setting, "must be at most 24 h");
+            }
+        }
         if self.ack_wait < Duration::from_millis(100) {
             return fail("ack_wait", "must be at least 100 ms");
         }
@@ -280,5 +297,55 @@ mod tests {
             "max_deliveries"
         );
         assert!(SubscriberConfig::default().validate().is_ok());
+    }
+
+    #[test]
+    fn durations_beyond_a_day_are_refused_not_left_to_overflow_a_timer() {
+        let huge = Duration::MAX;
+        let cases: [(&str, SubscriberConfig); 4] = [
+            (
+                "ack_wait",
+                SubscriberConfig {
+                    ack_wait: huge,
+                    ..Default::default()
+                },
+            ),
+            (
+                "pull_expires",
+                SubscriberConfig {
+                    pull_expires: huge,
+                    ..Default::default()
+                },
+            ),
+            (
+                "shutdown_deadline",
+                SubscriberConfig {
+                    shutdown_deadline: huge,
+                    ..Default::default()
+                },
+            ),
+            (
+                "backoff.max",
+                SubscriberConfig {
+                    backoff: Backoff {
+                        max: huge,
+                        ..Backoff::default()
+                    },
+                    ..Default::default()
+                },
+            ),
+        ];
+        for (setting, config) in cases {
+            let err = config.validate().expect_err(setting);
+            assert_eq!(err.setting, setting);
+            assert!(err.reason.contains("at most 24 h"), "{}", err.reason);
+        }
+        let a_day = SubscriberConfig {
+            ack_wait: MAX_DURATION,
+            pull_expires: MAX_DURATION,
+            shutdown_deadline: MAX_DURATION,
+            ..Default::default()
+        };
+        assert!(a_day.validate().is_ok());
     }
 }
