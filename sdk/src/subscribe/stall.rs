@@ -16,26 +16,45 @@ use std::time::{Duration, Instant};
 
 use async_nats::jetstream::message::{AckKind, Acker};
 
+/// The instant the [`Stamp`]s count from.
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+/// An instant, kept in an atomic as milliseconds after [`EPOCH`].
+#[derive(Debug)]
+struct Stamp(AtomicU64);
+
+impl Stamp {
+    fn millis() -> u64 {
+        u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// Stamped now.
+    fn now() -> Self {
+        Self(AtomicU64::new(Self::millis()))
+    }
+
+    fn renew(&self) {
+        self.0.store(Self::millis(), Ordering::Relaxed);
+    }
+
+    /// How long ago it was stamped.
+    fn age(&self) -> Duration {
+        Duration::from_millis(Self::millis().saturating_sub(self.0.load(Ordering::Relaxed)))
+    }
+}
+
 /// When a handler of the instance last showed life.
 #[derive(Debug)]
-pub(crate) struct Life {
-    epoch: Instant,
-    /// Milliseconds after `epoch`.
-    last: AtomicU64,
-}
+pub(crate) struct Life(Stamp);
 
 impl Life {
     pub(crate) fn new() -> Self {
-        Self {
-            epoch: Instant::now(),
-            last: AtomicU64::new(0),
-        }
+        Self(Stamp::now())
     }
 
     /// A handler started, or one sent a progress ack.
     pub(crate) fn note(&self) {
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(now, Ordering::Relaxed);
+        self.0.renew();
     }
 
     /// Sends a progress ack for an event a handler holds: the handler
@@ -47,16 +66,8 @@ impl Life {
 
     /// How long no handler has shown life.
     pub(crate) fn quiet_for(&self) -> Duration {
-        let last = Duration::from_millis(self.last.load(Ordering::Relaxed));
-        self.epoch.elapsed().saturating_sub(last)
+        self.0.age()
     }
-}
-
-/// The instant the [`Hold`]s' times count from.
-static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
-
-fn millis_since_epoch() -> u64 {
-    u64::try_from(EPOCH.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 /// A delivered message's acker, and when this instance last renewed its
@@ -64,8 +75,7 @@ fn millis_since_epoch() -> u64 {
 /// progress ack goes through [`Hold::progress`].
 pub(crate) struct Hold {
     acker: Acker,
-    /// Milliseconds after [`EPOCH`].
-    renewed: AtomicU64,
+    renewed: Stamp,
 }
 
 impl Hold {
@@ -73,21 +83,20 @@ impl Hold {
     pub(crate) fn new(acker: Acker) -> Self {
         Self {
             acker,
-            renewed: AtomicU64::new(millis_since_epoch()),
+            renewed: Stamp::now(),
         }
     }
 
     /// Sends a progress ack, renewing the hold.
     pub(crate) async fn progress(&self) -> Result<(), async_nats::Error> {
-        self.renewed.store(millis_since_epoch(), Ordering::Relaxed);
+        self.renewed.renew();
         self.acker.ack_with(AckKind::Progress).await
     }
 
     /// How long ago the hold was last renewed: once that passes the ack
     /// wait, the server has given the message to the group again.
     pub(crate) fn unrenewed_for(&self) -> Duration {
-        let renewed = self.renewed.load(Ordering::Relaxed);
-        Duration::from_millis(millis_since_epoch().saturating_sub(renewed))
+        self.renewed.age()
     }
 }
 
