@@ -135,9 +135,8 @@ impl Requests {
     /// wants beyond what it has asked for, once half of that is free (or
     /// nothing is asked for).
     fn room(&self, free: usize) -> usize {
-        let room = free.min(self.want.saturating_sub(self.outstanding()));
-        if room > 0 && (room >= (self.want / 2).max(1) || self.outstanding() == 0) {
-            room
+        if free >= self.need() {
+            free.min(self.want.saturating_sub(self.outstanding()))
         } else {
             0
         }
@@ -211,10 +210,8 @@ pub(crate) async fn pull_loop(
         // than idle loops, the idle loops take one each in turn.
         let available = shared.slots.available_permits();
         let idle_others = shared.idle_loops_besides(index);
-        let scarce = requests.outstanding() == 0
-            && available > 0
-            && available <= idle_others
-            && shared.scarce_turn(index);
+        let my_turn = requests.outstanding() == 0 && shared.scarce_turn(index);
+        let scarce = my_turn && available > 0 && available <= idle_others;
         let free = if scarce {
             1
         } else {
@@ -257,17 +254,16 @@ pub(crate) async fn pull_loop(
                 }
             }
         }
-        // Before waiting: how many free slots would make this loop ask,
-        // for `Slot::drop` to wake it then; checked once more after it is
-        // published, as a slot given back meanwhile saw the old figure.
+        // Before waiting: how many free slots would make this loop ask (by
+        // this turn's count of idle loops), for `Slot::drop` to wake it
+        // then; checked once more after it is published, as a slot given
+        // back meanwhile saw the old figure.
         let need = if stopping || stalled || paused_until.is_some() {
             usize::MAX
-        } else if requests.outstanding() == 0 && shared.scarce_turn(index) {
+        } else if my_turn {
             1
         } else {
-            requests
-                .need()
-                .saturating_add(shared.idle_loops_besides(index))
+            requests.need().saturating_add(idle_others)
         };
         shared.set_need(index, need);
         if shared.slots.available_permits() >= need {

@@ -89,10 +89,8 @@ impl Shared {
 
     /// How many pull loops other than `index` have nothing asked for.
     pub(crate) fn idle_loops_besides(&self, index: usize) -> usize {
-        self.reserved
-            .iter()
-            .enumerate()
-            .filter(|(i, r)| *i != index && r.load(Ordering::SeqCst) == 0)
+        (0..self.reserved.len())
+            .filter(|i| *i != index && self.loop_is_idle(*i))
             .count()
     }
 
@@ -106,11 +104,14 @@ impl Shared {
     /// server: no message of its stream, not even a redelivery, can reach
     /// this instance.
     pub(crate) fn cannot_receive(&self, index: usize) -> bool {
-        self.slots.available_permits() == 0
-            && self
-                .reserved
-                .get(index)
-                .is_some_and(|r| r.load(Ordering::SeqCst) == 0)
+        self.slots.available_permits() == 0 && self.loop_is_idle(index)
+    }
+
+    /// Whether pull loop `index` has nothing asked for.
+    fn loop_is_idle(&self, index: usize) -> bool {
+        self.reserved
+            .get(index)
+            .is_some_and(|r| r.load(Ordering::SeqCst) == 0)
     }
 
     /// Whether it is idle loop `index`'s turn to take a free slot when
@@ -122,7 +123,7 @@ impl Shared {
         let start = self.scarce_next.load(Ordering::SeqCst);
         (0..loops)
             .map(|i| (start + i) % loops)
-            .find(|i| self.reserved[*i].load(Ordering::SeqCst) == 0)
+            .find(|i| self.loop_is_idle(*i))
             == Some(index)
     }
 
