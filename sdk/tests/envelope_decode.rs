@@ -342,6 +342,54 @@ fn null_optional_attributes_are_unset() {
 }
 
 #[test]
+fn escaped_attribute_text_decodes_as_its_plain_form() {
+    // The decoder borrows attribute text from the body where it has no
+    // escapes; text with escapes must come out the same, and an escape
+    // may hide a character a check refuses.
+    let plain = body_of(&sample());
+    let text = String::from_utf8(plain).expect("UTF-8");
+    let escaped = text
+        .replace("\"1.0\"", "\"\\u0031.0\"")
+        .replace("/tidings/auth", "\\/tidings\\/auth")
+        .replace("auth.user.created", "auth.user.cr\\u0065ated")
+        .replace("application/json", "application\\/json")
+        .replace("org-42", "org\\u002d42")
+        .replace(
+            "\"u-123\",\"organizationid",
+            "\"u\\u002d123\",\"organizationid",
+        )
+        .replace("2026-11-26T", "2026-11-26\\u0054")
+        .replace(&ID[..4], "\\u0030193");
+    assert_eq!(escaped.matches('\\').count(), 9, "{escaped}");
+    assert_eq!(
+        Envelope::decode(escaped.as_bytes()).expect("escaped text decodes"),
+        sample()
+    );
+    let hidden_dot = text.replace("org-42", "org\\u002e42");
+    assert_mentions(
+        &decode_err(hidden_dot.as_bytes()),
+        &["organizationid", "'.'"],
+    );
+
+    // `data` of every JSON kind comes through as it was written.
+    for data in [
+        json!("text with \"quotes\""),
+        json!(7),
+        json!(-7),
+        json!(1.5),
+        json!(true),
+        json!([1, "two", {"three": 3}]),
+        json!({"nested": {"deeper": [null]}}),
+    ] {
+        let decoded = Envelope::decode(&body_with(|o| {
+            o.insert("data".into(), data.clone());
+        }))
+        .expect("any JSON payload");
+        assert_eq!(decoded.data, data);
+    }
+}
+
+#[test]
 fn wrong_type_names_attribute_expected_and_found() {
     let cases: [(&str, Value, &str, &str); 9] = [
         ("id", json!(42), "a string", "number"),

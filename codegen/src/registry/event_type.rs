@@ -43,23 +43,31 @@ impl FromStr for EventType {
     type Err = InvalidEventType;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason: String| InvalidEventType {
-            input: s.to_string(),
-            reason,
-        };
-        let tokens: Vec<&str> = s.split('.').collect();
-        if tokens.len() != 3 {
-            return Err(err(format!("it has {} tokens, not 3", tokens.len())));
+        if let Some(reason) = event_type_problem(s) {
+            return Err(InvalidEventType {
+                input: s.to_string(),
+                reason,
+            });
         }
-        if let Some(p) = tokens.iter().find_map(|t| token_problem(t)) {
-            return Err(err(p));
-        }
+        let mut tokens = s.split('.').map(str::to_string);
+        let mut next = || tokens.next().unwrap_or_default();
         Ok(EventType {
-            service: tokens[0].to_string(),
-            entity: tokens[1].to_string(),
-            action: tokens[2].to_string(),
+            service: next(),
+            entity: next(),
+            action: next(),
         })
     }
+}
+
+/// Checks an event type's text: three tokens `[a-z][a-z0-9_]*` joined by
+/// dots. Returns what is wrong; allocates nothing when nothing is (readers
+/// check every received event's type with it).
+pub fn event_type_problem(s: &str) -> Option<String> {
+    let count = s.split('.').count();
+    if count != 3 {
+        return Some(format!("it has {count} tokens, not 3"));
+    }
+    s.split('.').find_map(token_problem)
 }
 
 impl fmt::Display for EventType {

@@ -4,6 +4,7 @@ use std::fmt;
 
 use async_nats::HeaderMap;
 use serde::de::{self, Deserializer as _, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize as _;
 use serde_json::{Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::{OffsetDateTime, UtcOffset};
@@ -131,23 +132,70 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
-/// The top level of a body: an object whose member names are unique, or
-/// the kind of JSON it is instead.
+/// The top level of a body: an object whose member names are unique (its
+/// members parsed into the [`Members`] given), or the kind of JSON it is
+/// instead.
 enum TopLevel {
-    Object(Box<Members>),
+    Object,
     Other(&'static str),
+}
+
+/// The value of one of Tidings' own attributes as parsed: a string as text
+/// borrowed from the body where it has no escapes (most attributes are
+/// compared, checked or copied once, so parsing them into JSON values first
+/// only allocated), anything else as a JSON value.
+enum Member<'de> {
+    Text(Cow<'de, str>),
+    Json(Value),
+}
+
+impl Member<'_> {
+    fn is_null(&self) -> bool {
+        matches!(self, Member::Json(Value::Null))
+    }
+
+    fn into_value(self) -> Value {
+        match self {
+            Member::Text(text) => Value::String(text.into_owned()),
+            Member::Json(value) => value,
+        }
+    }
 }
 
 /// The members of the body: Tidings' own attributes in fixed slots (no map
 /// work for them, and no allocation for their names), the others by name.
-struct Members {
-    own: [Option<Value>; OWN_ATTRIBUTES.len()],
+struct Members<'de> {
+    own: [Option<Member<'de>>; OWN_ATTRIBUTES.len()],
     other: Map<String, Value>,
 }
 
-impl Members {
+impl<'de> Members<'de> {
+    fn new() -> Self {
+        Members {
+            own: Default::default(),
+            other: Map::new(),
+        }
+    }
+
+    /// The slot of one of Tidings' own attributes: its place in
+    /// [`OWN_ATTRIBUTES`] (a `match` the compiler turns into a switch on
+    /// the length, called for every member of every event).
     fn slot(name: &str) -> Option<usize> {
-        OWN_ATTRIBUTES.iter().position(|a| *a == name)
+        Some(match name {
+            "specversion" => 0,
+            "id" => 1,
+            "source" => 2,
+            "type" => 3,
+            "time" => 4,
+            "datacontenttype" => 5,
+            "dataschema" => 6,
+            "subject" => 7,
+            "data" => 8,
+            "data_base64" => 9,
+            ORGANIZATION_ATTRIBUTE => 10,
+            SCHEMA_VERSION_ATTRIBUTE => 11,
+            _ => return None,
+        })
     }
 
     fn contains_key(&self, name: &str) -> bool {
@@ -157,33 +205,28 @@ impl Members {
         }
     }
 
-    fn remove(&mut self, name: &str) -> Option<Value> {
-        match Self::slot(name) {
-            Some(i) => self.own[i].take(),
-            None => self.other.remove(name),
-        }
+    /// Takes one of Tidings' own attributes out.
+    fn take(&mut self, name: &'static str) -> Option<Member<'de>> {
+        Self::slot(name).and_then(|i| self.own[i].take())
     }
 
-    fn retain(&mut self, mut keep: impl FnMut(&str, &Value) -> bool) {
+    /// Drops the attributes whose value is JSON null, except `data`.
+    fn drop_nulls_but_data(&mut self) {
         for (name, slot) in OWN_ATTRIBUTES.iter().zip(self.own.iter_mut()) {
-            if slot.as_ref().is_some_and(|v| !keep(name, v)) {
+            if *name != "data" && slot.as_ref().is_some_and(Member::is_null) {
                 *slot = None;
             }
         }
-        self.other.retain(|name, value| keep(name, value));
+        self.other.retain(|_, value| !value.is_null());
     }
-}
 
-impl IntoIterator for Members {
-    type Item = (String, Value);
-    type IntoIter = Box<dyn Iterator<Item = (String, Value)>>;
-
-    fn into_iter(self) -> Self::IntoIter {
+    /// The members not taken yet, by name.
+    fn into_rest(self) -> impl Iterator<Item = (String, Value)> + 'de {
         let own = OWN_ATTRIBUTES
             .iter()
             .zip(self.own)
-            .filter_map(|(name, v)| v.map(|v| (name.to_string(), v)));
-        Box::new(own.chain(self.other))
+            .filter_map(|(name, v)| v.map(|v| (name.to_string(), v.into_value())));
+        own.chain(self.other)
     }
 }
 
@@ -225,9 +268,75 @@ impl<'de> Visitor<'de> for KeySeed {
     }
 }
 
-struct TopLevelVisitor;
+/// Parses the value of one of Tidings' own attributes into a [`Member`].
+struct MemberSeed;
 
-impl<'de> Visitor<'de> for TopLevelVisitor {
+impl<'de> de::DeserializeSeed<'de> for MemberSeed {
+    type Value = Member<'de>;
+
+    fn deserialize<D: de::Deserializer<'de>>(
+        self,
+        deserializer: D,
+    ) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MemberSeed {
+    type Value = Member<'de>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_borrowed_str<E: de::Error>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Member::Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Member::Text(Cow::Owned(text.to_string())))
+    }
+
+    fn visit_string<E: de::Error>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Member::Text(Cow::Owned(text)))
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(Member::Json(Value::Null))
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(Member::Json(Value::Bool(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(Member::Json(Value::from(v)))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(Member::Json(Value::from(v)))
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(Member::Json(Value::from(v)))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+        Value::deserialize(de::value::SeqAccessDeserializer::new(access)).map(Member::Json)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, access: A) -> Result<Self::Value, A::Error> {
+        Value::deserialize(de::value::MapAccessDeserializer::new(access)).map(Member::Json)
+    }
+}
+
+/// Parses the top level, an object's members into `members` (filled in
+/// place: the slots are a few hundred bytes, not worth moving per event).
+struct TopLevelVisitor<'m, 'de> {
+    members: &'m mut Members<'de>,
+}
+
+impl<'de> Visitor<'de> for TopLevelVisitor<'_, 'de> {
     type Value = TopLevel;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -235,10 +344,7 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
-        let mut members = Members {
-            own: Default::default(),
-            other: Map::new(),
-        };
+        let members = self.members;
         let twice =
             |name: &str| de::Error::custom(format_args!("attribute {name:?} appears twice"));
         while let Some(key) = access.next_key_seed(KeySeed)? {
@@ -247,7 +353,7 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
                     if members.own[i].is_some() {
                         return Err(twice(OWN_ATTRIBUTES[i]));
                     }
-                    members.own[i] = Some(access.next_value::<Value>()?);
+                    members.own[i] = Some(access.next_value_seed(MemberSeed)?);
                 }
                 Key::Other(name) => {
                     if members.other.contains_key(&name) {
@@ -258,7 +364,7 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
                 }
             }
         }
-        Ok(TopLevel::Object(Box::new(members)))
+        Ok(TopLevel::Object)
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut access: A) -> Result<TopLevel, A::Error> {
@@ -293,9 +399,12 @@ impl<'de> Visitor<'de> for TopLevelVisitor {
 
 /// Parses the body; a member name that appears twice is refused, as readers
 /// disagree on which of the two counts.
-fn parse_top_level(body: &[u8]) -> Result<TopLevel, serde_json::Error> {
+fn parse_top_level<'de>(
+    body: &'de [u8],
+    members: &mut Members<'de>,
+) -> Result<TopLevel, serde_json::Error> {
     let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let top = (&mut deserializer).deserialize_any(TopLevelVisitor)?;
+    let top = (&mut deserializer).deserialize_any(TopLevelVisitor { members })?;
     deserializer.end()?;
     Ok(top)
 }
@@ -338,29 +447,40 @@ fn percent_decode(value: &str) -> Option<Cow<'_, str>> {
     String::from_utf8(out).ok().map(Cow::Owned)
 }
 
+/// What a member is, for errors: `string` or its JSON kind.
+fn member_kind(member: &Member<'_>) -> &'static str {
+    match member {
+        Member::Text(_) => "string",
+        Member::Json(value) => kind(value),
+    }
+}
+
 /// Takes a required, non-empty string attribute out of the object.
-fn take_string(object: &mut Members, attribute: &'static str) -> Result<String, DecodeError> {
-    match object.remove(attribute) {
+fn take_string<'de>(
+    object: &mut Members<'de>,
+    attribute: &'static str,
+) -> Result<Cow<'de, str>, DecodeError> {
+    match object.take(attribute) {
         None => Err(DecodeError::Missing { attribute }),
-        Some(Value::String(s)) if s.is_empty() => Err(DecodeError::InvalidValue {
+        Some(Member::Text(s)) if s.is_empty() => Err(DecodeError::InvalidValue {
             attribute,
-            value: s,
+            value: String::new(),
             reason: "it must not be empty".into(),
         }),
-        Some(Value::String(s)) => Ok(s),
+        Some(Member::Text(s)) => Ok(s),
         Some(other) => Err(DecodeError::WrongType {
             attribute: attribute.into(),
             expected: "a string",
-            found: kind(&other),
+            found: member_kind(&other),
         }),
     }
 }
 
 /// Takes an optional, non-empty string attribute.
-fn take_optional_string(
-    object: &mut Members,
+fn take_optional_string<'de>(
+    object: &mut Members<'de>,
     attribute: &'static str,
-) -> Result<Option<String>, DecodeError> {
+) -> Result<Option<Cow<'de, str>>, DecodeError> {
     if object.contains_key(attribute) {
         take_string(object, attribute).map(Some)
     } else {
@@ -371,24 +491,24 @@ fn take_optional_string(
 impl Envelope {
     /// Decodes a structured-mode body.
     pub fn decode(body: &[u8]) -> Result<Envelope, DecodeError> {
-        let top = parse_top_level(body).map_err(|e| DecodeError::NotJson {
+        let mut object = Members::new();
+        let top = parse_top_level(body, &mut object).map_err(|e| DecodeError::NotJson {
             line: e.line(),
             column: e.column(),
             message: e.to_string(),
         })?;
-        let mut object = match top {
-            TopLevel::Object(object) => *object,
-            TopLevel::Other(found) => return Err(DecodeError::NotAnObject { found }),
-        };
+        if let TopLevel::Other(found) = top {
+            return Err(DecodeError::NotAnObject { found });
+        }
         // JSON event format 2.2: an attribute whose value is null is unset.
         // `data: null` is different: an explicit null payload (3.1.1).
-        object.retain(|name, value| name == "data" || !value.is_null());
+        object.drop_nulls_but_data();
 
         let spec = take_string(&mut object, "specversion")?;
         if spec != SPEC_VERSION {
             return Err(DecodeError::InvalidValue {
                 attribute: "specversion",
-                value: spec,
+                value: spec.into_owned(),
                 reason: format!("only CloudEvents {SPEC_VERSION} is supported"),
             });
         }
@@ -406,23 +526,25 @@ impl Envelope {
             })
             .map_err(|e| DecodeError::InvalidValue {
                 attribute: "id",
-                value: id_text.clone(),
+                value: id_text.to_string(),
                 reason: format!("Tidings event ids are UUIDs: {e}"),
             })?;
-        let source = take_string(&mut object, "source")?;
+        let source = take_string(&mut object, "source")?.into_owned();
         let event_type = take_string(&mut object, "type")?;
-        if let Err(e) = event_type.parse::<tidings_codegen::registry::event_type::EventType>() {
+        if let Some(reason) = tidings_codegen::registry::event_type::event_type_problem(&event_type)
+        {
             return Err(DecodeError::InvalidValue {
                 attribute: "type",
-                value: event_type,
-                reason: e.reason,
+                value: event_type.into_owned(),
+                reason,
             });
         }
+        let event_type = event_type.into_owned();
         let time_text = take_string(&mut object, "time")?;
         let time =
             OffsetDateTime::parse(&time_text, &Rfc3339).map_err(|e| DecodeError::InvalidValue {
                 attribute: "time",
-                value: time_text.clone(),
+                value: time_text.to_string(),
                 reason: format!("not an RFC 3339 timestamp: {e}"),
             })?;
         // Tidings writes times in UTC; one it could not write back (a year
@@ -431,7 +553,7 @@ impl Envelope {
         if !matches!(utc_year, Some(0..=9999)) {
             return Err(DecodeError::InvalidValue {
                 attribute: "time",
-                value: time_text,
+                value: time_text.into_owned(),
                 reason: "it is outside the years 0000 to 9999 in UTC".into(),
             });
         }
@@ -439,21 +561,21 @@ impl Envelope {
         if content_type != DATA_CONTENT_TYPE {
             return Err(DecodeError::InvalidValue {
                 attribute: "datacontenttype",
-                value: content_type,
+                value: content_type.into_owned(),
                 reason: format!("Tidings events carry {DATA_CONTENT_TYPE}"),
             });
         }
-        let dataschema = take_optional_string(&mut object, "dataschema")?;
-        let subject = take_optional_string(&mut object, "subject")?;
+        let dataschema = take_optional_string(&mut object, "dataschema")?.map(Cow::into_owned);
+        let subject = take_optional_string(&mut object, "subject")?.map(Cow::into_owned);
         let organization = take_string(&mut object, ORGANIZATION_ATTRIBUTE)?;
-        let organization_id = OrganizationId::new(organization)?;
-        let schema_version = match object.remove(SCHEMA_VERSION_ATTRIBUTE) {
+        let organization_id = OrganizationId::new(organization.into_owned())?;
+        let schema_version = match object.take(SCHEMA_VERSION_ATTRIBUTE) {
             None => {
                 return Err(DecodeError::Missing {
                     attribute: SCHEMA_VERSION_ATTRIBUTE,
                 })
             }
-            Some(Value::Number(n)) => n
+            Some(Member::Json(Value::Number(n))) => n
                 .as_u64()
                 .and_then(|v| i32::try_from(v).ok())
                 .and_then(|v| u32::try_from(v).ok())
@@ -469,7 +591,7 @@ impl Envelope {
                 return Err(DecodeError::WrongType {
                     attribute: SCHEMA_VERSION_ATTRIBUTE.into(),
                     expected: "an integer",
-                    found: kind(&other),
+                    found: member_kind(&other),
                 })
             }
         };
@@ -481,10 +603,11 @@ impl Envelope {
             });
         }
         let data = object
-            .remove("data")
-            .ok_or(DecodeError::Missing { attribute: "data" })?;
+            .take("data")
+            .ok_or(DecodeError::Missing { attribute: "data" })?
+            .into_value();
         let mut extensions = BTreeMap::new();
-        for (name, value) in object {
+        for (name, value) in object.into_rest() {
             if !is_legal_attribute_name(&name) {
                 return Err(DecodeError::AttributeName(name));
             }
@@ -681,6 +804,16 @@ fn redrive_of(msg_id: &str) -> Option<(&str, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_own_attribute_has_its_own_slot() {
+        for (i, name) in OWN_ATTRIBUTES.iter().enumerate() {
+            assert_eq!(Members::slot(name), Some(i), "{name}");
+        }
+        for other in ["", "Type", "traceparent", "datacontenttypes", "dat"] {
+            assert_eq!(Members::slot(other), None, "{other}");
+        }
+    }
 
     #[test]
     fn only_the_exact_redrive_form_of_the_event_id_is_accepted() {
