@@ -698,6 +698,59 @@ async fn a_consumer_recreated_by_an_instance_that_knew_fewer_types_is_widened_ag
 }
 
 #[tokio::test]
+async fn an_instance_whose_rejoin_failed_widens_the_consumer_another_recreated_narrower(
+) -> anyhow::Result<()> {
+    let (server, client, js, publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    let slow = through(&proxy, Duration::from_millis(300)).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let old = instance(&client, "rejoining", fast_config(), false, tx.clone())?
+        .start()
+        .await?;
+    let new = instance(&slow, "rejoining", fast_config(), true, tx)?
+        .start()
+        .await?;
+    // The consumer is deleted while the new version hears no answer to its
+    // lookups: its attempt to join the consumer again gives up, and the
+    // old version creates it again with its own filter only. Its pulls
+    // then succeed: nothing tells it the consumer is gone any more.
+    let lost = proxy.drop_all(Flow::ServerToClient, |f: &Frame| {
+        f.is_api_answer("consumer_info_response")
+    });
+    js.get_stream("AUTH_EVENTS")
+        .await?
+        .delete_consumer("rejoining")
+        .await?;
+    let recreated = eventually(
+        "the old version to recreate the consumer",
+        Duration::from_secs(20),
+        || support::consumer_info(&js, "AUTH_EVENTS", "rejoining"),
+    )
+    .await?;
+    assert_eq!(filters(recreated), vec!["auth.user.created.>".to_string()]);
+    // Five lookups without an answer: the new version's join gave up.
+    lost.wait(5, Duration::from_secs(20)).await?;
+    lost.remove();
+    eventually(
+        "the new version to widen the consumer again after its failed attempt",
+        Duration::from_secs(20),
+        || async {
+            let now = filters(support::consumer_info(&js, "AUTH_EVENTS", "rejoining").await?);
+            anyhow::ensure!(now == both_types(), "filters {now:?}");
+            anyhow::Ok(())
+        },
+    )
+    .await?;
+    let ctx = PublishContext::new("org-1")?;
+    let deactivated = publish_one(&publisher, &ctx, 1, true).await?;
+    let got = take(&mut rx, 1).await?;
+    assert_eq!((got[0].0, got[0].1), (deactivated, "deactivated"));
+    old.shutdown().await;
+    new.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_consumer_lookup_never_answered_fails_start_with_a_clear_error() -> anyhow::Result<()> {
     let (server, _client, _js, _publisher) = setup().await?;
     let proxy = FaultProxy::start(server.port()).await?;

@@ -181,8 +181,13 @@ pub(crate) async fn pull_loop(
     // The highest stream sequence received: a recreated consumer goes on
     // after it.
     let mut last_seen: Option<u64> = None;
-    // Failed attempts to recreate a missing consumer, for the backoff.
+    // Failed attempts to join the consumer again after it went missing,
+    // for the backoff; while the last one failed, another is due at
+    // `rejoin` (see `rejoin`).
     let mut recreate_failures: u32 = 0;
+    let mut must_rejoin = false;
+    let rejoin_timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(rejoin_timer);
     // One timer for "every request has surely ended", reset when a request
     // goes out: a new timer per loop turn would cost a timer-wheel
     // registration per event.
@@ -288,6 +293,14 @@ pub(crate) async fn pull_loop(
                 stopping = true;
                 continue;
             }
+            _ = &mut rejoin_timer, if must_rejoin && !stopping => {
+                let attempt = rejoin(&shared, &context, &mut consumer, last_seen, &stream, &mut recreate_failures).await;
+                must_rejoin = attempt.is_err();
+                if let Err(pause) = attempt {
+                    rejoin_timer.as_mut().reset(Instant::now() + pause);
+                }
+                continue;
+            }
             _ = &mut expiry, if requests.last_expiry.is_some() && requests.outstanding() > 0 => {
                 // Every request has expired at the server and no end status
                 // came: nothing more can arrive for them.
@@ -344,23 +357,19 @@ pub(crate) async fn pull_loop(
                         requests.void(&shared);
                         let mut pause = Duration::from_millis(200);
                         if may_be_gone(status, message.description.as_deref()) {
-                            match recreate(&shared, &context, &mut consumer, last_seen).await {
-                                Ok(recreated) => {
-                                    recreate_failures = 0;
-                                    if recreated {
-                                        health::report(
-                                            &shared.health,
-                                            Health::ConsumerRecreated {
-                                                stream: stream.clone(),
-                                            },
-                                        );
-                                    }
-                                }
-                                Err(e) => {
-                                    recreate_failures = recreate_failures.saturating_add(1);
-                                    pause = recreate_backoff(recreate_failures);
-                                    tracing::error!(group = %shared.group, stream = %stream, error = %e, retry_in = ?pause, "the group's consumer is gone and cannot be created again; retrying");
-                                }
+                            let attempt = rejoin(
+                                &shared,
+                                &context,
+                                &mut consumer,
+                                last_seen,
+                                &stream,
+                                &mut recreate_failures,
+                            )
+                            .await;
+                            must_rejoin = attempt.is_err();
+                            if let Err(backoff) = attempt {
+                                pause = backoff;
+                                rejoin_timer.as_mut().reset(Instant::now() + backoff);
                             }
                         }
                         paused_until = Some(Instant::now() + pause);
@@ -380,6 +389,42 @@ fn report_stall(shared: &Shared, stream: &str, stalled: bool) {
     } else {
         tracing::info!(group = %shared.group, stream, "a handler returned or reported progress; asking for events again");
         health::report(&shared.health, Health::Consuming);
+    }
+}
+
+/// Joins the group's consumer again after it went missing (see
+/// [`recreate`]), reporting a consumer created again; on failure, the pause
+/// before the next attempt. A failed attempt is retried on that schedule
+/// even when the loop's pulls succeed meanwhile: another instance may have
+/// created the consumer again without this instance's filters, and nothing
+/// else would ever tell this one to add them.
+async fn rejoin(
+    shared: &Shared,
+    context: &async_nats::jetstream::Context,
+    consumer: &mut PullConsumer,
+    last_seen: Option<u64>,
+    stream: &str,
+    failures: &mut u32,
+) -> Result<(), Duration> {
+    match recreate(shared, context, consumer, last_seen).await {
+        Ok(recreated) => {
+            *failures = 0;
+            if recreated {
+                health::report(
+                    &shared.health,
+                    Health::ConsumerRecreated {
+                        stream: stream.to_string(),
+                    },
+                );
+            }
+            Ok(())
+        }
+        Err(e) => {
+            *failures = failures.saturating_add(1);
+            let pause = recreate_backoff(*failures);
+            tracing::error!(group = %shared.group, stream, error = %e, retry_in = ?pause, "the group's consumer went missing and joining it again failed (it may be missing still, or back without this instance's types); retrying");
+            Err(pause)
+        }
     }
 }
 
