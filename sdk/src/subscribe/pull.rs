@@ -182,8 +182,8 @@ pub(crate) async fn pull_loop(
     // after it.
     let mut last_seen: Option<u64> = None;
     // Failed attempts to join the consumer again after it went missing,
-    // for the backoff; while the last one failed, another is due at
-    // `rejoin` (see `rejoin`).
+    // for the backoff; while the last one failed, another is due when
+    // `rejoin_timer` fires (see `rejoin`).
     let mut recreate_failures: u32 = 0;
     let mut must_rejoin = false;
     let rejoin_timer = tokio::time::sleep(Duration::ZERO);
