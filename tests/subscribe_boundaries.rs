@@ -19,7 +19,7 @@ use support::{
 use tidings::dlq::{ops, DeadLetterKind, DlqFilter};
 use tidings::replay::{Replay, ReplayError, ReplaySpec, ReplayStart};
 use tidings::subscribe::SubscriberConfig;
-use tidings::testing::{eventually, FaultProxy, Flow, Frame};
+use tidings::testing::{eventually, FaultProxy, Flow, Frame, Rule};
 use tidings::{Event, OrganizationId, PublishContext, Publisher, Subscriber};
 use tokio::sync::mpsc;
 use uuid::Uuid;
@@ -644,45 +644,49 @@ async fn instances_that_differ_creating_the_group_at_once_keep_both_filters() ->
     Ok(())
 }
 
-#[tokio::test]
-async fn a_consumer_recreated_by_an_instance_that_knew_fewer_types_is_widened_again(
+/// The old version (`created` only, on the direct connection) and the new
+/// one (both types, through a proxy with request timeout `timeout`) share
+/// `group`; its consumer is deleted while `fault` disturbs the new
+/// version's traffic, and the old version creates it again from its own
+/// copy, with its own filter only. Once `fault` has matched `hits` frames
+/// it is lifted: the new version must widen the consumer again and handle
+/// a `deactivated` event.
+async fn widened_again_after(
+    group: &str,
+    timeout: Duration,
+    fault: impl FnOnce(&FaultProxy) -> Rule,
+    hits: u64,
 ) -> anyhow::Result<()> {
     let (server, client, js, publisher) = setup().await?;
     let proxy = FaultProxy::start(server.port()).await?;
-    let slow = through(&proxy, Duration::from_secs(10)).await?;
+    let slow = through(&proxy, timeout).await?;
     let (tx, mut rx) = mpsc::unbounded_channel();
-    // The old version started first: its copy of the consumer's settings
-    // has its own filter only. The new version widened the consumer.
-    let old = instance(&client, "recreating", fast_config(), false, tx.clone())?
+    let old = instance(&client, group, fast_config(), false, tx.clone())?
         .start()
         .await?;
-    let new = instance(&slow, "recreating", fast_config(), true, tx)?
+    let new = instance(&slow, group, fast_config(), true, tx)?
         .start()
         .await?;
-    // The consumer is deleted; the new version's look at it waits until
-    // the old version has created it again, from its own copy.
-    let held = proxy.hold_next(Flow::ClientToServer, |f: &Frame| {
-        f.subject()
-            .is_some_and(|s| s == "$JS.API.CONSUMER.INFO.AUTH_EVENTS.recreating")
-    });
+    let rule = fault(&proxy);
     js.get_stream("AUTH_EVENTS")
         .await?
-        .delete_consumer("recreating")
+        .delete_consumer(group)
         .await?;
-    held.wait(1, Duration::from_secs(20)).await?;
     let recreated = eventually(
         "the old version to recreate the consumer",
         Duration::from_secs(20),
-        || support::consumer_info(&js, "AUTH_EVENTS", "recreating"),
+        || support::consumer_info(&js, "AUTH_EVENTS", group),
     )
     .await?;
     assert_eq!(filters(recreated), vec!["auth.user.created.>".to_string()]);
-    held.release();
+    rule.wait(hits, Duration::from_secs(20)).await?;
+    rule.release();
+    rule.remove();
     eventually(
         "the new version to widen the consumer again",
         Duration::from_secs(20),
         || async {
-            let now = filters(support::consumer_info(&js, "AUTH_EVENTS", "recreating").await?);
+            let now = filters(support::consumer_info(&js, "AUTH_EVENTS", group).await?);
             anyhow::ensure!(now == both_types(), "filters {now:?}");
             anyhow::Ok(())
         },
@@ -698,56 +702,33 @@ async fn a_consumer_recreated_by_an_instance_that_knew_fewer_types_is_widened_ag
 }
 
 #[tokio::test]
+async fn a_consumer_recreated_by_an_instance_that_knew_fewer_types_is_widened_again(
+) -> anyhow::Result<()> {
+    // The new version's look at the deleted consumer waits (held in the
+    // proxy, with everything it sends after it) until the old version has
+    // created it again.
+    let held = |proxy: &FaultProxy| {
+        proxy.hold_next(Flow::ClientToServer, |f: &Frame| {
+            f.subject()
+                .is_some_and(|s| s == "$JS.API.CONSUMER.INFO.AUTH_EVENTS.recreating")
+        })
+    };
+    widened_again_after("recreating", Duration::from_secs(10), held, 1).await
+}
+
+#[tokio::test]
 async fn an_instance_whose_rejoin_failed_widens_the_consumer_another_recreated_narrower(
 ) -> anyhow::Result<()> {
-    let (server, client, js, publisher) = setup().await?;
-    let proxy = FaultProxy::start(server.port()).await?;
-    let slow = through(&proxy, Duration::from_millis(300)).await?;
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let old = instance(&client, "rejoining", fast_config(), false, tx.clone())?
-        .start()
-        .await?;
-    let new = instance(&slow, "rejoining", fast_config(), true, tx)?
-        .start()
-        .await?;
-    // The consumer is deleted while the new version hears no answer to its
-    // lookups: its attempt to join the consumer again gives up, and the
-    // old version creates it again with its own filter only. Its pulls
-    // then succeed: nothing tells it the consumer is gone any more.
-    let lost = proxy.drop_all(Flow::ServerToClient, |f: &Frame| {
-        f.is_api_answer("consumer_info_response")
-    });
-    js.get_stream("AUTH_EVENTS")
-        .await?
-        .delete_consumer("rejoining")
-        .await?;
-    let recreated = eventually(
-        "the old version to recreate the consumer",
-        Duration::from_secs(20),
-        || support::consumer_info(&js, "AUTH_EVENTS", "rejoining"),
-    )
-    .await?;
-    assert_eq!(filters(recreated), vec!["auth.user.created.>".to_string()]);
-    // Five lookups without an answer: the new version's join gave up.
-    lost.wait(5, Duration::from_secs(20)).await?;
-    lost.remove();
-    eventually(
-        "the new version to widen the consumer again after its failed attempt",
-        Duration::from_secs(20),
-        || async {
-            let now = filters(support::consumer_info(&js, "AUTH_EVENTS", "rejoining").await?);
-            anyhow::ensure!(now == both_types(), "filters {now:?}");
-            anyhow::Ok(())
-        },
-    )
-    .await?;
-    let ctx = PublishContext::new("org-1")?;
-    let deactivated = publish_one(&publisher, &ctx, 1, true).await?;
-    let got = take(&mut rx, 1).await?;
-    assert_eq!((got[0].0, got[0].1), (deactivated, "deactivated"));
-    old.shutdown().await;
-    new.shutdown().await;
-    Ok(())
+    // The new version hears no answer to its lookups: after five its
+    // attempt to join the consumer again gives up, and its pulls from the
+    // consumer the old version created again succeed: nothing tells it
+    // the consumer was gone any more.
+    let unanswered = |proxy: &FaultProxy| {
+        proxy.drop_all(Flow::ServerToClient, |f: &Frame| {
+            f.is_api_answer("consumer_info_response")
+        })
+    };
+    widened_again_after("rejoining", Duration::from_millis(300), unanswered, 5).await
 }
 
 #[tokio::test]
