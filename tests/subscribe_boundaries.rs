@@ -644,6 +644,15 @@ async fn instances_that_differ_creating_the_group_at_once_keep_both_filters() ->
     Ok(())
 }
 
+/// When a test's fault on the new version's traffic is put in place.
+#[derive(Clone, Copy, PartialEq)]
+enum FaultFrom {
+    /// Before the new version starts (its start's own requests pass).
+    Start,
+    /// Once both versions run.
+    Running,
+}
+
 /// The old version (`created` only, on the direct connection) and the new
 /// one (both types, through a proxy with request timeout `timeout`) share
 /// `group`; its consumer is deleted while `fault` disturbs the new
@@ -654,6 +663,7 @@ async fn instances_that_differ_creating_the_group_at_once_keep_both_filters() ->
 async fn widened_again_after(
     group: &str,
     timeout: Duration,
+    from: FaultFrom,
     fault: impl FnOnce(&FaultProxy) -> Rule,
     hits: u64,
 ) -> anyhow::Result<()> {
@@ -664,10 +674,17 @@ async fn widened_again_after(
     let old = instance(&client, group, fast_config(), false, tx.clone())?
         .start()
         .await?;
-    let new = instance(&slow, group, fast_config(), true, tx)?
-        .start()
-        .await?;
-    let rule = fault(&proxy);
+    let new = instance(&slow, group, fast_config(), true, tx)?;
+    let (new, rule) = match from {
+        FaultFrom::Start => {
+            let rule = fault(&proxy);
+            (new.start().await?, rule)
+        }
+        FaultFrom::Running => {
+            let new = new.start().await?;
+            (new, fault(&proxy))
+        }
+    };
     js.get_stream("AUTH_EVENTS")
         .await?
         .delete_consumer(group)
@@ -713,7 +730,14 @@ async fn a_consumer_recreated_by_an_instance_that_knew_fewer_types_is_widened_ag
                 .is_some_and(|s| s == "$JS.API.CONSUMER.INFO.AUTH_EVENTS.recreating")
         })
     };
-    widened_again_after("recreating", Duration::from_secs(10), held, 1).await
+    widened_again_after(
+        "recreating",
+        Duration::from_secs(10),
+        FaultFrom::Running,
+        held,
+        1,
+    )
+    .await
 }
 
 #[tokio::test]
@@ -728,7 +752,37 @@ async fn an_instance_whose_rejoin_failed_widens_the_consumer_another_recreated_n
             f.is_api_answer("consumer_info_response")
         })
     };
-    widened_again_after("rejoining", Duration::from_millis(300), unanswered, 5).await
+    widened_again_after(
+        "rejoining",
+        Duration::from_millis(300),
+        FaultFrom::Running,
+        unanswered,
+        5,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_instance_whose_consumer_was_recreated_narrower_before_its_first_pull_widens_it(
+) -> anyhow::Result<()> {
+    // The new version's first pull request (and all it sends after it) is
+    // held until the consumer it joined was deleted and created again by
+    // the old version: no request of its own was there to be told the
+    // consumer went, and its pulls from the new one succeed.
+    let first_pull = |proxy: &FaultProxy| {
+        proxy.hold_next(Flow::ClientToServer, |f: &Frame| {
+            f.subject()
+                .is_some_and(|s| s == "$JS.API.CONSUMER.MSG.NEXT.AUTH_EVENTS.between")
+        })
+    };
+    widened_again_after(
+        "between",
+        Duration::from_secs(10),
+        FaultFrom::Start,
+        first_pull,
+        1,
+    )
+    .await
 }
 
 #[tokio::test]

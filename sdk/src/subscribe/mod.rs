@@ -322,7 +322,8 @@ impl Subscriber {
         }
         let mut consumers = Vec::new();
         for (stream, types) in self.streams() {
-            consumers.push(self.consumer(stream, &types).await?);
+            let ours = self.filters_for(&types);
+            consumers.push((self.consumer(stream, &types, &ours).await?, ours));
         }
         let dlq = self.stream(DLQ_STREAM, "dead letters").await?;
         let mover = Mover::open(&self.js, dlq).await;
@@ -340,11 +341,12 @@ impl Subscriber {
         let loops = consumers
             .into_iter()
             .enumerate()
-            .map(|(index, c)| {
+            .map(|(index, (c, ours))| {
                 tokio::spawn(pull::pull_loop(
                     shared.clone(),
                     index,
                     c,
+                    ours,
                     self.js.clone(),
                     self.client.clone(),
                     stop_rx.clone(),
@@ -394,6 +396,7 @@ impl Subscriber {
         &self,
         stream: &str,
         types: &BTreeSet<&'static str>,
+        ours: &BTreeSet<String>,
     ) -> Result<consumer::PullConsumer, SubscribeError> {
         let handle = self
             .stream(
@@ -421,12 +424,7 @@ impl Subscriber {
             // strands it (a server-side limit would, silently).
             max_deliver: -1,
             max_ack_pending: i64::try_from(self.config.ack_pending()).unwrap_or(i64::MAX),
-            filter_subjects: types
-                .iter()
-                .map(|t| filter_for_type(t, self.config.organization.as_ref()))
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect(),
+            filter_subjects: ours.iter().cloned().collect(),
             deliver_policy,
             ..Default::default()
         };
@@ -442,6 +440,17 @@ impl Subscriber {
             tracing::info!(group = %self.group, stream, start_at = ?self.config.start_at, "the stream is a work queue: the group starts at the first event it holds (every event still to be done), not at start_at");
         }
         Ok(joined)
+    }
+}
+
+impl Subscriber {
+    /// The filter subjects this instance needs on a stream whose handled
+    /// types are `types`.
+    fn filters_for(&self, types: &BTreeSet<&'static str>) -> BTreeSet<String> {
+        types
+            .iter()
+            .map(|t| filter_for_type(t, self.config.organization.as_ref()))
+            .collect()
     }
 }
 

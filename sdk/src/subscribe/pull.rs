@@ -19,7 +19,7 @@
 //! given back then. On shutdown no new request goes out and the loop reads
 //! until every request has ended (at most `pull_expires`), so no message is
 //! left in flight to nowhere.
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -37,6 +37,10 @@ use super::worker::{dispatch, release, Delivered, Inline, Shared, Slot};
 /// How long after the last request's expiry a missing end status is given
 /// up on (the server restarted, the connection dropped).
 const GRACE: Duration = Duration::from_secs(2);
+
+/// How often a loop checks that the group's consumer still exists with
+/// this instance's filters (see `consumer_lacks`).
+const CHECK_EVERY: Duration = Duration::from_secs(30);
 
 /// The fewest messages a loop asks for: what a stream with nothing to
 /// deliver is polled with.
@@ -150,6 +154,7 @@ pub(crate) async fn pull_loop(
     shared: Arc<Shared>,
     index: usize,
     mut consumer: PullConsumer,
+    ours: BTreeSet<String>,
     context: async_nats::jetstream::Context,
     client: async_nats::Client,
     mut stop: watch::Receiver<bool>,
@@ -178,6 +183,11 @@ pub(crate) async fn pull_loop(
     let mut running: FuturesUnordered<Inline> = FuturesUnordered::new();
     // No request before this instant (after a failure).
     let mut paused_until: Option<Instant> = None;
+    // Wakes the loop when the pause ends. One timer, reset when a pause
+    // starts: `select!` builds a disabled branch's future too, and a
+    // `sleep_until` there read the clock and made a timer on every turn.
+    let pause_timer = tokio::time::sleep(Duration::ZERO);
+    tokio::pin!(pause_timer);
     // The highest stream sequence received: a recreated consumer goes on
     // after it.
     let mut last_seen: Option<u64> = None;
@@ -188,6 +198,10 @@ pub(crate) async fn pull_loop(
     let mut must_rejoin = false;
     let rejoin_timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(rejoin_timer);
+    // The check of the consumer: first once a pull request of this loop is
+    // surely with the server, then every `CHECK_EVERY`.
+    let check_timer = tokio::time::sleep(shared.config.pull_expires);
+    tokio::pin!(check_timer);
     // One timer for "every request has surely ended", reset when a request
     // goes out: a new timer per loop turn would cost a timer-wheel
     // registration per event.
@@ -253,7 +267,9 @@ pub(crate) async fn pull_loop(
                     Err(e) => {
                         drop(permits);
                         tracing::warn!(group = %shared.group, stream = %stream, error = %e, "pull request failed; retrying");
-                        paused_until = Some(Instant::now() + shared.config.pull_expires);
+                        let until = Instant::now() + shared.config.pull_expires;
+                        paused_until = Some(until);
+                        pause_timer.as_mut().reset(until);
                         continue;
                     }
                 }
@@ -287,10 +303,17 @@ pub(crate) async fn pull_loop(
             },
             _ = freed.changed(), if !stopping => continue,
             _ = &mut recheck, if stalled => continue,
-            _ = tokio::time::sleep_until(paused_until.unwrap_or_else(Instant::now)),
-                if paused_until.is_some() => continue,
+            _ = &mut pause_timer, if paused_until.is_some() => continue,
             _ = stop.changed(), if !stopping => {
                 stopping = true;
+                continue;
+            }
+            _ = &mut check_timer, if !stopping => {
+                check_timer.as_mut().reset(Instant::now() + CHECK_EVERY);
+                if !must_rejoin && consumer_lacks(&consumer, &ours, &shared, &stream).await {
+                    must_rejoin = true;
+                    rejoin_timer.as_mut().reset(Instant::now());
+                }
                 continue;
             }
             _ = &mut rejoin_timer, if must_rejoin && !stopping => {
@@ -372,7 +395,9 @@ pub(crate) async fn pull_loop(
                                 rejoin_timer.as_mut().reset(Instant::now() + backoff);
                             }
                         }
-                        paused_until = Some(Instant::now() + pause);
+                        let until = Instant::now() + pause;
+                        paused_until = Some(until);
+                        pause_timer.as_mut().reset(until);
                     }
                 }
             }
@@ -390,6 +415,40 @@ fn report_stall(shared: &Shared, stream: &str, stalled: bool) {
         tracing::info!(group = %shared.group, stream, "a handler returned or reported progress; asking for events again");
         health::report(&shared.health, Health::Consuming);
     }
+}
+
+/// Whether the group's consumer is gone or lacks some of this instance's
+/// filters (`ours`). A loop learns that the consumer was deleted from the
+/// answer to a pull request it has with the server; deleted and created
+/// again meanwhile by an instance that handles fewer types (while this
+/// loop had no request out: starting, its window full, paused), the
+/// consumer would serve this loop's pulls without its types, and nothing
+/// else would tell it. An answer that is not a clear "absent" or a
+/// configuration counts as nothing wrong (the next check asks again).
+async fn consumer_lacks(
+    consumer: &PullConsumer,
+    ours: &BTreeSet<String>,
+    shared: &Shared,
+    stream: &str,
+) -> bool {
+    use async_nats::jetstream::context::ConsumerInfoErrorKind;
+    let lacks = match consumer.get_info().await {
+        Ok(info) => {
+            let theirs = super::filters_of(&info.config);
+            let missing: Vec<&String> = ours.difference(&theirs).collect();
+            // No filter at all means every subject of the stream.
+            (!theirs.is_empty() && !missing.is_empty()).then(|| format!("it lacks {missing:?}"))
+        }
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => Some("it is gone".to_string()),
+        Err(e) => {
+            tracing::debug!(group = %shared.group, stream, error = %e, "the group's consumer could not be checked; checking again later");
+            None
+        }
+    };
+    if let Some(what) = &lacks {
+        tracing::warn!(group = %shared.group, stream, "the group's consumer changed under this instance ({what}): joining it again");
+    }
+    lacks.is_some()
 }
 
 /// Joins the group's consumer again after it went missing (see
