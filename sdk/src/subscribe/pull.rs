@@ -38,6 +38,14 @@ use super::worker::{dispatch, release, Delivered, Inline, Shared, Slot};
 /// up on (the server restarted, the connection dropped).
 const GRACE: Duration = Duration::from_secs(2);
 
+/// How long after a pull request's answer says the consumer is gone a loop
+/// joins it again. Not at once: nats-server removes a deleted consumer's
+/// files after it answers, and a consumer of the same name created again
+/// in that moment can be left without them (2.15.1 under load: every later
+/// update refused with "meta.inf.tmp: no such file or directory", so the
+/// other instances could never add their types).
+const REJOIN_AFTER: Duration = Duration::from_millis(200);
+
 /// How often a loop checks that the group's consumer still exists with
 /// this instance's filters (see `consumer_lacks`).
 const CHECK_EVERY: Duration = Duration::from_secs(30);
@@ -380,20 +388,14 @@ pub(crate) async fn pull_loop(
                         requests.void(&shared);
                         let mut pause = Duration::from_millis(200);
                         if may_be_gone(status, message.description.as_deref()) {
-                            let attempt = rejoin(
-                                &shared,
-                                &context,
-                                &mut consumer,
-                                last_seen,
-                                &stream,
-                                &mut recreate_failures,
-                            )
-                            .await;
-                            must_rejoin = attempt.is_err();
-                            if let Err(backoff) = attempt {
-                                pause = backoff;
-                                rejoin_timer.as_mut().reset(Instant::now() + backoff);
+                            if !must_rejoin {
+                                // Not at once: see `REJOIN_AFTER`.
+                                must_rejoin = true;
+                                rejoin_timer.as_mut().reset(Instant::now() + REJOIN_AFTER);
                             }
+                            // No pull before the next attempt to join.
+                            let next = rejoin_timer.deadline();
+                            pause = pause.max(next.saturating_duration_since(Instant::now()));
                         }
                         let until = Instant::now() + pause;
                         paused_until = Some(until);
