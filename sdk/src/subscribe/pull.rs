@@ -320,7 +320,7 @@ pub(crate) async fn pull_loop(
                 check_timer.as_mut().reset(Instant::now() + CHECK_EVERY);
                 if !must_rejoin && consumer_lacks(&consumer, &ours, &shared, &stream).await {
                     must_rejoin = true;
-                    rejoin_timer.as_mut().reset(Instant::now());
+                    rejoin_timer.as_mut().reset(Instant::now() + REJOIN_AFTER);
                 }
                 continue;
             }
@@ -443,12 +443,12 @@ async fn consumer_lacks(
         }
         Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => Some("it is gone".to_string()),
         Err(e) => {
-            tracing::debug!(group = %shared.group, stream, error = %e, "the group's consumer could not be checked; checking again later");
+            tracing::debug!(group = %shared.group, stream = %stream, error = %e, "the group's consumer could not be checked; checking again later");
             None
         }
     };
     if let Some(what) = &lacks {
-        tracing::warn!(group = %shared.group, stream, "the group's consumer changed under this instance ({what}): joining it again");
+        tracing::warn!(group = %shared.group, stream = %stream, "the group's consumer changed under this instance ({what}): joining it again");
     }
     lacks.is_some()
 }
@@ -483,7 +483,7 @@ async fn rejoin(
         Err(e) => {
             *failures = failures.saturating_add(1);
             let pause = recreate_backoff(*failures);
-            tracing::error!(group = %shared.group, stream, error = %e, retry_in = ?pause, "the group's consumer went missing and joining it again failed (it may be missing still, or back without this instance's types); retrying");
+            tracing::error!(group = %shared.group, stream = %stream, error = %e, retry_in = ?pause, "the group's consumer went missing and joining it again failed (it may be missing still, or back without this instance's types); retrying");
             Err(pause)
         }
     }
