@@ -441,9 +441,7 @@ impl Subscriber {
         }
         Ok(joined)
     }
-}
 
-impl Subscriber {
     /// The filter subjects this instance needs on a stream whose handled
     /// types are `types`.
     fn filters_for(&self, types: &BTreeSet<&'static str>) -> BTreeSet<String> {
