@@ -189,11 +189,11 @@ pub(crate) async fn pull_loop(
     let mut freed = shared.freed.subscribe();
     // The events being handled, driven by this task.
     let mut running: FuturesUnordered<Inline> = FuturesUnordered::new();
-    // No request before this instant (after a failure).
-    let mut paused_until: Option<Instant> = None;
-    // Wakes the loop when the pause ends. One timer, reset when a pause
-    // starts: `select!` builds a disabled branch's future too, and a
-    // `sleep_until` there read the clock and made a timer on every turn.
+    // No request before `pause_timer`'s deadline (after a failure), while
+    // `paused`. One timer, reset when a pause starts: `select!` builds a
+    // disabled branch's future too, and a `sleep_until` there read the
+    // clock and made a timer on every turn.
+    let mut paused = false;
     let pause_timer = tokio::time::sleep(Duration::ZERO);
     tokio::pin!(pause_timer);
     // The highest stream sequence received: a recreated consumer goes on
@@ -227,8 +227,8 @@ pub(crate) async fn pull_loop(
         if stopping && requests.outstanding() == 0 && running.is_empty() {
             return;
         }
-        if paused_until.is_some_and(|at| at <= Instant::now()) {
-            paused_until = None;
+        if paused && pause_timer.deadline() <= Instant::now() {
+            paused = false;
         }
         // Seen before counting, so a slot freed after the count wakes us.
         freed.borrow_and_update();
@@ -254,7 +254,7 @@ pub(crate) async fn pull_loop(
                 .as_mut()
                 .reset(Instant::now() + shared.config.ack_wait / 3);
         }
-        if !stopping && !stalled && paused_until.is_none() && room > 0 {
+        if !stopping && !stalled && !paused && room > 0 {
             if let Ok(permits) = shared.slots.clone().try_acquire_many_owned(room as u32) {
                 let batch = BatchConfig {
                     batch: room,
@@ -275,9 +275,10 @@ pub(crate) async fn pull_loop(
                     Err(e) => {
                         drop(permits);
                         tracing::warn!(group = %shared.group, stream = %stream, error = %e, "pull request failed; retrying");
-                        let until = Instant::now() + shared.config.pull_expires;
-                        paused_until = Some(until);
-                        pause_timer.as_mut().reset(until);
+                        paused = true;
+                        pause_timer
+                            .as_mut()
+                            .reset(Instant::now() + shared.config.pull_expires);
                         continue;
                     }
                 }
@@ -287,7 +288,7 @@ pub(crate) async fn pull_loop(
         // this turn's count of idle loops), for `Slot::drop` to wake it
         // then; checked once more after it is published, as a slot given
         // back meanwhile saw the old figure.
-        let need = if stopping || stalled || paused_until.is_some() {
+        let need = if stopping || stalled || paused {
             usize::MAX
         } else if my_turn {
             1
@@ -311,7 +312,7 @@ pub(crate) async fn pull_loop(
             },
             _ = freed.changed(), if !stopping => continue,
             _ = &mut recheck, if stalled => continue,
-            _ = &mut pause_timer, if paused_until.is_some() => continue,
+            _ = &mut pause_timer, if paused => continue,
             _ = stop.changed(), if !stopping => {
                 stopping = true;
                 continue;
@@ -319,8 +320,7 @@ pub(crate) async fn pull_loop(
             _ = &mut check_timer, if !stopping => {
                 check_timer.as_mut().reset(Instant::now() + CHECK_EVERY);
                 if !must_rejoin && consumer_lacks(&consumer, &ours, &shared, &stream).await {
-                    must_rejoin = true;
-                    rejoin_timer.as_mut().reset(Instant::now() + REJOIN_AFTER);
+                    arm_rejoin(&mut must_rejoin, rejoin_timer.as_mut());
                 }
                 continue;
             }
@@ -388,18 +388,13 @@ pub(crate) async fn pull_loop(
                         requests.void(&shared);
                         let mut pause = Duration::from_millis(200);
                         if may_be_gone(status, message.description.as_deref()) {
-                            if !must_rejoin {
-                                // Not at once: see `REJOIN_AFTER`.
-                                must_rejoin = true;
-                                rejoin_timer.as_mut().reset(Instant::now() + REJOIN_AFTER);
-                            }
+                            arm_rejoin(&mut must_rejoin, rejoin_timer.as_mut());
                             // No pull before the next attempt to join.
                             let next = rejoin_timer.deadline();
                             pause = pause.max(next.saturating_duration_since(Instant::now()));
                         }
-                        let until = Instant::now() + pause;
-                        paused_until = Some(until);
-                        pause_timer.as_mut().reset(until);
+                        paused = true;
+                        pause_timer.as_mut().reset(Instant::now() + pause);
                     }
                 }
             }
@@ -451,6 +446,15 @@ async fn consumer_lacks(
         tracing::warn!(group = %shared.group, stream = %stream, "the group's consumer changed under this instance ({what}): joining it again");
     }
     lacks.is_some()
+}
+
+/// Schedules an attempt to join the consumer again `REJOIN_AFTER` from now
+/// (not at once: see [`REJOIN_AFTER`]), unless one is due already.
+fn arm_rejoin(must_rejoin: &mut bool, timer: std::pin::Pin<&mut tokio::time::Sleep>) {
+    if !*must_rejoin {
+        *must_rejoin = true;
+        timer.reset(Instant::now() + REJOIN_AFTER);
+    }
 }
 
 /// Joins the group's consumer again after it went missing (see
