@@ -198,11 +198,9 @@ impl<'de> Members<'de> {
         })
     }
 
-    fn contains_key(&self, name: &str) -> bool {
-        match Self::slot(name) {
-            Some(i) => self.own[i].is_some(),
-            None => self.other.contains_key(name),
-        }
+    /// Whether one of Tidings' own attributes is there.
+    fn has(&self, name: &'static str) -> bool {
+        Self::slot(name).is_some_and(|i| self.own[i].is_some())
     }
 
     /// Takes one of Tidings' own attributes out.
@@ -481,7 +479,7 @@ fn take_optional_string<'de>(
     object: &mut Members<'de>,
     attribute: &'static str,
 ) -> Result<Option<Cow<'de, str>>, DecodeError> {
-    if object.contains_key(attribute) {
+    if object.has(attribute) {
         take_string(object, attribute).map(Some)
     } else {
         Ok(None)
@@ -595,7 +593,7 @@ impl Envelope {
                 })
             }
         };
-        if object.contains_key("data_base64") {
+        if object.has("data_base64") {
             return Err(DecodeError::InvalidValue {
                 attribute: "data_base64",
                 value: "…".into(),
