@@ -393,7 +393,16 @@ async fn main() -> anyhow::Result<()> {
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
             "payload_bytes": payload_bytes,
         });
-        consume::run(&consume_options, &urls, &js, &publisher, &ctx, &mut report).await?;
+        consume::run(
+            &consume_options,
+            &urls,
+            servers.pids(),
+            &js,
+            &publisher,
+            &ctx,
+            &mut report,
+        )
+        .await?;
         return emit(report);
     }
 
@@ -506,7 +515,16 @@ async fn main() -> anyhow::Result<()> {
     }
     if consume_options.only != Some(consume::Only::Publish) {
         report["benchmark"] = json!("publish, consume");
-        consume::run(&consume_options, &urls, &js, &publisher, &ctx, &mut report).await?;
+        consume::run(
+            &consume_options,
+            &urls,
+            servers.pids(),
+            &js,
+            &publisher,
+            &ctx,
+            &mut report,
+        )
+        .await?;
     }
     emit(report)
 }
