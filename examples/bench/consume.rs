@@ -226,8 +226,18 @@ pub async fn run(
         }
         loads.push(load);
     }
+    // What a task awaiting one publish holds for it (each end-to-end
+    // publish runs in its own task): the SDK's call beside raw
+    // `send_publish` (whose PubAck future comes after).
+    let event = UserCreated::numbered(0);
+    let (subject, message) = super::raw_message(publisher, ctx, 0, false)?;
+    let future_bytes = json!({
+        "sdk_publish": std::mem::size_of_val(&publisher.publish(ctx, &event)),
+        "raw_send_publish": std::mem::size_of_val(&js.send_publish(subject, message)),
+    });
     report["end_to_end"] = json!({
         "duration_s": options.e2e_secs,
+        "future_bytes": future_bytes,
         "latency": "handler sees the event - publish call started, one monotonic clock",
         "sdk_max_in_flight": bench.sub_config.max_in_flight,
         "max_ack_pending": bench.sub_config.ack_pending(),

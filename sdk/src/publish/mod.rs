@@ -29,9 +29,10 @@ mod window;
 
 use std::collections::BTreeMap;
 use std::error::Error as _;
+use std::future::Future;
 use std::ops::Range;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_nats::jetstream::{self, context::PublishErrorKind, message::PublishMessage};
 use async_nats::HeaderMap;
@@ -331,14 +332,18 @@ impl Publisher {
     /// Sends a prepared event with the retry schedule. Sending a clone of
     /// the same prepared event again retries it under the same event id.
     /// Traced and measured as a publish (its `send` span and metrics).
-    pub async fn send(&self, prepared: Prepared) -> Result<Published, PublishError> {
+    // A plain function: as an `async fn` its future would hold `prepared`
+    // twice (the argument and the copy moved on to `deliver`).
+    pub fn send(
+        &self,
+        prepared: Prepared,
+    ) -> impl Future<Output = Result<Published, PublishError>> + Send + '_ {
         let (event_type, stream) = (prepared.event_type, prepared.stream);
         let span = telemetry::publish_span(prepared.organization(), event_type, stream);
-        telemetry::observe_publish(span, event_type, stream, async {
+        telemetry::observe_publish(span, event_type, stream, async move {
             telemetry::prepared(&prepared);
             self.deliver(prepared).await
         })
-        .await
     }
 
     /// [`Publisher::send`] without its span and metrics, for the calls that
@@ -437,7 +442,13 @@ impl Publisher {
             return Ok(turn);
         }
         let waiting = Instant::now();
-        match tokio::time::timeout(self.config.queue_timeout, self.turns.acquire()).await {
+        // On the heap: a wait with its timer is the rare path, kept out of
+        // every publish's future (see `deliver`).
+        let wait = Box::pin(tokio::time::timeout(
+            self.config.queue_timeout,
+            self.turns.acquire(),
+        ));
+        match wait.await {
             Ok(Ok(turn)) => Ok(turn),
             // Err(AcquireError) would mean a closed semaphore, which the
             // publisher never closes; no turn either way.
@@ -486,19 +497,30 @@ impl Publisher {
     async fn check_window(&self, stream: &'static str) -> Result<(), ConfigError> {
         let window = match self.windows.get(stream) {
             Some(window) => window,
-            None => match self.js.get_stream(stream).await {
-                Ok(found) => {
-                    let window = found.cached_info().config.duplicate_window;
-                    self.windows.insert(stream, window);
-                    window
-                }
-                Err(error) => {
-                    tracing::debug!(stream, %error, "duplicate window not read; checked on the next publish");
-                    return Ok(());
-                }
+            // On the heap: the look-up happens once per stream, and inline
+            // its future would make every publish's future kilobytes larger.
+            None => match Box::pin(self.read_window(stream)).await {
+                Some(window) => window,
+                None => return Ok(()),
             },
         };
         self.config.check_window(stream, window)
+    }
+
+    /// Reads a stream's duplicate window from the server and keeps it;
+    /// `None` if it cannot be read now.
+    async fn read_window(&self, stream: &'static str) -> Option<Duration> {
+        match self.js.get_stream(stream).await {
+            Ok(found) => {
+                let window = found.cached_info().config.duplicate_window;
+                self.windows.insert(stream, window);
+                Some(window)
+            }
+            Err(error) => {
+                tracing::debug!(stream, %error, "duplicate window not read; checked on the next publish");
+                None
+            }
+        }
     }
 
     /// Whether JetStream says the stream does not exist (404).
@@ -558,14 +580,16 @@ impl Publisher {
         error
     }
 
-    async fn attempt(
-        &self,
-        prepared: &Prepared,
+    /// One attempt to store a prepared event (see `attempt_raw`). A plain
+    /// function: as an `async fn` it would add a layer to every publish's
+    /// future.
+    fn attempt<'a>(
+        &'a self,
+        prepared: &'a Prepared,
         headers: HeaderMap,
         attempt: u32,
-    ) -> Result<jetstream::publish::PublishAck, AttemptFailure> {
+    ) -> impl Future<Output = Result<jetstream::publish::PublishAck, AttemptFailure>> + 'a {
         self.attempt_raw(&prepared.subject, headers, prepared.body.clone(), attempt)
-            .await
     }
 
     /// The JetStream context (for the outbox relay's stream look-ups).

@@ -111,6 +111,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Instant;
 
+use futures_util::FutureExt;
 use tracing::{Instrument, Span};
 
 use crate::publish::{PublishError, Published};
@@ -145,30 +146,33 @@ pub(crate) fn publish_span(
 
 /// Runs one publish (`prepare` then `send`, or `send` alone) in its `send`
 /// span (from [`publish_span`]), and records its span attributes and
-/// metrics.
-pub(crate) async fn observe_publish(
+/// metrics. A combinator, not an `async fn`: one taking the publish as an
+/// argument holds it twice (the argument and the awaited copy), which made
+/// every publish's future 4.7 KB instead of 2.4.
+pub(crate) fn observe_publish(
     span: Span,
     event_type: &'static str,
     stream: &'static str,
     publish: impl Future<Output = Result<Published, PublishError>>,
-) -> Result<Published, PublishError> {
+) -> impl Future<Output = Result<Published, PublishError>> {
     let started = Instant::now();
     let in_flight = metrics::PublishInFlight::start(event_type);
-    let result = publish.instrument(span.clone()).await;
-    drop(in_flight);
-    spans::sent(&span, &result);
-    metrics::published("publish", event_type, stream, started, [&result]);
-    result
+    publish.instrument(span.clone()).map(move |result| {
+        drop(in_flight);
+        spans::sent(&span, &result);
+        metrics::published("publish", event_type, stream, started, [&result]);
+        result
+    })
 }
 
 /// Runs a batch publish in one `send` span, and records its metrics.
-pub(crate) async fn observe_batch(
+pub(crate) fn observe_batch(
     organization: &str,
     event_type: &'static str,
     stream: &'static str,
     count: usize,
     publish: impl Future<Output = Vec<Result<Published, PublishError>>>,
-) -> Vec<Result<Published, PublishError>> {
+) -> impl Future<Output = Vec<Result<Published, PublishError>>> {
     let span = spans::send_span(
         "publish_batch",
         event_type,
@@ -178,13 +182,14 @@ pub(crate) async fn observe_batch(
     );
     let started = Instant::now();
     let in_flight = metrics::PublishInFlight::start(event_type);
-    let results = publish.instrument(span.clone()).await;
-    drop(in_flight);
-    if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
-        spans::failed(&span, error.kind_name());
-    }
-    metrics::published("publish_batch", event_type, stream, started, &results);
-    results
+    publish.instrument(span.clone()).map(move |results| {
+        drop(in_flight);
+        if let Some(error) = results.iter().find_map(|r| r.as_ref().err()) {
+            spans::failed(&span, error.kind_name());
+        }
+        metrics::published("publish_batch", event_type, stream, started, &results);
+        results
+    })
 }
 
 /// Records a prepared event's subject, id and size on the current send span.
