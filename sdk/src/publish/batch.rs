@@ -54,8 +54,8 @@ pub(super) async fn publish(
                 .collect();
         }
     }
-    let inbox = publisher.client.new_inbox();
-    let acks = match publisher.client.subscribe(format!("{inbox}.*")).await {
+    let inbox = publisher.inner.client.new_inbox();
+    let acks = match publisher.inner.client.subscribe(format!("{inbox}.*")).await {
         Ok(acks) => acks,
         Err(error) => {
             tracing::warn!(%error, "no acknowledgement inbox for the batch; publishing one by one");
@@ -89,7 +89,7 @@ async fn one_by_one(
     publisher: &Publisher,
     prepared: Batch,
 ) -> Vec<Result<Published, PublishError>> {
-    let window = publisher.config.max_in_flight.max(1);
+    let window = publisher.inner.config.max_in_flight.max(1);
     let mut results = Vec::with_capacity(prepared.len());
     let mut in_flight = futures_util::stream::FuturesOrdered::new();
     for event in prepared {
@@ -116,8 +116,8 @@ async fn run(
     mut acks: async_nats::Subscriber,
     results: &mut Results,
 ) {
-    let window = publisher.config.max_in_flight.max(1);
-    let timeout = publisher.config.attempt_timeout;
+    let window = publisher.inner.config.max_in_flight.max(1);
+    let timeout = publisher.inner.config.attempt_timeout;
     let total = prepared.len();
     let mut unsent = prepared.into_iter();
     let mut pending: HashMap<usize, Pending> = HashMap::new();
@@ -226,7 +226,7 @@ async fn run(
                     match answer(&message) {
                         Ok(ack) => {
                             settled.push(prepared.subject.clone());
-                            results[index] = Some(Ok(published(prepared, ack, 1, publisher.config.log_level)));
+                            results[index] = Some(Ok(published(prepared, ack, 1, publisher.inner.config.log_level)));
                         }
                         Err(failure) => retries.push(retry(index, prepared, failure, sent)),
                     }
@@ -271,13 +271,13 @@ async fn send(
     index: usize,
     mut prepared: Prepared,
 ) -> Result<Pending, (Prepared, AttemptFailure, Instant)> {
-    let timeout = publisher.config.attempt_timeout;
+    let timeout = publisher.inner.config.attempt_timeout;
     let headers = std::mem::take(&mut prepared.headers);
     // Bounded like a single publish's attempt: at most attempt_timeout to
     // hand the message to the connection, then attempt_timeout for its PubAck.
     let sent = tokio::time::timeout(
         timeout,
-        publisher.client.publish_with_reply_and_headers(
+        publisher.inner.client.publish_with_reply_and_headers(
             prepared.subject.clone(),
             format!("{inbox}.{index}"),
             headers,

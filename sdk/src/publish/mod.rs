@@ -207,18 +207,25 @@ impl Prepared {
     }
 }
 
-/// Publishes typed events to JetStream. Cheap to clone; share one per process.
+/// Publishes typed events to JetStream. Cheap to clone (one reference
+/// count); share one per process.
 #[derive(Debug, Clone)]
 pub struct Publisher {
+    inner: Arc<Shared>,
+}
+
+/// What a publisher's clones share.
+#[derive(Debug)]
+struct Shared {
     client: async_nats::Client,
     js: jetstream::Context,
     config: Arc<PublisherConfig>,
     encoder: Arc<Encoder>,
-    tenants: Option<Arc<tenant_limit::TenantBuckets>>,
-    windows: Arc<window::Windows>,
+    tenants: Option<tenant_limit::TenantBuckets>,
+    windows: window::Windows,
     /// The `max_in_flight` turns that single-event sends take, shared by
     /// the publisher's clones.
-    turns: Arc<tokio::sync::Semaphore>,
+    turns: tokio::sync::Semaphore,
 }
 
 impl Publisher {
@@ -235,22 +242,23 @@ impl Publisher {
         // server with a smaller limit met after a reconnect is still caught
         // by the client's own check, as a rejected attempt.
         let max_payload = client.server_info().max_payload;
-        Ok(Self {
+        let inner = Shared {
             encoder: Arc::new(Encoder::new(config.clone(), max_payload)),
-            tenants: config
-                .tenant_limit
-                .map(|limit| Arc::new(tenant_limit::TenantBuckets::new(limit))),
-            turns: Arc::new(tokio::sync::Semaphore::new(config.max_in_flight)),
+            tenants: config.tenant_limit.map(tenant_limit::TenantBuckets::new),
+            turns: tokio::sync::Semaphore::new(config.max_in_flight),
             client,
             js,
             config,
-            windows: Arc::default(),
+            windows: window::Windows::default(),
+        };
+        Ok(Self {
+            inner: Arc::new(inner),
         })
     }
 
     /// The settings.
     pub fn config(&self) -> &PublisherConfig {
-        &self.config
+        &self.inner.config
     }
 
     /// Publishes one event and returns once the stream acknowledged it.
@@ -315,7 +323,9 @@ impl Publisher {
         ctx: &PublishContext,
         event: &E,
     ) -> Result<Prepared, PublishError> {
-        self.encoder.prepare_with_id(ctx, Uuid::now_v7(), event)
+        self.inner
+            .encoder
+            .prepare_with_id(ctx, Uuid::now_v7(), event)
     }
 
     /// Validates and encodes an event under the caller's event id without
@@ -326,7 +336,7 @@ impl Publisher {
         event_id: Uuid,
         event: &E,
     ) -> Result<Prepared, PublishError> {
-        self.encoder.prepare_with_id(ctx, event_id, event)
+        self.inner.encoder.prepare_with_id(ctx, event_id, event)
     }
 
     /// Sends a prepared event with the retry schedule. Sending a clone of
@@ -357,7 +367,7 @@ impl Publisher {
         let started = Instant::now();
         let headers = std::mem::take(&mut prepared.headers);
         match self.attempt(&prepared, headers, 1).await {
-            Ok(ack) => Ok(published(prepared, ack, 1, self.config.log_level)),
+            Ok(ack) => Ok(published(prepared, ack, 1, self.inner.config.log_level)),
             // Boxed: the rare path, kept out of every publish's future.
             Err(failure) => Box::pin(self.retry(prepared, failure, started)).await,
         }
@@ -372,13 +382,18 @@ impl Publisher {
         failed: AttemptFailure,
         started: Instant,
     ) -> Result<Published, PublishError> {
-        let retry = &self.config.retry;
+        let retry = &self.inner.config.retry;
         let mut failures = Vec::new();
         let mut outcome = Err(failed);
         loop {
             let failure = match outcome {
                 Ok((ack, attempt)) => {
-                    return Ok(published(prepared, ack, attempt, self.config.log_level))
+                    return Ok(published(
+                        prepared,
+                        ack,
+                        attempt,
+                        self.inner.config.log_level,
+                    ))
                 }
                 Err(failure) => failure,
             };
@@ -438,15 +453,15 @@ impl Publisher {
         &self,
         prepared: &Prepared,
     ) -> Result<tokio::sync::SemaphorePermit<'_>, PublishError> {
-        if let Ok(turn) = self.turns.try_acquire() {
+        if let Ok(turn) = self.inner.turns.try_acquire() {
             return Ok(turn);
         }
         let waiting = Instant::now();
         // On the heap: a wait with its timer is the rare path, kept out of
         // every publish's future (see `deliver`).
         let wait = Box::pin(tokio::time::timeout(
-            self.config.queue_timeout,
-            self.turns.acquire(),
+            self.inner.config.queue_timeout,
+            self.inner.turns.acquire(),
         ));
         match wait.await {
             Ok(Ok(turn)) => Ok(turn),
@@ -456,7 +471,7 @@ impl Publisher {
                 let error = PublishError::Overloaded {
                     event_type: prepared.event_type,
                     event_id: prepared.event_id,
-                    max_in_flight: self.config.max_in_flight,
+                    max_in_flight: self.inner.config.max_in_flight,
                     waited: waiting.elapsed(),
                 };
                 tracing::warn!(%error, "publish refused: no turn among max_in_flight");
@@ -468,7 +483,7 @@ impl Publisher {
     /// Takes the event's bytes from its tenant's budget, or refuses it
     /// (nothing sent) when the tenant is over its [`TenantLimit`].
     fn admit(&self, prepared: &Prepared) -> Result<(), PublishError> {
-        let Some(tenants) = &self.tenants else {
+        let Some(tenants) = &self.inner.tenants else {
             return Ok(());
         };
         let organization = prepared.organization_id();
@@ -495,7 +510,7 @@ impl Publisher {
     /// be read now (no such stream, no server) is looked up again on the
     /// next publish; the publish goes ahead and fails on its own terms.
     async fn check_window(&self, stream: &'static str) -> Result<(), ConfigError> {
-        let window = match self.windows.get(stream) {
+        let window = match self.inner.windows.get(stream) {
             Some(window) => window,
             // On the heap: the look-up happens once per stream, and inline
             // its future would make every publish's future kilobytes larger.
@@ -504,16 +519,16 @@ impl Publisher {
                 None => return Ok(()),
             },
         };
-        self.config.check_window(stream, window)
+        self.inner.config.check_window(stream, window)
     }
 
     /// Reads a stream's duplicate window from the server and keeps it;
     /// `None` if it cannot be read now.
     async fn read_window(&self, stream: &'static str) -> Option<Duration> {
-        match self.js.get_stream(stream).await {
+        match self.inner.js.get_stream(stream).await {
             Ok(found) => {
                 let window = found.cached_info().config.duplicate_window;
-                self.windows.insert(stream, window);
+                self.inner.windows.insert(stream, window);
                 Some(window)
             }
             Err(error) => {
@@ -525,7 +540,7 @@ impl Publisher {
 
     /// Whether JetStream says the stream does not exist (404).
     async fn stream_is_missing(&self, stream: &str) -> bool {
-        match self.js.get_stream(stream).await {
+        match self.inner.js.get_stream(stream).await {
             Err(e) => crate::streams::is_not_found(&e),
             Ok(_) => false,
         }
@@ -595,19 +610,19 @@ impl Publisher {
     /// The JetStream context (for the outbox relay's stream look-ups).
     #[cfg(any(feature = "outbox-sqlite", feature = "outbox-postgres"))]
     pub(crate) fn jetstream(&self) -> &jetstream::Context {
-        &self.js
+        &self.inner.js
     }
 
     /// The connection (the spool checks its state).
     #[cfg(feature = "outbox-sqlite")]
     pub(crate) fn client(&self) -> &async_nats::Client {
-        &self.client
+        &self.inner.client
     }
 
     /// The encoder, shared with an outbox that prepares rows for this publisher.
     #[cfg(any(feature = "outbox-sqlite", feature = "outbox-postgres"))]
     pub(crate) fn shared_encoder(&self) -> Arc<Encoder> {
-        self.encoder.clone()
+        self.inner.encoder.clone()
     }
 
     /// One attempt to store an already encoded message (headers carry its
@@ -647,16 +662,19 @@ impl Publisher {
         // Waiting for an in-flight slot and for room in the connection's
         // queue is bounded too, so one attempt takes at most two
         // attempt_timeouts (what the duplicate-window check counts).
-        let timeout = self.config.attempt_timeout;
-        let ack = tokio::time::timeout(timeout, self.js.send_publish(subject.to_string(), message))
-            .await
-            .map_err(|_| AttemptFailure {
-                attempt,
-                kind: AttemptFailureKind::TimedOut,
-                detail: format!("not handed to the connection within {timeout:?}"),
-                source: None,
-            })?
-            .map_err(classify)?;
+        let timeout = self.inner.config.attempt_timeout;
+        let ack = tokio::time::timeout(
+            timeout,
+            self.inner.js.send_publish(subject.to_string(), message),
+        )
+        .await
+        .map_err(|_| AttemptFailure {
+            attempt,
+            kind: AttemptFailureKind::TimedOut,
+            detail: format!("not handed to the connection within {timeout:?}"),
+            source: None,
+        })?
+        .map_err(classify)?;
         ack.await.map_err(classify)
     }
 }

@@ -113,7 +113,7 @@ impl<P: Publish + ?Sized> PublishExt for P {}
 
 impl Publish for Publisher {
     fn encoder(&self) -> &Encoder {
-        &self.encoder
+        &self.inner.encoder
     }
 
     fn send(&self, prepared: Prepared) -> BoxFuture<'_, Result<Published, PublishError>> {
