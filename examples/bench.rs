@@ -384,6 +384,10 @@ async fn main() -> anyhow::Result<()> {
         .prepare(&ctx, &UserCreated::numbered(0))?
         .body()
         .len();
+    // The end-to-end and consume figures, after the publish figures or alone.
+    let run_consume = async |report: &mut serde_json::Value| {
+        consume::run(&consume_options, &servers, &js, &publisher, &ctx, report).await
+    };
     if consume_options.only == Some(consume::Only::Consume) {
         let mut report = json!({
             "benchmark": "consume",
@@ -393,16 +397,7 @@ async fn main() -> anyhow::Result<()> {
             "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
             "payload_bytes": payload_bytes,
         });
-        consume::run(
-            &consume_options,
-            &urls,
-            servers.pids(),
-            &js,
-            &publisher,
-            &ctx,
-            &mut report,
-        )
-        .await?;
+        run_consume(&mut report).await?;
         return emit(report);
     }
 
@@ -515,16 +510,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if consume_options.only != Some(consume::Only::Publish) {
         report["benchmark"] = json!("publish, consume");
-        consume::run(
-            &consume_options,
-            &urls,
-            servers.pids(),
-            &js,
-            &publisher,
-            &ctx,
-            &mut report,
-        )
-        .await?;
+        run_consume(&mut report).await?;
     }
     emit(report)
 }

@@ -157,14 +157,13 @@ impl Options {
 /// Adds the `end_to_end` and `consume` sections to `report`.
 pub async fn run(
     options: &Options,
-    urls: &[String],
-    server_pids: Vec<u32>,
+    servers: &super::multi::Servers,
     js: &jetstream::Context,
     publisher: &Publisher,
     ctx: &PublishContext,
     report: &mut serde_json::Value,
 ) -> anyhow::Result<()> {
-    let consumers = async_nats::connect(urls).await?;
+    let consumers = async_nats::connect(servers.urls()).await?;
     let sub_config = SubscriberConfig {
         max_in_flight: options.sub_in_flight,
         ..SubscriberConfig::default()
@@ -176,7 +175,7 @@ pub async fn run(
         publisher: publisher.clone(),
         ctx: ctx.clone(),
         sub_config,
-        server_pids,
+        server_pids: servers.pids(),
     };
 
     let mut loads = Vec::new();
