@@ -26,7 +26,7 @@ use async_nats::jetstream::context::ConsumerInfoErrorKind;
 use async_nats::jetstream::stream::{ConsumerCreateStrictErrorKind, ConsumerUpdateErrorKind};
 use async_nats::jetstream::{self, stream::Stream};
 
-use super::{filter_set, filters_of};
+use super::{covers, filter_set, filters_of};
 
 /// How many times [`join`] reads the consumer and acts on what it read
 /// before it gives up: each round ends early on an answer that settles it,
@@ -178,9 +178,7 @@ fn merge(server: &consumer::Config, wanted: &Config) -> Result<Option<Config>, S
         && server.ack_wait == wanted.ack_wait
         && server.max_deliver == wanted.max_deliver
         && server.max_ack_pending == wanted.max_ack_pending;
-    // No filter on the server means every subject of the stream: it
-    // already has ours, and a filter would narrow it.
-    let has_ours = before.is_empty() || ours.is_subset(&before);
+    let has_ours = covers(&before, &ours);
     if same_settings && has_ours {
         return Ok(None);
     }
@@ -190,6 +188,8 @@ fn merge(server: &consumer::Config, wanted: &Config) -> Result<Option<Config>, S
     update.ack_wait = wanted.ack_wait;
     update.max_deliver = wanted.max_deliver;
     update.max_ack_pending = wanted.max_ack_pending;
+    // No filter on the server means every subject of the stream: a filter
+    // would narrow it.
     if !before.is_empty() {
         update.filter_subject = String::new();
         update.filter_subjects = before.union(&ours).cloned().collect();

@@ -458,6 +458,12 @@ fn filters_of(config: &consumer::Config) -> BTreeSet<String> {
     filter_set(&config.filter_subjects, &config.filter_subject)
 }
 
+/// Whether a consumer with filters `theirs` receives every subject of
+/// `ours`. No filter at all means every subject of the stream.
+fn covers(theirs: &BTreeSet<String>, ours: &BTreeSet<String>) -> bool {
+    theirs.is_empty() || ours.is_subset(theirs)
+}
+
 /// The filters of a consumer configuration's two fields, as one set.
 fn filter_set(filter_subjects: &[String], filter_subject: &str) -> BTreeSet<String> {
     filter_subjects

@@ -432,9 +432,10 @@ async fn consumer_lacks(
     let lacks = match consumer.get_info().await {
         Ok(info) => {
             let theirs = super::filters_of(&info.config);
-            let missing: Vec<&String> = ours.difference(&theirs).collect();
-            // No filter at all means every subject of the stream.
-            (!theirs.is_empty() && !missing.is_empty()).then(|| format!("it lacks {missing:?}"))
+            (!super::covers(&theirs, ours)).then(|| {
+                let missing: Vec<&String> = ours.difference(&theirs).collect();
+                format!("it lacks {missing:?}")
+            })
         }
         Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => Some("it is gone".to_string()),
         Err(e) => {
