@@ -786,6 +786,33 @@ async fn an_instance_whose_consumer_was_recreated_narrower_before_its_first_pull
 }
 
 #[tokio::test]
+async fn handlers_run_while_the_consumer_check_waits_for_its_answer() -> anyhow::Result<()> {
+    let (server, _client, _js, publisher) = setup().await?;
+    let proxy = FaultProxy::start(server.port()).await?;
+    // An answer lost is waited for until the request timeout: a minute.
+    let slow = through(&proxy, Duration::from_secs(60)).await?;
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let running = instance(&slow, "checked", fast_config(), false, tx)?
+        .start()
+        .await?;
+    // Started: from now on the periodic check of the consumer (first after
+    // pull_expires) hears no answer.
+    let unanswered = proxy.drop_all(Flow::ServerToClient, |f: &Frame| {
+        f.is_api_answer("consumer_info_response")
+    });
+    unanswered.wait(1, Duration::from_secs(20)).await?;
+    // The check is waiting; events are still handled (`take` gives them
+    // 20 s, a third of the check's wait).
+    let ctx = PublishContext::new("org-1")?;
+    let created = publish_one(&publisher, &ctx, 1, false).await?;
+    let got = take(&mut rx, 1).await?;
+    assert_eq!((got[0].0, got[0].1), (created, "created"));
+    unanswered.remove();
+    running.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test]
 async fn a_consumer_lookup_never_answered_fails_start_with_a_clear_error() -> anyhow::Result<()> {
     let (server, _client, _js, _publisher) = setup().await?;
     let proxy = FaultProxy::start(server.port()).await?;

@@ -20,6 +20,8 @@
 //! until every request has ended (at most `pull_expires`), so no message is
 //! left in flight to nowhere.
 use std::collections::{BTreeSet, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -210,6 +212,11 @@ pub(crate) async fn pull_loop(
     // surely with the server, then every `CHECK_EVERY`.
     let check_timer = tokio::time::sleep(shared.config.pull_expires);
     tokio::pin!(check_timer);
+    // A check under way: a future of its own, polled beside the handlers,
+    // so that a slow answer (up to the request timeout) does not hold up
+    // the events this task drives.
+    let ours = Arc::new(ours);
+    let mut checking: Option<Pin<Box<dyn Future<Output = bool> + Send>>> = None;
     // One timer for "every request has surely ended", reset when a request
     // goes out: a new timer per loop turn would cost a timer-wheel
     // registration per event.
@@ -319,7 +326,23 @@ pub(crate) async fn pull_loop(
             }
             _ = &mut check_timer, if !stopping => {
                 check_timer.as_mut().reset(Instant::now() + CHECK_EVERY);
-                if !must_rejoin && consumer_lacks(&consumer, &ours, &shared, &stream).await {
+                if checking.is_none() && !must_rejoin {
+                    let (consumer, ours, shared, stream) =
+                        (consumer.clone(), ours.clone(), shared.clone(), stream.clone());
+                    checking = Some(Box::pin(async move {
+                        consumer_lacks(&consumer, &ours, &shared, &stream).await
+                    }));
+                }
+                continue;
+            }
+            lacks = async {
+                match checking.as_mut() {
+                    Some(check) => check.await,
+                    None => std::future::pending().await,
+                }
+            }, if checking.is_some() => {
+                checking = None;
+                if lacks {
                     arm_rejoin(&mut must_rejoin, rejoin_timer.as_mut());
                 }
                 continue;
@@ -451,7 +474,7 @@ async fn consumer_lacks(
 
 /// Schedules an attempt to join the consumer again `REJOIN_AFTER` from now
 /// (not at once: see [`REJOIN_AFTER`]), unless one is due already.
-fn arm_rejoin(must_rejoin: &mut bool, timer: std::pin::Pin<&mut tokio::time::Sleep>) {
+fn arm_rejoin(must_rejoin: &mut bool, timer: Pin<&mut tokio::time::Sleep>) {
     if !*must_rejoin {
         *must_rejoin = true;
         timer.reset(Instant::now() + REJOIN_AFTER);
