@@ -653,6 +653,16 @@ enum FaultFrom {
     Running,
 }
 
+/// A fault for [`widened_again_after`]: the first frame the client sends
+/// to `subject`, and everything it sends after it, held in the proxy.
+fn hold_first(subject: &'static str) -> impl FnOnce(&FaultProxy) -> Rule {
+    move |proxy: &FaultProxy| {
+        proxy.hold_next(Flow::ClientToServer, move |f: &Frame| {
+            f.subject().is_some_and(|s| s == subject)
+        })
+    }
+}
+
 /// The old version (`created` only, on the direct connection) and the new
 /// one (both types, through a proxy with request timeout `timeout`) share
 /// `group`; its consumer is deleted while `fault` disturbs the new
@@ -724,17 +734,11 @@ async fn a_consumer_recreated_by_an_instance_that_knew_fewer_types_is_widened_ag
     // The new version's look at the deleted consumer waits (held in the
     // proxy, with everything it sends after it) until the old version has
     // created it again.
-    let held = |proxy: &FaultProxy| {
-        proxy.hold_next(Flow::ClientToServer, |f: &Frame| {
-            f.subject()
-                .is_some_and(|s| s == "$JS.API.CONSUMER.INFO.AUTH_EVENTS.recreating")
-        })
-    };
     widened_again_after(
         "recreating",
         Duration::from_secs(10),
         FaultFrom::Running,
-        held,
+        hold_first("$JS.API.CONSUMER.INFO.AUTH_EVENTS.recreating"),
         1,
     )
     .await
@@ -769,17 +773,11 @@ async fn an_instance_whose_consumer_was_recreated_narrower_before_its_first_pull
     // held until the consumer it joined was deleted and created again by
     // the old version: no request of its own was there to be told the
     // consumer went, and its pulls from the new one succeed.
-    let first_pull = |proxy: &FaultProxy| {
-        proxy.hold_next(Flow::ClientToServer, |f: &Frame| {
-            f.subject()
-                .is_some_and(|s| s == "$JS.API.CONSUMER.MSG.NEXT.AUTH_EVENTS.between")
-        })
-    };
     widened_again_after(
         "between",
         Duration::from_secs(10),
         FaultFrom::Start,
-        first_pull,
+        hold_first("$JS.API.CONSUMER.MSG.NEXT.AUTH_EVENTS.between"),
         1,
     )
     .await
