@@ -331,17 +331,16 @@ impl Clock {
         };
         if self.seen[n]
             .compare_exchange(0, now, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
+            .is_err()
         {
-            if let Some(stored_at) = stored_at() {
-                let stored = stored_at.unix_timestamp_nanos() - self.origin_unix;
-                self.stored[n].store(
-                    u64::try_from(stored.max(0)).unwrap_or(u64::MAX - 1) + 1,
-                    Ordering::Release,
-                );
-            }
-        } else {
             return;
+        }
+        if let Some(stored_at) = stored_at() {
+            let stored = stored_at.unix_timestamp_nanos() - self.origin_unix;
+            self.stored[n].store(
+                u64::try_from(stored.max(0)).unwrap_or(u64::MAX - 1) + 1,
+                Ordering::Release,
+            );
         }
         if self.count.fetch_add(1, Ordering::AcqRel) + 1 == self.expected {
             self.done.notify_one();
@@ -392,7 +391,6 @@ struct Run {
     schedule: Duration,
 }
 
-#[derive(Default)]
 struct Latency {
     n: usize,
     missing: usize,
