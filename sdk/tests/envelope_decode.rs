@@ -246,6 +246,26 @@ fn not_json_says_line_and_column() {
 }
 
 #[test]
+fn a_body_that_is_not_utf8_is_not_json_with_its_place() {
+    // The same body decodes with a non-ASCII source, and is refused, with
+    // where, when one byte of it is not UTF-8.
+    let text = String::from_utf8(body_of(&sample())).expect("UTF-8");
+    let good = text.replacen("\"source\":\"", "\"source\":\"caf\u{e9}/", 1);
+    assert_ne!(good, text, "the sample has a source");
+    let envelope = Envelope::decode(good.as_bytes()).expect("UTF-8 text decodes");
+    assert!(envelope.source.starts_with("caf\u{e9}/"), "{envelope:?}");
+    let mut bad = good.into_bytes();
+    let at = bad.iter().position(|b| *b == 0xc3).expect("the é");
+    bad[at] = 0xff;
+    let err = decode_err(&bad);
+    assert!(
+        matches!(err, DecodeError::NotJson { line: 1, column, .. } if column > at),
+        "{err:?}"
+    );
+    assert_mentions(&err, &["not JSON", "line 1"]);
+}
+
+#[test]
 fn not_json_names_a_duplicate_attribute() {
     // Readers disagree on which of two `organizationid`s counts (first or
     // last); a strict reader takes neither.
