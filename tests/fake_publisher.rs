@@ -328,6 +328,37 @@ async fn a_handler_is_called_with_a_synthetic_event_and_its_metadata(
     Ok(())
 }
 
+/// A handler that panics while being called, before it returns its
+/// future: caught as well (the subscriber calls handlers as
+/// `call_handler` does).
+#[tokio::test]
+async fn a_handler_panicking_before_its_future_is_a_caught_panic(
+) -> Result<(), Box<dyn std::error::Error>> {
+    fn eager(event: Event<UserRegistered>) -> std::future::Ready<Result<(), std::io::Error>> {
+        if event.meta.delivery == 1 {
+            panic!("refused {} at once", event.payload.user_id);
+        }
+        std::future::ready(Ok(()))
+    }
+    let payload = UserRegistered {
+        user_id: "u-7".into(),
+        email: "ana@example.com".into(),
+    };
+    let first = SyntheticEvent::new(payload.clone()).delivery(1).build()?;
+    match call_handler(&eager, first).await {
+        Err(failure @ HandlerFailure::Panicked(_)) => {
+            assert_eq!(
+                failure.to_string(),
+                "the handler panicked: refused u-7 at once"
+            );
+        }
+        other => return Err(format!("expected a caught panic, got {other:?}").into()),
+    }
+    let second = SyntheticEvent::new(payload).delivery(2).build()?;
+    call_handler(&eager, second).await?;
+    Ok(())
+}
+
 #[tokio::test]
 async fn a_synthetic_event_with_an_invalid_tenant_is_refused() {
     let built = SyntheticEvent::new(UserRegistered {

@@ -537,9 +537,7 @@ async fn process(shared: &Shared, delivered: &Delivered, superseded: &mut Supers
         delivered.stream_sequence,
         delivered.delivery,
     );
-    handle(shared, delivered, envelope, handling, superseded)
-        .instrument(span)
-        .await;
+    Box::pin(handle(shared, delivered, envelope, handling, superseded).instrument(span)).await;
 }
 
 /// Runs the handler of a decoded event (in its process span) and settles it.
@@ -812,7 +810,9 @@ async fn wait_keeping_alive(shared: &Shared, delivered: &Delivered, delay: Durat
 async fn ack(shared: &Shared, delivered: &Delivered) {
     shared.telemetry.acked();
     telemetry::spans::settled("acked");
-    if let Err(e) = delivered.acker.ack().await {
+    // Boxed: the ack's future is a few hundred bytes that every event's
+    // handling would otherwise carry (see `Typed::call`).
+    if let Err(e) = Box::pin(delivered.acker.ack()).await {
         tracing::warn!(group = %shared.group, stream_sequence = delivered.stream_sequence, error = %e, "ack failed; the event will be delivered again");
     }
 }
