@@ -541,146 +541,160 @@ async fn process(shared: &Shared, delivered: &Delivered, superseded: &mut Supers
 }
 
 /// Runs the handler of a decoded event (in its process span) and settles it.
-async fn handle(
-    shared: &Shared,
-    delivered: &Delivered,
+// A plain function returning its future, not an `async fn`: an `async
+// fn` keeps its by-value argument (the envelope) twice in its future, and
+// this future is allocated per event (see `Typed::call` on the allocator's
+// fast caches).
+#[allow(clippy::manual_async_fn)]
+fn handle<'a>(
+    shared: &'a Shared,
+    delivered: &'a Delivered,
     envelope: Envelope,
-    handling: &Handling,
-    superseded: &mut Superseded,
-) {
-    let group = shared.group.as_str();
-    let message = &delivered.message;
-    if shared.dedup.is_some() && shared.is_recording(envelope.id) {
-        tracing::debug!(group, event_id = %envelope.id, "handled by this instance, its record still on the way; acked without running the handler");
-        return ack(shared, delivered).await;
-    }
-    let max = shared.config.max_deliveries;
-    // The budget earlier deliveries spent: failed handler runs and
-    // deliveries whose outcome is unknown, not those released for reasons
-    // other than the handler (see `Attempts`).
-    let earlier = if delivered.delivery > 1 {
-        let mover = &shared.mover;
-        rare(mover.attempts(group, &delivered.stream, delivered.stream_sequence)).await
-    } else {
-        Attempts::default()
-    };
-    let mut spent = earlier.spent(delivered.delivery);
-    if spent >= max {
-        let last_error = format!(
+    handling: &'a Handling,
+    superseded: &'a mut Superseded,
+) -> impl Future<Output = ()> + Send + 'a {
+    async move {
+        let group = shared.group.as_str();
+        let message = &delivered.message;
+        if shared.dedup.is_some() && shared.is_recording(envelope.id) {
+            tracing::debug!(group, event_id = %envelope.id, "handled by this instance, its record still on the way; acked without running the handler");
+            return ack(shared, delivered).await;
+        }
+        let max = shared.config.max_deliveries;
+        // The budget earlier deliveries spent: failed handler runs and
+        // deliveries whose outcome is unknown, not those released for reasons
+        // other than the handler (see `Attempts`).
+        let earlier = if delivered.delivery > 1 {
+            let mover = &shared.mover;
+            rare(mover.attempts(group, &delivered.stream, delivered.stream_sequence)).await
+        } else {
+            Attempts::default()
+        };
+        let mut spent = earlier.spent(delivered.delivery);
+        if spent >= max {
+            let last_error = format!(
             "{} failed handler runs and {} deliveries without an outcome (the handler outlived the ack wait or its process stopped)",
             earlier.runs,
             earlier.unknown(delivered.delivery)
         );
-        let reason = DeadLetterReason::Exhausted { last_error };
-        return rare(dead_letter(shared, delivered, reason, spent)).await;
-    }
-    if let Some(dedup) = &shared.dedup {
-        let check = || dedup.seen(group, envelope.id);
-        match rare(until_bucket_answers(shared, delivered, envelope.id, check)).await {
-            Some(true) => {
-                tracing::debug!(group, event_id = %envelope.id, "already handled; acked without running the handler");
-                return ack(shared, delivered).await;
-            }
-            Some(false) => {}
-            None => {
-                tracing::warn!(group, event_id = %envelope.id, "shutdown deadline passed while the duplicate check was failing; the event is released for redelivery");
-                return rare(release(shared, delivered, "released")).await;
-            }
+            let reason = DeadLetterReason::Exhausted { last_error };
+            return rare(dead_letter(shared, delivered, reason, spent)).await;
         }
-    }
-    let event_id = envelope.id;
-    let ordered = shared.config.ordered_by_key;
-    let (meta, data) = EventMeta::split(
-        envelope,
-        &message.subject,
-        &delivered.stream,
-        delivered.stream_sequence,
-        delivered.stored_at,
-        delivered.delivery,
-        group,
-    );
-    let mut delivery = meta.delivery;
-    // The payload and metadata of the next run: moved into the handler,
-    // and only in ordered mode (where a failed event is retried here) kept
-    // as a copy for the retry.
-    let mut next = Some((data, meta));
-    loop {
-        let Some((data, meta)) = next.take() else {
-            return;
-        };
-        if ordered {
-            next = Some((data.clone(), meta.clone()));
-        }
-        let progress = Progress::new(delivered.acker.clone(), shared.life.clone());
-        let call = handling.handler.call(data, meta, Some(progress));
-        let mut abort = shared.abort.clone();
-        let started = Instant::now();
-        let run = tokio::select! {
-            result = call => Run::Done(result),
-            _ = abort.wait_for(|a| *a) => Run::Aborted,
-            why = superseded.wait() => Run::Superseded(why),
-        };
-        handling
-            .metrics
-            .handler_ran(&shared.telemetry, run.outcome(), started);
-        match run {
-            Run::Done(Ok(())) => {
-                if let Some(dedup) = &shared.dedup {
-                    // Recorded before the ack, so that a redelivery (a lost
-                    // ack, a reset consumer) finds it.
-                    let record = || dedup.record(group, event_id);
-                    shared.set_recording(event_id, true);
-                    let recorded =
-                        rare(until_bucket_answers(shared, delivered, event_id, record)).await;
-                    shared.set_recording(event_id, false);
-                    if recorded.is_none() {
-                        tracing::warn!(group, %event_id, "shutdown deadline passed before the handled event could be recorded for deduplication; acked unrecorded: a redelivery would run the handler again");
-                    }
+        if let Some(dedup) = &shared.dedup {
+            let check = || dedup.seen(group, envelope.id);
+            match rare(until_bucket_answers(shared, delivered, envelope.id, check)).await {
+                Some(true) => {
+                    tracing::debug!(group, event_id = %envelope.id, "already handled; acked without running the handler");
+                    return ack(shared, delivered).await;
                 }
-                tracing::debug!(group, %event_id, subject = %message.subject, delivery, "event handled");
-                ack(shared, delivered).await;
-                if delivered.delivery > 1 || spent > 0 {
-                    let mover = &shared.mover;
-                    rare(mover.forget(group, &delivered.stream, delivered.stream_sequence)).await;
-                }
-                return;
-            }
-            Run::Done(Err(Failure::Unreadable(reason))) => {
-                let reason = DeadLetterReason::Poison(reason);
-                return rare(dead_letter(shared, delivered, reason, delivered.delivery)).await;
-            }
-            Run::Done(Err(Failure::Handler(error))) if spent + 1 >= max => {
-                let reason = DeadLetterReason::Exhausted { last_error: error };
-                return rare(dead_letter(shared, delivered, reason, spent + 1)).await;
-            }
-            Run::Done(Err(Failure::Handler(error))) => {
-                spent += 1;
-                let (stream, sequence) = (&delivered.stream, delivered.stream_sequence);
-                rare(shared.mover.note_failure(group, stream, sequence, !ordered)).await;
-                let delay = shared.config.backoff.delay(spent);
-                tracing::warn!(group, %event_id, subject = %message.subject, delivery, failed_runs = spent, error = %error, retry_in = ?delay, "handler failed; retrying");
-                if !ordered {
-                    return rare(nak(shared, delivered, Some(delay), "failed")).await;
-                }
-                if !rare(wait_keeping_alive(shared, delivered, delay)).await {
+                Some(false) => {}
+                None => {
+                    tracing::warn!(group, event_id = %envelope.id, "shutdown deadline passed while the duplicate check was failing; the event is released for redelivery");
                     return rare(release(shared, delivered, "released")).await;
                 }
-                delivery += 1;
-                if let Some((_, meta)) = &mut next {
-                    meta.delivery = delivery;
+            }
+        }
+        let event_id = envelope.id;
+        let ordered = shared.config.ordered_by_key;
+        let mut delivery = delivered.delivery;
+        // The payload and metadata of the next run: moved into the handler,
+        // and only in ordered mode (where a failed event is retried here) kept
+        // as a copy for the retry.
+        let mut next = {
+            let (meta, data) = EventMeta::split(
+                envelope,
+                &message.subject,
+                &delivered.stream,
+                delivered.stream_sequence,
+                delivered.stored_at,
+                delivered.delivery,
+                group,
+            );
+            Some((data, meta))
+        };
+        loop {
+            // In a block: the values the call took keep no room in this
+            // future while the handler runs.
+            let call = {
+                let Some((data, meta)) = next.take() else {
+                    return;
+                };
+                if ordered {
+                    next = Some((data.clone(), meta.clone()));
                 }
-            }
-            Run::Aborted => {
-                tracing::warn!(group, %event_id, "shutdown deadline passed; the event is released for redelivery");
-                return rare(release(shared, delivered, "released")).await;
-            }
-            Run::Superseded(Supersession::RedeliveredHere) => {
-                tracing::warn!(group, %event_id, subject = %message.subject, delivery, "the server redelivered this event while its handler still ran (past the ack wait without a progress ack): the run is cancelled and the redelivery handled in its place, ahead of its entity's later events");
-                return;
-            }
-            Run::Superseded(Supersession::GivenUp) => {
-                tracing::warn!(group, %event_id, subject = %message.subject, delivery, "this event's handler has run for {GIVE_UP_AFTER_ACK_WAITS} ack waits without a progress ack and its redelivery went to another instance: the run is cancelled and its entity's later events, waiting here, go on");
-                return;
+                let progress = Progress::new(delivered.acker.clone(), shared.life.clone());
+                handling.handler.call(data, meta, Some(progress))
+            };
+            let mut abort = shared.abort.clone();
+            let started = Instant::now();
+            let run = tokio::select! {
+                result = call => Run::Done(result),
+                _ = abort.wait_for(|a| *a) => Run::Aborted,
+                why = superseded.wait() => Run::Superseded(why),
+            };
+            handling
+                .metrics
+                .handler_ran(&shared.telemetry, run.outcome(), started);
+            match run {
+                Run::Done(Ok(())) => {
+                    if let Some(dedup) = &shared.dedup {
+                        // Recorded before the ack, so that a redelivery (a lost
+                        // ack, a reset consumer) finds it.
+                        let record = || dedup.record(group, event_id);
+                        shared.set_recording(event_id, true);
+                        let recorded =
+                            rare(until_bucket_answers(shared, delivered, event_id, record)).await;
+                        shared.set_recording(event_id, false);
+                        if recorded.is_none() {
+                            tracing::warn!(group, %event_id, "shutdown deadline passed before the handled event could be recorded for deduplication; acked unrecorded: a redelivery would run the handler again");
+                        }
+                    }
+                    tracing::debug!(group, %event_id, subject = %message.subject, delivery, "event handled");
+                    ack(shared, delivered).await;
+                    if delivered.delivery > 1 || spent > 0 {
+                        let mover = &shared.mover;
+                        rare(mover.forget(group, &delivered.stream, delivered.stream_sequence))
+                            .await;
+                    }
+                    return;
+                }
+                Run::Done(Err(Failure::Unreadable(reason))) => {
+                    let reason = DeadLetterReason::Poison(reason);
+                    return rare(dead_letter(shared, delivered, reason, delivered.delivery)).await;
+                }
+                Run::Done(Err(Failure::Handler(error))) if spent + 1 >= max => {
+                    let reason = DeadLetterReason::Exhausted { last_error: error };
+                    return rare(dead_letter(shared, delivered, reason, spent + 1)).await;
+                }
+                Run::Done(Err(Failure::Handler(error))) => {
+                    spent += 1;
+                    let (stream, sequence) = (&delivered.stream, delivered.stream_sequence);
+                    rare(shared.mover.note_failure(group, stream, sequence, !ordered)).await;
+                    let delay = shared.config.backoff.delay(spent);
+                    tracing::warn!(group, %event_id, subject = %message.subject, delivery, failed_runs = spent, error = %error, retry_in = ?delay, "handler failed; retrying");
+                    if !ordered {
+                        return rare(nak(shared, delivered, Some(delay), "failed")).await;
+                    }
+                    if !rare(wait_keeping_alive(shared, delivered, delay)).await {
+                        return rare(release(shared, delivered, "released")).await;
+                    }
+                    delivery += 1;
+                    if let Some((_, meta)) = &mut next {
+                        meta.delivery = delivery;
+                    }
+                }
+                Run::Aborted => {
+                    tracing::warn!(group, %event_id, "shutdown deadline passed; the event is released for redelivery");
+                    return rare(release(shared, delivered, "released")).await;
+                }
+                Run::Superseded(Supersession::RedeliveredHere) => {
+                    tracing::warn!(group, %event_id, subject = %message.subject, delivery, "the server redelivered this event while its handler still ran (past the ack wait without a progress ack): the run is cancelled and the redelivery handled in its place, ahead of its entity's later events");
+                    return;
+                }
+                Run::Superseded(Supersession::GivenUp) => {
+                    tracing::warn!(group, %event_id, subject = %message.subject, delivery, "this event's handler has run for {GIVE_UP_AFTER_ACK_WAITS} ack waits without a progress ack and its redelivery went to another instance: the run is cancelled and its entity's later events, waiting here, go on");
+                    return;
+                }
             }
         }
     }
