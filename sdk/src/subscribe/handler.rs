@@ -3,7 +3,6 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
-use std::sync::Arc;
 
 use futures_util::future::Either;
 use futures_util::FutureExt;
@@ -44,14 +43,14 @@ pub(crate) trait ErasedHandler: Send + Sync {
 
 /// A typed handler function.
 pub(crate) struct Typed<E, F> {
-    f: Arc<F>,
+    f: F,
     _event: PhantomData<fn() -> E>,
 }
 
 impl<E, F> Typed<E, F> {
     pub(crate) fn new(f: F) -> Self {
         Self {
-            f: Arc::new(f),
+            f,
             _event: PhantomData,
         }
     }
@@ -83,7 +82,7 @@ where
         // it captured beside the copy the handler's future holds, and the
         // box would outgrow what the allocator serves from its fast
         // per-thread caches (1,032 bytes in glibc).
-        let run = invoke(&*self.f, Event::new(payload, meta, progress));
+        let run = invoke(&self.f, Event::new(payload, meta, progress));
         Box::pin(run.map(|result| result.map_err(|refusal| Failure::Handler(refusal.to_string()))))
     }
 }

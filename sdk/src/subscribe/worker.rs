@@ -537,6 +537,8 @@ async fn process(shared: &Shared, delivered: &Delivered, superseded: &mut Supers
         delivered.stream_sequence,
         delivered.delivery,
     );
+    // Its own box: with it inline, this event's work would be one box over
+    // the allocator's fast-cache size (see `handle`).
     Box::pin(handle(shared, delivered, envelope, handling, superseded).instrument(span)).await;
 }
 
